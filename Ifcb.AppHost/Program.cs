@@ -1,0 +1,19 @@
+// The IFCB platform: RabbitMQ and Azurite run as local executables (no Docker needed), the three gRPC services use them.
+var builder = DistributedApplication.CreateBuilder(args);
+
+var infrastructure = new LocalInfrastructure(builder);
+var messaging = infrastructure.AddRabbitMq("rabbitmq");
+var blobs = infrastructure.AddAzuriteBlobs("azurite");
+
+// Write RPCs (registry changes, training submissions) require this key; generated once and kept in user secrets.
+var apiKey = builder.AddParameter("api-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
+
+var registry = builder.AddIfcbService<Projects.Ifcb_Registry>("registry", messaging, blobs, apiKey);
+var normStats = builder.AddIfcbService<Projects.Ifcb_NormStats>("normstats", messaging, blobs, apiKey)
+    .WithReplicas(Replicas("Ifcb:NormStatsReplicas"));
+var training = builder.AddIfcbService<Projects.Ifcb_Training>("training", messaging, blobs, apiKey)
+    .WithReplicas(Replicas("Ifcb:TrainingReplicas"));
+
+builder.Build().Run();
+
+int Replicas(string key) => int.TryParse(builder.Configuration[key], out var n) && n > 0 ? n : 1;

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs an isolated RabbitMQ node (Debian's rabbitmq-server, no Docker) on loopback ports chosen by the AppHost.
+#
+# Inputs (environment): RABBITMQ_NODE_PORT (AMQP), RABBITMQ_MANAGEMENT_PORT (management UI/API),
+# ERL_EPMD_PORT (this node's private epmd), RABBITMQ_DIST_PORT (Erlang distribution), IFCB_STATE_DIR (optional;
+# a fresh temporary directory is used and deleted otherwise).
+#
+# Everything listens on 127.0.0.1 only. epmd is started here as our own child (never the shared system daemon) and
+# a watchdog stops epmd and the broker when this script goes away for any reason, even SIGKILL, so no beam.smp or
+# epmd outlives the platform or a test run.
+set -euo pipefail
+
+: "${RABBITMQ_NODE_PORT:?}" "${RABBITMQ_MANAGEMENT_PORT:?}" "${ERL_EPMD_PORT:?}" "${RABBITMQ_DIST_PORT:?}"
+
+server=/usr/lib/rabbitmq/bin/rabbitmq-server
+if [[ ! -x $server ]]; then
+  echo "rabbitmq-server is not installed: run 'apt-get install -y rabbitmq-server' (see README.md)" >&2
+  exit 69
+fi
+
+if [[ -n "${IFCB_STATE_DIR:-}" ]]; then
+  state=$IFCB_STATE_DIR/rabbitmq-$RABBITMQ_NODE_PORT
+  remove_state=false
+else
+  state=$(mktemp -d -t ifcb-rabbitmq.XXXXXX)
+  remove_state=true
+fi
+mkdir -p "$state"/{mnesia,log,home}
+: > "$state/rabbitmq-env.conf"
+echo "[rabbitmq_management]." > "$state/enabled_plugins"
+cat > "$state/rabbitmq.conf" <<CONF
+listeners.tcp.1 = 127.0.0.1:$RABBITMQ_NODE_PORT
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RABBITMQ_MANAGEMENT_PORT
+loopback_users.guest = true
+log.console = true
+log.console.level = warning
+log.file = false
+CONF
+
+export HOME=$state/home
+export RABBITMQ_CONF_ENV_FILE=$state/rabbitmq-env.conf
+export RABBITMQ_CONFIG_FILE=$state/rabbitmq.conf
+export RABBITMQ_ENABLED_PLUGINS_FILE=$state/enabled_plugins
+export RABBITMQ_MNESIA_BASE=$state/mnesia
+export RABBITMQ_LOG_BASE=$state/log
+export RABBITMQ_LOGS=-
+export RABBITMQ_PID_FILE=$state/rabbit.pid
+export RABBITMQ_NODENAME=ifcb$RABBITMQ_NODE_PORT@localhost
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export ERL_EPMD_ADDRESS=127.0.0.1
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} -kernel inet_dist_listen_min $RABBITMQ_DIST_PORT -kernel inet_dist_listen_max $RABBITMQ_DIST_PORT"
+
+epmd -port "$ERL_EPMD_PORT" -address 127.0.0.1 &
+epmd_pid=$!
+"$server" &
+broker_pid=$!
+self=$$
+
+stop_all() {
+  kill -TERM "$broker_pid" 2>/dev/null || true
+  # The broker's own script turns TERM into a clean shutdown; give it a few seconds, then make sure.
+  for _ in $(seq 1 40); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.25; done
+  pkill -KILL -f "beam.smp.*-epmd_port $ERL_EPMD_PORT " 2>/dev/null || true
+  kill -KILL "$broker_pid" "$epmd_pid" 2>/dev/null || true
+  if $remove_state; then rm -rf "$state"; fi
+}
+
+# Watchdog: survives a SIGKILL of this script and then cleans up after it.
+(
+  trap '' TERM INT HUP
+  while kill -0 "$self" 2>/dev/null; do sleep 1; done
+  kill -TERM "$broker_pid" 2>/dev/null || true
+  sleep 5
+  pkill -KILL -f "beam.smp.*-epmd_port $ERL_EPMD_PORT " 2>/dev/null || true
+  kill -KILL "$broker_pid" "$epmd_pid" 2>/dev/null || true
+  if $remove_state; then rm -rf "$state"; fi
+) </dev/null >/dev/null 2>&1 &
+
+trap 'stop_all; exit 0' TERM INT HUP
+wait -n "$broker_pid" "$epmd_pid" || true
+echo "rabbitmq or epmd exited unexpectedly" >&2
+stop_all
+exit 1

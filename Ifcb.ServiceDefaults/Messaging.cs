@@ -1,0 +1,55 @@
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// The platform bus: MassTransit over RabbitMQ, from the connection string "messaging"
+/// (e.g. <c>amqp://guest:guest@127.0.0.1:5672</c>).
+/// </summary>
+public static class MessagingExtensions
+{
+    public const string ConnectionStringName = "messaging";
+
+    /// <summary>
+    /// Registers MassTransit with RabbitMQ. <paramref name="configureConsumers"/> registers the service's consumers.
+    /// Queue names are "{service}-{consumer}", so replicas of one service compete for its queues while different
+    /// services each get their own copy of published events. Queues are durable (MassTransit's default), publishes
+    /// wait for broker confirms, and a failing consumer is retried in process with back-off; a message whose worker
+    /// dies stays unacknowledged and RabbitMQ redelivers it to another instance.
+    /// </summary>
+    public static TBuilder AddIfcbMessaging<TBuilder>(this TBuilder builder, string serviceName,
+        Action<IBusRegistrationConfigurator>? configureConsumers = null) where TBuilder : IHostApplicationBuilder
+    {
+        var connectionString = builder.Configuration.GetConnectionString(ConnectionStringName)
+            ?? throw new InvalidOperationException(
+                $"Connection string '{ConnectionStringName}' is missing. Run the service under Ifcb.AppHost, or set " +
+                $"ConnectionStrings__{ConnectionStringName}=amqp://user:password@host:port.");
+
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(serviceName, includeNamespace: false));
+            bus.AddConsumer<ReadProbeBlobConsumer>().Endpoint(e => e.Name = $"{serviceName}-probe");
+            configureConsumers?.Invoke(bus);
+            bus.UsingRabbitMq((context, rabbit) =>
+            {
+                var uri = new Uri(connectionString);
+                rabbit.Host(uri, host =>
+                {
+                    var userInfo = uri.UserInfo.Split(':', 2);
+                    if (userInfo.Length == 2)
+                    {
+                        host.Username(Uri.UnescapeDataString(userInfo[0]));
+                        host.Password(Uri.UnescapeDataString(userInfo[1]));
+                    }
+                    host.PublisherConfirmation = true;
+                });
+                rabbit.UseMessageRetry(retry => retry.Exponential(5, TimeSpan.FromMilliseconds(200),
+                    TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(300)));
+                rabbit.ConfigureEndpoints(context);
+            });
+        });
+        return builder;
+    }
+}

@@ -1,0 +1,14 @@
+var builder = WebApplication.CreateBuilder(args);
+
+builder.UseIfcbKestrelLayout();
+builder.AddServiceDefaults("training");
+builder.AddIfcbBlobs();
+builder.AddIfcbTrainingServices();
+
+var app = builder.Build();
+
+app.MapGrpcService<Ifcb.Training.TrainingGrpcService>();
+app.MapGrpcService<PlumbingProbeService>();
+app.MapDefaultEndpoints();
+
+app.Run();

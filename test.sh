@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds, runs each test project, checks that no process outlived them.
+# Usage: ./test.sh [extra dotnet test arguments, e.g. --filter FullyQualifiedName~Registry]
+set -euo pipefail
+root=$(cd "$(dirname "$0")" && pwd)
+cd "$root"
+
+build/prerequisites.sh --tests
+
+echo "==> dotnet build"
+dotnet build Ifcb.sln --no-restore --nologo -clp:ErrorsOnly -p:TreatWarningsAsErrors=true
+
+mkdir -p artifacts/test-results
+passed=0; failed=0; skipped=0; status=0
+for project in $(find tests -name '*.Tests.csproj' | sort); do
+  name=$(basename "$project" .csproj)
+  echo "==> $name"
+  log=artifacts/test-results/$name.log
+  if ! dotnet test "$project" --no-build --nologo "$@" 2>&1 | tee "$log"; then status=1; fi
+  line=$(grep -E "^(Passed|Failed)!" "$log" | tail -1 || true)
+  [[ -z "$line" ]] && { echo "no test summary for $name" >&2; status=1; continue; }
+  f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line"); p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line"); s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+done
+
+# Every broker, epmd, Azurite and service the tests started must be gone.
+sleep 2
+leaked=$(ps -eo pid,args | grep -E "beam\.smp|epmd -port|azurite-blob|Ifcb\.(Training|NormStats|Registry)(\.dll)?( |$)" | grep -v grep || true)
+if [[ -n "$leaked" ]]; then
+  echo "error: processes outlived the tests:" >&2
+  echo "$leaked" >&2
+  status=1
+  failed=$((failed + 1))
+fi
+
+echo "Tests: $passed passed, $failed failed, $skipped skipped"
+exit $status

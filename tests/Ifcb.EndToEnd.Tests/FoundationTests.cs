@@ -1,0 +1,61 @@
+using Grpc.Core;
+using Grpc.Health.V1;
+using Ifcb.Protos;
+
+namespace Ifcb.EndToEnd.Tests;
+
+[Collection(PlatformCollection.Name)]
+public sealed class FoundationTests(PlatformFixture platform)
+{
+    [Fact]
+    public async Task Every_service_answers_GetInfo_over_grpc()
+    {
+        var training = await new Training.TrainingClient(platform.Channel("training")).GetInfoAsync(new GetInfoRequest());
+        var normStats = await new NormStats.NormStatsClient(platform.Channel("normstats")).GetInfoAsync(new GetInfoRequest());
+        var registry = await new Registry.RegistryClient(platform.Channel("registry")).GetInfoAsync(new GetInfoRequest());
+
+        Assert.Equal("training", training.Service);
+        Assert.Equal("normstats", normStats.Service);
+        Assert.Equal("registry", registry.Service);
+        Assert.Equal(3, new[] { training.InstanceId, normStats.InstanceId, registry.InstanceId }.Distinct().Count());
+        Assert.False(string.IsNullOrEmpty(training.Version));
+    }
+
+    [Theory]
+    [InlineData("training")]
+    [InlineData("normstats")]
+    [InlineData("registry")]
+    public async Task Grpc_health_service_reports_serving(string service)
+    {
+        var reply = await new Health.HealthClient(platform.Channel(service)).CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+    }
+
+    [Theory]
+    [InlineData("training", "normstats", "registry")]
+    [InlineData("registry", "training", "normstats")]
+    [InlineData("normstats", "training", "registry")]
+    public async Task A_blob_written_by_one_service_is_read_by_others_after_a_message_over_rabbitmq(string origin, string first, string second)
+    {
+        var diagnostics = new Diagnostics.DiagnosticsClient(platform.Channel(origin));
+
+        var reply = await diagnostics.ProbePlumbingAsync(new ProbePlumbingRequest { Targets = { first, second }, TimeoutMs = 30_000 });
+
+        Assert.Equal(origin, reply.OriginService);
+        Assert.Equal(64, reply.BlobSha256.Length);
+        Assert.Equal(new[] { first, second }.Order(), reply.Answers.Select(a => a.Service).Order());
+        Assert.All(reply.Answers, answer => Assert.Equal(reply.BlobSha256, answer.BlobSha256));
+    }
+
+    [Fact]
+    public async Task A_probe_to_a_service_nobody_runs_times_out_with_DeadlineExceeded()
+    {
+        var diagnostics = new Diagnostics.DiagnosticsClient(platform.Channel("training"));
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+            await diagnostics.ProbePlumbingAsync(new ProbePlumbingRequest { Targets = { "nobody" }, TimeoutMs = 1500 }));
+
+        Assert.Equal(StatusCode.DeadlineExceeded, error.StatusCode);
+        Assert.Contains("nobody", error.Status.Detail, StringComparison.Ordinal);
+    }
+}

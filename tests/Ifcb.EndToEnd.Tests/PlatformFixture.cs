@@ -1,0 +1,66 @@
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Grpc.Net.Client;
+
+namespace Ifcb.EndToEnd.Tests;
+
+/// <summary>
+/// One running platform per test collection: the real Ifcb.AppHost (RabbitMQ + Azurite as local executables, the
+/// three services) started through Aspire.Hosting.Testing. Disposing it stops every process it started.
+/// </summary>
+public class PlatformFixture : IAsyncLifetime
+{
+    public const string ApiKey = "e2e-test-api-key-0123456789abcdef";
+    private static readonly string[] Services = ["training", "normstats", "registry"];
+    private readonly Dictionary<string, GrpcChannel> _channels = [];
+
+    public DistributedApplication App { get; private set; } = null!;
+
+    /// <summary>Extra AppHost configuration, e.g. replica counts (for derived fixtures).</summary>
+    protected virtual IEnumerable<string> AppHostArgs => [];
+
+    public async Task InitializeAsync()
+    {
+        using var startup = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Ifcb_AppHost>(
+            [$"Parameters:api-key={ApiKey}", .. AppHostArgs], startup.Token);
+
+        // Nothing listens for telemetry in tests; an exporter would only delay shutdown with its final flush.
+        foreach (var project in builder.Resources.OfType<ProjectResource>())
+            builder.CreateResourceBuilder(project).WithEnvironment(env => env.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT"));
+
+        App = await builder.BuildAsync(startup.Token);
+        await App.StartAsync(startup.Token);
+        foreach (var service in Services)
+            await App.ResourceNotifications.WaitForResourceHealthyAsync(service, startup.Token);
+    }
+
+    /// <summary>A gRPC channel to a service's HTTP/2 endpoint.</summary>
+    public GrpcChannel Channel(string service)
+    {
+        lock (_channels)
+        {
+            if (!_channels.TryGetValue(service, out var channel))
+                _channels[service] = channel = GrpcChannel.ForAddress(App.GetEndpoint(service, "grpc"));
+            return channel;
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var channel in _channels.Values)
+            channel.Dispose();
+        if (App is not null)
+        {
+            await App.StopAsync();
+            await App.DisposeAsync();
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class PlatformCollection : ICollectionFixture<PlatformFixture>
+{
+    public const string Name = "platform";
+}
