@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Azure.Storage.Blobs;
+
+namespace Ifcb.Data.Tests;
+
+/// <summary>A private Azurite blob emulator on a free loopback port, killed and deleted on dispose.</summary>
+public sealed class AzuriteFixture : IAsyncLifetime
+{
+    private const string DevKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    private Process? _process;
+    private string? _location;
+
+    public string ConnectionString { get; private set; } = "";
+
+    public BlobContainerClient NewContainer() =>
+        new BlobServiceClient(ConnectionString).GetBlobContainerClient("c" + Guid.NewGuid().ToString("N")[..20]);
+
+    public async Task InitializeAsync()
+    {
+        var azurite = FindAzurite();
+        int port;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        _location = Path.Combine(Path.GetTempPath(), "azurite-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_location);
+        var start = new ProcessStartInfo(azurite) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "--blobHost", "127.0.0.1", "--blobPort", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                                  "--location", _location, "--skipApiVersionCheck", "--loose", "--silent" })
+            start.ArgumentList.Add(a);
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        ConnectionString = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevKey};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !_process.HasExited)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    public Task DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(5000);
+        }
+        _process?.Dispose();
+        if (_location is not null && Directory.Exists(_location))
+            Directory.Delete(_location, true);
+        return Task.CompletedTask;
+    }
+
+    private static string FindAzurite()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "node_modules", ".bin", "azurite-blob");
+            if (File.Exists(candidate))
+                return candidate;
+        }
+        throw new FileNotFoundException("node_modules/.bin/azurite-blob not found above the test binaries; run `npm ci` in the repository root.");
+    }
+}
