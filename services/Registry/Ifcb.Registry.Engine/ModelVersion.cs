@@ -1,0 +1,117 @@
+using System.Collections.Immutable;
+using System.Text.Json.Serialization;
+
+namespace Ifcb.Registry.Engine;
+
+/// <summary>Lifecycle of a version: PENDING while its checkpoint uploads, then READY, or FAILED (never READY after).</summary>
+public enum ModelVersionStatus
+{
+    Pending,
+    Ready,
+    Failed,
+}
+
+/// <summary>neuston_net's <c>--img-norm MEAN STD</c>, kept as the raw strings (one float or three comma-separated).</summary>
+public sealed record ImageNormalization(string Mean, string Std);
+
+/// <summary>Where a version came from (lineage): the training job, the code and the pipeline that produced it.</summary>
+public sealed record VersionSource
+{
+    public string? TrainingJobId { get; init; }
+
+    public string? Commit { get; init; }
+
+    public string? PipelineUrl { get; init; }
+}
+
+/// <summary>One version of a registered model, as stored in <c>models/{name}/versions/{N}/version.json</c>.</summary>
+public sealed record ModelVersion
+{
+    public required string ModelName { get; init; }
+
+    public required int Version { get; init; }
+
+    public required ModelVersionStatus Status { get; init; }
+
+    /// <summary>Why the version is FAILED; null otherwise.</summary>
+    public string? StatusMessage { get; init; }
+
+    public string Description { get; init; } = "";
+
+    /// <summary>Architecture name as the model zoo knows it, e.g. "inception_v3".</summary>
+    public required string Arch { get; init; }
+
+    /// <summary>Class names in output-index order.</summary>
+    public ImmutableArray<string> Classes { get; init; } = [];
+
+    public ImageNormalization? ImgNorm { get; init; }
+
+    public bool Pretrained { get; init; }
+
+    public ImmutableSortedDictionary<string, double> Metrics { get; init; } = ImmutableSortedDictionary<string, double>.Empty;
+
+    public ImmutableSortedDictionary<string, string> Tags { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
+    public VersionSource Source { get; init; } = new();
+
+    public string? DatasetFingerprint { get; init; }
+
+    /// <summary>Blob name of the checkpoint inside the registry's container.</summary>
+    public required string CheckpointBlob { get; init; }
+
+    /// <summary>Lower-case hex sha256 of the checkpoint bytes.</summary>
+    public required string Sha256 { get; init; }
+
+    public required long SizeBytes { get; init; }
+
+    public string? IdempotencyKey { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    public required string CreatedBy { get; init; }
+
+    public required DateTimeOffset UpdatedAt { get; init; }
+
+    public required string UpdatedBy { get; init; }
+
+    /// <summary>Aliases pointing at this version, filled from model.json when read (not stored with the version).</summary>
+    [JsonIgnore]
+    public ImmutableArray<string> Aliases { get; init; } = [];
+}
+
+/// <summary>What to register: the metadata of a new version. The checkpoint bytes are passed separately as a stream.</summary>
+public sealed record NewModelVersion
+{
+    public required string Arch { get; init; }
+
+    public ImmutableArray<string> Classes { get; init; } = [];
+
+    public ImageNormalization? ImgNorm { get; init; }
+
+    public bool Pretrained { get; init; }
+
+    public ImmutableSortedDictionary<string, double> Metrics { get; init; } = ImmutableSortedDictionary<string, double>.Empty;
+
+    public ImmutableSortedDictionary<string, string> Tags { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
+    public VersionSource Source { get; init; } = new();
+
+    public string? DatasetFingerprint { get; init; }
+
+    public string Description { get; init; } = "";
+
+    /// <summary>Declared sha256 (hex) of the checkpoint; verified while uploading.</summary>
+    public required string Sha256 { get; init; }
+
+    /// <summary>Declared checkpoint size in bytes; verified while uploading and checked against the size limit first.</summary>
+    public required long SizeBytes { get; init; }
+
+    /// <summary>
+    /// Makes registration safe to repeat (e.g. the training job id or a CI pipeline key): a second registration with
+    /// the same key returns the first version instead of creating another. A FAILED earlier attempt does not count.
+    /// </summary>
+    public string? IdempotencyKey { get; init; }
+}
+
+/// <summary>Result of a registration: the version, and whether it already existed under the idempotency key.</summary>
+public sealed record VersionRegistration(ModelVersion Version, bool AlreadyRegistered);

@@ -1,0 +1,30 @@
+using System.Collections.Immutable;
+
+namespace Ifcb.Registry.Engine;
+
+/// <summary>A registered model as stored in <c>models/{name}/model.json</c>.</summary>
+public sealed record RegisteredModel
+{
+    public required string Name { get; init; }
+
+    public string Description { get; init; } = "";
+
+    public ImmutableSortedDictionary<string, string> Tags { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
+    /// <summary>Alias → version number. Kept here, not on the versions, so moving an alias is one ETag-guarded write.</summary>
+    public ImmutableSortedDictionary<string, int> Aliases { get; init; } = ImmutableSortedDictionary<string, int>.Empty;
+
+    /// <summary>Highest version number handed out so far (0 before the first); deleted numbers are never reused.</summary>
+    public int LatestVersion { get; init; }
+
+    /// <summary>Incremented by every write of model.json; audit entries carry it, which orders alias moves exactly.</summary>
+    public long Revision { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    public required string CreatedBy { get; init; }
+
+    public required DateTimeOffset UpdatedAt { get; init; }
+
+    public required string UpdatedBy { get; init; }
+}

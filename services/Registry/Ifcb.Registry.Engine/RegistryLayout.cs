@@ -1,0 +1,61 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Ifcb.Registry.Engine;
+
+/// <summary>
+/// Blob names inside the registry's container. Blob storage is the system of record; there is no database.
+/// <code>
+/// models/{name}/model.json                              RegisteredModel: description, tags, aliases (alias → version),
+///                                                       latest version number, revision
+/// models/{name}/versions/{0000003}/version.json         ModelVersion: status PENDING|READY|FAILED, arch, classes,
+///                                                       img_norm, metrics, tags, lineage, sha256, size, ...
+/// models/{name}/versions/{0000003}/checkpoint.ifcbmodel the checkpoint bytes, committed only once verified
+/// models/{name}/idempotency/{sha256(key)}.json          claim of an idempotency key → version number
+/// audit/{name}/{utc ticks, 19 digits}-{guid}.json       AuditEntry, append-only (created once, never rewritten)
+/// </code>
+/// Version numbers are zero-padded so that blob listings come back in numeric order. The audit log lives outside
+/// models/{name}/ so that deleting a model (which removes everything under models/{name}/) keeps its history.
+/// </summary>
+internal static class RegistryLayout
+{
+    public const string ModelsRoot = "models/";
+    private const string AuditRoot = "audit/";
+
+    public static string ModelPrefix(string model) => $"{ModelsRoot}{model}/";
+
+    public static string ModelDocument(string model) => $"{ModelPrefix(model)}model.json";
+
+    public static string VersionsPrefix(string model) => $"{ModelPrefix(model)}versions/";
+
+    public static string VersionDocument(string model, int version) => $"{VersionFolder(model, version)}version.json";
+
+    public static string Checkpoint(string model, int version) => $"{VersionFolder(model, version)}checkpoint.ifcbmodel";
+
+    /// <summary>The key is hashed so any string (URLs, slashes) can be a key without escaping path rules.</summary>
+    public static string IdempotencyClaim(string model, string idempotencyKey) =>
+        $"{ModelPrefix(model)}idempotency/{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)))}.json";
+
+    public static string AuditPrefix(string model) => $"{AuditRoot}{model}/";
+
+    public static string AuditEntry(string model, DateTimeOffset timestamp) =>
+        $"{AuditPrefix(model)}{timestamp.UtcTicks.ToString("D19", CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}.json";
+
+    /// <summary>Reads the version number back from a <see cref="VersionDocument"/> name; null for other blobs.</summary>
+    public static int? VersionFromDocument(string model, string blobName)
+    {
+        var prefix = VersionsPrefix(model);
+        const string suffix = "/version.json";
+        if (!blobName.StartsWith(prefix, StringComparison.Ordinal) || !blobName.EndsWith(suffix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var digits = blobName.AsSpan(prefix.Length, blobName.Length - prefix.Length - suffix.Length);
+        return int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : null;
+    }
+
+    private static string VersionFolder(string model, int version) =>
+        $"{VersionsPrefix(model)}{version.ToString("D7", CultureInfo.InvariantCulture)}/";
+}

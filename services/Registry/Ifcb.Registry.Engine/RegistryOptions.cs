@@ -1,0 +1,40 @@
+using Azure.Storage;
+
+namespace Ifcb.Registry.Engine;
+
+/// <summary>Limits and retry tuning for <see cref="ModelRegistry"/>. The defaults suit a production blob account.</summary>
+public sealed record RegistryOptions
+{
+    /// <summary>Largest checkpoint accepted; larger declared sizes are refused before anything is stored.</summary>
+    public long MaxCheckpointBytes { get; init; } = 2L * 1024 * 1024 * 1024;
+
+    /// <summary>Read-modify-write attempts on one JSON blob before giving up with <see cref="RegistryErrorKind.Aborted"/>.</summary>
+    public int MaxWriteAttempts { get; init; } = 25;
+
+    /// <summary>First backoff step after an ETag conflict; doubles per attempt, with full jitter.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Upper bound on one backoff step.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// How many consecutive version slots one registration may find taken before giving up. Every taken slot means
+    /// another registration succeeded, so this only bounds pathological contention.
+    /// </summary>
+    public int MaxVersionAllocationProbes { get; init; } = 10_000;
+
+    /// <summary>How long a duplicate registration waits for the first one (same idempotency key) to pick its version.</summary>
+    public TimeSpan IdempotencyWaitTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A claim on an idempotency key that never got a version after this long is treated as abandoned.</summary>
+    public TimeSpan IdempotencyClaimTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Check sha256 and size while a checkpoint is downloaded; a mismatch fails the read with DataLoss.</summary>
+    public bool VerifyDownloads { get; init; } = true;
+
+    /// <summary>Block size and parallelism for checkpoint uploads; null uses the Azure SDK defaults.</summary>
+    public StorageTransferOptions? UploadTransferOptions { get; init; }
+
+    /// <summary>How many JSON blobs list and search operations read at once.</summary>
+    public int ListReadConcurrency { get; init; } = 16;
+}

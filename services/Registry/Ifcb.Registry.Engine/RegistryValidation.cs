@@ -1,0 +1,280 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.RegularExpressions;
+
+namespace Ifcb.Registry.Engine;
+
+/// <summary>
+/// Every input check in one place, so the rules (which double as blob-path safety) cannot drift between operations.
+/// Each method throws <see cref="RegistryException"/> of kind InvalidArgument with a message that says what to fix.
+/// </summary>
+public static partial class RegistryValidation
+{
+    public const int MaxNameLength = 128;
+    public const int MaxTagKeyLength = 250;
+    public const int MaxTagValueLength = 5000;
+    public const int MaxDescriptionLength = 5000;
+    public const int MaxActorLength = 256;
+    public const int MaxIdempotencyKeyLength = 1024;
+    public const int MaxClassCount = 100_000;
+    public const int MaxPageSize = 1000;
+
+    /// <summary>Version numbers are zero-padded to seven digits in blob names, so listing order is numeric order.</summary>
+    public const int MaxVersionNumber = 9_999_999;
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^v[0-9]+$")]
+    private static partial Regex VersionLikeAlias();
+
+    [GeneratedRegex("^[A-Za-z0-9_.\\-/: ]+$")]
+    private static partial Regex KeyPattern();
+
+    [GeneratedRegex("^[0-9a-fA-F]{64}$")]
+    private static partial Regex Sha256Pattern();
+
+    /// <summary>Model names become blob path segments: [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..".</summary>
+    public static void ModelName(string? name) => PathSafeName(name, "Model name");
+
+    /// <summary>Aliases follow model-name rules; "latest" and "v&lt;digits&gt;" are reserved because references use them.</summary>
+    public static void Alias(string? alias)
+    {
+        PathSafeName(alias, "Alias");
+        if (alias == "latest" || VersionLikeAlias().IsMatch(alias!))
+        {
+            Fail($"Alias '{alias}' is reserved (\"latest\" and \"v<number>\" mean versions); choose another, e.g. 'production'.");
+        }
+    }
+
+    public static void TagKey(string? key) => Key(key, "Tag key");
+
+    public static void MetricName(string? name) => Key(name, "Metric name");
+
+    public static void TagValue(string key, string? value)
+    {
+        if (value is null)
+        {
+            Fail($"Tag '{key}' needs a value (use an empty string for none).");
+        }
+
+        if (value!.Length > MaxTagValueLength)
+        {
+            Fail($"Tag '{key}' value is {value.Length} characters; the limit is {MaxTagValueLength}.");
+        }
+
+        if (value.Any(c => char.IsControl(c) && c is not ('\t' or '\n' or '\r')))
+        {
+            Fail($"Tag '{key}' value contains control characters; only tab and newlines are allowed.");
+        }
+    }
+
+    public static void Tags(IReadOnlyDictionary<string, string> tags)
+    {
+        ArgumentNullException.ThrowIfNull(tags);
+        foreach (var (key, value) in tags)
+        {
+            TagKey(key);
+            TagValue(key, value);
+        }
+    }
+
+    public static void Description(string? description)
+    {
+        if (description is null)
+        {
+            Fail("Description must not be null; use an empty string for none.");
+        }
+
+        if (description!.Length > MaxDescriptionLength)
+        {
+            Fail($"Description is {description.Length} characters; the limit is {MaxDescriptionLength}.");
+        }
+    }
+
+    /// <summary>The actor is recorded in the audit log; it must be present and printable.</summary>
+    public static void Actor(string? actor) => PrintableText(actor, "Actor", MaxActorLength);
+
+    public static void VersionNumber(int version)
+    {
+        if (version is < 1 or > MaxVersionNumber)
+        {
+            Fail($"Version number {version} is out of range; versions are numbered from 1 to {MaxVersionNumber}.");
+        }
+    }
+
+    public static void PageSize(int pageSize)
+    {
+        if (pageSize is < 1 or > MaxPageSize)
+        {
+            Fail($"Page size {pageSize} is out of range; ask for 1 to {MaxPageSize} items.");
+        }
+    }
+
+    /// <summary>Returns the sha256 in lower case, the form stored and compared.</summary>
+    public static string Sha256(string? sha256)
+    {
+        if (sha256 is null || !Sha256Pattern().IsMatch(sha256))
+        {
+            Fail($"Sha256 '{sha256}' must be 64 hexadecimal characters (the hex digest of the checkpoint file).");
+        }
+
+        return sha256!.ToLowerInvariant();
+    }
+
+    /// <summary>Checks a registration request; the size limit is checked here, before anything is stored.</summary>
+    public static void NewVersion(NewModelVersion request, long maxCheckpointBytes)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        PrintableText(request.Arch, "Arch", MaxNameLength);
+        Sha256(request.Sha256);
+        if (request.SizeBytes <= 0)
+        {
+            Fail($"Checkpoint size {request.SizeBytes} must be positive (the byte length of the checkpoint file).");
+        }
+
+        if (request.SizeBytes > maxCheckpointBytes)
+        {
+            throw new RegistryException(RegistryErrorKind.ResourceExhausted,
+                $"Checkpoint is {request.SizeBytes} bytes; this registry accepts at most {maxCheckpointBytes} bytes.");
+        }
+
+        if (request.Classes.IsDefault || request.Classes.Length > MaxClassCount)
+        {
+            Fail($"Classes must be a list of at most {MaxClassCount} names.");
+        }
+
+        foreach (var className in request.Classes)
+        {
+            PrintableText(className, "Class name", MaxTagKeyLength);
+        }
+
+        if (request.ImgNorm is { } norm)
+        {
+            PrintableText(norm.Mean, "Img-norm mean", MaxTagKeyLength);
+            PrintableText(norm.Std, "Img-norm std", MaxTagKeyLength);
+        }
+
+        foreach (var (metric, value) in request.Metrics)
+        {
+            MetricName(metric);
+            if (!double.IsFinite(value))
+            {
+                Fail($"Metric '{metric}' is {value}; metrics must be finite numbers.");
+            }
+        }
+
+        Tags(request.Tags);
+        Description(request.Description);
+        OptionalText(request.Source.TrainingJobId, "Training job id", MaxTagValueLength);
+        OptionalText(request.Source.Commit, "Commit", MaxTagValueLength);
+        OptionalText(request.Source.PipelineUrl, "Pipeline url", MaxTagValueLength);
+        OptionalText(request.DatasetFingerprint, "Dataset fingerprint", MaxTagValueLength);
+        OptionalText(request.IdempotencyKey, "Idempotency key", MaxIdempotencyKeyLength);
+    }
+
+    public static void Filter(VersionFilter filter)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        if (filter.ModelName is not null)
+        {
+            ModelName(filter.ModelName);
+        }
+
+        Tags(filter.Tags);
+        if (filter.Metrics.IsDefault)
+        {
+            Fail("Metric conditions must be a list (empty for none).");
+        }
+
+        foreach (var threshold in filter.Metrics)
+        {
+            MetricName(threshold.Metric);
+            if (!double.IsFinite(threshold.Value))
+            {
+                Fail($"Metric condition on '{threshold.Metric}' needs a finite number.");
+            }
+        }
+    }
+
+    private static void PathSafeName(string? name, string what)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            Fail($"{what} is empty; use letters, digits, '.', '_' or '-'.");
+        }
+
+        if (name!.Length > MaxNameLength)
+        {
+            Fail($"{what} '{name[..20]}…' is {name.Length} characters; the limit is {MaxNameLength}.");
+        }
+
+        if (name.Any(char.IsControl))
+        {
+            Fail($"{what} contains control characters; use letters, digits, '.', '_' or '-'.");
+        }
+
+        if (name.Contains('/', StringComparison.Ordinal) || name.Contains('\\', StringComparison.Ordinal))
+        {
+            Fail($"{what} '{name}' contains a slash; use letters, digits, '.', '_' or '-'.");
+        }
+
+        if (name.Contains("..", StringComparison.Ordinal))
+        {
+            Fail($"{what} '{name}' contains '..'; use single dots only.");
+        }
+
+        if (!NamePattern().IsMatch(name))
+        {
+            Fail($"{what} '{name}' must start with a letter or digit and contain only letters, digits, '.', '_' or '-'.");
+        }
+    }
+
+    private static void Key(string? key, string what)
+    {
+        if (string.IsNullOrEmpty(key))
+        {
+            Fail($"{what} is empty.");
+        }
+
+        if (key!.Length > MaxTagKeyLength)
+        {
+            Fail($"{what} is {key.Length} characters; the limit is {MaxTagKeyLength}.");
+        }
+
+        if (!KeyPattern().IsMatch(key))
+        {
+            Fail($"{what} '{key}' may contain only letters, digits, '_', '.', '-', '/', ':' and spaces.");
+        }
+    }
+
+    private static void PrintableText(string? text, string what, int maxLength)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            Fail($"{what} is empty.");
+        }
+
+        OptionalText(text, what, maxLength);
+    }
+
+    private static void OptionalText(string? text, string what, int maxLength)
+    {
+        if (text is null)
+        {
+            return;
+        }
+
+        if (text.Length > maxLength)
+        {
+            Fail($"{what} is {text.Length} characters; the limit is {maxLength}.");
+        }
+
+        if (text.Any(char.IsControl))
+        {
+            Fail($"{what} contains control characters.");
+        }
+    }
+
+    [DoesNotReturn]
+    private static void Fail(string message) => throw new RegistryException(RegistryErrorKind.InvalidArgument, message);
+}

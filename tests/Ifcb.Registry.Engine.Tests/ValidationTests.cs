@@ -1,0 +1,103 @@
+namespace Ifcb.Registry.Engine.Tests;
+
+public sealed class ValidationTests
+{
+    [Theory]
+    [InlineData("")]
+    [InlineData("..")]
+    [InlineData("a..b")]
+    [InlineData("a/b")]
+    [InlineData("a\\b")]
+    [InlineData("-leading-dash")]
+    [InlineData(".hidden")]
+    [InlineData("tab\tname")]
+    [InlineData("nul\0name")]
+    [InlineData("space name")]
+    public void Rejects_unsafe_model_names(string name)
+    {
+        var error = Assert.Throws<RegistryException>(() => RegistryValidation.ModelName(name));
+        Assert.Equal(RegistryErrorKind.InvalidArgument, error.Kind);
+        Assert.Contains("Model name", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rejects_names_longer_than_128()
+    {
+        RegistryValidation.ModelName(new string('a', 128));
+        var error = Assert.Throws<RegistryException>(() => RegistryValidation.ModelName(new string('a', 129)));
+        Assert.Contains("limit is 128", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("ifcb-classifier")]
+    [InlineData("IFCB_v2.resnet")]
+    [InlineData("0")]
+    public void Accepts_safe_model_names(string name) => RegistryValidation.ModelName(name);
+
+    [Theory]
+    [InlineData("latest")]
+    [InlineData("v3")]
+    [InlineData("a/b")]
+    public void Rejects_reserved_or_unsafe_aliases(string alias) =>
+        Assert.Equal(RegistryErrorKind.InvalidArgument, Assert.Throws<RegistryException>(() => RegistryValidation.Alias(alias)).Kind);
+
+    [Fact]
+    public void Limits_tag_keys_and_values()
+    {
+        RegistryValidation.TagKey(new string('k', 250));
+        Assert.Throws<RegistryException>(() => RegistryValidation.TagKey(new string('k', 251)));
+        Assert.Throws<RegistryException>(() => RegistryValidation.TagKey("bad\nkey"));
+        RegistryValidation.TagValue("k", "multi\nline\tvalue");
+        Assert.Throws<RegistryException>(() => RegistryValidation.TagValue("k", new string('v', 5001)));
+        Assert.Throws<RegistryException>(() => RegistryValidation.TagValue("k", "bell\a"));
+    }
+
+    [Fact]
+    public void Parses_references()
+    {
+        var byNumber = ModelVersionReference.Parse("ifcb/3");
+        Assert.Equal(("ifcb", 3, (string?)null), (byNumber.ModelName, byNumber.Version!.Value, byNumber.Alias));
+
+        var byAlias = ModelVersionReference.Parse("models:/ifcb@production");
+        Assert.Equal(("ifcb", "production"), (byAlias.ModelName, byAlias.Alias!));
+        Assert.Null(byAlias.Version);
+
+        Assert.True(ModelVersionReference.Parse("ifcb/latest").IsLatest);
+        Assert.Equal("ifcb@production", byAlias.ToString());
+
+        foreach (var bad in new[] { "ifcb", "ifcb/", "ifcb/x", "ifcb/-1", "ifcb/0", "../etc@prod", "ifcb@" })
+        {
+            Assert.Equal(RegistryErrorKind.InvalidArgument,
+                Assert.Throws<RegistryException>(() => ModelVersionReference.Parse(bad)).Kind);
+        }
+    }
+
+    [Fact]
+    public void Parses_metric_thresholds()
+    {
+        Assert.Equal(new MetricThreshold("f1_weighted", ComparisonOperator.GreaterThanOrEqual, 0.8), MetricThreshold.Parse("f1_weighted>=0.8"));
+        Assert.Equal(new MetricThreshold("loss", ComparisonOperator.LessThan, 1e-3), MetricThreshold.Parse(" loss < 1e-3 "));
+        Assert.Equal(new MetricThreshold("epochs", ComparisonOperator.Equal, 10), MetricThreshold.Parse("epochs=10"));
+        Assert.Throws<RegistryException>(() => MetricThreshold.Parse(">=0.8"));
+        Assert.Throws<RegistryException>(() => MetricThreshold.Parse("f1>=high"));
+        Assert.Throws<RegistryException>(() => MetricThreshold.Parse("f1 ~ 0.8"));
+
+        var threshold = MetricThreshold.Parse("f1>0.5");
+        Assert.True(threshold.IsSatisfiedBy(new Dictionary<string, double> { ["f1"] = 0.6 }));
+        Assert.False(threshold.IsSatisfiedBy(new Dictionary<string, double> { ["f1"] = 0.5 }));
+        Assert.False(threshold.IsSatisfiedBy(new Dictionary<string, double>()));
+    }
+
+    [Fact]
+    public void Checks_registration_requests()
+    {
+        var request = TestCheckpoint.Random(16).Request();
+        RegistryValidation.NewVersion(request, 1024);
+        Assert.Equal(RegistryErrorKind.ResourceExhausted,
+            Assert.Throws<RegistryException>(() => RegistryValidation.NewVersion(request, 8)).Kind);
+        Assert.Throws<RegistryException>(() => RegistryValidation.NewVersion(request with { Sha256 = "abc" }, 1024));
+        Assert.Throws<RegistryException>(() => RegistryValidation.NewVersion(request with { SizeBytes = 0 }, 1024));
+        Assert.Throws<RegistryException>(() => RegistryValidation.NewVersion(
+            request with { Metrics = request.Metrics.SetItem("f1", double.NaN) }, 1024));
+    }
+}
