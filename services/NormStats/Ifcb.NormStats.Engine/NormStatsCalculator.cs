@@ -95,20 +95,48 @@ public sealed class NormStatsCalculator
         IProgress<NormStatsProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
+        return FromNeustonBatches(ComputeBatches(images, 0, images.Count, batchSize, progress, cancellationToken));
+    }
+
+    /// <summary>
+    /// One partial per batch of <paramref name="batchSize"/> images of <paramref name="images"/>[start, start+count),
+    /// the batches starting at <paramref name="start"/>. A shard of a distributed neuston computation starts at a
+    /// multiple of the batch size, so its batches are exactly neuston's.
+    /// </summary>
+    public IReadOnlyList<NormStatsPartial> ComputeBatches(IReadOnlyList<LabelledImage> images, int start, int count, int batchSize = NeustonBatchSize,
+        IProgress<NormStatsProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        var batches = new List<NormStatsPartial>();
+        var failed = 0;
+        for (var offset = 0; offset < count; offset += batchSize)
+        {
+            var batch = ComputePartial(images, start + offset, Math.Min(batchSize, count - offset), null, cancellationToken);
+            failed += batch.Failures.Count;
+            batches.Add(batch);
+            progress?.Report(new NormStatsProgress(Math.Min(offset + batchSize, count), count, failed));
+        }
+        return batches;
+    }
+
+    /// <summary>neuston's final step over the batches in dataset order: mean of batch means, mean of batch stds; empty batches are skipped.</summary>
+    /// <exception cref="InvalidDataException">No batch has a readable image.</exception>
+    public static NormStatsResult FromNeustonBatches(IEnumerable<NormStatsPartial> batchesInOrder)
+    {
+        ArgumentNullException.ThrowIfNull(batchesInOrder);
         var sumMeans = new double[3];
         var sumStds = new double[3];
         var batches = 0;
+        var total = 0;
         long pixels = 0;
         var imageCount = 0;
         var failures = new List<ImageFailure>();
-        for (var start = 0; start < images.Count; start += batchSize)
+        foreach (var batch in batchesInOrder)
         {
-            var count = Math.Min(batchSize, images.Count - start);
-            var batch = ComputePartial(images, start, count, null, cancellationToken);
             failures.AddRange(batch.Failures);
             imageCount += batch.ImageCount;
-            progress?.Report(new NormStatsProgress(start + count, images.Count, failures.Count));
+            total += batch.ImageCount + batch.Failures.Count;
             if (batch.Moments.N == 0)
                 continue;
             batches++;
@@ -121,7 +149,7 @@ public sealed class NormStatsCalculator
             }
         }
         if (batches == 0)
-            throw new InvalidDataException($"No readable images among {images.Count}: {failures.Count} failed.");
+            throw new InvalidDataException($"No readable images among {total}: {failures.Count} failed.");
         return new NormStatsResult(sumMeans.Select(s => s / batches).ToArray(), sumStds.Select(s => s / batches).ToArray(),
             imageCount, pixels, failures, NormStatsEstimator.Neuston);
     }

@@ -1,12 +1,87 @@
 using Grpc.Core;
+using Ifcb.NormStats.Engine.Jobs;
 using Ifcb.Protos;
 using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.NormStats;
 
-/// <summary>The NormStats gRPC API (protos/normstats.proto). RPCs not overridden here answer Unimplemented.</summary>
-public sealed class NormStatsGrpcService(ServiceIdentity identity) : Ifcb.Protos.NormStats.NormStatsBase
+/// <summary>The NormStats gRPC API (protos/normstats.proto): a thin adapter over the job coordinator and the bus.</summary>
+public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobLauncher launcher, NormStatsJobStore jobs)
+    : Ifcb.Protos.NormStats.NormStatsBase
 {
+    private static readonly TimeSpan WatchPollInterval = TimeSpan.FromMilliseconds(500);
+
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
-        Task.FromResult(identity.ToServiceInfo());
+        Task.FromResult(identity.ToServiceInfo(new Dictionary<string, string>
+        {
+            ["results_container"] = NormStatsJobStore.ContainerName,
+            ["default_shard_size"] = NormStatsJobOptions.DefaultShardSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }));
+
+    public override async Task<NormJob> Compute(ComputeNormRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrWhiteSpace(request.Dataset))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "dataset is required: the name of an uploaded dataset (see Datasets.List)."));
+        try
+        {
+            var job = await launcher.LaunchAsync(request.Dataset, request.Options.ToJobOptions(), null, context.CancellationToken);
+            return job.ToProto();
+        }
+        catch (ArgumentException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+        catch (KeyNotFoundException e)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
+        }
+        catch (NoImagesAfterFiltersException e)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+    }
+
+    public override async Task<NormJob> Get(GetNormJobRequest request, ServerCallContext context) =>
+        (await RequireJobAsync(request.JobId, context.CancellationToken)).ToProto();
+
+    public override async Task Watch(GetNormJobRequest request, IServerStreamWriter<NormJob> responseStream, ServerCallContext context)
+    {
+        var job = await RequireJobAsync(request.JobId, context.CancellationToken);
+        await responseStream.WriteAsync(job.ToProto(), context.CancellationToken);
+        var lastUpdate = job.UpdatedAt;
+        while (!job.IsTerminal)
+        {
+            await Task.Delay(WatchPollInterval, context.CancellationToken);
+            job = await RequireJobAsync(request.JobId, context.CancellationToken);
+            if (job.UpdatedAt == lastUpdate)
+                continue;
+            lastUpdate = job.UpdatedAt;
+            await responseStream.WriteAsync(job.ToProto(), context.CancellationToken);
+        }
+    }
+
+    public override async Task<NormResult> Lookup(LookupNormRequest request, ServerCallContext context)
+    {
+        var fingerprint = request.DatasetFingerprint ?? "";
+        if (fingerprint.Length != 64 || !fingerprint.All(char.IsAsciiHexDigitLower))
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"dataset_fingerprint \"{fingerprint}\" is not 64 lowercase hex digits; use DatasetInfo.fingerprint from the Datasets service."));
+        string hash;
+        try
+        {
+            hash = request.Options.ToJobOptions().CacheHash();
+        }
+        catch (ArgumentException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+        var cached = await jobs.GetCachedAsync(fingerprint, hash, context.CancellationToken)
+            ?? throw new RpcException(new Status(StatusCode.NotFound,
+                $"No cached statistics for dataset {fingerprint[..12]}… with these options; run Compute first."));
+        return cached.ToProto();
+    }
+
+    private async Task<NormStatsJobRecord> RequireJobAsync(string jobId, CancellationToken cancellationToken) =>
+        await jobs.GetAsync(jobId, cancellationToken)
+        ?? throw new RpcException(new Status(StatusCode.NotFound, $"No norm-stats job '{jobId}'; Compute returns the job id."));
 }

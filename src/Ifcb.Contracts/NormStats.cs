@@ -1,0 +1,37 @@
+namespace Ifcb.Contracts;
+
+/// <summary>Options of a norm-stats computation (neuston CALC_IMG_NORM's flags).</summary>
+public sealed record NormStatsOptions(
+    int Resize,
+    string? ClassConfigCsv,
+    string? ClassConfigColumn,
+    int ClassMin,
+    int? ClassMax,
+    long Seed,
+    bool NeustonEstimator,
+    int ShardSize);
+
+/// <summary>Request (request/response): compute, or return the cached, statistics for a dataset. Answered with <see cref="NormStatsResult"/>.</summary>
+public sealed record ComputeNormStats(string Dataset, NormStatsOptions Options);
+
+/// <summary>The statistics of a dataset (or the reason they could not be computed: <paramref name="Error"/> set).</summary>
+public sealed record NormStatsResult(
+    string JobId,
+    string Dataset,
+    string? DatasetFingerprint,
+    IReadOnlyList<double> Mean,
+    IReadOnlyList<double> Std,
+    string ImgNorm,
+    long Images,
+    bool Cached,
+    string? Error);
+
+/// <summary>Command: compute the partial moments of images [<paramref name="Start"/>, <paramref name="Start"/>+<paramref name="Count"/>) of a job's image list.</summary>
+public sealed record ComputeNormShard(string JobId, int Shard, int Start, int Count);
+
+/// <summary>Event: a shard's partial moments are stored (blob normstats/jobs/{job}/shards/{shard:D6}.json, created once).</summary>
+public sealed record NormShardComputed(string JobId, int Shard, int Images, string Worker);
+
+/// <summary>Event: a norm-stats job finished.</summary>
+public sealed record NormStatsComputed(string JobId, string Dataset, string DatasetFingerprint, IReadOnlyList<double> Mean,
+    IReadOnlyList<double> Std, string ImgNorm, long Images, int CorruptImages);
