@@ -11,7 +11,9 @@ var apiKey = builder.AddParameter("api-key", new GenerateParameterDefault { MinL
 var registry = builder.AddIfcbService<Projects.Ifcb_Registry>("registry", messaging, blobs, apiKey);
 var normStats = builder.AddIfcbService<Projects.Ifcb_NormStats>("normstats", messaging, blobs, apiKey)
     .WithReplicas(Replicas("Ifcb:NormStatsReplicas"));
+// Training tells clients where its peers are (GetInfo details), so the CLI needs only the Training address.
 var training = builder.AddIfcbService<Projects.Ifcb_Training>("training", messaging, blobs, apiKey)
+    .WithReference(normStats).WithReference(registry)
     .WithReplicas(Replicas("Ifcb:TrainingReplicas"));
 
 builder.Build().Run();

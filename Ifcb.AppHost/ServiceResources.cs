@@ -11,7 +11,9 @@ internal static class ServiceResources
         IResourceBuilder<ParameterResource> apiKey) where TProject : IProjectMetadata, new() =>
         builder.AddProject<TProject>(name, launchProfileName: null)
             .WithHttpEndpoint(name: "http", env: "HTTP_PORT")
-            .WithHttpEndpoint(name: "grpc", env: "GRPC_PORT")
+            // A fixed public gRPC port (Ifcb:GrpcPorts:{name}) lets scripts and the CLI find the service; tests leave it unset.
+            .WithHttpEndpoint(port: int.TryParse(builder.Configuration[$"Ifcb:GrpcPorts:{name}"], out var port) ? port : null,
+                name: "grpc", env: "GRPC_PORT")
             .WithHttpHealthCheck("/health", endpointName: "http")
             .WithReference(messaging).WaitFor(messaging)
             .WithReference(blobs).WaitFor(blobs)

@@ -22,8 +22,8 @@ need_cmd npm "Install npm."
 sudo_cmd=()
 [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
 
-apt_packages=(rabbitmq-server)
-$with_tests && apt_packages+=(python3-torch python3-torchvision python3-numpy python3-pil python3-h5py python3-scipy)
+apt_packages=(rabbitmq-server fonts-dejavu-core)
+$with_tests && apt_packages+=(python3-torch python3-torchvision python3-numpy python3-pil python3-h5py python3-scipy python3-sklearn)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -33,6 +33,8 @@ listeners.tcp.1 = 127.0.0.1:$RABBITMQ_NODE_PORT
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $RABBITMQ_MANAGEMENT_PORT
 loopback_users.guest = true
+# Training jobs hold their message until they end; the default 30-minute ack timeout would redeliver long jobs.
+consumer_timeout = 604800000
 log.console = true
 log.console.level = warning
 log.file = false

@@ -21,6 +21,17 @@ public sealed class FoundationTests(PlatformFixture platform)
         Assert.False(string.IsNullOrEmpty(training.Version));
     }
 
+    [Fact]
+    public async Task Training_tells_clients_where_normstats_and_registry_are()
+    {
+        var info = await new Training.TrainingClient(platform.Channel("training")).GetInfoAsync(new GetInfoRequest());
+
+        using var normStats = Grpc.Net.Client.GrpcChannel.ForAddress(info.Details["normstats_url"]);
+        using var registry = Grpc.Net.Client.GrpcChannel.ForAddress(info.Details["registry_url"]);
+        Assert.Equal("normstats", (await new NormStats.NormStatsClient(normStats).GetInfoAsync(new GetInfoRequest())).Service);
+        Assert.Equal("registry", (await new Registry.RegistryClient(registry).GetInfoAsync(new GetInfoRequest())).Service);
+    }
+
     [Theory]
     [InlineData("training")]
     [InlineData("normstats")]

@@ -17,8 +17,14 @@ public class PlatformFixture : IAsyncLifetime
 
     public DistributedApplication App { get; private set; } = null!;
 
-    /// <summary>Extra AppHost configuration, e.g. replica counts (for derived fixtures).</summary>
-    protected virtual IEnumerable<string> AppHostArgs => [];
+    /// <summary>Two instances of each worker service, so tests can show competing consumers and survive a killed worker.</summary>
+    protected virtual IEnumerable<string> AppHostArgs => ["Ifcb:TrainingReplicas=2", "Ifcb:NormStatsReplicas=2"];
+
+    /// <summary>Every platform event published on the bus since start-up, as a test-side subscriber sees it.</summary>
+    public BusEvents Events { get; private set; } = null!;
+
+    /// <summary>gRPC call metadata carrying the API key, for write RPCs.</summary>
+    public static Grpc.Core.Metadata Auth => new() { { "x-api-key", ApiKey } };
 
     public async Task InitializeAsync()
     {
@@ -34,6 +40,8 @@ public class PlatformFixture : IAsyncLifetime
         await App.StartAsync(startup.Token);
         foreach (var service in Services)
             await App.ResourceNotifications.WaitForResourceHealthyAsync(service, startup.Token);
+        Events = await BusEvents.StartAsync(await App.GetConnectionStringAsync("messaging", startup.Token)
+            ?? throw new InvalidOperationException("The AppHost has no 'messaging' connection string."));
     }
 
     /// <summary>A gRPC channel to a service's HTTP/2 endpoint.</summary>
@@ -51,6 +59,8 @@ public class PlatformFixture : IAsyncLifetime
     {
         foreach (var channel in _channels.Values)
             channel.Dispose();
+        if (Events is not null)
+            await Events.DisposeAsync();
         if (App is not null)
         {
             await App.StopAsync();

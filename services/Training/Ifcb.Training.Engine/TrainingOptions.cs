@@ -1,0 +1,76 @@
+using Ifcb.Data;
+using Ifcb.Data.Datasets;
+using Ifcb.Data.Imaging;
+using Ifcb.Models;
+
+namespace Ifcb.Training.Engine;
+
+/// <summary>
+/// neuston TRAIN's options (reference §1) with its defaults. <see cref="Validate"/> checks them all up front and throws
+/// <see cref="ArgumentException"/> with a message that says what to fix.
+/// </summary>
+public sealed record TrainingOptions
+{
+    public required string Architecture { get; init; }
+    public required string TrainId { get; init; }
+    /// <summary>neuston's <c>pretrained</c> (true unless <c>--untrain</c>).</summary>
+    public bool Pretrained { get; init; } = true;
+    public ImgNorm? ImgNorm { get; init; }
+    /// <summary>0 = pick a random seed (recorded in the outputs).</summary>
+    public long Seed { get; init; }
+    public SplitRatio Split { get; init; } = SplitRatio.Default;
+    public ClassConfig? ClassConfig { get; init; }
+    public int ClassMin { get; init; } = 2;
+    public int? ClassMax { get; init; }
+    public int Emax { get; init; } = 60;
+    public int Emin { get; init; } = 10;
+    /// <summary>Early-stopping patience in epochs; 0 disables early stopping (neuston <c>--estop 0</c>).</summary>
+    public int Estop { get; init; } = 10;
+    public FlipOption Flip { get; init; } = FlipOption.None;
+    public int BatchSize { get; init; } = 108;
+    public bool Swap { get; init; }
+    /// <summary>Input side; null = the architecture's (299 for inception, 224 otherwise).</summary>
+    public int? Resize { get; init; }
+    /// <summary>null = <see cref="TrainId"/>.</summary>
+    public string? ModelId { get; init; }
+    public string Device { get; init; } = "auto";
+    /// <summary>Image decode threads; 0 = one per core.</summary>
+    public int DecodeWorkers { get; init; }
+
+    public int EffectiveResize => Resize ?? ModelZoo.InputSize(Architecture);
+    public string EffectiveModelId => string.IsNullOrWhiteSpace(ModelId) ? TrainId : ModelId;
+
+    public DatasetOptions DatasetOptions(int seed) => new(ClassMin, ClassMax, ClassConfig, seed);
+
+    /// <summary>Checks every option; throws <see cref="ArgumentException"/> naming the option and the fix.</summary>
+    public void Validate()
+    {
+        if (!ModelZoo.Architectures.Contains(Architecture))
+            throw new ArgumentException(
+                $"Unknown model '{Architecture}'. Choose one of: {string.Join(", ", ModelZoo.Architectures)}.", nameof(Architecture));
+        if (Pretrained && !ModelZoo.SupportsPretrained(Architecture))
+            throw new ArgumentException(
+                $"'{Architecture}' has no pretrained ImageNet weights on this platform; set untrain (--untrain) to train it from random weights.",
+                nameof(Pretrained));
+        if (string.IsNullOrWhiteSpace(TrainId) || TrainId.Contains('/') || TrainId.Contains('\\') || TrainId.Contains("..", StringComparison.Ordinal))
+            throw new ArgumentException($"TRAIN_ID '{TrainId}' must be a non-empty name without '/', '\\' or '..'.", nameof(TrainId));
+        if (Emax < 1)
+            throw new ArgumentException($"emax is {Emax}; it must be at least 1.", nameof(Emax));
+        if (Emin < 1)
+            throw new ArgumentException($"emin is {Emin}; it must be at least 1.", nameof(Emin));
+        if (Emin > Emax)
+            throw new ArgumentException($"emin ({Emin}) is greater than emax ({Emax}); lower emin or raise emax.", nameof(Emin));
+        if (Estop < 0)
+            throw new ArgumentException($"estop is {Estop}; use 0 to disable early stopping or a positive patience.", nameof(Estop));
+        if (BatchSize < 1)
+            throw new ArgumentException($"batch is {BatchSize}; it must be at least 1.", nameof(BatchSize));
+        if (ClassMin < 0)
+            throw new ArgumentException($"class-min is {ClassMin}; it must be 0 or more.", nameof(ClassMin));
+        if (ClassMax is { } max && max <= Math.Max(1, ClassMin))
+            throw new ArgumentException($"class-max ({max}) must be greater than class-min ({ClassMin}).", nameof(ClassMax));
+        if (Resize is { } size && (size < 16 || size > 1024))
+            throw new ArgumentException($"resize is {size}; use a side between 16 and 1024 pixels.", nameof(Resize));
+        if (!Ifcb.Models.DeviceSelection.Choices.Contains(Device))
+            throw new ArgumentException($"device '{Device}' is not one of {string.Join(", ", Ifcb.Models.DeviceSelection.Choices)}.", nameof(Device));
+    }
+}

@@ -1,0 +1,123 @@
+using Google.Protobuf.Collections;
+using Ifcb.Protos;
+using Ifcb.Training.Engine;
+using Ifcb.Training.Engine.Jobs;
+
+namespace Ifcb.Training;
+
+/// <summary>proto ⇄ engine records for training jobs.</summary>
+internal static class TrainingJobMapping
+{
+    public static TrainingRequestSpec ToSpec(this StartTrainingRequest r, long resolvedSeed) => new()
+    {
+        Dataset = r.Dataset,
+        Architecture = r.Model,
+        TrainId = r.TrainId,
+        Pretrained = !r.Untrain,
+        ImgNorm = string.IsNullOrWhiteSpace(r.ImgNorm) ? null : r.ImgNorm.Trim(),
+        Seed = resolvedSeed,
+        Split = string.IsNullOrWhiteSpace(r.Split) ? "80:20" : r.Split,
+        ClassConfigCsv = string.IsNullOrWhiteSpace(r.ClassConfigCsv) ? null : r.ClassConfigCsv,
+        ClassConfigColumn = string.IsNullOrWhiteSpace(r.ClassConfigColumn) ? null : r.ClassConfigColumn,
+        ClassMin = r.ClassMin > 0 ? r.ClassMin : 2,
+        ClassMax = r.ClassMax > 0 ? r.ClassMax : null,
+        Emax = r.Emax > 0 ? r.Emax : 60,
+        Emin = r.Emin > 0 ? r.Emin : 10,
+        Estop = r.EstopDisabled ? 0 : r.Estop > 0 ? r.Estop : 10,
+        Flip = string.IsNullOrWhiteSpace(r.Flip) ? null : r.Flip,
+        BatchSize = r.Batch > 0 ? r.Batch : 108,
+        Swap = r.Swap,
+        Resize = r.Resize > 0 ? r.Resize : null,
+        ModelId = string.IsNullOrWhiteSpace(r.ModelId) ? null : r.ModelId,
+        RegisterAs = string.IsNullOrWhiteSpace(r.RegisterAs) ? null : r.RegisterAs,
+        Device = string.IsNullOrWhiteSpace(r.Device) ? "auto" : r.Device,
+    };
+
+    public static StartTrainingRequest ToProto(this TrainingRequestSpec s) => new()
+    {
+        Dataset = s.Dataset,
+        Model = s.Architecture,
+        TrainId = s.TrainId,
+        Untrain = !s.Pretrained,
+        ImgNorm = s.ImgNorm ?? "",
+        Seed = s.Seed,
+        Split = s.Split,
+        ClassConfigCsv = s.ClassConfigCsv ?? "",
+        ClassConfigColumn = s.ClassConfigColumn ?? "",
+        ClassMin = s.ClassMin,
+        ClassMax = s.ClassMax ?? 0,
+        Emax = s.Emax,
+        Emin = s.Emin,
+        Estop = s.Estop,
+        EstopDisabled = s.Estop == 0,
+        Flip = s.Flip ?? "",
+        Batch = s.BatchSize,
+        Swap = s.Swap,
+        Resize = s.Resize ?? 0,
+        ModelId = s.ModelId ?? "",
+        RegisterAs = s.RegisterAs ?? "",
+        Device = s.Device,
+    };
+
+    public static TrainingJob ToProto(this TrainingJobRecord j)
+    {
+        var job = new TrainingJob
+        {
+            JobId = j.JobId,
+            State = j.State switch
+            {
+                TrainingJobState.Queued => JobState.Queued,
+                TrainingJobState.Running => JobState.Running,
+                TrainingJobState.Succeeded => JobState.Succeeded,
+                TrainingJobState.Failed => JobState.Failed,
+                TrainingJobState.Cancelled => JobState.Cancelled,
+                _ => JobState.Unspecified,
+            },
+            Request = j.Request.ToProto(),
+            Seed = j.Request.Seed,
+            Epoch = j.Epoch,
+            Batch = j.Batch,
+            BatchesPerEpoch = j.BatchesPerEpoch,
+            ImagesPerSecond = j.ImagesPerSecond,
+            BestEpoch = j.BestEpoch,
+            Worker = j.Worker ?? "",
+            Error = j.Error ?? "",
+            CreatedAt = j.CreatedAt.ToString("O"),
+            UpdatedAt = j.UpdatedAt.ToString("O"),
+            DatasetFingerprint = j.DatasetFingerprint ?? "",
+            RegisteredVersion = j.RegisteredVersion ?? "",
+            Attempts = j.Attempts,
+            ResumedFromEpoch = j.ResumedFromEpoch,
+        };
+        job.Epochs.AddRange(j.Epochs.Select(ToProto));
+        if (j.Classes is not null)
+            job.Classes.AddRange(j.Classes);
+        if (j.ImgNormMean is not null && j.ImgNormStd is not null)
+            job.ImgNorm = new ImgNorm { Mean = { j.ImgNormMean }, Std = { j.ImgNormStd } };
+        return job;
+    }
+
+    public static EpochMetrics ToProto(this EpochRecord e) => new()
+    {
+        Epoch = e.Epoch,
+        Best = e.Best,
+        TrainLoss = e.TrainLoss,
+        ValLoss = e.ValLoss,
+        ValLossMean = e.ValLossMean,
+        F1Macro = e.F1Macro,
+        F1Weighted = e.F1Weighted,
+        Accuracy = e.Accuracy,
+        Seconds = e.Seconds,
+        ImagesPerSecond = e.ImagesPerSecond,
+    };
+
+    public static TrainingJobState? ToState(this JobState state) => state switch
+    {
+        JobState.Queued => TrainingJobState.Queued,
+        JobState.Running => TrainingJobState.Running,
+        JobState.Succeeded => TrainingJobState.Succeeded,
+        JobState.Failed => TrainingJobState.Failed,
+        JobState.Cancelled => TrainingJobState.Cancelled,
+        _ => null,
+    };
+}

@@ -1,0 +1,61 @@
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Grpc.Core;
+using Ifcb.Protos;
+
+namespace Ifcb.Client;
+
+/// <summary>CI registration: streams a checkpoint to Registry.RegisterVersion (header first, then data chunks).</summary>
+public static class RegistryUpload
+{
+    public const int ChunkSize = 256 * 1024;
+
+    /// <summary>
+    /// Registers <paramref name="checkpoint"/> as a new version of <c>header.Name</c>. When <c>header.Sha256</c> or
+    /// <c>header.Size</c> is not set, they are computed from the stream first (which must then be seekable); when set,
+    /// they are sent as declared and the registry verifies them (DataLoss on a mismatch).
+    /// </summary>
+    /// <param name="bytesSent">Reports the number of checkpoint bytes sent so far.</param>
+    /// <returns>The version (READY), or the existing version when the idempotency key was used before.</returns>
+    /// <exception cref="RpcException">The registry refused or failed the registration; the status says why.</exception>
+    public static async Task<ModelVersion> RegisterCheckpointAsync(Registry.RegistryClient client, RegisterVersionHeader header,
+        Stream checkpoint, Metadata? headers = null, IProgress<long>? bytesSent = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(header);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+
+        header = header.Clone();
+        if (string.IsNullOrEmpty(header.Sha256) || header.Size <= 0)
+        {
+            if (!checkpoint.CanSeek)
+                throw new ArgumentException("Declare header.Sha256 and header.Size, or pass a seekable stream so they can be computed.", nameof(checkpoint));
+            var start = checkpoint.Position;
+            header.Sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(checkpoint, cancellationToken));
+            header.Size = checkpoint.Position - start;
+            checkpoint.Position = start;
+        }
+
+        using var call = client.RegisterVersion(headers, cancellationToken: cancellationToken);
+        try
+        {
+            await call.RequestStream.WriteAsync(new RegisterVersionChunk { Header = header }, cancellationToken);
+            var buffer = new byte[ChunkSize];
+            long sent = 0;
+            int read;
+            while ((read = await checkpoint.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken)) > 0)
+            {
+                await call.RequestStream.WriteAsync(new RegisterVersionChunk { Data = ByteString.CopyFrom(buffer, 0, read) }, cancellationToken);
+                sent += read;
+                bytesSent?.Report(sent);
+            }
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (Exception e) when (e is RpcException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            // The registry may answer before reading everything: a refusal (size limit, bad header, no API key) or a
+            // repeated idempotency key. The answer below carries the outcome, success or the real error.
+        }
+        return await call.ResponseAsync;
+    }
+}

@@ -1,0 +1,47 @@
+namespace Ifcb.Contracts;
+
+/// <summary>Command: run (or resume) training job <paramref name="JobId"/>. The job's options live in its job record.</summary>
+public sealed record TrainModel(string JobId);
+
+/// <summary>Event: a training job made progress (published after each epoch and every few seconds within one).</summary>
+public sealed record TrainingProgressed(
+    string JobId,
+    int Epoch,
+    int Batch,
+    int BatchesPerEpoch,
+    double ImagesPerSecond,
+    double? TrainLoss,
+    double? ValLoss,
+    double? F1Weighted,
+    string Worker);
+
+/// <summary>
+/// Event: a training job succeeded. Carries everything the registry needs to register the best checkpoint
+/// (the checkpoint is the blob <paramref name="CheckpointBlob"/> in container <paramref name="CheckpointContainer"/>).
+/// </summary>
+public sealed record ModelTrained(
+    string JobId,
+    string TrainId,
+    string ModelId,
+    string Architecture,
+    IReadOnlyList<string> Classes,
+    IReadOnlyList<double>? ImgNormMean,
+    IReadOnlyList<double>? ImgNormStd,
+    bool Pretrained,
+    int Resize,
+    long Seed,
+    string Dataset,
+    string? DatasetFingerprint,
+    int BestEpoch,
+    IReadOnlyDictionary<string, double> Metrics,
+    string CheckpointContainer,
+    string CheckpointBlob,
+    string CheckpointSha256,
+    long CheckpointSize,
+    string? RegisterAs);
+
+/// <summary>Event: a training job failed for good (bad data, missing weights, a crash that retries did not fix).</summary>
+public sealed record TrainingFailed(string JobId, string Reason);
+
+/// <summary>Event: a training job was cancelled by a user; its partial artifacts are kept.</summary>
+public sealed record TrainingCancelled(string JobId, int EpochsCompleted);

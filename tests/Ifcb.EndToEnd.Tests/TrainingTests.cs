@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Ifcb.Client;
+using Ifcb.Contracts;
+using Ifcb.Protos;
+using Ifcb.Testing;
+
+namespace Ifcb.EndToEnd.Tests;
+
+/// <summary>Training as a platform job: real upload, real RabbitMQ queueing, real TorchSharp training on two workers.</summary>
+[Collection(PlatformCollection.Name)]
+public sealed class TrainingTests(PlatformFixture platform)
+{
+    private static readonly string Sample = Path.Combine(RepoPaths.Root, "testdata", "training-sample");
+    private Ifcb.Protos.Training.TrainingClient Training => new(platform.Channel("training"));
+    private Datasets.DatasetsClient Datasets => new(platform.Channel("training"));
+
+    private async Task<DatasetInfo> UploadSampleAsync(string name) =>
+        await DatasetUpload.UploadFolderAsync(Datasets, name, Sample, PlatformFixture.Auth);
+
+    private static StartTrainingRequest SmallJob(string dataset, string trainId) => new()
+    {
+        Dataset = dataset, Model = "resnet18", TrainId = trainId, Untrain = true, Seed = 7, Resize = 32, Batch = 8, Emax = 3, Emin = 1,
+    };
+
+    private async Task<TrainingJob> WaitAsync(string jobId, Func<TrainingJob, bool> until, TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                var job = await Training.GetJobAsync(new GetJobRequest { JobId = jobId });
+                if (until(job))
+                    return job;
+                if (watch.Elapsed > timeout)
+                    throw new TimeoutException($"Job {jobId} is {job.State} (epoch {job.Epoch}, {job.Epochs.Count} epochs done) after {timeout}.");
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+            {
+                // A killed replica may still be in the proxy's rotation for a moment.
+            }
+            await Task.Delay(300);
+        }
+    }
+
+    [Fact]
+    public async Task Upload_train_watch_and_collect_artifacts()
+    {
+        var uploaded = await UploadSampleAsync("sample-train");
+        Assert.Equal(30, uploaded.Images);
+        Assert.Equal([("Mesodinium_major", 14), ("Strombidium-like", 16)], uploaded.Classes.Select(c => (c.Name, c.Images)));
+        var again = await UploadSampleAsync("sample-train");
+        Assert.Equal(uploaded.Fingerprint, again.Fingerprint);
+        Assert.Equal(30, again.Skipped);
+
+        var started = await Training.StartTrainingAsync(SmallJob("sample-train", "e2e-small"), PlatformFixture.Auth);
+        Assert.Equal(JobState.Queued, started.State);
+        Assert.Equal(uploaded.Fingerprint, started.DatasetFingerprint);
+
+        var updates = new List<TrainingJob>();
+        using (var watch = Training.WatchJob(new GetJobRequest { JobId = started.JobId }, deadline: DateTime.UtcNow.AddMinutes(5)))
+        {
+            await foreach (var update in watch.ResponseStream.ReadAllAsync())
+                updates.Add(update);
+        }
+        var done = updates[^1];
+        Assert.True(done.State == JobState.Succeeded, $"job ended {done.State}: {done.Error}");
+        Assert.Contains(updates, u => u.State == JobState.Running);
+        Assert.Equal([0, 1, 2], done.Epochs.Select(e => e.Epoch));
+        Assert.Equal(["Mesodinium_major", "Strombidium-like"], done.Classes);
+        Assert.Equal(7, done.Seed);
+
+        var artifacts = (await Training.ListArtifactsAsync(new GetJobRequest { JobId = started.JobId })).Artifacts.Select(a => a.Name).ToList();
+        foreach (var expected in new[] { "e2e-small.ifcbmodel", "epochs.csv", "results.json", "args.json", "training_images.list", "validation_images.list" })
+            Assert.Contains(expected, artifacts);
+        Assert.DoesNotContain(artifacts, a => a.StartsWith("resume/", StringComparison.Ordinal));
+
+        var trained = await platform.Events.WaitForAsync<ModelTrained>(m => m.JobId == started.JobId, TimeSpan.FromSeconds(30));
+        Assert.Equal("resnet18", trained.Architecture);
+        Assert.False(trained.Pretrained);
+        Assert.Equal(32, trained.Resize);
+        using var checkpoint = new MemoryStream();
+        using var download = Training.DownloadArtifact(new DownloadArtifactRequest { JobId = started.JobId, Name = "e2e-small.ifcbmodel" });
+        var (sha, size) = await ChunkedDownload.CopyToAsync(download.ResponseStream, checkpoint);
+        Assert.Equal(trained.CheckpointSha256, sha);
+        Assert.Equal(trained.CheckpointSize, size);
+
+        var validationList = new MemoryStream();
+        using var list = Training.DownloadArtifact(new DownloadArtifactRequest { JobId = started.JobId, Name = "validation_images.list" });
+        await ChunkedDownload.CopyToAsync(list.ResponseStream, validationList);
+        var lines = System.Text.Encoding.UTF8.GetString(validationList.ToArray()).Split('\n');
+        Assert.Equal(6, lines.Length);
+        Assert.All(lines, l => Assert.StartsWith("sample-train/", l, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("resnet9000", "", "80:20", 1, 10, StatusCode.InvalidArgument, "Unknown model")]
+    [InlineData("resnet18", "", "80:20", 20, 10, StatusCode.InvalidArgument, "emin (20) is greater than emax (10)")]
+    [InlineData("resnet18", "", "70:20", 1, 10, StatusCode.InvalidArgument, "100")]
+    [InlineData("resnet18", "0.5", "80:20", 1, 10, StatusCode.InvalidArgument, "MEAN and STD")]
+    [InlineData("resnet18", "0.5 -1", "80:20", 1, 10, StatusCode.InvalidArgument, "greater than 0")]
+    public async Task Bad_options_are_rejected_up_front(string model, string imgNorm, string split, int emin, int emax, StatusCode code, string message)
+    {
+        await UploadSampleAsync("sample-validation");
+        var request = new StartTrainingRequest
+        {
+            Dataset = "sample-validation", Model = model, TrainId = "bad", Untrain = true, ImgNorm = imgNorm, Split = split, Emin = emin, Emax = emax,
+        };
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartTrainingAsync(request, PlatformFixture.Auth));
+        Assert.Equal(code, error.StatusCode);
+        Assert.Contains(message, error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Missing_dataset_weights_and_keys_get_precise_errors()
+    {
+        var missing = await Assert.ThrowsAsync<RpcException>(async () =>
+            await Training.StartTrainingAsync(SmallJob("no-such-dataset", "x"), PlatformFixture.Auth));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+
+        await UploadSampleAsync("sample-weights");
+        var pretrained = SmallJob("sample-weights", "x");
+        pretrained.Untrain = false;
+        var weights = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartTrainingAsync(pretrained, PlatformFixture.Auth));
+        Assert.Equal(StatusCode.FailedPrecondition, weights.StatusCode);
+        Assert.Contains("weights/resnet18", weights.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("--untrain", weights.Status.Detail, StringComparison.Ordinal);
+
+        var anonymous = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartTrainingAsync(SmallJob("sample-weights", "x")));
+        Assert.Equal(StatusCode.Unauthenticated, anonymous.StatusCode);
+        var wrongKey = await Assert.ThrowsAsync<RpcException>(async () =>
+            await Training.StartTrainingAsync(SmallJob("sample-weights", "x"), new Metadata { { "authorization", "Bearer nope" } }));
+        Assert.Equal(StatusCode.PermissionDenied, wrongKey.StatusCode);
+
+        var badName = await Assert.ThrowsAsync<RpcException>(async () => await UploadSampleAsync("../escape"));
+        Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
+    }
+
+    [Fact]
+    public async Task Cancel_stops_a_running_job_and_keeps_partial_artifacts()
+    {
+        await UploadSampleAsync("sample-cancel");
+        var request = SmallJob("sample-cancel", "e2e-cancel");
+        request.Emax = 200;
+        request.EstopDisabled = true;
+        var job = await Training.StartTrainingAsync(request, PlatformFixture.Auth);
+        await WaitAsync(job.JobId, j => j.Epochs.Count >= 1, TimeSpan.FromMinutes(3));
+
+        await Training.CancelJobAsync(new GetJobRequest { JobId = job.JobId }, PlatformFixture.Auth);
+        var cancelled = await WaitAsync(job.JobId, j => j.State is JobState.Cancelled or JobState.Failed or JobState.Succeeded, TimeSpan.FromMinutes(1));
+
+        Assert.Equal(JobState.Cancelled, cancelled.State);
+        Assert.InRange(cancelled.Epochs.Count, 1, 199);
+        await platform.Events.WaitForAsync<TrainingCancelled>(c => c.JobId == job.JobId, TimeSpan.FromSeconds(30));
+        var artifacts = (await Training.ListArtifactsAsync(new GetJobRequest { JobId = job.JobId })).Artifacts.Select(a => a.Name);
+        Assert.Contains("epochs.csv", artifacts);
+        Assert.Contains("e2e-cancel.ifcbmodel", artifacts);
+    }
+
+    [Fact]
+    public async Task A_job_whose_worker_is_killed_resumes_on_the_other_worker_without_rerunning_epochs()
+    {
+        await UploadSampleAsync("sample-resume");
+        var request = SmallJob("sample-resume", "e2e-resume");
+        request.Resize = 128;
+        request.Batch = 4;
+        request.Emax = 6;
+        request.EstopDisabled = true;
+        var job = await Training.StartTrainingAsync(request, PlatformFixture.Auth);
+
+        var running = await WaitAsync(job.JobId, j => j.State == JobState.Running && j.Epochs.Count >= 2, TimeSpan.FromMinutes(4));
+        Assert.True(running.Epochs.Count < 6, "the job finished before the worker could be killed; make it longer");
+        var firstWorker = running.Worker;
+        var pid = int.Parse(firstWorker.Split('-')[^2], System.Globalization.CultureInfo.InvariantCulture);
+        using (var worker = Process.GetProcessById(pid))
+            worker.Kill(); // SIGKILL: no graceful shutdown, the message is never acknowledged
+
+        var done = await WaitAsync(job.JobId, j => j.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled, TimeSpan.FromMinutes(5));
+        Assert.True(done.State == JobState.Succeeded, $"job ended {done.State}: {done.Error}");
+        Assert.Equal(2, done.Attempts);
+        Assert.NotEqual(firstWorker, done.Worker);
+        Assert.True(done.ResumedFromEpoch >= 2, $"resumed from epoch {done.ResumedFromEpoch}");
+        Assert.Equal([0, 1, 2, 3, 4, 5], done.Epochs.Select(e => e.Epoch));
+        // The epochs finished before the kill are the ones the first worker reported, untouched.
+        for (var e = 0; e < running.Epochs.Count; e++)
+            Assert.Equal(running.Epochs[e].Seconds, done.Epochs[e].Seconds);
+    }
+}

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using Ifcb.Models.Checkpoints;
+using Ifcb.Testing;
+using Ifcb.Training.Engine;
+
+namespace Ifcb.Training.Engine.Tests;
+
+/// <summary>Real training on the 30 real IFCB sample PNGs, tiny enough for 2 cores (resnet18 at 32×32, a few epochs).</summary>
+public sealed class TrainingRunTests : IDisposable
+{
+    private static readonly string Sample = Path.Combine(RepoPaths.Root, "testdata", "training-sample");
+    private readonly string _scratch = Directory.CreateTempSubdirectory("ifcb-train-test-").FullName;
+
+    private static TrainingOptions Options(int emax = 2) => new()
+    {
+        Architecture = "resnet18",
+        TrainId = "sample",
+        Pretrained = false,
+        Seed = 1234,
+        Resize = 32,
+        BatchSize = 8,
+        Emax = emax,
+        Emin = 1,
+        DecodeWorkers = 1,
+    };
+
+    private async Task<(TrainingResult Result, DirectoryArtifactSink Sink)> TrainAsync(string name, TrainingOptions options,
+        ITrainingObserver? observer = null, CancellationToken cancellationToken = default, DirectoryArtifactSink? sink = null)
+    {
+        sink ??= new DirectoryArtifactSink(Path.Combine(_scratch, name));
+        var inputs = TrainingPreparation.FromFolder(options, Sample, weights: null);
+        var result = await new TrainingRun(inputs, sink, observer ?? new RecordingObserver()).RunAsync(cancellationToken);
+        return (result, sink);
+    }
+
+    [Fact]
+    public async Task Writes_neuston_style_outputs_and_a_loadable_best_checkpoint()
+    {
+        var observer = new RecordingObserver();
+        var (result, sink) = await TrainAsync("outputs", Options(), observer);
+
+        Assert.Equal(2, result.Epochs.Count);
+        Assert.True(result.Epochs[0].Best);
+        Assert.InRange(result.BestEpoch, 0, 1);
+        Assert.Equal(2, observer.Epochs.Count);
+        Assert.Contains(observer.Batches, b => b.Batch == b.BatchesPerEpoch && b.BatchesPerEpoch == 3); // 24 images / 8
+
+        var dir = sink.Directory;
+        var csv = File.ReadAllLines(Path.Combine(dir, "epochs.csv"));
+        Assert.Equal("epoch,best,train_loss,val_loss,f1_macro,f1_weighted,val_loss_mean,accuracy,seconds,images_per_second", csv[0]);
+        Assert.Equal(3, csv.Length);
+        Assert.StartsWith("0,True,", csv[1], StringComparison.Ordinal);
+
+        // 30 PNGs, default 80:20 split per class: 11/3 and 13/3.
+        Assert.Equal(24, File.ReadAllText(Path.Combine(dir, "training_images.list")).Split('\n').Length);
+        Assert.Equal(6, File.ReadAllText(Path.Combine(dir, "validation_images.list")).Split('\n').Length);
+
+        using var results = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "results.json")));
+        var root = results.RootElement;
+        Assert.Equal(["Mesodinium_major", "Strombidium-like"], root.GetProperty("class_labels").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(6, root.GetProperty("output_scores").GetArrayLength());
+        Assert.Equal([0, 0, 0, 1, 1, 1], root.GetProperty("input_classes").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(6, root.GetProperty("confusion_matrix").EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(e => e.GetInt32()));
+        foreach (var row in root.GetProperty("output_scores").EnumerateArray())
+            Assert.Equal(1.0, row.EnumerateArray().Sum(e => e.GetDouble()), 4);
+
+        foreach (var picture in new[] { "loss_curves.png", "f1_curves.png", "confusion_matrix.png" })
+            Assert.True(new FileInfo(Path.Combine(dir, picture)).Length > 1000, $"{picture} missing or empty");
+
+        using var args = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "args.json")));
+        Assert.Equal(1234, args.RootElement.GetProperty("seed").GetInt64());
+        Assert.False(args.RootElement.GetProperty("pretrained").GetBoolean());
+
+        await using var checkpoint = File.OpenRead(Path.Combine(dir, result.BestCheckpointName));
+        var loaded = Checkpoint.Load(checkpoint);
+        using var model = loaded.Model;
+        Assert.Equal("resnet18", loaded.Hparams.Architecture);
+        Assert.Equal(32, loaded.Hparams.Resize);
+        Assert.Equal(2, model.NumClasses);
+    }
+
+    [Fact]
+    public async Task Same_seed_gives_the_same_losses()
+    {
+        var (first, _) = await TrainAsync("det-a", Options());
+        var (second, _) = await TrainAsync("det-b", Options());
+
+        Assert.Equal(first.Epochs.Select(e => e.TrainLoss), second.Epochs.Select(e => e.TrainLoss));
+        Assert.Equal(first.Epochs.Select(e => e.ValLoss), second.Epochs.Select(e => e.ValLoss));
+    }
+
+    [Fact]
+    public async Task An_interrupted_run_resumes_after_its_last_completed_epoch()
+    {
+        var (uninterrupted, _) = await TrainAsync("resume-reference", Options(emax: 3));
+
+        using var cancel = new CancellationTokenSource();
+        var stopAfterSecondEpoch = new RecordingObserver(onEpoch: e => { if (e.Epoch == 1) cancel.Cancel(); });
+        var (interrupted, sink) = await TrainAsync("resume", Options(emax: 3), stopAfterSecondEpoch, cancel.Token);
+        Assert.True(interrupted.Cancelled);
+        Assert.Equal(2, interrupted.Epochs.Count);
+
+        var resumedObserver = new RecordingObserver();
+        var (resumed, _) = await TrainAsync("resume", Options(emax: 3), resumedObserver, sink: sink);
+
+        Assert.Equal(2, resumed.ResumedFromEpoch);
+        Assert.Equal(2, resumedObserver.FirstEpoch);
+        Assert.Equal([2], resumedObserver.Epochs.Select(e => e.Epoch)); // epochs 0 and 1 were not re-run
+        Assert.Equal(3, resumed.Epochs.Count);
+        Assert.Equal(interrupted.Epochs.Select(e => e.TrainLoss), resumed.Epochs.Take(2).Select(e => e.TrainLoss));
+        // Model, optimizer and shuffle order are restored exactly, so the resumed epoch matches an uninterrupted run.
+        Assert.Equal(uninterrupted.Epochs[2].TrainLoss, resumed.Epochs[2].TrainLoss, 5);
+        Assert.Equal(uninterrupted.Epochs[2].ValLoss, resumed.Epochs[2].ValLoss, 5);
+    }
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    private sealed class RecordingObserver(Action<EpochRecord>? onEpoch = null) : ITrainingObserver
+    {
+        public List<BatchProgress> Batches { get; } = [];
+        public List<EpochRecord> Epochs { get; } = [];
+        public int FirstEpoch { get; private set; } = -1;
+
+        public ValueTask OnStartAsync(int firstEpoch, CancellationToken cancellationToken)
+        {
+            FirstEpoch = firstEpoch;
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask OnBatchAsync(BatchProgress progress, CancellationToken cancellationToken)
+        {
+            Batches.Add(progress);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask OnEpochAsync(EpochRecord epoch, CancellationToken cancellationToken)
+        {
+            Epochs.Add(epoch);
+            onEpoch?.Invoke(epoch);
+            return ValueTask.CompletedTask;
+        }
+    }
+}
