@@ -30,7 +30,7 @@ public sealed class AliasTests(AzuriteFixture azurite)
         Assert.Equal(["production"], production.Aliases.ToArray());
 
         var moved = await registry.SetAliasAsync("aliased", "production", 2, "bob");
-        Assert.Equal(2, moved.Aliases["production"]);
+        Assert.Equal(2, moved.Model.Aliases["production"]);
         Assert.Equal(2, (await registry.GetVersionAsync("aliased@production")).Version);
         Assert.Empty((await registry.GetVersionAsync("aliased/1")).Aliases);
 

@@ -165,13 +165,14 @@ public sealed class ModelRegistry
 
     /// <summary>
     /// Deletes a registered model. Refused (FailedPrecondition) while it has versions unless <paramref name="force"/>,
-    /// which deletes every version, checkpoint and alias with it. The audit history is kept.
+    /// which deletes every version, checkpoint and alias with it. The audit history is kept. Returns the model as
+    /// it was before deletion (aliases included) and the version numbers deleted with it.
     /// </summary>
-    public async Task DeleteModelAsync(string name, string actor, bool force = false, CancellationToken cancellationToken = default)
+    public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force = false, CancellationToken cancellationToken = default)
     {
         RegistryValidation.ModelName(name);
         RegistryValidation.Actor(actor);
-        await ReadModelAsync(name, cancellationToken).ConfigureAwait(false); // NotFound when there is no such model
+        var existing = await ReadModelAsync(name, cancellationToken).ConfigureAwait(false); // NotFound when there is no such model
         var versions = await ListVersionNumbersAsync(name, cancellationToken).ConfigureAwait(false);
         if (versions.Count > 0 && !force)
         {
@@ -191,6 +192,7 @@ public sealed class ModelRegistry
         await AuditAsync(name, actor, AuditAction.ModelDeleted, null, null,
             [("forced", force ? "true" : "false"), ("versions_deleted", versions.Count.ToString(CultureInfo.InvariantCulture)), ("blobs_deleted", blobs.Count.ToString(CultureInfo.InvariantCulture))],
             cancellationToken).ConfigureAwait(false);
+        return new ModelDeletion(existing.Value, [.. versions]);
     }
 
     // ----- Versions -----
@@ -231,7 +233,7 @@ public sealed class ModelRegistry
                 ModelName = modelName, Version = number, Status = ModelVersionStatus.Pending, Description = request.Description,
                 Arch = request.Arch, Classes = request.Classes, ImgNorm = request.ImgNorm, Pretrained = request.Pretrained,
                 Metrics = request.Metrics, Tags = request.Tags, Source = request.Source, DatasetFingerprint = request.DatasetFingerprint,
-                CheckpointBlob = RegistryLayout.Checkpoint(modelName, number), Sha256 = sha256, SizeBytes = request.SizeBytes,
+                Resize = request.Resize, CheckpointBlob = RegistryLayout.Checkpoint(modelName, number), Sha256 = sha256, SizeBytes = request.SizeBytes,
                 IdempotencyKey = request.IdempotencyKey, CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
             };
         }, actor, cancellationToken).ConfigureAwait(false);
@@ -407,9 +409,10 @@ public sealed class ModelRegistry
 
     /// <summary>
     /// Deletes a version and its checkpoint. Refused (FailedPrecondition) while an alias points at it unless
-    /// <paramref name="force"/>, which removes those aliases first. Its number is never reused.
+    /// <paramref name="force"/>, which removes those aliases first. Its number is never reused. Returns the deleted
+    /// version; its <see cref="ModelVersion.Aliases"/> are the aliases removed with it.
     /// </summary>
-    public async Task DeleteVersionAsync(
+    public async Task<ModelVersion> DeleteVersionAsync(
         string modelName, int version, string actor, bool force = false, CancellationToken cancellationToken = default)
     {
         RegistryValidation.ModelName(modelName);
@@ -458,6 +461,7 @@ public sealed class ModelRegistry
         await AuditAsync(modelName, actor, AuditAction.VersionDeleted, version, null,
             [("sha256", existing.Value.Sha256), ("status", existing.Value.Status.ToString().ToUpperInvariant())],
             cancellationToken).ConfigureAwait(false);
+        return existing.Value with { Aliases = [.. removedAliases] };
     }
 
     /// <summary>
@@ -494,9 +498,9 @@ public sealed class ModelRegistry
 
     /// <summary>
     /// Points <paramref name="alias"/> at a READY version, creating or moving it. The move is one ETag-guarded write
-    /// of model.json, so readers see either the old or the new target; the audit entry records old → new.
+    /// of model.json, so readers see either the old or the new target; the audit entry and the result record old → new.
     /// </summary>
-    public async Task<RegisteredModel> SetAliasAsync(
+    public async Task<AliasChange> SetAliasAsync(
         string modelName, string alias, int version, string actor, CancellationToken cancellationToken = default)
     {
         RegistryValidation.ModelName(modelName);
@@ -526,11 +530,11 @@ public sealed class ModelRegistry
                 cancellationToken).ConfigureAwait(false);
         }
 
-        return updated.Value;
+        return new AliasChange(updated.Value, alias, previous, version);
     }
 
     /// <summary>Removes an alias; removing an alias that is not set is a no-op, so retries are safe.</summary>
-    public async Task<RegisteredModel> DeleteAliasAsync(
+    public async Task<AliasChange> DeleteAliasAsync(
         string modelName, string alias, string actor, CancellationToken cancellationToken = default)
     {
         RegistryValidation.ModelName(modelName);
@@ -550,7 +554,7 @@ public sealed class ModelRegistry
                 cancellationToken).ConfigureAwait(false);
         }
 
-        return updated.Value;
+        return new AliasChange(updated.Value, alias, previous, null);
     }
 
     // ----- Audit -----

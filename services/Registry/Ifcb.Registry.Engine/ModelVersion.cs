@@ -56,6 +56,9 @@ public sealed record ModelVersion
 
     public string? DatasetFingerprint { get; init; }
 
+    /// <summary>Square input side in pixels the model expects (neuston's resize); null when not recorded.</summary>
+    public int? Resize { get; init; }
+
     /// <summary>Blob name of the checkpoint inside the registry's container.</summary>
     public required string CheckpointBlob { get; init; }
 
@@ -98,6 +101,9 @@ public sealed record NewModelVersion
 
     public string? DatasetFingerprint { get; init; }
 
+    /// <summary>Square input side in pixels the model expects (neuston's resize); null when not recorded.</summary>
+    public int? Resize { get; init; }
+
     public string Description { get; init; } = "";
 
     /// <summary>Declared sha256 (hex) of the checkpoint; verified while uploading.</summary>
@@ -115,3 +121,16 @@ public sealed record NewModelVersion
 
 /// <summary>Result of a registration: the version, and whether it already existed under the idempotency key.</summary>
 public sealed record VersionRegistration(ModelVersion Version, bool AlreadyRegistered);
+
+/// <summary>
+/// Result of setting or deleting an alias: the model after the change and where the alias pointed before and after
+/// (null = unset). Both come from the same ETag-guarded write, so they are exact even under concurrent movers.
+/// </summary>
+public sealed record AliasChange(RegisteredModel Model, string Alias, int? PreviousVersion, int? Version)
+{
+    /// <summary>False when the alias already pointed there (or was already absent): nothing was written.</summary>
+    public bool Changed => PreviousVersion != Version;
+}
+
+/// <summary>Result of deleting a registered model: the model as it was (with its aliases) and the versions deleted with it.</summary>
+public sealed record ModelDeletion(RegisteredModel Model, ImmutableArray<int> DeletedVersions);

@@ -17,6 +17,7 @@ public static partial class RegistryValidation
     public const int MaxIdempotencyKeyLength = 1024;
     public const int MaxClassCount = 100_000;
     public const int MaxPageSize = 1000;
+    public const int MaxResize = 16_384;
 
     /// <summary>Version numbers are zero-padded to seven digits in blob names, so listing order is numeric order.</summary>
     public const int MaxVersionNumber = 9_999_999;
@@ -170,6 +171,10 @@ public static partial class RegistryValidation
         OptionalText(request.Source.PipelineUrl, "Pipeline url", MaxTagValueLength);
         OptionalText(request.DatasetFingerprint, "Dataset fingerprint", MaxTagValueLength);
         OptionalText(request.IdempotencyKey, "Idempotency key", MaxIdempotencyKeyLength);
+        if (request.Resize is < 1 or > MaxResize)
+        {
+            Fail($"Resize {request.Resize} is out of range; give the model's square input side in pixels (1 to {MaxResize}) or none.");
+        }
     }
 
     public static void Filter(VersionFilter filter)

@@ -1,12 +1,49 @@
+using Azure.Storage;
+using Azure.Storage.Blobs;
+using Ifcb.Registry;
+using Ifcb.Registry.Engine;
+
 namespace Microsoft.Extensions.Hosting;
 
 public static class RegistryServiceExtensions
 {
-    /// <summary>The Registry service's wiring: gRPC and the bus.</summary>
+    /// <summary>The blob container that holds the whole registry (models, versions, checkpoints, audit log).</summary>
+    public const string ContainerName = "registry";
+
+    private const int UploadBlockBytes = 4 * 1024 * 1024;
+
+    /// <summary>The Registry service's wiring: the engine over blob storage, gRPC with error mapping, the bus.</summary>
     public static WebApplicationBuilder AddIfcbRegistryServices(this WebApplicationBuilder builder)
     {
-        builder.Services.AddGrpc(o => o.EnableDetailedErrors = builder.Environment.IsDevelopment());
-        builder.AddIfcbMessaging("registry");
+        var limits = RegistryLimits.From(builder.Configuration);
+        builder.Services.AddSingleton(limits);
+        builder.Services.AddSingleton(sp => new ModelRegistry(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName),
+            new RegistryOptions
+            {
+                MaxCheckpointBytes = limits.MaxCheckpointBytes,
+                // Uploads arrive as a non-seekable stream; the SDK's default would buffer up to 256 MiB of it before the
+                // first block. Small blocks bound the memory of an upload to a few blocks, whatever the checkpoint size.
+                UploadTransferOptions = new StorageTransferOptions
+                {
+                    InitialTransferSize = UploadBlockBytes, MaximumTransferSize = UploadBlockBytes, MaximumConcurrency = 4,
+                },
+            }));
+        builder.Services.AddScoped<RegistryEvents>();
+        builder.Services.AddHostedService<ContainerInitializer>();
+
+        builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
+        builder.Services.AddGrpc().AddServiceOptions<RegistryGrpcService>(o => o.Interceptors.Add<RegistryErrorInterceptor>());
+        builder.AddIfcbMessaging("registry", bus => bus.AddConsumer<ModelTrainedConsumer>());
         return builder;
+    }
+
+    /// <summary>Creates the registry's container once at start-up.</summary>
+    private sealed class ContainerInitializer(BlobServiceClient blobs) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) =>
+            blobs.GetBlobContainerClient(ContainerName).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

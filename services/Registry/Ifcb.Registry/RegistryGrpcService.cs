@@ -1,12 +1,187 @@
+using Google.Protobuf;
 using Grpc.Core;
 using Ifcb.Protos;
+using Ifcb.Registry.Engine;
+using MassTransit;
 using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Registry;
 
-/// <summary>The Registry gRPC API (protos/registry.proto). RPCs not overridden here answer Unimplemented.</summary>
-public sealed class RegistryGrpcService(ServiceIdentity identity) : Ifcb.Protos.Registry.RegistryBase
+/// <summary>
+/// The Registry gRPC API (protos/registry.proto): a thin adapter over <see cref="ModelRegistry"/>. Errors are the
+/// engine's, mapped to status codes by <see cref="RegistryErrorInterceptor"/>; every successful change is announced
+/// on the bus by <see cref="RegistryEvents"/>.
+/// </summary>
+public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry registry, RegistryEvents events, RegistryLimits limits)
+    : Ifcb.Protos.Registry.RegistryBase
 {
+    /// <summary>Download chunk size: large enough that per-message overhead is small, well under gRPC's 4 MiB default limit.</summary>
+    public const int DownloadChunkBytes = 1024 * 1024;
+
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
-        Task.FromResult(identity.ToServiceInfo());
+        Task.FromResult(identity.ToServiceInfo([new("max_checkpoint_bytes", limits.MaxCheckpointBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))]));
+
+    // ----- Registered models -----
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> CreateModel(CreateModelRequest request, ServerCallContext context) =>
+        (await registry.CreateModelAsync(request.Name, ApiKeyInterceptor.Actor(context), request.Description, request.Tags,
+            context.CancellationToken)).ToProto();
+
+    public override async Task<Ifcb.Protos.RegisteredModel> GetModel(ModelRef request, ServerCallContext context) =>
+        (await registry.GetModelAsync(request.Name, context.CancellationToken)).ToProto();
+
+    public override async Task<ListModelsReply> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        var page = await registry.ListModelsAsync(RegistryProtoMapping.PageSize(request.PageSize),
+            RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
+        var reply = new ListModelsReply { NextPageToken = page.NextPageToken ?? "" };
+        reply.Models.Add(page.Items.Select(m => m.ToProto()));
+        return reply;
+    }
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> UpdateModel(UpdateModelRequest request, ServerCallContext context) =>
+        (await registry.UpdateModelDescriptionAsync(request.Name, request.Description, ApiKeyInterceptor.Actor(context),
+            context.CancellationToken)).ToProto();
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> DeleteModel(DeleteModelRequest request, ServerCallContext context)
+    {
+        var actor = ApiKeyInterceptor.Actor(context);
+        var deletion = await registry.DeleteModelAsync(request.Name, actor, request.Force, context.CancellationToken);
+        await events.ModelDeletedAsync(deletion, actor, context.CancellationToken);
+        return deletion.Model.ToProto();
+    }
+
+    // ----- Versions -----
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.ModelVersion> RegisterVersion(IAsyncStreamReader<RegisterVersionChunk> requestStream,
+        ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        if (!await requestStream.MoveNext(cancellationToken) || requestStream.Current.PartCase != RegisterVersionChunk.PartOneofCase.Header)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                "RegisterVersion must start with a header message (name, metadata, sha256, size), followed by the checkpoint bytes."));
+        }
+
+        var header = requestStream.Current.Header;
+        var request = header.ToEngine();
+        // Everything about the request, the size limit included, is checked before the model is created or a byte stored.
+        RegistryValidation.ModelName(header.Name);
+        RegistryValidation.NewVersion(request, limits.MaxCheckpointBytes);
+
+        var actor = ApiKeyInterceptor.Actor(context);
+        await registry.EnsureModelAsync(header.Name, actor, cancellationToken);
+        var registration = await UploadedCheckpoint.ConsumeAsync(requestStream,
+            checkpoint => registry.RegisterVersionAsync(header.Name, request, checkpoint, actor, cancellationToken), cancellationToken);
+        await events.VersionRegisteredAsync(registration.Version, actor, cancellationToken);
+        return registration.Version.ToProto();
+    }
+
+    public override async Task<Ifcb.Protos.ModelVersion> GetVersion(VersionRef request, ServerCallContext context) =>
+        (await registry.GetVersionAsync(request.ToEngine(), context.CancellationToken)).ToProto();
+
+    public override async Task<SearchVersionsReply> SearchVersions(SearchVersionsRequest request, ServerCallContext context)
+    {
+        var page = await registry.SearchVersionsAsync(request.ToEngine(), RegistryProtoMapping.PageSize(request.PageSize),
+            RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
+        var reply = new SearchVersionsReply { NextPageToken = page.NextPageToken ?? "" };
+        reply.Versions.Add(page.Items.Select(v => v.ToProto()));
+        return reply;
+    }
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.ModelVersion> DeleteVersion(DeleteVersionRequest request, ServerCallContext context)
+    {
+        var actor = ApiKeyInterceptor.Actor(context);
+        var deleted = await registry.DeleteVersionAsync(request.Name, request.Version, actor, request.Force, context.CancellationToken);
+        await events.VersionDeletedAsync(deleted, actor, context.CancellationToken);
+        return deleted.ToProto();
+    }
+
+    // ----- Tags -----
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> SetModelTag(SetTagRequest request, ServerCallContext context) =>
+        (await registry.SetModelTagAsync(request.Name, request.Key, request.Value, ApiKeyInterceptor.Actor(context),
+            context.CancellationToken)).ToProto();
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> DeleteModelTag(DeleteTagRequest request, ServerCallContext context) =>
+        (await registry.DeleteModelTagAsync(request.Name, request.Key, ApiKeyInterceptor.Actor(context), context.CancellationToken)).ToProto();
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.ModelVersion> SetVersionTag(SetTagRequest request, ServerCallContext context) =>
+        (await registry.SetVersionTagAsync(request.Name, request.Version, request.Key, request.Value, ApiKeyInterceptor.Actor(context),
+            context.CancellationToken)).ToProto();
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.ModelVersion> DeleteVersionTag(DeleteTagRequest request, ServerCallContext context) =>
+        (await registry.DeleteVersionTagAsync(request.Name, request.Version, request.Key, ApiKeyInterceptor.Actor(context),
+            context.CancellationToken)).ToProto();
+
+    // ----- Aliases -----
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> SetAlias(SetAliasRequest request, ServerCallContext context)
+    {
+        var actor = ApiKeyInterceptor.Actor(context);
+        var change = await registry.SetAliasAsync(request.Name, request.Alias, request.Version, actor, context.CancellationToken);
+        await events.AliasChangedAsync(change, actor, context.CancellationToken);
+        return change.Model.ToProto();
+    }
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> DeleteAlias(DeleteAliasRequest request, ServerCallContext context)
+    {
+        var actor = ApiKeyInterceptor.Actor(context);
+        var change = await registry.DeleteAliasAsync(request.Name, request.Alias, actor, context.CancellationToken);
+        await events.AliasChangedAsync(change, actor, context.CancellationToken);
+        return change.Model.ToProto();
+    }
+
+    // ----- Checkpoints and history -----
+
+    public override async Task DownloadCheckpoint(VersionRef request, IServerStreamWriter<CheckpointChunk> responseStream, ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        await using var download = await registry.OpenCheckpointAsync(request.ToEngine(), cancellationToken);
+        // Read one chunk ahead so the last chunk is known when it is sent and can carry the sha256. The engine's stream
+        // verifies size and sha256 on the read that reaches the end, so corrupted storage fails the call (DataLoss)
+        // before the last chunk, and the client never receives a sha256 for bytes that do not match it.
+        var current = await ReadChunkAsync(download.Content, cancellationToken);
+        var first = true;
+        while (current.Length > 0)
+        {
+            var next = await ReadChunkAsync(download.Content, cancellationToken);
+            await responseStream.WriteAsync(new CheckpointChunk
+            {
+                Data = UnsafeByteOperations.UnsafeWrap(current),
+                TotalSize = first ? download.SizeBytes : 0,
+                Sha256 = next.Length == 0 ? download.Sha256 : "",
+            }, cancellationToken);
+            first = false;
+            current = next;
+        }
+    }
+
+    public override async Task<HistoryReply> GetHistory(GetHistoryRequest request, ServerCallContext context)
+    {
+        var page = await registry.GetAuditHistoryAsync(request.Name, RegistryProtoMapping.PageSize(request.PageSize),
+            RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
+        var reply = new HistoryReply { NextPageToken = page.NextPageToken ?? "" };
+        reply.Entries.Add(page.Items.Select(e => e.ToProto()));
+        return reply;
+    }
+
+    /// <summary>Reads up to one chunk (fewer bytes only at the end); empty at the end. A fresh array, since gRPC keeps it until sent.</summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadChunkAsync(Stream content, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[DownloadChunkBytes];
+        var read = await content.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
+        return buffer.AsMemory(0, read);
+    }
 }

@@ -1,0 +1,185 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Ifcb.Registry.Engine;
+using Proto = Ifcb.Protos;
+
+namespace Ifcb.Registry;
+
+/// <summary>Translates between registry.proto messages and the engine's records.</summary>
+internal static class RegistryProtoMapping
+{
+    public static Proto.RegisteredModel ToProto(this RegisteredModel model)
+    {
+        var reply = new Proto.RegisteredModel
+        {
+            Name = model.Name, Description = model.Description, LatestVersion = model.LatestVersion,
+            CreatedAt = Timestamp(model.CreatedAt), UpdatedAt = Timestamp(model.UpdatedAt),
+            CreatedBy = model.CreatedBy, UpdatedBy = model.UpdatedBy, Revision = model.Revision,
+        };
+        reply.Tags.Add(model.Tags);
+        reply.Aliases.Add(model.Aliases);
+        return reply;
+    }
+
+    public static Proto.ModelVersion ToProto(this ModelVersion version)
+    {
+        var metadata = new Proto.VersionMetadata
+        {
+            Arch = version.Arch, Pretrained = version.Pretrained, Description = version.Description,
+            SourceTrainingJob = version.Source.TrainingJobId ?? "", SourceCommit = version.Source.Commit ?? "",
+            SourcePipelineUrl = version.Source.PipelineUrl ?? "", DatasetFingerprint = version.DatasetFingerprint ?? "",
+            Resize = version.Resize ?? 0, ImgNorm = version.ImgNorm is { } norm ? ToProto(norm) : null,
+        };
+        metadata.Classes.Add(version.Classes);
+        metadata.Metrics.Add(version.Metrics);
+        metadata.Tags.Add(version.Tags);
+
+        var reply = new Proto.ModelVersion
+        {
+            Name = version.ModelName, Version = version.Version, Status = ToProto(version.Status), Metadata = metadata,
+            CheckpointSha256 = version.Sha256, CheckpointSize = version.SizeBytes, CreatedAt = Timestamp(version.CreatedAt),
+            CreatedBy = version.CreatedBy, StatusMessage = version.StatusMessage ?? "", IdempotencyKey = version.IdempotencyKey ?? "",
+            UpdatedAt = Timestamp(version.UpdatedAt), UpdatedBy = version.UpdatedBy,
+        };
+        reply.Aliases.Add(version.Aliases);
+        return reply;
+    }
+
+    public static Proto.AuditEntry ToProto(this AuditEntry entry)
+    {
+        var reply = new Proto.AuditEntry
+        {
+            At = Timestamp(entry.Timestamp), Actor = entry.Actor, Action = ActionName(entry), Version = entry.Version ?? 0,
+            ModelRevision = entry.ModelRevision ?? 0,
+        };
+        reply.Details.Add(entry.Details);
+        return reply;
+    }
+
+    /// <summary>What a registration header asks for, as the engine's request (validated by the engine).</summary>
+    public static NewModelVersion ToEngine(this Proto.RegisterVersionHeader header)
+    {
+        var metadata = header.Metadata ?? new Proto.VersionMetadata();
+        return new NewModelVersion
+        {
+            Arch = metadata.Arch, Classes = [.. metadata.Classes], Pretrained = metadata.Pretrained,
+            ImgNorm = metadata.ImgNorm is { } norm ? ImgNorm(norm.Mean, norm.Std) : null,
+            Metrics = metadata.Metrics.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            Tags = metadata.Tags.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            Description = metadata.Description,
+            Source = new VersionSource
+            {
+                TrainingJobId = Optional(metadata.SourceTrainingJob), Commit = Optional(metadata.SourceCommit),
+                PipelineUrl = Optional(metadata.SourcePipelineUrl),
+            },
+            DatasetFingerprint = Optional(metadata.DatasetFingerprint),
+            Resize = metadata.Resize == 0 ? null : metadata.Resize,
+            Sha256 = header.Sha256, SizeBytes = header.Size, IdempotencyKey = Optional(header.IdempotencyKey),
+        };
+    }
+
+    /// <summary>
+    /// The engine keeps img-norm as neuston's two strings (one value, or three comma-separated), the form hparams and
+    /// the CLI use; the API carries numbers. Values are written in round-trip form so nothing is lost either way.
+    /// </summary>
+    public static ImageNormalization ImgNorm(IReadOnlyList<double> mean, IReadOnlyList<double> std)
+    {
+        if (mean.Count is not (1 or 3) || std.Count != mean.Count || !mean.Concat(std).All(double.IsFinite) || std.Any(s => s <= 0))
+        {
+            throw new RegistryException(RegistryErrorKind.InvalidArgument,
+                $"img_norm needs 1 or 3 finite means and as many stds, each std > 0; got mean [{string.Join(", ", mean)}], std [{string.Join(", ", std)}].");
+        }
+
+        return new ImageNormalization(NeustonString(mean), NeustonString(std));
+    }
+
+    public static VersionFilter ToEngine(this Proto.SearchVersionsRequest request) => new()
+    {
+        ModelName = Optional(request.Name),
+        Status = request.Status == Proto.VersionStatus.Unspecified ? null : ToEngine(request.Status),
+        Tags = request.Tags.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        Metrics = [.. request.Metrics.Select(m => new MetricThreshold(m.Metric, Operator(m.Op), m.Value))],
+    };
+
+    public static ModelVersionReference ToEngine(this Proto.VersionRef reference) => reference.SelectorCase switch
+    {
+        Proto.VersionRef.SelectorOneofCase.Version => ModelVersionReference.ByNumber(reference.Name, reference.Version),
+        Proto.VersionRef.SelectorOneofCase.Alias => ModelVersionReference.ByAlias(reference.Name, reference.Alias),
+        _ => ModelVersionReference.Latest(reference.Name),
+    };
+
+    /// <summary>The API's page size: 0 means the default of 100; the engine rejects anything outside 1..1000.</summary>
+    public static int PageSize(int requested) => requested == 0 ? 100 : requested;
+
+    public static string? Optional(string value) => string.IsNullOrEmpty(value) ? null : value;
+
+    private static string Timestamp(DateTimeOffset at) => at.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
+
+    private static Proto.VersionStatus ToProto(ModelVersionStatus status) => status switch
+    {
+        ModelVersionStatus.Pending => Proto.VersionStatus.Pending,
+        ModelVersionStatus.Ready => Proto.VersionStatus.Ready,
+        ModelVersionStatus.Failed => Proto.VersionStatus.Failed,
+        _ => Proto.VersionStatus.Unspecified,
+    };
+
+    private static ModelVersionStatus ToEngine(Proto.VersionStatus status) => status switch
+    {
+        Proto.VersionStatus.Pending => ModelVersionStatus.Pending,
+        Proto.VersionStatus.Ready => ModelVersionStatus.Ready,
+        Proto.VersionStatus.Failed => ModelVersionStatus.Failed,
+        _ => throw new RegistryException(RegistryErrorKind.InvalidArgument,
+            $"Version status {(int)status} is unknown; use PENDING, READY, FAILED or UNSPECIFIED (any)."),
+    };
+
+    private static ComparisonOperator Operator(string op) => op.Trim() switch
+    {
+        ">=" => ComparisonOperator.GreaterThanOrEqual,
+        ">" => ComparisonOperator.GreaterThan,
+        "<=" => ComparisonOperator.LessThanOrEqual,
+        "<" => ComparisonOperator.LessThan,
+        "==" or "=" => ComparisonOperator.Equal,
+        "!=" => ComparisonOperator.NotEqual,
+        _ => throw new RegistryException(RegistryErrorKind.InvalidArgument,
+            $"Metric operator '{op}' is unknown; use one of >=, >, <=, <, ==, !=."),
+    };
+
+    private static string ActionName(AuditEntry entry) => entry.Action switch
+    {
+        AuditAction.ModelCreated => "model.created",
+        AuditAction.ModelUpdated => "model.updated",
+        AuditAction.ModelDeleted => "model.deleted",
+        AuditAction.ModelTagSet => "model.tag_set",
+        AuditAction.ModelTagDeleted => "model.tag_deleted",
+        AuditAction.VersionRegistered => "version.registered",
+        AuditAction.VersionFailed => "version.failed",
+        AuditAction.VersionTagSet => "version.tag_set",
+        AuditAction.VersionTagDeleted => "version.tag_deleted",
+        AuditAction.VersionDeleted => "version.deleted",
+        AuditAction.AliasSet => entry.Details.TryGetValue("previous_version", out var previous) && previous.Length > 0
+            ? "alias.moved"
+            : "alias.set",
+        AuditAction.AliasDeleted => "alias.deleted",
+        _ => entry.Action.ToString(),
+    };
+
+    private static Proto.ImgNorm ToProto(ImageNormalization norm)
+    {
+        var reply = new Proto.ImgNorm();
+        reply.Mean.Add(Numbers(norm.Mean));
+        reply.Std.Add(Numbers(norm.Std));
+        return reply;
+    }
+
+    private static string NeustonString(IReadOnlyList<double> values) =>
+        values.Count > 0 && values.All(v => v.Equals(values[0]))
+            ? values[0].ToString("R", CultureInfo.InvariantCulture)
+            : string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+
+    /// <summary>neuston's one-value form means the same value for R, G and B; the API always lists three.</summary>
+    private static IEnumerable<double> Numbers(string neuston)
+    {
+        var values = neuston.Split(',').Select(v => double.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
+        return values.Length == 1 ? [values[0], values[0], values[0]] : values;
+    }
+}

@@ -1,0 +1,83 @@
+using System.IO.Pipelines;
+using Grpc.Core;
+using Ifcb.Protos;
+
+namespace Ifcb.Registry;
+
+/// <summary>
+/// Presents the data chunks of a RegisterVersion call as a <see cref="Stream"/>, through a bounded pipe, so a
+/// checkpoint of any size passes from the client to blob storage with only a few MiB in memory. A pump copies chunks
+/// into the pipe while the consumer (the engine's upload) reads from it; the pipe's back-pressure paces the client.
+/// </summary>
+internal static class UploadedCheckpoint
+{
+    private const long PauseWriterBytes = 8L * 1024 * 1024;
+
+    /// <summary>
+    /// Runs <paramref name="consume"/> on the remaining messages of <paramref name="chunks"/> (all must be data). If
+    /// the consumer returns without reading everything (a repeated idempotency key), the rest is not read. A failure
+    /// of the client stream (a second header, a disconnect) is what the caller sees, rather than the consumer's
+    /// reaction to it.
+    /// </summary>
+    public static async Task<T> ConsumeAsync<T>(IAsyncStreamReader<RegisterVersionChunk> chunks, Func<Stream, Task<T>> consume,
+        CancellationToken cancellationToken)
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: PauseWriterBytes, resumeWriterThreshold: PauseWriterBytes / 2,
+            useSynchronizationContext: false));
+        using var stopPump = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Set before the pipe is failed, so the consumer's failure can always be traced back to it.
+        RpcException? clientFailure = null;
+        var pump = PumpAsync();
+        try
+        {
+            await using var content = pipe.Reader.AsStream(leaveOpen: true);
+            return await consume(content);
+        }
+        catch (Exception) when (clientFailure is not null)
+        {
+            throw clientFailure;
+        }
+        finally
+        {
+            await pipe.Reader.CompleteAsync();
+            await stopPump.CancelAsync();
+            try
+            {
+                await pump;
+            }
+            catch (Exception e) when (e is OperationCanceledException or RpcException or IOException or InvalidOperationException)
+            {
+                // Already reported through the pipe, or the pump was stopped because the consumer is done.
+            }
+        }
+
+        async Task PumpAsync()
+        {
+            var writer = pipe.Writer;
+            try
+            {
+                while (await chunks.MoveNext(stopPump.Token))
+                {
+                    if (chunks.Current.PartCase != RegisterVersionChunk.PartOneofCase.Data)
+                    {
+                        throw clientFailure = new RpcException(new Status(StatusCode.InvalidArgument,
+                            "Only the first RegisterVersion message may be a header; send the checkpoint bytes as data chunks after it."));
+                    }
+
+                    var flushed = await writer.WriteAsync(chunks.Current.Data.Memory, stopPump.Token);
+                    if (flushed.IsCompleted)
+                    {
+                        return; // The consumer stopped reading; it has its answer.
+                    }
+                }
+
+                await writer.CompleteAsync();
+            }
+            catch (Exception e)
+            {
+                await writer.CompleteAsync(e);
+                throw;
+            }
+        }
+    }
+}
