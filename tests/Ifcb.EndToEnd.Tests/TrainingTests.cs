@@ -54,7 +54,9 @@ public sealed class TrainingTests(PlatformFixture platform)
         Assert.Equal(uploaded.Fingerprint, again.Fingerprint);
         Assert.Equal(30, again.Skipped);
 
-        var started = await Training.StartTrainingAsync(SmallJob("sample-train", "e2e-small"), PlatformFixture.Auth);
+        var request = SmallJob("sample-train", "e2e-small");
+        request.RegisterAs = "e2e-small-model";
+        var started = await Training.StartTrainingAsync(request, PlatformFixture.Auth);
         Assert.Equal(JobState.Queued, started.State);
         Assert.Equal(uploaded.Fingerprint, started.DatasetFingerprint);
 
@@ -86,12 +88,54 @@ public sealed class TrainingTests(PlatformFixture platform)
         Assert.Equal(trained.CheckpointSha256, sha);
         Assert.Equal(trained.CheckpointSize, size);
 
+        // The registry registers the checkpoint and the job learns its version from the ModelVersionRegistered event.
+        var registered = await WaitAsync(started.JobId, j => j.RegisteredVersion != "", TimeSpan.FromMinutes(1));
+        Assert.Equal("e2e-small-model/1", registered.RegisteredVersion);
+
         var validationList = new MemoryStream();
         using var list = Training.DownloadArtifact(new DownloadArtifactRequest { JobId = started.JobId, Name = "validation_images.list" });
         await ChunkedDownload.CopyToAsync(list.ResponseStream, validationList);
         var lines = System.Text.Encoding.UTF8.GetString(validationList.ToArray()).Split('\n');
         Assert.Equal(6, lines.Length);
         Assert.All(lines, l => Assert.StartsWith("sample-train/", l, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Img_norm_auto_asks_NormStats_and_records_the_values_used()
+    {
+        await UploadSampleAsync("sample-auto-norm");
+        var request = SmallJob("sample-auto-norm", "e2e-auto-norm");
+        request.ImgNorm = "auto";
+        request.Emax = 1;
+        var job = await Training.StartTrainingAsync(request, PlatformFixture.Auth);
+
+        var done = await WaitAsync(job.JobId, j => j.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled, TimeSpan.FromMinutes(4));
+
+        Assert.True(done.State == JobState.Succeeded, $"job ended {done.State}: {done.Error}");
+        Assert.Equal(3, done.ImgNorm.Mean.Count);
+        // The sample's statistics at the job's 32×32 input size, computed by the NormStats service.
+        var stats = await new NormStats.NormStatsClient(platform.Channel("normstats")).ComputeAsync(new ComputeNormRequest
+        {
+            Dataset = "sample-auto-norm", Options = new NormOptions { Resize = 32 },
+        });
+        var result = (await WaitForNormAsync(stats.JobId)).Result;
+        Assert.Equal(result.Mean, done.ImgNorm.Mean);
+        Assert.Equal(result.Std, done.ImgNorm.Std);
+        var trained = await platform.Events.WaitForAsync<ModelTrained>(m => m.JobId == job.JobId, TimeSpan.FromSeconds(30));
+        Assert.Equal(result.Mean, trained.ImgNormMean);
+    }
+
+    private async Task<NormJob> WaitForNormAsync(string jobId)
+    {
+        var client = new NormStats.NormStatsClient(platform.Channel("normstats"));
+        for (var i = 0; i < 600; i++)
+        {
+            var job = await client.GetAsync(new GetNormJobRequest { JobId = jobId });
+            if (job.State is NormJobState.Succeeded or NormJobState.Failed)
+                return job;
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"norm job {jobId} did not finish");
     }
 
     [Theory]

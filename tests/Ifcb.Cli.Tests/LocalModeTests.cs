@@ -1,0 +1,124 @@
+using System.Text.Json;
+using Ifcb.Cli;
+using Ifcb.Data.Datasets;
+using Ifcb.NormStats.Engine;
+using Ifcb.Testing;
+
+namespace Ifcb.Cli.Tests;
+
+/// <summary>Local mode: the engines run in-process, like neuston_net on a laptop.</summary>
+public sealed class LocalModeTests : IDisposable
+{
+    private static readonly string Sample = Path.Combine(RepoPaths.Root, "testdata", "training-sample");
+    private readonly string _temp = Directory.CreateTempSubdirectory("ifcb-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    [Fact]
+    public async Task Norm_prints_mean_std_and_the_img_norm_string()
+    {
+        var result = await CliRunner.RunAsync("norm", Sample, "--resize", "64");
+
+        Assert.Equal(0, result.ExitCode);
+        var expected = new NormStatsCalculator(64).ComputeExact(DatasetSpec.FromFolder(Sample).Images);
+        Assert.Contains($"--img-norm {expected.ImgNormArgument}", result.Output, StringComparison.Ordinal);
+        Assert.Matches(@"MEAN=\[0\.\d+ 0\.\d+ 0\.\d+\] STD=\[0\.\d+ 0\.\d+ 0\.\d+\]", result.Output);
+    }
+
+    [Fact]
+    public async Task Norm_json_is_machine_readable_and_the_neuston_estimator_is_selectable()
+    {
+        var result = await CliRunner.RunAsync("norm", Sample, "--resize", "32", "--estimator", "neuston", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        using var json = JsonDocument.Parse(result.Output);
+        Assert.Equal("neuston", json.RootElement.GetProperty("estimator").GetString());
+        Assert.Equal(30, json.RootElement.GetProperty("images").GetInt64());
+        Assert.Equal(3, json.RootElement.GetProperty("mean").GetArrayLength());
+        var imgNorm = json.RootElement.GetProperty("img_norm").GetString()!;
+        Assert.Equal(2, imgNorm.Split(' ').Length);
+    }
+
+    [Fact]
+    public async Task Norm_of_a_missing_folder_exits_3()
+    {
+        var result = await CliRunner.RunAsync("norm", Path.Combine(_temp, "nope"));
+        Assert.Equal(ExitCodes.NotFound, result.ExitCode);
+        Assert.Contains("does not exist", result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--split", "70:20")]          // engine rejects: must sum to 100
+    [InlineData("--img-norm", "abc")]          // not MEAN STD
+    [InlineData("--emin", "5")]                // emin > emax (2)
+    public async Task Train_with_invalid_values_exits_2_before_training(string flag, string value)
+    {
+        var result = await CliRunner.RunAsync("train", Sample, "resnet18", "bad", "--untrain", "--emax", "2", flag, value,
+            "--outdir", Path.Combine(_temp, "bad"));
+        Assert.Equal(ExitCodes.Usage, result.ExitCode);
+        Assert.False(Directory.Exists(Path.Combine(_temp, "bad")));
+    }
+
+    [Fact]
+    public async Task Train_of_an_unknown_model_exits_2()
+    {
+        var result = await CliRunner.RunAsync("train", Sample, "resnet9000", "bad", "--untrain", "--outdir", Path.Combine(_temp, "bad"));
+        Assert.Equal(ExitCodes.Usage, result.ExitCode);
+        Assert.Contains("Unknown model", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Train_without_imported_weights_says_how_to_import_them()
+    {
+        var result = await CliRunner.RunAsync("train", Sample, "resnet18", "pre", "--weights", Path.Combine(_temp, "weights"), "--emax", "1", "--emin", "1",
+            "--outdir", Path.Combine(_temp, "pre"));
+        Assert.Equal(ExitCodes.Failed, result.ExitCode);
+        Assert.Contains("ifcb weights import resnet18", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Train_writes_neuston_style_outputs_and_the_metrics_table()
+    {
+        var outdir = Path.Combine(_temp, "t1");
+        var result = await CliRunner.RunAsync("train", Sample, "resnet18", "t1", "--untrain", "--resize", "32", "--batch", "8", "--emax", "2", "--emin", "1",
+            "--seed", "5", "--outdir", outdir);
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        foreach (var file in new[] { "epochs.csv", "args.json", "results.json", "training_images.list", "validation_images.list", "t1.ifcbmodel",
+                     "loss_curves.png", "f1_curves.png", "confusion_matrix.png" })
+            Assert.True(File.Exists(Path.Combine(outdir, file)), $"{file} missing; have {string.Join(", ", Directory.GetFiles(outdir).Select(Path.GetFileName))}");
+        Assert.False(Directory.Exists(Path.Combine(outdir, "resume")));
+        var epochs = File.ReadAllLines(Path.Combine(outdir, "epochs.csv"));
+        Assert.StartsWith("epoch,best,train_loss,val_loss,f1_macro,f1_weighted", epochs[0], StringComparison.Ordinal);
+        Assert.Equal(3, epochs.Length);
+        Assert.Equal(24, File.ReadAllText(Path.Combine(outdir, "training_images.list")).Split('\n').Length);
+        Assert.Equal(6, File.ReadAllText(Path.Combine(outdir, "validation_images.list")).Split('\n').Length);
+        using (var args = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(outdir, "args.json"))))
+        {
+            Assert.Equal(5, args.RootElement.GetProperty("seed").GetInt64());
+            Assert.Equal(32, args.RootElement.GetProperty("resize").GetInt32());
+        }
+        // The final metrics table and the summary.
+        Assert.Contains("f1_weighted", result.Output, StringComparison.Ordinal);
+        Assert.Contains("Best epoch", result.Output, StringComparison.Ordinal);
+        Assert.Contains(outdir, result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bins_extract_writes_every_roi_and_reports_skipped_bins()
+    {
+        var output = Path.Combine(_temp, "pngs");
+        var white = await CliRunner.RunAsync("bins", "extract", Path.Combine(RepoPaths.Root, "testdata", "bins", "white"), output, "--json");
+
+        Assert.Equal(0, white.ExitCode);
+        Assert.Equal(19, Directory.GetFiles(output, "*.png", SearchOption.AllDirectories).Length);
+        Assert.All(Directory.GetFiles(output, "*.png", SearchOption.AllDirectories),
+            png => Assert.StartsWith("D20130526T095207_IFCB013_", Path.GetFileName(png), StringComparison.Ordinal));
+        using var json = JsonDocument.Parse(white.Output);
+        Assert.Equal(19, json.RootElement.GetProperty("images").GetInt32());
+
+        var broken = await CliRunner.RunAsync("bins", "extract", Path.Combine(RepoPaths.Root, "testdata", "bins", "partial"), Path.Combine(_temp, "none"));
+        Assert.Equal(0, broken.ExitCode);
+        Assert.Contains("missing .roi", broken.Error, StringComparison.Ordinal);
+    }
+}

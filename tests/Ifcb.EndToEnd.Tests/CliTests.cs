@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Aspire.Hosting.Testing;
+using Ifcb.Testing;
+
+namespace Ifcb.EndToEnd.Tests;
+
+/// <summary>The ifcb CLI's server mode against the real platform: the built binary, run as a user or a CI job runs it.</summary>
+[Collection(PlatformCollection.Name)]
+public sealed class CliTests(PlatformFixture platform) : IDisposable
+{
+    private static readonly string Sample = Path.Combine(RepoPaths.Root, "testdata", "training-sample");
+    private readonly string _temp = Directory.CreateTempSubdirectory("ifcb-cli-e2e-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private sealed record Result(int ExitCode, string Output, string Error);
+
+    // Exit codes the CLI documents for scripts (tools/Ifcb.Cli/ExitCodes.cs).
+    private const int Usage = 2, NotFound = 3, Auth = 4;
+
+    /// <summary>The ifcb binary built next to this test's configuration (Debug or Release).</summary>
+    private static string CliBinary
+    {
+        get
+        {
+            var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+            return Path.Combine(RepoPaths.Root, "tools", "Ifcb.Cli", "bin", configuration, "net10.0", "linux-x64", "ifcb.dll");
+        }
+    }
+
+    private async Task<Result> IfcbAsync(bool withKey, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(CliBinary);
+        foreach (var arg in args)
+            start.ArgumentList.Add(arg);
+        foreach (var inherited in new[] { "IFCB_SERVER", "IFCB_API_KEY" })
+            start.Environment.Remove(inherited);
+        start.Environment["IFCB_TRAINING_URL"] = platform.App.GetEndpoint("training", "grpc").ToString();
+        start.Environment["IFCB_NORMSTATS_URL"] = platform.App.GetEndpoint("normstats", "grpc").ToString();
+        start.Environment["IFCB_REGISTRY_URL"] = platform.App.GetEndpoint("registry", "grpc").ToString();
+        if (withKey)
+            start.Environment["IFCB_API_KEY"] = PlatformFixture.ApiKey;
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"ifcb {string.Join(' ', args)} did not finish in 5 minutes.");
+        }
+        return new Result(process.ExitCode, await output, await error);
+    }
+
+    private Task<Result> IfcbAsync(params string[] args) => IfcbAsync(withKey: true, args);
+
+    [Fact]
+    public async Task Train_with_progress_then_register_alias_and_download()
+    {
+        var outdir = Path.Combine(_temp, "out");
+        var train = await IfcbAsync("train", Sample, "resnet18", "cli-e2e", "--untrain", "--resize", "32", "--batch", "8", "--emax", "2", "--emin", "1",
+            "--seed", "3", "--dataset", "cli-sample", "--outdir", outdir);
+        Assert.True(train.ExitCode == 0, train.Error + train.Output);
+        Assert.Matches(@"epoch +\d.*\d+%", train.Output);                         // the per-epoch progress bars
+        Assert.Contains("Best epoch", train.Output, StringComparison.Ordinal);    // the final metrics
+        Assert.Contains("succeeded", train.Output, StringComparison.Ordinal);
+        foreach (var file in new[] { "cli-e2e.ifcbmodel", "epochs.csv", "results.json", "loss_curves.png", "f1_curves.png", "confusion_matrix.png" })
+            Assert.True(File.Exists(Path.Combine(outdir, file)), $"{file} was not downloaded");
+
+        var jobs = await IfcbAsync("jobs", "list", "--json");
+        Assert.Equal(0, jobs.ExitCode);
+        using var jobList = JsonDocument.Parse(jobs.Output);
+        var job = jobList.RootElement.EnumerateArray().First(j => j.GetProperty("request").GetProperty("train_id").GetString() == "cli-e2e");
+        Assert.Equal("JOB_STATE_SUCCEEDED", job.GetProperty("state").GetString());
+        var jobId = job.GetProperty("job_id").GetString()!;
+        var artifacts = await IfcbAsync("jobs", "artifacts", jobId, "--out", Path.Combine(_temp, "artifacts"), "--only", "loss_curves.png");
+        Assert.Equal(0, artifacts.ExitCode);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(_temp, "artifacts", "loss_curves.png"))[..4]);
+
+        // The CI path: upload the checkpoint with an idempotency key; repeating the call returns the same version.
+        var checkpoint = Path.Combine(outdir, "cli-e2e.ifcbmodel");
+        var register = await IfcbAsync("models", "register", checkpoint, "--name", "cli-ci", "--idempotency-key", "ci:cli-e2e", "--commit", "abc123",
+            "--metric", "f1_weighted=0.5", "--json");
+        Assert.True(register.ExitCode == 0, register.Error);
+        using var registered = JsonDocument.Parse(register.Output);
+        var version = registered.RootElement.GetProperty("version").GetInt32();
+        Assert.Equal("VERSION_STATUS_READY", registered.RootElement.GetProperty("status").GetString());
+        Assert.Equal("resnet18", registered.RootElement.GetProperty("metadata").GetProperty("arch").GetString());
+        var again = await IfcbAsync("models", "register", checkpoint, "--name", "cli-ci", "--idempotency-key", "ci:cli-e2e", "--json");
+        using (var repeated = JsonDocument.Parse(again.Output))
+            Assert.Equal(version, repeated.RootElement.GetProperty("version").GetInt32());
+
+        var alias = await IfcbAsync("models", "alias", "cli-ci", "production", version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(alias.ExitCode == 0, alias.Error);
+        var downloaded = Path.Combine(_temp, "prod.ifcbmodel");
+        var download = await IfcbAsync("models", "download", "cli-ci@production", "-o", downloaded);
+        Assert.True(download.ExitCode == 0, download.Error);
+        Assert.Equal(SHA256.HashData(File.ReadAllBytes(checkpoint)), SHA256.HashData(File.ReadAllBytes(downloaded)));
+
+        var history = await IfcbAsync("models", "history", "cli-ci", "--json");
+        Assert.Contains("alias.set", history.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Errors_map_to_exit_codes_with_the_servers_message()
+    {
+        var missing = await IfcbAsync("models", "show", "no-such-model-cli");
+        Assert.Equal(NotFound, missing.ExitCode);
+        Assert.Contains("NotFound", missing.Error, StringComparison.Ordinal);
+
+        var anonymous = await IfcbAsync(withKey: false, "dataset", "upload", Sample, "--name", "cli-anon");
+        Assert.Equal(Auth, anonymous.ExitCode);
+        Assert.Contains("IFCB_API_KEY", anonymous.Error, StringComparison.Ordinal);
+
+        var badModel = await IfcbAsync("train", Sample, "resnet9000", "bad", "--untrain", "--dataset", "cli-bad");
+        Assert.Equal(Usage, badModel.ExitCode);
+        Assert.Contains("Unknown model", badModel.Error, StringComparison.Ordinal);
+
+        var status = await IfcbAsync("status", "--json");
+        Assert.Equal(0, status.ExitCode);
+        using var services = JsonDocument.Parse(status.Output);
+        Assert.Equal(3, services.RootElement.GetArrayLength());
+        Assert.All(services.RootElement.EnumerateArray(), s => Assert.True(s.GetProperty("up").GetBoolean()));
+    }
+}

@@ -1,0 +1,142 @@
+using System.CommandLine;
+using System.Globalization;
+using Ifcb.Client;
+using Ifcb.Protos;
+using Spectre.Console;
+
+namespace Ifcb.Cli;
+
+/// <summary><c>ifcb dataset upload|list|show|delete</c>: named class-folder datasets on the platform.</summary>
+public static class DatasetCommands
+{
+    public static Command Build(CliContext context)
+    {
+        var command = new Command("dataset", "Datasets on the platform: class folders of images.");
+        command.Subcommands.Add(Upload(context));
+        command.Subcommands.Add(List(context));
+        command.Subcommands.Add(Show(context));
+        command.Subcommands.Add(Delete(context));
+        return command;
+    }
+
+    private static Command Upload(CliContext context)
+    {
+        var folder = new Argument<string>("SRC") { Description = "Folder with one subfolder per class, images inside." };
+        var name = new Option<string?>("--name", "--dataset") { Description = "Dataset name; default: the folder name, sanitised." };
+        var command = new Command("upload", "Upload a class-folder dataset (re-uploading only changed files).") { folder, name };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            using var platform = PlatformConnection.From(parse, context);
+            var info = await UploadAsync(platform, context, parse.GetValue(folder)!, parse.GetValue(name), parse.GetValue(GlobalOptions.Json), ct);
+            if (parse.GetValue(GlobalOptions.Json))
+                context.WriteJson(info);
+            else
+                Render(context.Console, info);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command List(CliContext context)
+    {
+        var command = new Command("list", "List datasets.");
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            using var platform = PlatformConnection.From(parse, context);
+            var reply = await platform.Datasets.ListAsync(new ListDatasetsRequest(), cancellationToken: ct);
+            if (parse.GetValue(GlobalOptions.Json))
+            {
+                context.WriteJson(reply.Datasets);
+                return ExitCodes.Success;
+            }
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("name", "classes", "images", "bytes", "fingerprint");
+            foreach (var d in reply.Datasets)
+                table.AddRow(Markup.Escape(d.Name), d.Classes.Count.ToString(CultureInfo.InvariantCulture), d.Images.ToString(CultureInfo.InvariantCulture),
+                    d.Bytes.ToString(CultureInfo.InvariantCulture), Short(d.Fingerprint));
+            context.Console.Write(table);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Show(CliContext context)
+    {
+        var name = new Argument<string>("NAME");
+        var command = new Command("show", "Show a dataset's classes and image counts.") { name };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            using var platform = PlatformConnection.From(parse, context);
+            var info = await platform.Datasets.DescribeAsync(new DatasetRef { Name = parse.GetValue(name) }, cancellationToken: ct);
+            if (parse.GetValue(GlobalOptions.Json))
+                context.WriteJson(info);
+            else
+                Render(context.Console, info);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Delete(CliContext context)
+    {
+        var name = new Argument<string>("NAME");
+        var command = new Command("delete", "Delete a dataset and its files.") { name };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            using var platform = PlatformConnection.From(parse, context);
+            var info = await platform.Datasets.DeleteAsync(new DatasetRef { Name = parse.GetValue(name) }, platform.Auth, cancellationToken: ct);
+            if (parse.GetValue(GlobalOptions.Json))
+                context.WriteJson(info);
+            else
+                context.Console.MarkupLine($"Deleted dataset [bold]{Markup.Escape(info.Name)}[/] ({info.Images} images).");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Uploads <paramref name="folder"/> as dataset <paramref name="name"/> (default: the folder name), with a progress bar.</summary>
+    public static async Task<DatasetInfo> UploadAsync(PlatformConnection platform, CliContext context, string folder, string? name, bool quiet,
+        CancellationToken cancellationToken)
+    {
+        var datasetName = string.IsNullOrWhiteSpace(name) ? DatasetNames.FromFolder(folder) : name;
+        if (quiet)
+            return await DatasetUpload.UploadFolderAsync(platform.Datasets, datasetName, folder, platform.Auth, cancellationToken: cancellationToken);
+        return await context.Console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .StartAsync(async progress =>
+            {
+                var bar = progress.AddTask($"upload {Markup.Escape(datasetName)}");
+                var files = new Progress<(int Done, int Total)>(p =>
+                {
+                    bar.MaxValue = p.Total;
+                    bar.Value = p.Done;
+                });
+                var info = await DatasetUpload.UploadFolderAsync(platform.Datasets, datasetName, folder, platform.Auth, files, cancellationToken);
+                bar.Value = bar.MaxValue;
+                return info;
+            });
+    }
+
+    /// <summary>
+    /// neuston's SRC on the platform: a local class folder is uploaded (as <paramref name="name"/> or its folder name);
+    /// anything else names an existing dataset.
+    /// </summary>
+    public static async Task<DatasetInfo> ResolveAsync(PlatformConnection platform, CliContext context, string source, string? name, bool quiet,
+        CancellationToken cancellationToken)
+    {
+        if (Directory.Exists(source))
+            return await UploadAsync(platform, context, source, name, quiet, cancellationToken);
+        return await platform.Datasets.DescribeAsync(new DatasetRef { Name = source }, cancellationToken: cancellationToken);
+    }
+
+    private static void Render(IAnsiConsole console, DatasetInfo info)
+    {
+        console.MarkupLine($"Dataset [bold]{Markup.Escape(info.Name)}[/]: {info.Images} images in {info.Classes.Count} classes, {info.Bytes} bytes, fingerprint {Short(info.Fingerprint)}" +
+                           (info.Uploaded + info.Skipped > 0 ? $" (uploaded {info.Uploaded}, unchanged {info.Skipped})" : ""));
+        var table = new Table().Border(TableBorder.Simple).AddColumns("class", "images");
+        foreach (var c in info.Classes)
+            table.AddRow(Markup.Escape(c.Name), c.Images.ToString(CultureInfo.InvariantCulture));
+        console.Write(table);
+    }
+
+    internal static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] : fingerprint;
+}

@@ -1,0 +1,55 @@
+using System.CommandLine;
+
+namespace Ifcb.Cli;
+
+/// <summary>Options every verb accepts (recursive on the root command): where the platform is, the API key, JSON output.</summary>
+public static class GlobalOptions
+{
+    public const string ServerVariable = "IFCB_SERVER";
+    public const string ApiKeyVariable = "IFCB_API_KEY";
+    public const string TrainingUrlVariable = "IFCB_TRAINING_URL";
+    public const string NormStatsUrlVariable = "IFCB_NORMSTATS_URL";
+    public const string RegistryUrlVariable = "IFCB_REGISTRY_URL";
+
+    public static readonly Option<string?> Server = new("--server")
+    {
+        Description = $"Platform URL (env {ServerVariable}); the address of every service unless overridden below. Without it, train and norm run locally.",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> TrainingUrl = new("--training-url")
+    {
+        Description = $"Training + Datasets service URL (env {TrainingUrlVariable}); default --server.",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> NormStatsUrl = new("--normstats-url")
+    {
+        Description = $"NormStats service URL (env {NormStatsUrlVariable}); default --server.",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> RegistryUrl = new("--registry-url")
+    {
+        Description = $"Registry service URL (env {RegistryUrlVariable}); default --server.",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> ApiKey = new("--api-key")
+    {
+        Description = $"Platform API key for write calls, sent as x-api-key (env {ApiKeyVariable}).",
+        Recursive = true,
+    };
+
+    public static readonly Option<bool> Json = new("--json")
+    {
+        Description = "Print machine-readable JSON on stdout instead of tables and progress bars.",
+        Recursive = true,
+    };
+
+    public static void AddTo(RootCommand root)
+    {
+        foreach (var option in new Option[] { Server, TrainingUrl, NormStatsUrl, RegistryUrl, ApiKey, Json })
+            root.Options.Add(option);
+    }
+}

@@ -1,0 +1,242 @@
+using System.CommandLine;
+using System.Globalization;
+using Grpc.Core;
+using Ifcb.Client;
+using Ifcb.Protos;
+using Spectre.Console;
+
+namespace Ifcb.Cli;
+
+/// <summary><c>ifcb jobs list|show|watch|cancel|artifacts</c>: training jobs on the platform.</summary>
+public static class JobsCommands
+{
+    public static Command Build(CliContext context)
+    {
+        var command = new Command("jobs", "Training jobs on the platform.");
+        command.Subcommands.Add(List(context));
+        command.Subcommands.Add(Show(context));
+        command.Subcommands.Add(Watch(context));
+        command.Subcommands.Add(Cancel(context));
+        command.Subcommands.Add(Artifacts(context));
+        return command;
+    }
+
+    private static Command List(CliContext context)
+    {
+        var state = new Option<string?>("--state") { Description = "Only jobs in this state." }
+            .AcceptOnlyFromAmong("queued", "running", "succeeded", "failed", "cancelled");
+        var limit = new Option<int>("--limit") { Description = "At most this many jobs.", DefaultValueFactory = _ => 50 };
+        var command = new Command("list", "List training jobs.") { state, limit };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            using var platform = PlatformConnection.From(parse, context);
+            var request = new ListJobsRequest { PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000), State = ParseState(parse.GetValue(state)) };
+            var jobs = (await platform.Training.ListJobsAsync(request, cancellationToken: ct)).Jobs;
+            if (parse.GetValue(GlobalOptions.Json))
+            {
+                context.WriteJson(jobs);
+                return ExitCodes.Success;
+            }
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("job", "state", "train_id", "model", "dataset", "epochs", "best f1_w", "created");
+            foreach (var job in jobs)
+            {
+                var best = job.Epochs.FirstOrDefault(e => e.Epoch == job.BestEpoch);
+                table.AddRow(job.JobId, StateName(job.State), Markup.Escape(job.Request.TrainId), Markup.Escape(job.Request.Model), Markup.Escape(job.Request.Dataset),
+                    job.Epochs.Count.ToString(CultureInfo.InvariantCulture), best?.F1Weighted.ToString("0.000", CultureInfo.InvariantCulture) ?? "", job.CreatedAt);
+            }
+            context.Console.Write(table);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Show(CliContext context)
+    {
+        var job = new Argument<string>("JOB");
+        var command = new Command("show", "Show a job: state, options, per-epoch metrics.") { job };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            using var platform = PlatformConnection.From(parse, context);
+            var state = await platform.Training.GetJobAsync(new GetJobRequest { JobId = parse.GetValue(job) }, cancellationToken: ct);
+            if (parse.GetValue(GlobalOptions.Json))
+                context.WriteJson(state);
+            else
+            {
+                var details = new Table().Border(TableBorder.Simple).HideHeaders().AddColumns("field", "value");
+                void Row(string field, string value) => details.AddRow(field, Markup.Escape(value));
+                Row("job", state.JobId);
+                Row("state", StateName(state.State));
+                Row("train_id", state.Request.TrainId);
+                Row("model", state.Request.Model);
+                Row("dataset", state.Request.Dataset);
+                Row("seed", state.Seed.ToString(CultureInfo.InvariantCulture));
+                Row("classes", string.Join(", ", state.Classes));
+                Row("img_norm", state.ImgNorm is null ? "" : $"{string.Join(',', state.ImgNorm.Mean)} {string.Join(',', state.ImgNorm.Std)}");
+                Row("worker", state.Worker);
+                Row("created", state.CreatedAt);
+                Row("updated", state.UpdatedAt);
+                if (state.RegisteredVersion.Length > 0)
+                    Row("registered", state.RegisteredVersion);
+                if (state.Error.Length > 0)
+                    Row("error", state.Error);
+                context.Console.Write(details);
+                if (state.Epochs.Count > 0)
+                    TrainingProgressView.RenderMetrics(context.Console, [.. state.Epochs.Select(EpochRow.From)], state.Request.TrainId);
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Watch(CliContext context)
+    {
+        var job = new Argument<string>("JOB");
+        var command = new Command("watch", "Follow a job with a progress bar per epoch until it ends; exit 1 if it fails or is cancelled.") { job };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            var json = parse.GetValue(GlobalOptions.Json);
+            using var platform = PlatformConnection.From(parse, context);
+            var done = await TrainingProgressView.RunAsync(context, json, progress => FollowAsync(platform, parse.GetValue(job)!, progress, ct));
+            var report = ToReport(done, null);
+            if (json)
+                context.WriteJson(report);
+            else
+                TrainCommand.RenderSummary(context, report);
+            return done.State == JobState.Succeeded ? ExitCodes.Success : ExitCodes.Failed;
+        });
+        return command;
+    }
+
+    private static Command Cancel(CliContext context)
+    {
+        var job = new Argument<string>("JOB");
+        var command = new Command("cancel", "Ask the worker to stop a job (within one batch); partial artifacts are kept.") { job };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            using var platform = PlatformConnection.From(parse, context);
+            var state = await platform.Training.CancelJobAsync(new GetJobRequest { JobId = parse.GetValue(job) }, platform.Auth, cancellationToken: ct);
+            if (parse.GetValue(GlobalOptions.Json))
+                context.WriteJson(state);
+            else
+                context.Console.MarkupLine($"Job {state.JobId}: {StateName(state.State)} (cancellation requested).");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Artifacts(CliContext context)
+    {
+        var job = new Argument<string>("JOB");
+        var output = new Option<string?>("--out", "-o") { Description = "Folder to download into (default ./JOB)." };
+        var only = new Option<string[]>("--only") { Description = "Download only these artifacts (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var listOnly = new Option<bool>("--list") { Description = "List the artifacts without downloading." };
+        var command = new Command("artifacts", "Download a job's artifacts: checkpoint, epochs.csv, results.json, image lists, PNG plots.") { job, output, only, listOnly };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            using var platform = PlatformConnection.From(parse, context);
+            var jobId = parse.GetValue(job)!;
+            IReadOnlyList<Artifact> artifacts;
+            string? folder = null;
+            if (parse.GetValue(listOnly))
+                artifacts = (await platform.Training.ListArtifactsAsync(new GetJobRequest { JobId = jobId }, cancellationToken: ct)).Artifacts;
+            else
+            {
+                folder = Path.GetFullPath(parse.GetValue(output) ?? jobId);
+                artifacts = await DownloadArtifactsAsync(platform, jobId, folder, parse.GetValue(only), ct);
+            }
+            if (parse.GetValue(GlobalOptions.Json))
+                context.WriteJson(new { JobId = jobId, Folder = folder, Artifacts = artifacts.Select(a => new { a.Name, a.Size, a.ContentType }) });
+            else
+            {
+                var table = new Table().Border(TableBorder.Rounded).AddColumns("artifact", "bytes", "type");
+                foreach (var a in artifacts)
+                    table.AddRow(Markup.Escape(a.Name), a.Size.ToString(CultureInfo.InvariantCulture), a.ContentType);
+                context.Console.Write(table);
+                if (folder is not null)
+                    context.Console.MarkupLine($"Downloaded {artifacts.Count} files to {Markup.Escape(folder)}");
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Downloads a job's artifacts (all, or those named) into <paramref name="folder"/>, each verified by size and SHA-256.</summary>
+    public static async Task<IReadOnlyList<Artifact>> DownloadArtifactsAsync(PlatformConnection platform, string jobId, string folder,
+        IReadOnlyCollection<string>? only, CancellationToken cancellationToken)
+    {
+        var listed = (await platform.Training.ListArtifactsAsync(new GetJobRequest { JobId = jobId }, cancellationToken: cancellationToken)).Artifacts;
+        var wanted = only is { Count: > 0 } ? listed.Where(a => only.Contains(a.Name)).ToList() : [.. listed];
+        if (only is { Count: > 0 } && only.Except(wanted.Select(a => a.Name)).ToList() is { Count: > 0 } missing)
+            throw new FileNotFoundException($"Job {jobId} has no artifact {string.Join(", ", missing)}; it has {string.Join(", ", listed.Select(a => a.Name))}.");
+        var root = Path.GetFullPath(folder);
+        foreach (var artifact in wanted)
+        {
+            var path = Path.GetFullPath(Path.Combine(root, artifact.Name));
+            if (!path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new InvalidDataException($"The server named an artifact '{artifact.Name}' outside the download folder; refusing it.");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var partial = path + ".partial";
+            await using (var file = File.Create(partial))
+            {
+                using var call = platform.Training.DownloadArtifact(new DownloadArtifactRequest { JobId = jobId, Name = artifact.Name }, cancellationToken: cancellationToken);
+                await ChunkedDownload.CopyToAsync(call.ResponseStream, file, cancellationToken: cancellationToken);
+            }
+            File.Move(partial, path, overwrite: true);
+        }
+        return wanted;
+    }
+
+    /// <summary>Follows a job's WatchJob stream, feeding the progress bars, until the job ends; returns its final state.</summary>
+    public static async Task<TrainingJob> FollowAsync(PlatformConnection platform, string jobId, ITrainingProgress progress, CancellationToken cancellationToken)
+    {
+        var request = new GetJobRequest { JobId = jobId };
+        var shown = new HashSet<int>();
+        var last = await platform.Training.GetJobAsync(request, cancellationToken: cancellationToken);
+        while (!IsFinished(last))
+        {
+            using var call = platform.Training.WatchJob(request, cancellationToken: cancellationToken);
+            await foreach (var update in call.ResponseStream.ReadAllAsync(cancellationToken))
+            {
+                last = update;
+                foreach (var epoch in update.Epochs.Where(e => shown.Add(e.Epoch)))
+                    progress.Epoch(EpochRow.From(epoch));
+                if (update.State == JobState.Running && update.BatchesPerEpoch > 0 && !shown.Contains(update.Epoch))
+                    progress.Batch(update.Epoch, update.Batch, update.BatchesPerEpoch, update.ImagesPerSecond);
+                if (IsFinished(update))
+                    break;
+            }
+            // The stream may end early (a proxy timeout, a worker restart); the job's state decides whether to watch again.
+            last = await platform.Training.GetJobAsync(request, cancellationToken: cancellationToken);
+        }
+        foreach (var epoch in last.Epochs.Where(e => shown.Add(e.Epoch)))
+            progress.Epoch(EpochRow.From(epoch));
+        return last;
+    }
+
+    internal static TrainCommand.TrainReport ToReport(TrainingJob job, string? outdir) => new(
+        "server", job.JobId, StateName(job.State), job.Request.TrainId, job.Request.ModelId.Length > 0 ? job.Request.ModelId : job.Request.TrainId,
+        job.Seed, [.. job.Classes], job.BestEpoch, [.. job.Epochs.Select(EpochRow.From)], outdir, null,
+        job.RegisteredVersion.Length > 0 ? job.RegisteredVersion : null, job.Error.Length > 0 ? job.Error : null);
+
+    private static bool IsFinished(TrainingJob job) => job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
+
+    internal static string StateName(JobState state) => state switch
+    {
+        JobState.Queued => "queued",
+        JobState.Running => "running",
+        JobState.Succeeded => "succeeded",
+        JobState.Failed => "failed",
+        JobState.Cancelled => "cancelled",
+        _ => "unspecified",
+    };
+
+    private static JobState ParseState(string? state) => state switch
+    {
+        "queued" => JobState.Queued,
+        "running" => JobState.Running,
+        "succeeded" => JobState.Succeeded,
+        "failed" => JobState.Failed,
+        "cancelled" => JobState.Cancelled,
+        _ => JobState.Unspecified,
+    };
+}

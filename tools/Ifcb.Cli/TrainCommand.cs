@@ -1,0 +1,209 @@
+using System.CommandLine;
+using System.Globalization;
+using Ifcb.Data.Datasets;
+using Ifcb.Data.Imaging;
+using Ifcb.Models;
+using Ifcb.Models.Weights;
+using Ifcb.NormStats.Engine;
+using Ifcb.Protos;
+using Ifcb.Training.Engine;
+using Spectre.Console;
+
+namespace Ifcb.Cli;
+
+/// <summary>
+/// <c>ifcb train SRC MODEL TRAIN_ID</c>: neuston TRAIN with neuston's flags. Without a server it runs the training
+/// engine in-process and writes neuston-style outputs to --outdir; with one it uploads SRC (unless it names a dataset),
+/// starts a job and follows it. Both show a progress bar per epoch and end with the metrics table.
+/// </summary>
+public static class TrainCommand
+{
+    /// <summary>What train prints with --json.</summary>
+    public sealed record TrainReport(
+        string Mode, string? JobId, string State, string TrainId, string ModelId, long Seed, IReadOnlyList<string> Classes, int BestEpoch,
+        IReadOnlyList<EpochRow> Epochs, string? Outdir, string? Checkpoint, string? RegisteredVersion, string? Error);
+
+    public static Command Build(CliContext context)
+    {
+        var source = new Argument<string>("SRC") { Description = "Class-folder dataset; with --server a folder to upload or an existing dataset name." };
+        var model = new Argument<string>("MODEL") { Description = $"Architecture: {string.Join(", ", ModelZoo.Architectures)}." };
+        var trainId = new Argument<string>("TRAIN_ID") { Description = "Names the run; the default model id and output folder." };
+        var untrain = new Option<bool>("--untrain") { Description = "Start from random weights instead of ImageNet weights." };
+        var imgNorm = ImgNormChoice.CreateOption();
+        var seed = new Option<long>("--seed") { Description = "Random seed; 0 picks one and records it." };
+        var split = new Option<string>("--split") { Description = "Per-class training:validation percentages.", DefaultValueFactory = _ => "80:20", HelpName = "T:V" };
+        var classConfig = NeustonOptions.ClassConfig();
+        var classMin = NeustonOptions.ClassMin();
+        var classMax = NeustonOptions.ClassMax();
+        var emax = new Option<int>("--emax") { Description = "Maximum epochs.", DefaultValueFactory = _ => 60 };
+        var emin = new Option<int>("--emin") { Description = "Minimum epochs.", DefaultValueFactory = _ => 10 };
+        var estop = new Option<int>("--estop") { Description = "Early-stopping patience in epochs (val_loss); 0 disables it.", DefaultValueFactory = _ => 10 };
+        var flip = new Option<string?>("--flip") { Description = "Random flips: x (vertical), y (horizontal), xy; +V also flips validation images." }
+            .AcceptOnlyFromAmong("x", "y", "xy", "x+V", "y+V", "xy+V");
+        var batch = new Option<int>("--batch", "--batch-size") { Description = "Batch size.", DefaultValueFactory = _ => 108 };
+        var swap = new Option<bool>("--swap") { Description = "Swap the training and validation sets." };
+        var resize = new Option<int?>("--resize") { Description = "Input side in pixels (default 299 for inception, 224 otherwise)." };
+        var outdir = new Option<string>("--outdir")
+        {
+            Description = "Output folder ({TRAIN_ID} and {TRAIN_DATE} are filled in). With --server, the job's artifacts are downloaded there when given.",
+            DefaultValueFactory = _ => "training-output/{TRAIN_ID}",
+        };
+        var modelId = new Option<string?>("--model-id") { Description = "Model id (checkpoint name); default TRAIN_ID." };
+        var register = new Option<string?>("--register") { Description = "Register the best checkpoint in the registry under this model name." };
+        var weights = WeightsCommands.WeightsDirectoryOption();
+        var dataset = new Option<string?>("--dataset") { Description = "With --server: dataset name for the upload of SRC (default: folder name)." };
+        var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" }
+            .AcceptOnlyFromAmong([.. DeviceSelection.Choices]);
+        var noWait = new Option<bool>("--no-wait") { Description = "With --server: print the job and return without following it." };
+        var command = new Command("train", "Train a classifier (neuston TRAIN).")
+        {
+            source, model, trainId, untrain, imgNorm, seed, split, classConfig, classMin, classMax, emax, emin, estop, flip, batch, swap, resize,
+            outdir, modelId, register, weights, dataset, device, noWait,
+        };
+
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            var json = parse.GetValue(GlobalOptions.Json);
+            var norm = ImgNormChoice.Parse(parse.GetValue(imgNorm));
+            using var platform = PlatformConnection.From(parse, context);
+            var registerAs = parse.GetValue(register);
+            var outdirGiven = parse.GetResult(outdir) is { Implicit: false };
+            var outputFolder = parse.GetValue(outdir)!
+                .Replace("{TRAIN_ID}", parse.GetValue(trainId), StringComparison.Ordinal)
+                .Replace("{TRAIN_DATE}", DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+            var report = platform.Has(PlatformService.Training) ? await OnPlatformAsync() : await LocallyAsync();
+            if (json)
+                context.WriteJson(report);
+            else
+                RenderSummary(context, report);
+            var accepted = report.State == "succeeded" || (parse.GetValue(noWait) && report.State is "queued" or "running");
+            return accepted ? ExitCodes.Success : ExitCodes.Failed;
+
+            async Task<TrainReport> LocallyAsync()
+            {
+                if (registerAs is not null && !platform.Has(PlatformService.Registry))
+                    throw new UsageException("--register needs the registry: pass --server URL or --registry-url URL.");
+                var options = new TrainingOptions
+                {
+                    Architecture = parse.GetValue(model)!, TrainId = parse.GetValue(trainId)!, Pretrained = !parse.GetValue(untrain),
+                    ImgNorm = norm.Value, Seed = TrainingPreparation.ResolveSeed(parse.GetValue(seed)), Split = SplitRatio.Parse(parse.GetValue(split)!),
+                    ClassConfig = NeustonOptions.LoadClassConfig(parse, classConfig), ClassMin = parse.GetValue(classMin), ClassMax = parse.GetValue(classMax),
+                    Emax = parse.GetValue(emax), Emin = parse.GetValue(emin), Estop = parse.GetValue(estop), Flip = FlipOption.Parse(parse.GetValue(flip)),
+                    BatchSize = parse.GetValue(batch), Swap = parse.GetValue(swap), Resize = parse.GetValue(resize), ModelId = parse.GetValue(modelId),
+                    Device = parse.GetValue(device)!,
+                };
+                options.Validate();
+                var src = parse.GetValue(source)!;
+                if (norm.Auto)
+                    options = options with { ImgNorm = ComputeAutoNorm(context, options, src) };
+                var store = options.Pretrained ? new FileSystemWeightsStore(WeightsCommands.WeightsDirectory(parse, weights, context)) : null;
+                var inputs = TrainingPreparation.FromFolder(options, src, store);
+                var sink = new DirectoryArtifactSink(outputFolder);
+                if (!json)
+                    context.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                        $"Training [bold]{Markup.Escape(options.Architecture)}[/] on {inputs.Training.Images.Count} training / {inputs.Validation.Images.Count} validation images, {inputs.Classes.Count} classes, seed {inputs.Seed} → {Markup.Escape(sink.Directory)}"));
+                var result = await TrainingProgressView.RunAsync(context, json, progress =>
+                    new TrainingRun(inputs, sink, new ProgressObserver(progress)).RunAsync(ct));
+                var checkpoint = Path.Combine(sink.Directory, result.BestCheckpointName);
+                // A finished run needs no resume state (the service drops it too); an interrupted one keeps it, so
+                // rerunning the same command continues after the last completed epoch.
+                var resume = Path.Combine(sink.Directory, Path.GetDirectoryName(TrainingArtifacts.ResumeState)!);
+                if (!result.Cancelled && Directory.Exists(resume))
+                    Directory.Delete(resume, recursive: true);
+                string? registered = null;
+                if (registerAs is not null && !result.Cancelled && File.Exists(checkpoint))
+                {
+                    var best = result.Epochs.FirstOrDefault(e => e.Epoch == result.BestEpoch);
+                    var metrics = best is null ? new Dictionary<string, double>() : new Dictionary<string, double>
+                    {
+                        ["val_loss"] = best.ValLoss, ["f1_macro"] = best.F1Macro, ["f1_weighted"] = best.F1Weighted, ["accuracy"] = best.Accuracy,
+                    };
+                    var version = await ModelsCommands.RegisterCheckpointAsync(platform, checkpoint, registerAs, metrics,
+                        new Dictionary<string, string>(), idempotencyKey: null, description: $"ifcb train {options.TrainId} (local)", commit: null, pipelineUrl: null, ct);
+                    registered = $"{version.Name}/{version.Version}";
+                }
+                return new TrainReport("local", null, result.Cancelled ? "cancelled" : "succeeded", options.TrainId, options.EffectiveModelId, inputs.Seed,
+                    inputs.Classes, result.BestEpoch, [.. result.Epochs.Select(EpochRow.From)], sink.Directory, checkpoint, registered,
+                    result.Cancelled ? "interrupted" : null);
+            }
+
+            async Task<TrainReport> OnPlatformAsync()
+            {
+                var info = await DatasetCommands.ResolveAsync(platform, context, parse.GetValue(source)!, parse.GetValue(dataset), json, ct);
+                var (csv, column) = NeustonOptions.ClassConfigText(parse, classConfig);
+                var request = new StartTrainingRequest
+                {
+                    Dataset = info.Name, Model = parse.GetValue(model), TrainId = parse.GetValue(trainId), Untrain = parse.GetValue(untrain),
+                    ImgNorm = norm.ToRequestField(), Seed = parse.GetValue(seed), Split = parse.GetValue(split), ClassConfigCsv = csv,
+                    ClassConfigColumn = column, ClassMin = parse.GetValue(classMin), ClassMax = parse.GetValue(classMax) ?? 0,
+                    Emax = parse.GetValue(emax), Emin = parse.GetValue(emin), Estop = parse.GetValue(estop), EstopDisabled = parse.GetValue(estop) == 0,
+                    Flip = parse.GetValue(flip) ?? "", Batch = parse.GetValue(batch), Swap = parse.GetValue(swap), Resize = parse.GetValue(resize) ?? 0,
+                    ModelId = parse.GetValue(modelId) ?? "", RegisterAs = registerAs ?? "", Device = parse.GetValue(device),
+                };
+                var job = await platform.Training.StartTrainingAsync(request, platform.Auth, cancellationToken: ct);
+                if (!json)
+                    context.Console.MarkupLine($"Job [bold]{job.JobId}[/] queued (dataset {Markup.Escape(info.Name)}).");
+                if (parse.GetValue(noWait))
+                    return JobsCommands.ToReport(job, null);
+                job = await TrainingProgressView.RunAsync(context, json, progress => JobsCommands.FollowAsync(platform, job.JobId, progress, ct));
+                string? downloaded = null;
+                if (outdirGiven && job.State == JobState.Succeeded)
+                {
+                    await JobsCommands.DownloadArtifactsAsync(platform, job.JobId, outputFolder, only: null, ct);
+                    downloaded = Path.GetFullPath(outputFolder);
+                }
+                return JobsCommands.ToReport(job, downloaded);
+            }
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// <c>--img-norm auto</c> in local mode: exact statistics of the training dataset at the training input size, as
+    /// the Training service asks NormStats for them.
+    /// </summary>
+    private static Ifcb.Data.ImgNorm ComputeAutoNorm(CliContext context, TrainingOptions options, string source)
+    {
+        var spec = DatasetSpec.FromFolder(source, options.DatasetOptions(unchecked((int)options.Seed)));
+        var result = new NormStatsCalculator(options.EffectiveResize).ComputeExact(spec.Images);
+        context.Info($"img-norm auto: {result.ImgNormArgument} ({result.ImageCount} images at {options.EffectiveResize}x{options.EffectiveResize})");
+        return result.ImgNorm;
+    }
+
+    internal static void RenderSummary(CliContext context, TrainReport report)
+    {
+        if (report.Epochs.Count > 0)
+            TrainingProgressView.RenderMetrics(context.Console, report.Epochs, $"{report.ModelId}: {report.State}");
+        var best = report.Epochs.FirstOrDefault(e => e.Epoch == report.BestEpoch);
+        if (best is not null)
+            context.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                $"Best epoch {best.Epoch}: val_loss {best.ValLoss:0.0000}, f1_weighted {best.F1Weighted:0.0000}, f1_macro {best.F1Macro:0.0000}, accuracy {best.Accuracy:0.0000}"));
+        if (report.JobId is not null)
+            context.Console.MarkupLine($"Job {report.JobId}: {report.State}{(report.Error is { Length: > 0 } ? " — " + Markup.Escape(report.Error) : "")}");
+        if (report.Outdir is not null)
+            context.Console.MarkupLine($"Outputs in {Markup.Escape(report.Outdir)}");
+        if (report.RegisteredVersion is { Length: > 0 })
+            context.Console.MarkupLine($"Registered as [bold]{Markup.Escape(report.RegisteredVersion)}[/]");
+        if (report.State != "succeeded" && report.Error is { Length: > 0 })
+            context.Error.WriteLine($"error: training {report.State}: {report.Error}");
+    }
+
+    /// <summary>Forwards the engine's callbacks to the progress bars.</summary>
+    private sealed class ProgressObserver(ITrainingProgress progress) : ITrainingObserver
+    {
+        public ValueTask OnStartAsync(int firstEpoch, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask OnBatchAsync(BatchProgress batch, CancellationToken cancellationToken)
+        {
+            progress.Batch(batch.Epoch, batch.Batch, batch.BatchesPerEpoch, batch.ImagesPerSecond);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask OnEpochAsync(EpochRecord epoch, CancellationToken cancellationToken)
+        {
+            progress.Epoch(EpochRow.From(epoch));
+            return ValueTask.CompletedTask;
+        }
+    }
+}
