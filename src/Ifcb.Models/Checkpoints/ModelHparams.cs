@@ -1,0 +1,52 @@
+using Ifcb.Data;
+
+namespace Ifcb.Models.Checkpoints;
+
+/// <summary>
+/// Everything needed to rebuild and run a trained model without the training arguments (neuston's
+/// <c>hyper_parameters</c> subset that RUN reads, plus provenance).
+/// </summary>
+/// <param name="Architecture">Zoo name, e.g. <c>inception_v3</c> (neuston's MODEL).</param>
+/// <param name="Classes">Class names in output-index order.</param>
+/// <param name="Resize">Square input side the model was trained at.</param>
+/// <param name="ImgNorm">The <c>--img-norm</c> applied before the model, or null.</param>
+/// <param name="Pretrained">Started from ImageNet weights; for inception_v3 it also switches <c>transform_input</c> on.</param>
+/// <param name="Seed">The resolved training seed.</param>
+/// <param name="ModelId">neuston's model_id.</param>
+/// <param name="TrainingId">neuston's TRAIN_ID.</param>
+/// <param name="DatasetFingerprint">Identifies the exact training/validation data, or null.</param>
+/// <param name="CreatedUtc">When the checkpoint was written.</param>
+/// <param name="PlatformVersion">Version of the platform that trained it.</param>
+/// <param name="Extras">Free-form provenance (e.g. best epoch, val_loss); never needed to run the model.</param>
+public sealed record ModelHparams(
+    string Architecture,
+    IReadOnlyList<string> Classes,
+    int Resize,
+    ImgNorm? ImgNorm,
+    bool Pretrained,
+    long Seed,
+    string ModelId,
+    string TrainingId,
+    string? DatasetFingerprint,
+    DateTimeOffset CreatedUtc,
+    string PlatformVersion,
+    IReadOnlyDictionary<string, string>? Extras = null)
+{
+    public bool Equals(ModelHparams? other) =>
+        other is not null
+        && Architecture == other.Architecture
+        && Classes.SequenceEqual(other.Classes)
+        && Resize == other.Resize
+        && Equals(ImgNorm, other.ImgNorm)
+        && Pretrained == other.Pretrained
+        && Seed == other.Seed
+        && ModelId == other.ModelId
+        && TrainingId == other.TrainingId
+        && DatasetFingerprint == other.DatasetFingerprint
+        && CreatedUtc == other.CreatedUtc
+        && PlatformVersion == other.PlatformVersion
+        && (Extras ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .SequenceEqual((other.Extras ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal));
+
+    public override int GetHashCode() => HashCode.Combine(Architecture, Classes.Count, ModelId, TrainingId, CreatedUtc);
+}
