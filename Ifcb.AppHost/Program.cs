@@ -16,6 +16,10 @@ var training = builder.AddIfcbService<Projects.Ifcb_Training>("training", messag
     .WithReference(normStats).WithReference(registry)
     .WithReplicas(Replicas("Ifcb:TrainingReplicas"));
 
+var repoRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
+training.WithTrainDemoCommand(apiKey, repoRoot);
+normStats.WithNormDemoCommand(training, apiKey, repoRoot);
+
 builder.Build().Run();
 
 int Replicas(string key) => int.TryParse(builder.Configuration[key], out var n) && n > 0 ? n : 1;

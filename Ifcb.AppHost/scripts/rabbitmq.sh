@@ -2,8 +2,8 @@
 # Runs an isolated RabbitMQ node (Debian's rabbitmq-server, no Docker) on loopback ports chosen by the AppHost.
 #
 # Inputs (environment): RABBITMQ_NODE_PORT (AMQP), RABBITMQ_MANAGEMENT_PORT (management UI/API),
-# ERL_EPMD_PORT (this node's private epmd), RABBITMQ_DIST_PORT (Erlang distribution), IFCB_STATE_DIR (optional;
-# a fresh temporary directory is used and deleted otherwise).
+# ERL_EPMD_PORT (this node's private epmd), RABBITMQ_DIST_PORT (Erlang distribution), IFCB_STATE_DIR (optional: the
+# broker's data is kept there across restarts; otherwise a temporary directory is used and deleted on exit).
 #
 # Everything listens on 127.0.0.1 only. epmd is started here as our own child (never the shared system daemon) and
 # a watchdog stops epmd and the broker when this script goes away for any reason, even SIGKILL, so no beam.smp or
@@ -19,10 +19,13 @@ if [[ ! -x $server ]]; then
 fi
 
 if [[ -n "${IFCB_STATE_DIR:-}" ]]; then
-  state=$IFCB_STATE_DIR/rabbitmq-$RABBITMQ_NODE_PORT
+  # Persistent: one node whose durable queues (queued training jobs, say) survive a restart of the platform.
+  state=$IFCB_STATE_DIR/rabbitmq
+  node=ifcb@localhost
   remove_state=false
 else
   state=$(mktemp -d -t ifcb-rabbitmq.XXXXXX)
+  node=ifcb$RABBITMQ_NODE_PORT@localhost
   remove_state=true
 fi
 mkdir -p "$state"/{mnesia,log,home}
@@ -48,7 +51,7 @@ export RABBITMQ_MNESIA_BASE=$state/mnesia
 export RABBITMQ_LOG_BASE=$state/log
 export RABBITMQ_LOGS=-
 export RABBITMQ_PID_FILE=$state/rabbit.pid
-export RABBITMQ_NODENAME=ifcb$RABBITMQ_NODE_PORT@localhost
+export RABBITMQ_NODENAME=$node
 export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export ERL_EPMD_ADDRESS=127.0.0.1
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} -kernel inet_dist_listen_min $RABBITMQ_DIST_PORT -kernel inet_dist_listen_max $RABBITMQ_DIST_PORT"

@@ -102,6 +102,34 @@ public sealed class LocalModeTests : IDisposable
         Assert.Contains("f1_weighted", result.Output, StringComparison.Ordinal);
         Assert.Contains("Best epoch", result.Output, StringComparison.Ordinal);
         Assert.Contains(outdir, result.Output, StringComparison.Ordinal);
+
+        // neuston RUN with the model just trained: the white bin's 19 ROIs, and the 30 sample images.
+        var white = Path.Combine(Ifcb.Testing.RepoPaths.Root, "testdata", "bins", "white");
+        var runDir = Path.Combine(_temp, "run");
+        var run = await CliRunner.RunAsync("run", white, Path.Combine(outdir, "t1.ifcbmodel"), "r1", "--outdir", runDir,
+            "--outfile", "{BIN_ID}.json", "--outfile", "D{BIN_YEAR}/D{BIN_DATE}/{BIN_ID}_class.h5", "--json");
+        Assert.True(run.ExitCode == 0, run.Error);
+        using (var bin = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(runDir, "D20130526T095207_IFCB013.json"))))
+        {
+            Assert.Equal(19, bin.RootElement.GetProperty("roi_numbers").GetArrayLength());
+            Assert.Equal(19, bin.RootElement.GetProperty("output_scores").GetArrayLength());
+            Assert.Equal("t1", bin.RootElement.GetProperty("model_id").GetString());
+        }
+        Assert.True(File.Exists(Path.Combine(runDir, "D2013", "D20130526", "D20130526T095207_IFCB013_class.h5")));
+
+        var images = await CliRunner.RunAsync("run", Sample, Path.Combine(outdir, "t1.ifcbmodel"), "r2", "--type", "img", "--outdir", runDir, "--json");
+        Assert.True(images.ExitCode == 0, images.Error);
+        using (var results = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(runDir, "img_results.json"))))
+            Assert.Equal(30, results.RootElement.GetProperty("input_images").GetArrayLength());
+
+        var again = await CliRunner.RunAsync("run", white, Path.Combine(outdir, "t1.ifcbmodel"), "r1", "--outdir", runDir,
+            "--outfile", "{BIN_ID}.json", "--json");
+        Assert.Equal(0, again.ExitCode);
+        using (var report = JsonDocument.Parse(again.Output))
+        {
+            Assert.Equal(1, report.RootElement.GetProperty("skipped_existing").GetInt32());
+            Assert.Equal(0, report.RootElement.GetProperty("completed").GetInt32());
+        }
     }
 
     [Fact]

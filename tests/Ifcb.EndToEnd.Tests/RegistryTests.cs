@@ -57,7 +57,7 @@ public sealed class RegistryTests(PlatformFixture platform)
     {
         var blobs = new BlobServiceClient(await platform.App.GetConnectionStringAsync("blobs")).GetBlobContainerClient("registry");
         var names = new List<string>();
-        await foreach (var blob in blobs.GetBlobsAsync(prefix: $"models/{model}/versions/{version:D7}/"))
+        await foreach (var blob in blobs.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"models/{model}/versions/{version:D7}/", CancellationToken.None))
             names.Add(blob.Name[(blob.Name.LastIndexOf('/') + 1)..]);
         return [.. names];
     }

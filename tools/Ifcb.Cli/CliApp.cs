@@ -15,7 +15,7 @@ public static class CliApp
         root.Subcommands.Add(BinsCommands.Build(context));
         root.Subcommands.Add(NormCommand.Build(context));
         root.Subcommands.Add(TrainCommand.Build(context));
-        // `ifcb run` (neuston RUN: classify bins or images with a trained or registered model) goes here, next to train.
+        root.Subcommands.Add(RunCommand.Build(context));
         root.Subcommands.Add(JobsCommands.Build(context));
         root.Subcommands.Add(ModelsCommands.Build(context));
         root.Subcommands.Add(WeightsCommands.Build(context));

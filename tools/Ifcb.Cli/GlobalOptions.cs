@@ -13,7 +13,7 @@ public static class GlobalOptions
 
     public static readonly Option<string?> Server = new("--server")
     {
-        Description = $"Platform URL (env {ServerVariable}); the address of every service unless overridden below. Without it, train and norm run locally.",
+        Description = $"Platform URL: the Training service (env {ServerVariable}); NormStats and Registry are found through it unless given below. Without it, train, norm and run work locally.",
         Recursive = true,
     };
 
@@ -25,13 +25,13 @@ public static class GlobalOptions
 
     public static readonly Option<string?> NormStatsUrl = new("--normstats-url")
     {
-        Description = $"NormStats service URL (env {NormStatsUrlVariable}); default --server.",
+        Description = $"NormStats service URL (env {NormStatsUrlVariable}); default: discovered from --server.",
         Recursive = true,
     };
 
     public static readonly Option<string?> RegistryUrl = new("--registry-url")
     {
-        Description = $"Registry service URL (env {RegistryUrlVariable}); default --server.",
+        Description = $"Registry service URL (env {RegistryUrlVariable}); default: discovered from --server.",
         Recursive = true,
     };
 

@@ -59,6 +59,7 @@ public static partial class ModelsCommands
         command.Subcommands.Add(Tag(context));
         command.Subcommands.Add(Download(context));
         command.Subcommands.Add(Register(context));
+        command.Subcommands.Add(ModelImportCommand.Build(context));
         command.Subcommands.Add(Delete(context));
         command.Subcommands.Add(History(context));
         return command;
@@ -251,20 +252,7 @@ public static partial class ModelsCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var target = ModelReference.Parse(parse.GetValue(reference)!);
-            var version = await platform.Registry.GetVersionAsync(target.ToVersionRef(), cancellationToken: ct);
-            var path = Path.GetFullPath(parse.GetValue(output) ?? $"{version.Name}-v{version.Version}{Ifcb.Training.Engine.TrainingArtifacts.CheckpointExtension}");
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var partial = path + ".partial";
-            (string Sha256, long Size) downloaded;
-            // Download the version resolved above, so a moving alias cannot change what is written between the calls.
-            var exact = new VersionRef { Name = version.Name, Version = version.Version };
-            await using (var file = File.Create(partial))
-            {
-                using var call = platform.Registry.DownloadCheckpoint(exact, cancellationToken: ct);
-                downloaded = await ChunkedDownload.CopyToAsync(call.ResponseStream, file, c => (c.Data.Memory, c.TotalSize, c.Sha256), cancellationToken: ct);
-            }
-            File.Move(partial, path, overwrite: true);
+            var (version, path, downloaded) = await DownloadAsync(platform, parse.GetValue(reference)!, parse.GetValue(output), ct);
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(new { version.Name, version.Version, Path = path, downloaded.Sha256, downloaded.Size });
             else
@@ -272,6 +260,30 @@ public static partial class ModelsCommands
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Resolves a model reference (NAME, NAME/VERSION, NAME@ALIAS) and downloads that version's checkpoint to
+    /// <paramref name="output"/> (default NAME-vVERSION.ifcbmodel), verifying size and SHA-256.
+    /// </summary>
+    public static async Task<(ModelVersion Version, string Path, (string Sha256, long Size) Downloaded)> DownloadAsync(
+        PlatformConnection platform, string reference, string? output, CancellationToken ct)
+    {
+        var target = ModelReference.Parse(reference);
+        var version = await platform.Registry.GetVersionAsync(target.ToVersionRef(), cancellationToken: ct);
+        var path = Path.GetFullPath(output ?? $"{version.Name}-v{version.Version}{Ifcb.Training.Engine.TrainingArtifacts.CheckpointExtension}");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var partial = path + ".partial";
+        (string Sha256, long Size) downloaded;
+        // Download the version resolved above, so a moving alias cannot change what is written between the calls.
+        var exact = new VersionRef { Name = version.Name, Version = version.Version };
+        await using (var file = File.Create(partial))
+        {
+            using var call = platform.Registry.DownloadCheckpoint(exact, cancellationToken: ct);
+            downloaded = await ChunkedDownload.CopyToAsync(call.ResponseStream, file, c => (c.Data.Memory, c.TotalSize, c.Sha256), cancellationToken: ct);
+        }
+        File.Move(partial, path, overwrite: true);
+        return (version, path, downloaded);
     }
 
     private static Command Register(CliContext context)

@@ -1,0 +1,94 @@
+using Ifcb.Models.Checkpoints;
+using static TorchSharp.torch;
+
+namespace Ifcb.Inference.Tests;
+
+[Collection(ReferenceModelCollection.Name)]
+public sealed class ModelImportTests(ReferenceModelFixture fixture)
+{
+    [Fact]
+    public void ClassCountMismatchIsAnArgumentErrorNamingBothCounts()
+    {
+        var e = Assert.Throws<ArgumentException>(() =>
+            ModelImport.FromStateDict(fixture.StateDictPath, new StateDictImportSpec("resnet18", ["a", "b", "c"])));
+        Assert.Contains("fc.weight", e.Message, StringComparison.Ordinal);
+        Assert.Contains("2 outputs", e.Message, StringComparison.Ordinal);
+        Assert.Contains("3 class", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WrongArchitectureIsAnArgumentErrorListingTheDifferences()
+    {
+        var e = Assert.Throws<ArgumentException>(() =>
+            ModelImport.FromStateDict(fixture.StateDictPath, new StateDictImportSpec("resnet34", ReferenceModelFixture.Classes)));
+        Assert.Contains("missing keys", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NeustonCheckpointImportsWithItsHparamsAndTheSameWeights()
+    {
+        var imported = ModelImport.FromNeustonCheckpoint(fixture.NeustonCheckpointPath);
+        try
+        {
+            var h = imported.Hparams;
+            Assert.Equal("resnet18", h.Architecture);
+            Assert.Equal(ReferenceModelFixture.Classes, h.Classes);
+            Assert.Equal(ReferenceModelFixture.Norm, h.ImgNorm);
+            Assert.Equal(224, h.Resize);
+            Assert.Equal("neuston-model", h.ModelId);
+            Assert.Equal("train-42", h.TrainingId);
+            Assert.Equal(1234, h.Seed);
+            Assert.False(h.Pretrained);
+            Assert.Equal("3", h.Extras!["epoch"]);
+            AssertSameWeights(fixture.Plain.Model, imported.Model);
+
+            // It saves as a platform checkpoint and loads back.
+            using var stream = new MemoryStream();
+            Checkpoint.Save(stream, h, imported.Model);
+            stream.Position = 0;
+            var reloaded = Checkpoint.Load(stream);
+            Assert.Equal(h.Classes, reloaded.Hparams.Classes);
+            reloaded.Model.Dispose();
+        }
+        finally
+        {
+            imported.Model.Dispose();
+        }
+    }
+
+    [Fact]
+    public void NeustonOverridesReplaceStoredHparams()
+    {
+        var imported = ModelImport.FromNeustonCheckpoint(fixture.NeustonCheckpointPath, new NeustonHparamsOverrides
+        {
+            Classes = ["Mesodinium", "Strombidium"],
+            ModelId = "renamed",
+        });
+        Assert.Equal(["Mesodinium", "Strombidium"], imported.Hparams.Classes);
+        Assert.Equal("renamed", imported.Hparams.ModelId);
+        imported.Model.Dispose();
+        Assert.Throws<ArgumentException>(() => ModelImport.FromNeustonCheckpoint(fixture.NeustonCheckpointPath,
+            new NeustonHparamsOverrides { Classes = ["only-one"] }));
+    }
+
+    [Fact]
+    public void UnreadableFilesAreInvalidData()
+    {
+        var junk = Path.Combine(fixture.NewFolder(), "junk.ptl");
+        File.WriteAllText(junk, "not a checkpoint");
+        var e = Assert.Throws<InvalidDataException>(() => ModelImport.FromNeustonCheckpoint(junk));
+        Assert.Contains(junk, e.Message, StringComparison.Ordinal);
+        // A bare state dict is not a neuston checkpoint: the message says what to use instead.
+        var bare = Assert.Throws<InvalidDataException>(() => ModelImport.FromNeustonCheckpoint(fixture.StateDictPath));
+        Assert.Contains("FromStateDict", bare.Message, StringComparison.Ordinal);
+    }
+
+    private static void AssertSameWeights(Ifcb.Models.ClassifierNet expected, Ifcb.Models.ClassifierNet actual)
+    {
+        var a = expected.state_dict();
+        var b = actual.state_dict();
+        Assert.Equal(a.Keys.Order(StringComparer.Ordinal), b.Keys.Order(StringComparer.Ordinal));
+        foreach (var (key, tensor) in a)
+            Assert.True(tensor.allclose(b[key], rtol: 0, atol: 0), key);
+    }
+}

@@ -1,0 +1,123 @@
+using System.CommandLine;
+using Ifcb.Inference;
+using Ifcb.Models.Checkpoints;
+using Spectre.Console;
+
+namespace Ifcb.Cli;
+
+/// <summary>
+/// <c>ifcb run SRC MODEL RUN_ID</c>: neuston's RUN. Classifies raw IFCB bins (a bin, a folder walked recursively, or a
+/// .txt list) or images with a checkpoint file, or with a registered version (NAME, NAME/VERSION, NAME@ALIAS) fetched
+/// from the registry when a server is configured. Preprocessing is the model's own, img-norm included for images.
+/// </summary>
+public static class RunCommand
+{
+    public sealed record RunReport(string RunId, string ModelId, string OutputDirectory, int Completed, int SkippedExisting,
+        IReadOnlyList<RunItemFailure> Failed, int NotInputs, int FilteredOut, long ImagesClassified, double Seconds);
+
+    public static Command Build(CliContext context)
+    {
+        var source = new Argument<string>("SRC") { Description = "A bin (path without extension), a folder (walked recursively), a .txt list, or images with --type img." };
+        var model = new Argument<string>("MODEL") { Description = "A .ifcbmodel checkpoint file, or with a server a registered NAME, NAME/VERSION or NAME@ALIAS." };
+        var runId = new Argument<string>("RUN_ID") { Description = "Names the run; used by --outdir's {RUN_ID}." };
+        var type = new Option<string>("--type") { Description = "Input type.", DefaultValueFactory = _ => "bin" }.AcceptOnlyFromAmong("bin", "img");
+        var outdir = new Option<string?>("--outdir") { Description = $"Output folder pattern (default {RunRequest.DefaultOutputDirectory}; {{RUN_ID}}, {{MODEL_ID}}, {{RUN_DATE}})." };
+        var outfile = new Option<string[]>("--outfile")
+        {
+            Description = $"Output file pattern, repeatable; the extension (.h5, .json, .csv) picks the format (default {RunRequest.DefaultBinOutputFile} for bins, {RunRequest.DefaultImageOutputFile} for images).",
+        };
+        var filter = new Option<string[]>("--filter")
+        {
+            Description = "IN|OUT KEYWORD… : keep (IN) or drop (OUT) inputs whose id contains a keyword; a keyword naming a file means its lines.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var clobber = new Option<bool>("--clobber") { Description = "Redo inputs whose outputs already exist." };
+        var batch = new Option<int>("--batch", "--batch-size") { Description = "Images per forward pass.", DefaultValueFactory = _ => 108 };
+        var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+        var command = new Command("run", "Classify IFCB bins or images with a trained model (neuston RUN).")
+        {
+            source, model, runId, type, outdir, outfile, filter, clobber, batch, device,
+        };
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            var json = parse.GetValue(GlobalOptions.Json);
+            var checkpoint = await LoadModelAsync(parse, context, parse.GetValue(model)!, ct);
+            using var loaded = checkpoint.Model;
+            var filterTokens = parse.GetValue(filter) ?? [];
+            var request = new RunRequest(parse.GetValue(source)!, parse.GetValue(runId)!)
+            {
+                InputType = parse.GetValue(type) == "img" ? RunInputType.Image : RunInputType.Bin,
+                OutputDirectory = parse.GetValue(outdir) ?? RunRequest.DefaultOutputDirectory,
+                OutputFiles = parse.GetValue(outfile) is { Length: > 0 } files ? files : null,
+                Filter = filterTokens.Length == 0 ? null : filterTokens.Length < 2
+                    ? throw new UsageException("--filter needs a mode (IN or OUT) and at least one keyword.")
+                    : RunFilter.Parse(filterTokens[0], filterTokens.Skip(1)),
+                Clobber = parse.GetValue(clobber),
+                BatchSize = parse.GetValue(batch),
+            };
+            var engine = new RunEngine(checkpoint, Ifcb.Models.DeviceSelection.Resolve(parse.GetValue(device)!));
+            var summary = json
+                ? engine.Run(request, cancellationToken: ct)
+                : context.Console.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(progress =>
+                    {
+                        var bar = progress.AddTask(request.InputType == RunInputType.Bin ? "bins" : "images", maxValue: 1);
+                        var result = engine.Run(request, new SynchronousProgress<RunProgress>(p =>
+                        {
+                            bar.MaxValue = Math.Max(1, p.ItemsTotal);
+                            bar.Value = p.ItemsDone;
+                            bar.Description = $"{p.ImagesClassified} ROIs, {p.ImagesPerSecond:0.#}/s";
+                        }), ct);
+                        bar.Value = bar.MaxValue;
+                        return result;
+                    });
+            foreach (var failure in summary.Failed)
+                context.Warn($"{failure.Id}: {failure.Reason}");
+            foreach (var skipped in summary.NotInputs)
+                context.Warn($"not an input: {skipped.Path}: {skipped.Reason}");
+            var report = new RunReport(summary.RunId, summary.ModelId, summary.OutputDirectory, summary.Completed.Count,
+                summary.SkippedExisting.Count, summary.Failed, summary.NotInputs.Count, summary.FilteredOut.Count,
+                summary.ImagesClassified, summary.Elapsed.TotalSeconds);
+            if (json)
+                context.WriteJson(report);
+            else
+                context.Console.MarkupLine(Markup.Escape(
+                    $"{report.Completed} classified ({report.ImagesClassified} images, {report.Seconds:0.#} s), {report.SkippedExisting} already done, " +
+                    $"{report.Failed.Count} failed, {report.FilteredOut} filtered out → {report.OutputDirectory}"));
+            return summary.Failed.Count > 0 && summary.Completed.Count == 0 ? ExitCodes.Failed : ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>A local checkpoint file, else (with a server) a registered version downloaded to a temporary file.</summary>
+    private static async Task<LoadedCheckpoint> LoadModelAsync(ParseResult parse, CliContext context, string model, CancellationToken ct)
+    {
+        if (File.Exists(model))
+        {
+            await using var file = File.OpenRead(model);
+            return Checkpoint.Load(file);
+        }
+        using var platform = PlatformConnection.From(parse, context);
+        if (!platform.Has(PlatformService.Registry))
+            throw new FileNotFoundException($"No checkpoint file '{model}'; to use a registered model (NAME@ALIAS) pass --server.");
+        var temporary = Path.Combine(Path.GetTempPath(), $"ifcb-run-{Guid.NewGuid():N}.ifcbmodel");
+        try
+        {
+            var (version, path, _) = await ModelsCommands.DownloadAsync(platform, model, temporary, ct);
+            context.Warn($"using {version.Name}/{version.Version}");
+            await using var file = File.OpenRead(path);
+            return Checkpoint.Load(file);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and race the bar).</summary>
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
