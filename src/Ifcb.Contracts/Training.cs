@@ -45,3 +45,13 @@ public sealed record TrainingFailed(string JobId, string Reason);
 
 /// <summary>Event: a training job was cancelled by a user; its partial artifacts are kept.</summary>
 public sealed record TrainingCancelled(string JobId, int EpochsCompleted);
+
+/// <summary>Command: run (neuston RUN) job <paramref name="JobId"/> on a Training worker; its request lives in its job record.</summary>
+public sealed record RunModel(string JobId);
+
+/// <summary>Event: one bin of a platform run was classified; its outputs are the listed blobs.</summary>
+public sealed record BinsClassified(string JobId, string RunId, string BinId, string ModelVersion, int Rois,
+    string OutputContainer, IReadOnlyList<string> OutputBlobs);
+
+/// <summary>Event: a platform run ended (state succeeded, failed or cancelled).</summary>
+public sealed record RunFinished(string JobId, string RunId, string State, int Completed, int Failed);

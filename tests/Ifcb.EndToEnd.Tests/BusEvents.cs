@@ -33,6 +33,8 @@ public sealed class BusEvents : IAsyncDisposable
                 events.Record<ModelVersionRegistered>(e);
                 events.Record<ModelAliasChanged>(e);
                 events.Record<ModelVersionDeleted>(e);
+                events.Record<BinsClassified>(e);
+                events.Record<RunFinished>(e);
             });
         });
         await events._bus.StartAsync();

@@ -29,8 +29,11 @@ public class PlatformFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         using var startup = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        // The AppHost's launch profile (which the testing builder applies) keeps data in .state/ and pins the gRPC ports
+        // for ./run.sh; tests blank both so every run starts empty, in temporary directories, on ports Aspire picks.
+        string[] isolation = ["IFCB_STATE_DIR=", "Ifcb:GrpcPorts:training=", "Ifcb:GrpcPorts:normstats=", "Ifcb:GrpcPorts:registry="];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Ifcb_AppHost>(
-            [$"Parameters:api-key={ApiKey}", .. AppHostArgs], startup.Token);
+            [$"Parameters:api-key={ApiKey}", .. isolation, .. AppHostArgs], startup.Token);
 
         // Nothing listens for telemetry in tests; an exporter would only delay shutdown with its final flush.
         foreach (var project in builder.Resources.OfType<ProjectResource>())
@@ -40,6 +43,9 @@ public class PlatformFixture : IAsyncLifetime
         await App.StartAsync(startup.Token);
         foreach (var service in Services)
             await App.ResourceNotifications.WaitForResourceHealthyAsync(service, startup.Token);
+        foreach (var service in Services)
+            if (App.GetEndpoint(service, "grpc").Port is 5101 or 5102 or 5103)
+                throw new InvalidOperationException($"{service} got the launch profile's fixed port; the test platform must not collide with ./run.sh.");
         Events = await BusEvents.StartAsync(await App.GetConnectionStringAsync("messaging", startup.Token)
             ?? throw new InvalidOperationException("The AppHost has no 'messaging' connection string."));
     }

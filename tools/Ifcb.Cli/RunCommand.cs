@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Ifcb.Inference;
 using Ifcb.Models.Checkpoints;
+using Grpc.Core;
 using Spectre.Console;
 
 namespace Ifcb.Cli;
@@ -34,13 +35,20 @@ public static class RunCommand
         var clobber = new Option<bool>("--clobber") { Description = "Redo inputs whose outputs already exist." };
         var batch = new Option<int>("--batch", "--batch-size") { Description = "Images per forward pass.", DefaultValueFactory = _ => 108 };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+        var remote = new Option<bool>("--remote")
+        {
+            Description = "Run on the platform's workers: uploads SRC's bins (or, with --type img, uses SRC as a dataset name), " +
+                          "watches the job and downloads its outputs to --outdir (default run-output/RUN_ID).",
+        };
         var command = new Command("run", "Classify IFCB bins or images with a trained model (neuston RUN).")
         {
-            source, model, runId, type, outdir, outfile, filter, clobber, batch, device,
+            source, model, runId, type, outdir, outfile, filter, clobber, batch, device, remote,
         };
         command.SetHandler(context, async (parse, ct) =>
         {
             var json = parse.GetValue(GlobalOptions.Json);
+            if (parse.GetValue(remote))
+                return await RunOnPlatformAsync(parse, context, json, ct);
             var checkpoint = await LoadModelAsync(parse, context, parse.GetValue(model)!, ct);
             using var loaded = checkpoint.Model;
             var filterTokens = parse.GetValue(filter) ?? [];
@@ -88,6 +96,65 @@ public static class RunCommand
             return summary.Failed.Count > 0 && summary.Completed.Count == 0 ? ExitCodes.Failed : ExitCodes.Success;
         });
         return command;
+    }
+
+    private static async Task<int> RunOnPlatformAsync(ParseResult parse, CliContext context, bool json, CancellationToken ct)
+    {
+        using var platform = PlatformConnection.From(parse, context);
+        if (!platform.Has(PlatformService.Training))
+            throw new UsageException("--remote needs a platform: pass --server URL (or set IFCB_SERVER).");
+        var src = parse.GetValue<string>("SRC")!;
+        var runId = parse.GetValue<string>("RUN_ID")!;
+        var images = parse.GetValue<string>("--type") == "img";
+        var filterTokens = parse.GetValue<string[]>("--filter") ?? [];
+        var request = new Ifcb.Protos.StartRunRequest
+        {
+            Model = parse.GetValue<string>("MODEL")!, RunId = runId, Batch = parse.GetValue<int>("--batch"), Device = parse.GetValue<string>("--device")!,
+            Outfile = { parse.GetValue<string[]>("--outfile") ?? [] },
+            FilterMode = filterTokens.Length > 0 ? filterTokens[0] : "", FilterKeywords = { filterTokens.Skip(1) },
+        };
+        if (images)
+        {
+            request.Dataset = src;
+        }
+        else
+        {
+            var files = Ifcb.Client.BinSetUpload.FindBinFiles(src);
+            var set = DatasetNames.FromFolder(runId);
+            var uploaded = await Ifcb.Client.BinSetUpload.UploadAsync(platform.Datasets, set, files, platform.Auth, ct);
+            context.Warn($"uploaded {uploaded.Files} bin files ({uploaded.Bytes} bytes) as bin set '{uploaded.Name}'");
+            request.BinSet = set;
+        }
+        var run = await platform.Training.StartRunAsync(request, platform.Auth, cancellationToken: ct);
+        context.Warn($"run {run.JobId} queued with {run.ModelVersion}");
+        using (var watch = platform.Training.WatchRun(new Ifcb.Protos.GetJobRequest { JobId = run.JobId }, cancellationToken: ct))
+        {
+            await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
+            {
+                run = update;
+                if (!json)
+                    context.Console.MarkupLine(Markup.Escape($"{run.State}: {run.ItemsDone}/{run.ItemsTotal} bins, {run.ImagesClassified} images"));
+            }
+        }
+        var outputs = Path.GetFullPath(parse.GetValue<string?>("--outdir") ?? Path.Combine("run-output", runId));
+        var listing = await platform.Training.ListRunOutputsAsync(new Ifcb.Protos.GetJobRequest { JobId = run.JobId }, cancellationToken: ct);
+        foreach (var artifact in listing.Artifacts)
+        {
+            var path = Path.GetFullPath(Path.Combine(outputs, artifact.Name));
+            if (!path.StartsWith(outputs + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new InvalidDataException($"The server listed an output outside the run folder: {artifact.Name}");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await using var file = File.Create(path);
+            using var download = platform.Training.DownloadRunOutput(new Ifcb.Protos.DownloadArtifactRequest { JobId = run.JobId, Name = artifact.Name }, cancellationToken: ct);
+            await Ifcb.Client.ChunkedDownload.CopyToAsync(download.ResponseStream, file, cancellationToken: ct);
+        }
+        foreach (var failure in run.Failed)
+            context.Warn($"{failure.Id}: {failure.Reason}");
+        if (json)
+            context.WriteJson(run);
+        else
+            context.Console.MarkupLine(Markup.Escape($"Run {run.JobId} {run.State}: {run.Completed.Count} classified, {run.Failed.Count} failed; {listing.Artifacts.Count} files → {outputs}"));
+        return run.State == Ifcb.Protos.JobState.Succeeded ? ExitCodes.Success : ExitCodes.Failed;
     }
 
     /// <summary>A local checkpoint file, else (with a server) a registered version downloaded to a temporary file.</summary>

@@ -31,6 +31,9 @@ public static class TrainingProgressView
     {
         if (quiet)
             return await work(new SilentProgress());
+        // Redirected output (CI logs, pipes) gets one plain line per finished epoch instead of redrawn bars.
+        if (!context.Console.Profile.Capabilities.Interactive)
+            return await work(new EpochLines(context.Console));
         return await context.Console.Progress()
             .AutoClear(false)
             .HideCompleted(false)
@@ -61,6 +64,23 @@ public static class TrainingProgressView
         public void Batch(int epoch, int batch, int batchesPerEpoch, double imagesPerSecond) { }
 
         public void Epoch(EpochRow row) { }
+    }
+
+    private sealed class EpochLines(IAnsiConsole console) : ITrainingProgress
+    {
+        private readonly HashSet<int> _done = [];
+        private readonly Lock _gate = new();
+
+        public void Batch(int epoch, int batch, int batchesPerEpoch, double imagesPerSecond) { }
+
+        public void Epoch(EpochRow row)
+        {
+            lock (_gate)
+            {
+                if (_done.Add(row.Epoch))
+                    console.MarkupLine(Describe(row) + "  100%");
+            }
+        }
     }
 
     private sealed class EpochBars(ProgressContext progress) : ITrainingProgress

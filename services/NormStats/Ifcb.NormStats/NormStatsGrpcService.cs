@@ -9,8 +9,6 @@ namespace Ifcb.NormStats;
 public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobLauncher launcher, NormStatsJobStore jobs)
     : Ifcb.Protos.NormStats.NormStatsBase
 {
-    private static readonly TimeSpan WatchPollInterval = TimeSpan.FromMilliseconds(500);
-
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
         Task.FromResult(identity.ToServiceInfo(new Dictionary<string, string>
         {
@@ -44,21 +42,9 @@ public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobL
     public override async Task<NormJob> Get(GetNormJobRequest request, ServerCallContext context) =>
         (await RequireJobAsync(request.JobId, context.CancellationToken)).ToProto();
 
-    public override async Task Watch(GetNormJobRequest request, IServerStreamWriter<NormJob> responseStream, ServerCallContext context)
-    {
-        var job = await RequireJobAsync(request.JobId, context.CancellationToken);
-        await responseStream.WriteAsync(job.ToProto(), context.CancellationToken);
-        var lastUpdate = job.UpdatedAt;
-        while (!job.IsTerminal)
-        {
-            await Task.Delay(WatchPollInterval, context.CancellationToken);
-            job = await RequireJobAsync(request.JobId, context.CancellationToken);
-            if (job.UpdatedAt == lastUpdate)
-                continue;
-            lastUpdate = job.UpdatedAt;
-            await responseStream.WriteAsync(job.ToProto(), context.CancellationToken);
-        }
-    }
+    public override Task Watch(GetNormJobRequest request, IServerStreamWriter<NormJob> responseStream, ServerCallContext context) =>
+        JobWatch.StreamUntilTerminalAsync(ct => RequireJobAsync(request.JobId, ct), j => j.UpdatedAt, j => j.IsTerminal, j => j.ToProto(),
+            responseStream, context.CancellationToken);
 
     public override async Task<NormResult> Lookup(LookupNormRequest request, ServerCallContext context)
     {

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Hosting;
 namespace Ifcb.Training;
 
 /// <summary>The Datasets gRPC API (protos/training.proto): class-folder image datasets in blob storage.</summary>
-public sealed class DatasetsGrpcService(BlobDatasetStore datasets, IConfiguration configuration) : Datasets.DatasetsBase
+public sealed class DatasetsGrpcService(BlobDatasetStore datasets, Ifcb.Data.Bins.BlobBinSetStore binSets, IConfiguration configuration) : Datasets.DatasetsBase
 {
     private long MaxFileBytes => configuration.GetValue("Ifcb:MaxUploadFileBytes", 32L * 1024 * 1024);
     private long MaxUploadBytes => configuration.GetValue("Ifcb:MaxUploadBytes", 8L * 1024 * 1024 * 1024);
@@ -86,6 +86,55 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, IConfiguratio
         {
             staging.Delete(recursive: true);
         }
+    }
+
+    [RequiresApiKey]
+    public override async Task<BinSetInfo> UploadBins(IAsyncStreamReader<DatasetUploadChunk> requestStream, ServerCallContext context)
+    {
+        string? name = null;
+        var files = new HashSet<string>(StringComparer.Ordinal);
+        long bytes = 0;
+        string? current = null;
+        using var buffer = new MemoryStream();
+        async Task FlushAsync()
+        {
+            if (current is null)
+                return;
+            buffer.Position = 0;
+            await binSets.UploadFileAsync(name!, current, buffer, context.CancellationToken);
+            files.Add(current);
+            buffer.SetLength(0);
+            current = null;
+        }
+        await foreach (var chunk in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            if (chunk.PartCase == DatasetUploadChunk.PartOneofCase.Header)
+            {
+                name = Validate(() => ResourceName.ValidateDatasetName(chunk.Header.Name));
+                continue;
+            }
+            if (name is null)
+                throw new RpcException(new Status(StatusCode.InvalidArgument, "Send the upload header (bin set name) before any file chunk."));
+            var fileName = Validate(() => Ifcb.Data.Bins.BlobBinSetStore.ValidateFileName(chunk.File.FileName));
+            if (fileName != current)
+            {
+                await FlushAsync();
+                if (files.Contains(fileName))
+                    throw new RpcException(new Status(StatusCode.InvalidArgument,
+                        $"{fileName} appears twice in this upload; a bin set is flat, so every bin (lid) may appear once."));
+            }
+            current = fileName;
+            bytes += chunk.File.Data.Length;
+            if (buffer.Length + chunk.File.Data.Length > MaxFileBytes * 16)
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"{fileName} is larger than the per-file limit for bins."));
+            await buffer.WriteAsync(chunk.File.Data.Memory, context.CancellationToken);
+            if (chunk.File.Last)
+                await FlushAsync();
+        }
+        await FlushAsync();
+        if (name is null)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "The upload had no header; send the bin set name first."));
+        return new BinSetInfo { Name = name, Files = files.Count, Bytes = bytes };
     }
 
     public override async Task<ListDatasetsReply> List(ListDatasetsRequest request, ServerCallContext context)

@@ -17,7 +17,10 @@ public static class TrainingServiceExtensions
     {
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
         builder.Services.AddSingleton(sp => new TrainingJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer)));
+        builder.Services.AddSingleton(sp => new RunJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer)));
         builder.Services.AddSingleton(sp => new BlobDatasetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
+        builder.Services.AddSingleton(sp => new Ifcb.Data.Bins.BlobBinSetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
+        builder.Services.AddSingleton<RegistryCheckpoints>();
         builder.Services.AddSingleton<IWeightsStore>(sp => new BlobWeightsStore(sp.GetRequiredService<BlobServiceClient>()));
         builder.Services.AddSingleton<WorkerCache>();
         builder.Services.AddHostedService<ContainerInitializer>();
@@ -27,6 +30,12 @@ public static class TrainingServiceExtensions
         builder.AddIfcbMessaging("training", bus =>
         {
             bus.AddConsumer<TrainModelConsumer>().Endpoint(e =>
+            {
+                e.PrefetchCount = slots;
+                e.ConcurrentMessageLimit = slots;
+            });
+            // RUN jobs share the worker slots' queue settings: one at a time per slot.
+            bus.AddConsumer<RunModelConsumer>().Endpoint(e =>
             {
                 e.PrefetchCount = slots;
                 e.ConcurrentMessageLimit = slots;

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Grpc.Core;
 using Ifcb.Contracts;
+using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
 using Ifcb.Models;
 using Ifcb.Models.Weights;
@@ -16,14 +17,15 @@ namespace Ifcb.Training;
 public sealed class TrainingGrpcService(
     ServiceIdentity identity,
     TrainingJobStore jobs,
+    RunJobStore runs,
     BlobDatasetStore datasets,
+    BlobBinSetStore binSets,
+    RegistryCheckpoints registry,
     IWeightsStore weights,
     IPublishEndpoint bus,
     IConfiguration configuration,
     ILogger<TrainingGrpcService> logger) : Ifcb.Protos.Training.TrainingBase
 {
-    private static readonly TimeSpan WatchPollInterval = TimeSpan.FromMilliseconds(500);
-
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
         Task.FromResult(identity.ToServiceInfo(new Dictionary<string, string>
         {
@@ -85,21 +87,9 @@ public sealed class TrainingGrpcService(
     public override async Task<TrainingJob> GetJob(GetJobRequest request, ServerCallContext context) =>
         (await RequireJobAsync(request.JobId, context.CancellationToken)).ToProto();
 
-    public override async Task WatchJob(GetJobRequest request, IServerStreamWriter<TrainingJob> responseStream, ServerCallContext context)
-    {
-        var job = await RequireJobAsync(request.JobId, context.CancellationToken);
-        await responseStream.WriteAsync(job.ToProto(), context.CancellationToken);
-        var lastUpdate = job.UpdatedAt;
-        while (!job.IsTerminal)
-        {
-            await Task.Delay(WatchPollInterval, context.CancellationToken);
-            job = await RequireJobAsync(request.JobId, context.CancellationToken);
-            if (job.UpdatedAt == lastUpdate)
-                continue;
-            lastUpdate = job.UpdatedAt;
-            await responseStream.WriteAsync(job.ToProto(), context.CancellationToken);
-        }
-    }
+    public override Task WatchJob(GetJobRequest request, IServerStreamWriter<TrainingJob> responseStream, ServerCallContext context) =>
+        JobWatch.StreamUntilTerminalAsync(ct => RequireJobAsync(request.JobId, ct), j => j.UpdatedAt, j => j.IsTerminal, j => j.ToProto(),
+            responseStream, context.CancellationToken);
 
     public override async Task<ListJobsReply> ListJobs(ListJobsRequest request, ServerCallContext context)
     {
@@ -148,11 +138,104 @@ public sealed class TrainingGrpcService(
         ServerCallContext context)
     {
         await RequireJobAsync(request.JobId, context.CancellationToken);
+        await StreamArtifactAsync(jobs.Artifacts(request.JobId), request, responseStream, context);
+    }
+
+    [RequiresApiKey]
+    public override async Task<RunJob> StartRun(StartRunRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrWhiteSpace(request.RunId) || request.RunId.Contains('/') || request.RunId.Contains("..", StringComparison.Ordinal))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "run_id must be a name without '/' or '..'."));
+        var hasBins = !string.IsNullOrWhiteSpace(request.BinSet);
+        if (hasBins == !string.IsNullOrWhiteSpace(request.Dataset))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "Give exactly one input: bin_set (raw bins) or dataset (images)."));
+        try
+        {
+            foreach (var pattern in request.Outfile)
+                Ifcb.Inference.OutputPattern.Validate(pattern, hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
+            if (!string.IsNullOrEmpty(request.FilterMode))
+                Ifcb.Inference.RunFilter.Parse(request.FilterMode, request.FilterKeywords);
+            if (hasBins)
+                await binSets.ListAsync(request.BinSet, context.CancellationToken);
+            else
+                await datasets.DescribeAsync(request.Dataset, context.CancellationToken);
+        }
+        catch (ArgumentException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+        catch (KeyNotFoundException e)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
+        }
+        var version = await registry.ResolveAsync(request.Model, context.CancellationToken);
+        if (version.Status != VersionStatus.Ready)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{version.Name}/{version.Version} is {version.Status}, not READY."));
+
+        var run = new RunJobRecord
+        {
+            JobId = NewId.NextGuid().ToString("N"),
+            ModelVersion = $"{version.Name}/{version.Version}",
+            Request = new RunRequestSpec
+            {
+                Model = request.Model, RunId = request.RunId, BinSet = hasBins ? request.BinSet : null, Dataset = hasBins ? null : request.Dataset,
+                OutputFiles = [.. request.Outfile], BatchSize = request.Batch > 0 ? request.Batch : 108,
+                FilterMode = string.IsNullOrEmpty(request.FilterMode) ? null : request.FilterMode, FilterKeywords = [.. request.FilterKeywords],
+                Device = string.IsNullOrWhiteSpace(request.Device) ? "auto" : request.Device,
+            },
+        };
+        await runs.CreateAsync(run, context.CancellationToken);
+        await bus.Publish(new RunModel(run.JobId), context.CancellationToken);
+        return run.ToProto();
+    }
+
+    public override async Task<RunJob> GetRun(GetJobRequest request, ServerCallContext context) =>
+        (await RequireRunAsync(request.JobId, context.CancellationToken)).ToProto();
+
+    public override Task WatchRun(GetJobRequest request, IServerStreamWriter<RunJob> responseStream, ServerCallContext context) =>
+        JobWatch.StreamUntilTerminalAsync(ct => RequireRunAsync(request.JobId, ct), j => j.UpdatedAt, j => j.IsTerminal, j => j.ToProto(),
+            responseStream, context.CancellationToken);
+
+    [RequiresApiKey]
+    public override async Task<RunJob> CancelRun(GetJobRequest request, ServerCallContext context)
+    {
+        await RequireRunAsync(request.JobId, context.CancellationToken);
+        var run = await runs.UpdateAsync(request.JobId, r => r.IsTerminal
+            ? null
+            : r.State == TrainingJobState.Queued
+                ? r with { State = TrainingJobState.Cancelled, CancelRequested = true }
+                : r with { CancelRequested = true }, context.CancellationToken);
+        return run.ToProto();
+    }
+
+    public override async Task<ListArtifactsReply> ListRunOutputs(GetJobRequest request, ServerCallContext context)
+    {
+        await RequireRunAsync(request.JobId, context.CancellationToken);
+        var reply = new ListArtifactsReply();
+        await foreach (var (name, size) in runs.Artifacts(request.JobId).ListAsync(context.CancellationToken))
+            reply.Artifacts.Add(new Artifact { Name = name, Size = size, ContentType = ContentType(name) });
+        return reply;
+    }
+
+    public override async Task DownloadRunOutput(DownloadArtifactRequest request, IServerStreamWriter<DataChunk> responseStream,
+        ServerCallContext context)
+    {
+        await RequireRunAsync(request.JobId, context.CancellationToken);
+        await StreamArtifactAsync(runs.Artifacts(request.JobId), request, responseStream, context);
+    }
+
+    private async Task<RunJobRecord> RequireRunAsync(string jobId, CancellationToken cancellationToken) =>
+        await runs.GetAsync(jobId, cancellationToken)
+        ?? throw new RpcException(new Status(StatusCode.NotFound, $"No run '{jobId}'."));
+
+    private static async Task StreamArtifactAsync(BlobArtifactSink artifacts, DownloadArtifactRequest request,
+        IServerStreamWriter<DataChunk> responseStream, ServerCallContext context)
+    {
         if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Contains("..", StringComparison.Ordinal) || request.Name.StartsWith('/'))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"Artifact name '{request.Name}' is not valid; use a name from ListArtifacts."));
-        var blob = jobs.Artifacts(request.JobId).Blob(request.Name);
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"Artifact name '{request.Name}' is not valid; use a name from the listing."));
+        var blob = artifacts.Blob(request.Name);
         if (!await blob.ExistsAsync(context.CancellationToken))
-            throw new RpcException(new Status(StatusCode.NotFound, $"Job {request.JobId} has no artifact '{request.Name}'; see ListArtifacts."));
+            throw new RpcException(new Status(StatusCode.NotFound, $"Job {request.JobId} has no file '{request.Name}'; see the listing."));
         await BlobStreaming.StreamAsync(blob, responseStream, context.CancellationToken);
     }
 

@@ -64,15 +64,7 @@ internal static class TrainingJobMapping
         var job = new TrainingJob
         {
             JobId = j.JobId,
-            State = j.State switch
-            {
-                TrainingJobState.Queued => JobState.Queued,
-                TrainingJobState.Running => JobState.Running,
-                TrainingJobState.Succeeded => JobState.Succeeded,
-                TrainingJobState.Failed => JobState.Failed,
-                TrainingJobState.Cancelled => JobState.Cancelled,
-                _ => JobState.Unspecified,
-            },
+            State = j.State.ToProto(),
             Request = j.Request.ToProto(),
             Seed = j.Request.Seed,
             Epoch = j.Epoch,
@@ -110,6 +102,44 @@ internal static class TrainingJobMapping
         Seconds = e.Seconds,
         ImagesPerSecond = e.ImagesPerSecond,
     };
+
+    public static JobState ToProto(this TrainingJobState state) => state switch
+    {
+        TrainingJobState.Queued => JobState.Queued,
+        TrainingJobState.Running => JobState.Running,
+        TrainingJobState.Succeeded => JobState.Succeeded,
+        TrainingJobState.Failed => JobState.Failed,
+        TrainingJobState.Cancelled => JobState.Cancelled,
+        _ => JobState.Unspecified,
+    };
+
+    public static RunJob ToProto(this RunJobRecord r)
+    {
+        var run = new RunJob
+        {
+            JobId = r.JobId,
+            State = r.State.ToProto(),
+            Request = new StartRunRequest
+            {
+                Model = r.Request.Model, RunId = r.Request.RunId, BinSet = r.Request.BinSet ?? "", Dataset = r.Request.Dataset ?? "",
+                Outfile = { r.Request.OutputFiles }, Batch = r.Request.BatchSize, FilterMode = r.Request.FilterMode ?? "",
+                FilterKeywords = { r.Request.FilterKeywords }, Device = r.Request.Device,
+            },
+            ModelVersion = r.ModelVersion,
+            ItemsTotal = r.ItemsTotal,
+            ItemsDone = r.ItemsDone,
+            ImagesClassified = r.ImagesClassified,
+            ImagesPerSecond = r.ImagesPerSecond,
+            Worker = r.Worker ?? "",
+            Error = r.Error ?? "",
+            CreatedAt = r.CreatedAt.ToString("O"),
+            UpdatedAt = r.UpdatedAt.ToString("O"),
+            Attempts = r.Attempts,
+        };
+        run.Completed.AddRange(r.Completed);
+        run.Failed.AddRange(r.Failed.Select(f => new RunFailure { Id = f.Id, Reason = f.Reason }));
+        return run;
+    }
 
     public static TrainingJobState? ToState(this JobState state) => state switch
     {

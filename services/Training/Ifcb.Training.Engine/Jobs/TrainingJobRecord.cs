@@ -97,7 +97,7 @@ public sealed record TrainingRequestSpec
 }
 
 /// <summary>A training job as stored in blob storage (jobs/{id}/job.json): the system of record for its state.</summary>
-public sealed record TrainingJobRecord
+public sealed record TrainingJobRecord : IJobRecord
 {
     public required string JobId { get; init; }
     public TrainingJobState State { get; init; } = TrainingJobState.Queued;
@@ -124,4 +124,6 @@ public sealed record TrainingJobRecord
     public bool CancelRequested { get; init; }
 
     public bool IsTerminal => State is TrainingJobState.Succeeded or TrainingJobState.Failed or TrainingJobState.Cancelled;
+
+    public IJobRecord Touched(DateTimeOffset at) => this with { UpdatedAt = at };
 }

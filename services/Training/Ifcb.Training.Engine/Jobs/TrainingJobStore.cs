@@ -6,44 +6,54 @@ using Azure.Storage.Blobs.Models;
 
 namespace Ifcb.Training.Engine.Jobs;
 
-/// <summary>
-/// Training jobs in blob storage: <c>jobs/{id}/job.json</c> (the record, written with ETag optimistic concurrency) and
-/// <c>jobs/{id}/artifacts/{name}</c> (outputs and resume state). Survives restarts of every process.
-/// </summary>
-public sealed class TrainingJobStore(BlobContainerClient container)
+/// <summary>What every stored job record has, so one store can keep training jobs and run jobs alike.</summary>
+public interface IJobRecord
 {
-    private const string Prefix = "jobs/";
+    string JobId { get; }
+    DateTimeOffset CreatedAt { get; }
+    DateTimeOffset UpdatedAt { get; }
+    bool IsTerminal { get; }
 
+    /// <summary>The same record with a new UpdatedAt (records are immutable).</summary>
+    IJobRecord Touched(DateTimeOffset at);
+}
+
+/// <summary>
+/// Jobs in blob storage: <c>{prefix}{id}/job.json</c> (the record, written with ETag optimistic concurrency) and
+/// <c>{prefix}{id}/artifacts/{name}</c> (outputs and resume state). Survives restarts of every process.
+/// </summary>
+public class JobStore<TRecord>(BlobContainerClient container, string prefix) where TRecord : class, IJobRecord
+{
     public BlobContainerClient Container => container;
 
-    public static string RecordBlob(string jobId) => $"{Prefix}{jobId}/job.json";
+    public string RecordBlobName(string jobId) => $"{prefix}{jobId}/job.json";
 
-    public static string ArtifactBlob(string jobId, string name) => $"{Prefix}{jobId}/artifacts/{name}";
+    public string ArtifactBlobName(string jobId, string name) => $"{prefix}{jobId}/artifacts/{name}";
 
     public Task EnsureContainerAsync(CancellationToken cancellationToken) =>
         container.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
 
     /// <summary>Stores a new job; fails if the id exists.</summary>
-    public async Task CreateAsync(TrainingJobRecord job, CancellationToken cancellationToken)
+    public async Task CreateAsync(TRecord job, CancellationToken cancellationToken)
     {
-        await container.GetBlobClient(RecordBlob(job.JobId)).UploadAsync(
+        await container.GetBlobClient(RecordBlobName(job.JobId)).UploadAsync(
             new BinaryData(JsonSerializer.SerializeToUtf8Bytes(job, TrainingOutputs.Json)),
             new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken);
     }
 
     /// <summary>The job, or null if there is none with that id.</summary>
-    public async Task<TrainingJobRecord?> GetAsync(string jobId, CancellationToken cancellationToken) =>
+    public async Task<TRecord?> GetAsync(string jobId, CancellationToken cancellationToken) =>
         (await GetWithETagAsync(jobId, cancellationToken))?.Job;
 
-    private async Task<(TrainingJobRecord Job, ETag ETag)?> GetWithETagAsync(string jobId, CancellationToken cancellationToken)
+    private async Task<(TRecord Job, ETag ETag)?> GetWithETagAsync(string jobId, CancellationToken cancellationToken)
     {
         if (!IsValidId(jobId))
             return null;
         try
         {
-            var content = await container.GetBlobClient(RecordBlob(jobId)).DownloadContentAsync(cancellationToken);
-            var job = JsonSerializer.Deserialize<TrainingJobRecord>(content.Value.Content.ToMemory().Span, TrainingOutputs.Json)
-                ?? throw new InvalidDataException($"Job record {RecordBlob(jobId)} is empty.");
+            var content = await container.GetBlobClient(RecordBlobName(jobId)).DownloadContentAsync(cancellationToken);
+            var job = JsonSerializer.Deserialize<TRecord>(content.Value.Content.ToMemory().Span, TrainingOutputs.Json)
+                ?? throw new InvalidDataException($"Job record {RecordBlobName(jobId)} is empty.");
             return (job, content.Value.Details.ETag);
         }
         catch (RequestFailedException e) when (e.Status == 404)
@@ -57,20 +67,19 @@ public sealed class TrainingJobStore(BlobContainerClient container)
     /// (If-Match); on a conflict it re-reads and re-applies. <paramref name="change"/> returning null means "no write".
     /// </summary>
     /// <exception cref="KeyNotFoundException">No such job.</exception>
-    public async Task<TrainingJobRecord> UpdateAsync(string jobId, Func<TrainingJobRecord, TrainingJobRecord?> change,
-        CancellationToken cancellationToken)
+    public async Task<TRecord> UpdateAsync(string jobId, Func<TRecord, TRecord?> change, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
             var current = await GetWithETagAsync(jobId, cancellationToken)
-                ?? throw new KeyNotFoundException($"No training job '{jobId}'.");
-            var updated = change(current.Job);
-            if (updated is null)
+                ?? throw new KeyNotFoundException($"No job '{jobId}'.");
+            var changed = change(current.Job);
+            if (changed is null)
                 return current.Job;
-            updated = updated with { UpdatedAt = DateTimeOffset.UtcNow };
+            var updated = (TRecord)changed.Touched(DateTimeOffset.UtcNow);
             try
             {
-                await container.GetBlobClient(RecordBlob(jobId)).UploadAsync(
+                await container.GetBlobClient(RecordBlobName(jobId)).UploadAsync(
                     new BinaryData(JsonSerializer.SerializeToUtf8Bytes(updated, TrainingOutputs.Json)),
                     new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = current.ETag } }, cancellationToken);
                 return updated;
@@ -83,26 +92,37 @@ public sealed class TrainingJobStore(BlobContainerClient container)
     }
 
     /// <summary>Every job, newest first.</summary>
-    public async Task<List<TrainingJobRecord>> ListAsync(CancellationToken cancellationToken)
+    public async Task<List<TRecord>> ListAsync(CancellationToken cancellationToken)
     {
-        var jobs = new List<TrainingJobRecord>();
-        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, Prefix, cancellationToken))
+        var jobs = new List<TRecord>();
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, cancellationToken))
         {
             if (!item.Name.EndsWith("/job.json", StringComparison.Ordinal))
                 continue;
-            var id = item.Name[Prefix.Length..^"/job.json".Length];
+            var id = item.Name[prefix.Length..^"/job.json".Length];
             if (await GetAsync(id, cancellationToken) is { } job)
                 jobs.Add(job);
         }
         return [.. jobs.OrderByDescending(j => j.CreatedAt)];
     }
 
-    public BlobArtifactSink Artifacts(string jobId) => new(container, $"{Prefix}{jobId}/artifacts/");
+    public BlobArtifactSink Artifacts(string jobId) => new(container, $"{prefix}{jobId}/artifacts/");
 
     /// <summary>Job ids are ours (GUID "N" format); anything else cannot name a job and must not reach a blob path.</summary>
     public static bool IsValidId(string? jobId) =>
         jobId is { Length: 32 } && jobId.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
 }
+
+/// <summary>Training jobs: <c>jobs/{id}/…</c> in the Training service's container.</summary>
+public sealed class TrainingJobStore(BlobContainerClient container) : JobStore<TrainingJobRecord>(container, "jobs/")
+{
+    public static string RecordBlob(string jobId) => $"jobs/{jobId}/job.json";
+
+    public static string ArtifactBlob(string jobId, string name) => $"jobs/{jobId}/artifacts/{name}";
+}
+
+/// <summary>RUN jobs (classifying bins or images on the platform): <c>runs/{id}/…</c> in the same container.</summary>
+public sealed class RunJobStore(BlobContainerClient container) : JobStore<RunJobRecord>(container, "runs/");
 
 /// <summary>An <see cref="IArtifactSink"/> over blobs under a prefix.</summary>
 public sealed class BlobArtifactSink(BlobContainerClient container, string prefix) : IArtifactSink

@@ -1,0 +1,46 @@
+namespace Ifcb.Training.Engine.Jobs;
+
+/// <summary>What a user asked a platform RUN to do (neuston RUN's flags, with the inputs in blob storage).</summary>
+public sealed record RunRequestSpec
+{
+    /// <summary>Registered model reference as given: NAME, NAME/VERSION or NAME@ALIAS.</summary>
+    public required string Model { get; init; }
+    public required string RunId { get; init; }
+    /// <summary>A bin set (Datasets.UploadBins), for bin mode.</summary>
+    public string? BinSet { get; init; }
+    /// <summary>An image dataset, for image mode.</summary>
+    public string? Dataset { get; init; }
+    public List<string> OutputFiles { get; init; } = [];
+    public int BatchSize { get; init; } = 108;
+    public string? FilterMode { get; init; }
+    public List<string> FilterKeywords { get; init; } = [];
+    public string Device { get; init; } = "auto";
+}
+
+public sealed record RunItemFailureRecord(string Id, string Reason);
+
+/// <summary>A platform RUN as stored in blob storage (runs/{id}/job.json); its outputs are runs/{id}/artifacts/….</summary>
+public sealed record RunJobRecord : IJobRecord
+{
+    public required string JobId { get; init; }
+    public TrainingJobState State { get; init; } = TrainingJobState.Queued;
+    public required RunRequestSpec Request { get; init; }
+    /// <summary>The model version resolved when the run was queued, "NAME/VERSION", so a moving alias cannot change it.</summary>
+    public required string ModelVersion { get; init; }
+    public int ItemsTotal { get; init; }
+    public int ItemsDone { get; init; }
+    public long ImagesClassified { get; init; }
+    public double ImagesPerSecond { get; init; }
+    public List<string> Completed { get; init; } = [];
+    public List<RunItemFailureRecord> Failed { get; init; } = [];
+    public string? Worker { get; init; }
+    public string? Error { get; init; }
+    public DateTimeOffset CreatedAt { get; init; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset UpdatedAt { get; init; } = DateTimeOffset.UtcNow;
+    public int Attempts { get; init; }
+    public bool CancelRequested { get; init; }
+
+    public bool IsTerminal => State is TrainingJobState.Succeeded or TrainingJobState.Failed or TrainingJobState.Cancelled;
+
+    public IJobRecord Touched(DateTimeOffset at) => this with { UpdatedAt = at };
+}

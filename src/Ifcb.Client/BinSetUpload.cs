@@ -1,0 +1,63 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Ifcb.Data.Bins;
+using Ifcb.Protos;
+
+namespace Ifcb.Client;
+
+/// <summary>Uploads raw IFCB bins (their .adc, .hdr and .roi files) as a named bin set through Datasets.UploadBins.</summary>
+public static class BinSetUpload
+{
+    /// <summary>
+    /// The bin files under <paramref name="source"/>: a bin path (with or without extension), or a folder walked
+    /// recursively in any layout. Files that are not named like a bin are ignored.
+    /// </summary>
+    public static IReadOnlyList<string> FindBinFiles(string source)
+    {
+        if (Directory.Exists(source))
+            return [.. Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories).Where(IsBinFile).Order(StringComparer.Ordinal)];
+        var stem = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(source))!, Path.GetFileNameWithoutExtension(source));
+        var files = new[] { ".adc", ".hdr", ".roi" }.Select(e => stem + e).Where(File.Exists).ToList();
+        return files.Count > 0 ? files : throw new FileNotFoundException($"No bin at {source} (expected a folder or the path of a bin's .adc/.hdr/.roi).");
+    }
+
+    private static bool IsBinFile(string path)
+    {
+        try
+        {
+            BlobBinSetStore.ValidateFileName(Path.GetFileName(path));
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    public static async Task<BinSetInfo> UploadAsync(Datasets.DatasetsClient client, string name, IReadOnlyList<string> files,
+        Metadata? headers = null, CancellationToken cancellationToken = default)
+    {
+        using var call = client.UploadBins(headers, cancellationToken: cancellationToken);
+        await call.RequestStream.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } }, cancellationToken);
+        var buffer = new byte[DatasetUpload.ChunkSize];
+        foreach (var path in files)
+        {
+            await using var stream = File.OpenRead(path);
+            int read;
+            var sentAny = false;
+            while ((read = await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken)) > 0 || !sentAny)
+            {
+                sentAny = true;
+                var last = stream.Position == stream.Length;
+                await call.RequestStream.WriteAsync(new DatasetUploadChunk
+                {
+                    File = new DatasetFileChunk { FileName = Path.GetFileName(path), Data = ByteString.CopyFrom(buffer, 0, read), Last = last },
+                }, cancellationToken);
+                if (last)
+                    break;
+            }
+        }
+        await call.RequestStream.CompleteAsync();
+        return await call;
+    }
+}
