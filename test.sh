@@ -16,7 +16,7 @@ for project in $(find tests -name '*.Tests.csproj' | sort); do
   name=$(basename "$project" .csproj)
   echo "==> $name"
   log=artifacts/test-results/$name.log
-  if ! dotnet test "$project" --no-build --nologo "$@" 2>&1 | tee "$log"; then status=1; fi
+  if ! dotnet test "$project" --no-build --nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"; then status=1; fi
   line=$(grep -E "^(Passed|Failed)!" "$log" | tail -1 || true)
   [[ -z "$line" ]] && { echo "no test summary for $name" >&2; status=1; continue; }
   f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line"); p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line"); s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")

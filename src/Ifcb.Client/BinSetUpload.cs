@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Grpc.Core;
 using Ifcb.Data.Bins;
 using Ifcb.Protos;
@@ -41,22 +40,7 @@ public static class BinSetUpload
         await call.RequestStream.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } }, cancellationToken);
         var buffer = new byte[DatasetUpload.ChunkSize];
         foreach (var path in files)
-        {
-            await using var stream = File.OpenRead(path);
-            int read;
-            var sentAny = false;
-            while ((read = await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken)) > 0 || !sentAny)
-            {
-                sentAny = true;
-                var last = stream.Position == stream.Length;
-                await call.RequestStream.WriteAsync(new DatasetUploadChunk
-                {
-                    File = new DatasetFileChunk { FileName = Path.GetFileName(path), Data = ByteString.CopyFrom(buffer, 0, read), Last = last },
-                }, cancellationToken);
-                if (last)
-                    break;
-            }
-        }
+            await DatasetUpload.SendFileAsync(call.RequestStream, "", path, buffer, cancellationToken);
         await call.RequestStream.CompleteAsync();
         return await call;
     }

@@ -27,25 +27,30 @@ public static class DatasetUpload
         {
             foreach (var path in files)
             {
-                await using var stream = File.OpenRead(path);
-                var fileName = Path.GetFileName(path);
-                int read;
-                var sentAny = false;
-                while ((read = await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken)) > 0 || !sentAny)
-                {
-                    sentAny = true;
-                    var last = stream.Position == stream.Length;
-                    await call.RequestStream.WriteAsync(new DatasetUploadChunk
-                    {
-                        File = new DatasetFileChunk { ClassName = className, FileName = fileName, Data = ByteString.CopyFrom(buffer, 0, read), Last = last },
-                    }, cancellationToken);
-                    if (last)
-                        break;
-                }
+                await SendFileAsync(call.RequestStream, className, path, buffer, cancellationToken);
                 filesDone?.Report((++done, total));
             }
         }
         await call.RequestStream.CompleteAsync();
         return await call;
+    }
+
+    /// <summary>Streams one file as DatasetFileChunks of at most <see cref="ChunkSize"/> bytes, the last one marked (an empty file is one empty chunk).</summary>
+    internal static async Task SendFileAsync(IClientStreamWriter<DatasetUploadChunk> stream, string className, string path, byte[] buffer,
+        CancellationToken cancellationToken)
+    {
+        await using var file = File.OpenRead(path);
+        var fileName = Path.GetFileName(path);
+        while (true)
+        {
+            var read = await file.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
+            var last = file.Position == file.Length;
+            await stream.WriteAsync(new DatasetUploadChunk
+            {
+                File = new DatasetFileChunk { ClassName = className, FileName = fileName, Data = ByteString.CopyFrom(buffer, 0, read), Last = last },
+            }, cancellationToken);
+            if (last)
+                return;
+        }
     }
 }

@@ -202,8 +202,8 @@ public sealed class TrainingTests(PlatformFixture platform)
         Assert.Contains("e2e-cancel.ifcbmodel", artifacts);
     }
 
-    [Fact]
-    public async Task A_job_whose_worker_is_killed_resumes_on_the_other_worker_without_rerunning_epochs()
+    /// <summary>Run by <see cref="TrainingWorkerFailureTests"/> on a platform of its own (it kills a replica).</summary>
+    internal async Task KilledWorkerScenarioAsync()
     {
         await UploadSampleAsync("sample-resume");
         var request = SmallJob("sample-resume", "e2e-resume");

@@ -128,10 +128,7 @@ public sealed class TrainingGrpcService(
     public override async Task<ListArtifactsReply> ListArtifacts(GetJobRequest request, ServerCallContext context)
     {
         await RequireJobAsync(request.JobId, context.CancellationToken);
-        var reply = new ListArtifactsReply();
-        await foreach (var (name, size) in jobs.Artifacts(request.JobId).ListAsync(context.CancellationToken))
-            reply.Artifacts.Add(new Artifact { Name = name, Size = size, ContentType = ContentType(name) });
-        return reply;
+        return await ListAsync(jobs.Artifacts(request.JobId), context.CancellationToken);
     }
 
     public override async Task DownloadArtifact(DownloadArtifactRequest request, IServerStreamWriter<DataChunk> responseStream,
@@ -211,8 +208,13 @@ public sealed class TrainingGrpcService(
     public override async Task<ListArtifactsReply> ListRunOutputs(GetJobRequest request, ServerCallContext context)
     {
         await RequireRunAsync(request.JobId, context.CancellationToken);
+        return await ListAsync(runs.Artifacts(request.JobId), context.CancellationToken);
+    }
+
+    private static async Task<ListArtifactsReply> ListAsync(BlobArtifactSink artifacts, CancellationToken cancellationToken)
+    {
         var reply = new ListArtifactsReply();
-        await foreach (var (name, size) in runs.Artifacts(request.JobId).ListAsync(context.CancellationToken))
+        await foreach (var (name, size) in artifacts.ListAsync(cancellationToken))
             reply.Artifacts.Add(new Artifact { Name = name, Size = size, ContentType = ContentType(name) });
         return reply;
     }
