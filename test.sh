@@ -17,9 +17,11 @@ for project in $(find tests -name '*.Tests.csproj' | sort); do
   echo "==> $name"
   log=artifacts/test-results/$name.log
   if ! dotnet test "$project" --no-build --nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"; then status=1; fi
-  line=$(grep -E "^(Passed|Failed)!" "$log" | tail -1 || true)
-  [[ -z "$line" ]] && { echo "no test summary for $name" >&2; status=1; continue; }
-  f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line"); p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line"); s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")
+  # The console logger's closing block: "Total tests: N" then "Passed: N", "Failed: N", "Skipped: N" (each when non-zero).
+  if grep -q "No test matches the given testcase filter" "$log"; then continue; fi
+  if ! grep -qE "^Total tests: [0-9]+" "$log"; then echo "no test summary for $name" >&2; status=1; continue; fi
+  count() { grep -E "^ +$1: [0-9]+\s*$" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0; }
+  p=$(count Passed); f=$(count Failed); s=$(count Skipped)
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 done
 
