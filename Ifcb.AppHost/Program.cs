@@ -14,6 +14,7 @@ var normStats = builder.AddIfcbService<Projects.Ifcb_NormStats>("normstats", mes
 // Training tells clients where its peers are (GetInfo details), so the CLI needs only the Training address.
 var training = builder.AddIfcbService<Projects.Ifcb_Training>("training", messaging, blobs, apiKey)
     .WithReference(normStats).WithReference(registry)
+    .WithTensorFriendlyMalloc()
     .WithReplicas(Replicas("Ifcb:TrainingReplicas"));
 
 var repoRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));

@@ -39,8 +39,15 @@ public abstract class ClassifierNet : nn.Module<Tensor, ModelOutput>
     /// </summary>
     public abstract IReadOnlyList<string> HeadKeys { get; }
 
-    /// <summary>Main logits only, whatever the mode.</summary>
-    public Tensor Logits(Tensor input) => call(input).Main;
+    /// <summary>
+    /// Main logits only, whatever the mode. The pass runs in a dispose scope of its own, so intermediate activations are
+    /// freed when it ends (or, under autograd, as soon as backward has used them) rather than when the caller's scope ends.
+    /// </summary>
+    public Tensor Logits(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        return call(input).Main.MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// Children are registered by name (torchvision's), never by reflection over fields: TorchSharp's field-based

@@ -22,6 +22,14 @@ public sealed class FoundationTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task Training_runs_with_the_AppHosts_malloc_environment_which_matches_NativeAllocator()
+    {
+        // "environment" only when every variable the AppHost set equals Ifcb.Models.NativeAllocator.EnvironmentVariables.
+        var training = await new Training.TrainingClient(platform.Channel("training")).GetInfoAsync(new GetInfoRequest());
+        Assert.Equal("environment", training.Details["malloc"]);
+    }
+
+    [Fact]
     public async Task Training_tells_clients_where_normstats_and_registry_are()
     {
         var info = await new Training.TrainingClient(platform.Channel("training")).GetInfoAsync(new GetInfoRequest());

@@ -157,6 +157,40 @@ public sealed class ModelZooTests
     }
 
     [Fact]
+    public void ForwardLoss_leaves_only_the_loss_in_the_callers_scope_and_gives_the_same_loss_and_gradients()
+    {
+        manual_seed(3);
+        using var model = ModelZoo.Create("resnet18", 3, pretrainedLayout: false);
+        model.train();
+        using var input = rand(2, 3, 64, 64);
+        using var targets = tensor(new long[] { 0, 2 });
+
+        float scopedLoss;
+        float[] scopedGrad;
+        using (var scope = NewDisposeScope())
+        {
+            var loss = ClassifierLoss.ForwardLoss(model, input, targets);
+            Assert.Equal(1, scope.DisposablesCount); // the activations' handles are gone; autograd keeps what it needs
+            loss.backward();
+            scopedLoss = loss.item<float>();
+            scopedGrad = model.named_parameters().Single(p => p.name == "conv1.weight").parameter.grad!.data<float>().ToArray();
+        }
+        model.zero_grad();
+        using (var scope = NewDisposeScope())
+        {
+            var loss = ClassifierLoss.Compute(model.call(input), targets);
+            Assert.True(scope.DisposablesCount > 20);
+            loss.backward();
+            Assert.Equal(loss.item<float>(), scopedLoss, 5);
+            var grad = model.named_parameters().Single(p => p.name == "conv1.weight").parameter.grad!.data<float>().ToArray();
+            Assert.Equal(grad.Length, scopedGrad.Length);
+            var scale = grad.Max(MathF.Abs);
+            Assert.True(scale > 0);
+            Assert.All(grad.Zip(scopedGrad), pair => Assert.True(MathF.Abs(pair.First - pair.Second) <= 1e-5f * scale, $"{pair.First} vs {pair.Second}"));
+        }
+    }
+
+    [Fact]
     public void Inception_v3_applies_transform_input_exactly_when_pretrained()
     {
         using var scope = NewDisposeScope();

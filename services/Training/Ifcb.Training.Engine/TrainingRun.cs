@@ -129,7 +129,7 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
         var input = batch.Images.to(device);
         var target = batch.Labels.to(device);
         optimizer.zero_grad();
-        var loss = ClassifierLoss.Compute(model.call(input), target);
+        var loss = ClassifierLoss.ForwardLoss(model, input, target);
         loss.backward();
         optimizer.step();
         return loss.item<float>();

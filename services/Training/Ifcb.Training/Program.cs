@@ -1,3 +1,6 @@
+// Before anything allocates: keep freed tensor memory for the next training step (see NativeAllocator).
+Ifcb.Models.NativeAllocator.Configure();
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.UseIfcbKestrelLayout();

@@ -31,6 +31,8 @@ public sealed class TrainingGrpcService(
         {
             ["architectures"] = string.Join(",", ModelZoo.Architectures),
             ["torch_device_auto"] = DeviceSelection.Resolve("auto").type.ToString(),
+            // environment | in-process | glibc-defaults: how much of NativeAllocator's malloc tuning is in effect.
+            ["malloc"] = NativeAllocator.Settings,
             // Peers' gRPC addresses from service discovery, so a client that knows Training can find the others.
             ["normstats_url"] = configuration["services:normstats:grpc:0"] ?? "",
             ["registry_url"] = configuration["services:registry:grpc:0"] ?? "",
