@@ -2,7 +2,9 @@
 // the same optimisation steps and validation forwards on tensors prepared in memory beforehand, in the same process.
 // Prints the ratio (goal: overhead ≤ 5%) and the time from RunAsync to the first finished batch.
 //
-//   dotnet run --project bench/Ifcb.Training.Bench -c Release -- [--copies 34] [--resize 64] [--batch 16] [--model resnet18]
+//   dotnet run --project bench/Ifcb.Training.Bench -c Release -- [--copies 34] [--resize 64] [--batch 16] [--model resnet18] [--glibc-defaults]
+//
+// Like the Training service, it applies NativeAllocator's malloc settings unless --glibc-defaults is given.
 using System.Diagnostics;
 using System.Globalization;
 using Ifcb.Data.Imaging;
@@ -12,6 +14,7 @@ using Ifcb.Testing;
 using Ifcb.Training.Engine;
 using static TorchSharp.torch;
 
+var allocator = args.Contains("--glibc-defaults") ? "glibc-defaults (--glibc-defaults)" : NativeAllocator.Configure();
 var copies = Arg("--copies", 34);
 var resize = Arg("--resize", 64);
 var batchSize = Arg("--batch", 16);
@@ -32,9 +35,9 @@ try
     {
         Architecture = model, TrainId = "bench", Pretrained = false, Seed = 1, Resize = resize, BatchSize = batchSize, Emax = 1, Emin = 1,
     };
-    var inputs = TrainingPreparation.FromFolder(options, root, weights: null);
+    var inputs = TrainingPreparation.FromSource(options, root, weights: null);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{model} @{resize}px, batch {batchSize}, {inputs.Training.Images.Count} training + {inputs.Validation.Images.Count} validation images, {get_num_threads()} torch threads"));
+        $"{model} @{resize}px, batch {batchSize}, {inputs.Training.Images.Count} training + {inputs.Validation.Images.Count} validation images, {get_num_threads()} torch threads, malloc: {allocator}"));
 
     // Warm-up: first-touch costs (allocator, kernels) should not count against either side.
     PureCompute(inputs, options, steps: 2);
@@ -86,7 +89,7 @@ static double PureCompute(TrainingInputs inputs, TrainingOptions options, int st
         using var scope = NewDisposeScope();
         var length = Math.Min(options.BatchSize, n - start);
         optimizer.zero_grad();
-        var loss = ClassifierLoss.Compute(net.call(trainX.narrow(0, start, length)), trainY.narrow(0, start, length));
+        var loss = ClassifierLoss.ForwardLoss(net, trainX.narrow(0, start, length), trainY.narrow(0, start, length));
         loss.backward();
         optimizer.step();
         _ = loss.item<float>();

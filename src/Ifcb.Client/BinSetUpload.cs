@@ -40,7 +40,7 @@ public static class BinSetUpload
         await call.RequestStream.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } }, cancellationToken);
         var buffer = new byte[DatasetUpload.ChunkSize];
         foreach (var path in files)
-            await DatasetUpload.SendFileAsync(call.RequestStream, "", path, buffer, cancellationToken);
+            await DatasetUpload.SendFileAsync(call.RequestStream, "", Path.GetFileName(path), path, buffer, cancellationToken);
         await call.RequestStream.CompleteAsync();
         return await call;
     }

@@ -5,42 +5,92 @@ using Ifcb.Protos;
 
 namespace Ifcb.Client;
 
-/// <summary>Uploads a local class-folder dataset through Datasets.Upload (one folder per class, images inside).</summary>
+/// <summary>One image to upload: its class, its file name in the dataset, and where it is on disk.</summary>
+public sealed record DatasetFile(string ClassName, string FileName, string LocalPath);
+
+/// <summary>
+/// Uploads through Datasets.Upload: a local class-folder dataset (one folder per class, images inside), or the merge a
+/// dataset-config CSV describes.
+/// </summary>
 public static class DatasetUpload
 {
     public const int ChunkSize = 256 * 1024;
 
     /// <param name="filesDone">Reports (files sent, total files).</param>
-    public static async Task<DatasetInfo> UploadFolderAsync(Datasets.DatasetsClient client, string name, string folder,
+    public static Task<DatasetInfo> UploadFolderAsync(Datasets.DatasetsClient client, string name, string folder,
         Metadata? headers = null, IProgress<(int Done, int Total)>? filesDone = null, CancellationToken cancellationToken = default)
     {
-        var perClass = DatasetSpec.ListClassFolders(folder);
-        var total = perClass.Sum(c => c.Value.Count);
-        if (total == 0)
+        var files = DatasetSpec.ListClassFolders(folder)
+            .SelectMany(c => c.Value.Select(path => new DatasetFile(c.Key, Path.GetFileName(path), path)))
+            .ToList();
+        if (files.Count == 0)
             throw new InvalidDataException($"{Path.GetFullPath(folder)} has no images in class subfolders (expected {folder}/CLASS/IMAGE.png).");
+        return UploadFilesAsync(client, name, files, headers, filesDone, cancellationToken);
+    }
 
+    /// <summary>
+    /// The files of a dataset-config's merge, as one dataset: every class the config produces, with the images of all
+    /// its datasets. A file name that occurs in more than one of a class's datasets gets the dataset's column number as
+    /// a prefix (<c>2-D2019..._00012.png</c>). Priorities are not kept: they only order <c>--class-max</c> in local mode.
+    /// </summary>
+    public static IReadOnlyList<DatasetFile> FilesOfConfig(string configPath)
+    {
+        var config = DatasetConfig.Load(configPath);
+        var perClass = new SortedDictionary<string, List<(int Column, string Path)>>(StringComparer.Ordinal);
+        for (var c = 0; c < config.Columns.Count; c++)
+        {
+            var column = c;
+            var single = config with { Columns = [config.Columns[c]], Rows = [.. config.Rows.Select(r => r with { Targets = [r.Targets[column]] })] };
+            var tiered = single.Collect(folder => DatasetSpec.ListClassFolders(DatasetConfig.ResolveFolder(folder, configPath)));
+            foreach (var (className, levels) in tiered.PerClass)
+            {
+                if (!perClass.TryGetValue(className, out var list))
+                    perClass[className] = list = [];
+                list.AddRange(levels.SelectMany(l => l).Select(path => (c + 1, path)));
+            }
+        }
+        var files = new List<DatasetFile>();
+        foreach (var (className, images) in perClass)
+        {
+            var clashes = images.GroupBy(i => Path.GetFileName(i.Path), StringComparer.Ordinal)
+                .Where(g => g.Select(i => i.Column).Distinct().Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+            files.AddRange(images.Select(i =>
+            {
+                var fileName = Path.GetFileName(i.Path);
+                return new DatasetFile(className, clashes.Contains(fileName) ? $"{i.Column}-{fileName}" : fileName, i.Path);
+            }));
+        }
+        if (files.Count == 0)
+            throw new InvalidDataException($"The dataset-config {configPath} selects no images.");
+        return files;
+    }
+
+    /// <param name="filesDone">Reports (files sent, total files).</param>
+    public static async Task<DatasetInfo> UploadFilesAsync(Datasets.DatasetsClient client, string name, IReadOnlyList<DatasetFile> files,
+        Metadata? headers = null, IProgress<(int Done, int Total)>? filesDone = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        var duplicate = files.GroupBy(f => (f.ClassName, f.FileName)).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+            throw new InvalidDataException($"Two files would both be {duplicate.Key.ClassName}/{duplicate.Key.FileName}: {string.Join(", ", duplicate.Select(f => f.LocalPath))}.");
         using var call = client.Upload(headers, cancellationToken: cancellationToken);
         await call.RequestStream.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } }, cancellationToken);
         var buffer = new byte[ChunkSize];
         var done = 0;
-        foreach (var (className, files) in perClass.OrderBy(c => c.Key, StringComparer.Ordinal))
+        foreach (var file in files.OrderBy(f => f.ClassName, StringComparer.Ordinal).ThenBy(f => f.FileName, StringComparer.Ordinal))
         {
-            foreach (var path in files)
-            {
-                await SendFileAsync(call.RequestStream, className, path, buffer, cancellationToken);
-                filesDone?.Report((++done, total));
-            }
+            await SendFileAsync(call.RequestStream, file.ClassName, file.FileName, file.LocalPath, buffer, cancellationToken);
+            filesDone?.Report((++done, files.Count));
         }
         await call.RequestStream.CompleteAsync();
         return await call;
     }
 
     /// <summary>Streams one file as DatasetFileChunks of at most <see cref="ChunkSize"/> bytes, the last one marked (an empty file is one empty chunk).</summary>
-    internal static async Task SendFileAsync(IClientStreamWriter<DatasetUploadChunk> stream, string className, string path, byte[] buffer,
-        CancellationToken cancellationToken)
+    internal static async Task SendFileAsync(IClientStreamWriter<DatasetUploadChunk> stream, string className, string fileName, string path,
+        byte[] buffer, CancellationToken cancellationToken)
     {
         await using var file = File.OpenRead(path);
-        var fileName = Path.GetFileName(path);
         while (true)
         {
             var read = await file.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);

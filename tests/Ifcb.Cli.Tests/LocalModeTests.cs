@@ -47,6 +47,46 @@ public sealed class LocalModeTests : IDisposable
         Assert.Contains("does not exist", result.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_dataset_config_from_make_config_is_a_SRC_for_norm_and_train()
+    {
+        // A second dataset: three of the Mesodinium images again under other names, plus a class the config will skip.
+        var extra = Path.Combine(_temp, "extra");
+        var meso = Directory.GetFiles(Path.Combine(Sample, "Mesodinium_major")).Order(StringComparer.Ordinal).ToList();
+        Directory.CreateDirectory(Path.Combine(extra, "Mesodinium_major"));
+        Directory.CreateDirectory(Path.Combine(extra, "junk"));
+        for (var i = 0; i < 3; i++)
+        {
+            File.Copy(meso[i], Path.Combine(extra, "Mesodinium_major", $"again_{i}.png"));
+            File.Copy(meso[i], Path.Combine(extra, "junk", $"junk_{i}.png"));
+        }
+        var config = Path.Combine(_temp, "config.csv");
+        var made = await CliRunner.RunAsync("dataset", "make-config", Sample, extra, "-o", config);
+        Assert.True(made.ExitCode == 0, made.Error);
+        Assert.Equal($",1:{Sample},2:{extra}\nMesodinium_major,1,1\nStrombidium-like,1,0\njunk,0,1\n", File.ReadAllText(config));
+        File.WriteAllText(config, File.ReadAllText(config).Replace("junk,0,1", "junk,0,0", StringComparison.Ordinal));
+
+        var norm = await CliRunner.RunAsync("norm", config, "--resize", "32", "--json");
+        Assert.True(norm.ExitCode == 0, norm.Error);
+        using (var json = JsonDocument.Parse(norm.Output))
+            Assert.Equal(33, json.RootElement.GetProperty("images").GetInt64());
+
+        var outdir = Path.Combine(_temp, "merged");
+        var train = await CliRunner.RunAsync("train", config, "resnet18", "merged", "--untrain", "--resize", "32", "--batch", "8", "--emax", "1",
+            "--emin", "1", "--seed", "3", "--outdir", outdir);
+        Assert.True(train.ExitCode == 0, train.Error);
+        var images = File.ReadAllText(Path.Combine(outdir, "training_images.list")).Split('\n')
+            .Concat(File.ReadAllText(Path.Combine(outdir, "validation_images.list")).Split('\n')).ToList();
+        Assert.Equal(33, images.Count); // 17 + 16: the extra Mesodinium images joined, junk stayed out
+        Assert.Equal(3, images.Count(p => p.StartsWith(extra, StringComparison.Ordinal)));
+
+        // A broken config is a usage error that names the problem.
+        File.WriteAllText(config, $",{Sample}\nMesodinium_major,\n");
+        var broken = await CliRunner.RunAsync("norm", config);
+        Assert.NotEqual(0, broken.ExitCode);
+        Assert.Contains("blank", broken.Error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--split", "70:20")]          // engine rejects: must sum to 100
     [InlineData("--img-norm", "abc")]          // not MEAN STD

@@ -129,4 +129,26 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         Assert.Equal(3, services.RootElement.GetArrayLength());
         Assert.All(services.RootElement.EnumerateArray(), s => Assert.True(s.GetProperty("up").GetBoolean()));
     }
+
+    [Fact]
+    public async Task A_dataset_config_is_uploaded_as_its_merge_with_clashing_file_names_prefixed()
+    {
+        // Two datasets whose Mesodinium folders hold the same file names: the merge keeps both copies.
+        var extra = Path.Combine(_temp, "extra");
+        Directory.CreateDirectory(Path.Combine(extra, "Mesodinium_major"));
+        var meso = Directory.GetFiles(Path.Combine(Sample, "Mesodinium_major")).Order(StringComparer.Ordinal).Take(2).ToList();
+        foreach (var file in meso)
+            File.Copy(file, Path.Combine(extra, "Mesodinium_major", Path.GetFileName(file)));
+        var config = Path.Combine(_temp, "merged-cli.csv");
+        File.WriteAllText(config, $",1:{Sample},2:{extra}\nMesodinium_major,ciliate,ciliate\nStrombidium-like,ciliate,0\n");
+
+        var upload = await IfcbAsync("dataset", "upload", config, "--json");
+        Assert.True(upload.ExitCode == 0, upload.Error);
+        using var info = JsonDocument.Parse(upload.Output);
+        Assert.Equal("merged-cli", info.RootElement.GetProperty("name").GetString());
+        Assert.Equal("32", info.RootElement.GetProperty("images").ToString()); // proto JSON writes int64 as a string
+        var ciliate = Assert.Single(info.RootElement.GetProperty("classes").EnumerateArray());
+        Assert.Equal("ciliate", ciliate.GetProperty("name").GetString());
+        Assert.Equal("32", ciliate.GetProperty("images").ToString());
+    }
 }

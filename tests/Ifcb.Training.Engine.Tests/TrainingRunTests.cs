@@ -28,7 +28,7 @@ public sealed class TrainingRunTests : IDisposable
         ITrainingObserver? observer = null, CancellationToken cancellationToken = default, DirectoryArtifactSink? sink = null)
     {
         sink ??= new DirectoryArtifactSink(Path.Combine(_scratch, name));
-        var inputs = TrainingPreparation.FromFolder(options, Sample, weights: null);
+        var inputs = TrainingPreparation.FromSource(options, Sample, weights: null);
         var result = await new TrainingRun(inputs, sink, observer ?? new RecordingObserver()).RunAsync(cancellationToken);
         return (result, sink);
     }

@@ -16,13 +16,40 @@ public static class DatasetCommands
         command.Subcommands.Add(List(context));
         command.Subcommands.Add(Show(context));
         command.Subcommands.Add(Delete(context));
+        command.Subcommands.Add(MakeConfig(context));
+        return command;
+    }
+
+    // neuston_util.py MAKE_DATASET_CONFIG: a dataset-config CSV with presence flags, to edit and pass as SRC.
+    private static Command MakeConfig(CliContext context)
+    {
+        var folders = new Argument<string[]>("PATH") { Description = "Class-folder datasets, first priority first.", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the CSV here instead of printing it." };
+        var command = new Command("make-config",
+            "Write a dataset-config CSV for the given folders (priority in the order given; 1 where a folder has the class, else 0). " +
+            "Edit it (0 leaves a class out, a name renames/merges) and pass it as SRC to train, norm or dataset upload.") { folders, output };
+        command.SetHandler(context, (parse, _) =>
+        {
+            var datasets = parse.GetValue(folders)!
+                .Select(f => (f, (IReadOnlyCollection<string>)Ifcb.Data.Datasets.DatasetSpec.ListClassFolders(f).Keys.ToList()))
+                .ToList();
+            var csv = Ifcb.Data.Datasets.DatasetConfig.Make(datasets);
+            if (parse.GetValue(output) is { } path)
+            {
+                File.WriteAllText(path, csv);
+                context.Info($"wrote {Path.GetFullPath(path)}");
+            }
+            else
+                context.Console.Profile.Out.Writer.Write(csv);
+            return Task.FromResult(ExitCodes.Success);
+        });
         return command;
     }
 
     private static Command Upload(CliContext context)
     {
-        var folder = new Argument<string>("SRC") { Description = "Folder with one subfolder per class, images inside." };
-        var name = new Option<string?>("--name", "--dataset") { Description = "Dataset name; default: the folder name, sanitised." };
+        var folder = new Argument<string>("SRC") { Description = "Folder with one subfolder per class, images inside; or a dataset-config CSV whose merge is uploaded as one dataset." };
+        var name = new Option<string?>("--name", "--dataset") { Description = "Dataset name; default: the folder (or CSV file) name, sanitised." };
         var command = new Command("upload", "Upload a class-folder dataset (re-uploading only changed files).") { folder, name };
         command.SetHandler(context, async (parse, ct) =>
         {
@@ -93,37 +120,51 @@ public static class DatasetCommands
         return command;
     }
 
-    /// <summary>Uploads <paramref name="folder"/> as dataset <paramref name="name"/> (default: the folder name), with a progress bar.</summary>
+    /// <summary>
+    /// Uploads <paramref name="folder"/> (a class folder, or a dataset-config CSV whose merge becomes one dataset) as
+    /// dataset <paramref name="name"/> (default: the folder or CSV file name), with a progress bar.
+    /// </summary>
     public static async Task<DatasetInfo> UploadAsync(PlatformConnection platform, CliContext context, string folder, string? name, bool quiet,
         CancellationToken cancellationToken)
     {
-        var datasetName = string.IsNullOrWhiteSpace(name) ? DatasetNames.FromFolder(folder) : name;
+        var isConfig = Ifcb.Data.Datasets.DatasetConfig.IsConfigFile(folder);
+        var datasetName = string.IsNullOrWhiteSpace(name)
+            ? DatasetNames.FromFolder(isConfig ? Path.GetFileNameWithoutExtension(folder) : folder)
+            : name;
+        var files = isConfig
+            ? DatasetUpload.FilesOfConfig(folder)
+            : null;
+        if (isConfig && !quiet)
+            context.Info($"dataset-config {folder}: uploading its merge as dataset {datasetName} (priorities only order --class-max in local mode)");
+        Task<DatasetInfo> Send(IProgress<(int Done, int Total)>? progress) => files is null
+            ? DatasetUpload.UploadFolderAsync(platform.Datasets, datasetName, folder, platform.Auth, progress, cancellationToken)
+            : DatasetUpload.UploadFilesAsync(platform.Datasets, datasetName, files, platform.Auth, progress, cancellationToken);
         if (quiet)
-            return await DatasetUpload.UploadFolderAsync(platform.Datasets, datasetName, folder, platform.Auth, cancellationToken: cancellationToken);
+            return await Send(null);
         return await context.Console.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(async progress =>
             {
                 var bar = progress.AddTask($"upload {Markup.Escape(datasetName)}");
-                var files = new Progress<(int Done, int Total)>(p =>
+                var sent = new Progress<(int Done, int Total)>(p =>
                 {
                     bar.MaxValue = p.Total;
                     bar.Value = p.Done;
                 });
-                var info = await DatasetUpload.UploadFolderAsync(platform.Datasets, datasetName, folder, platform.Auth, files, cancellationToken);
+                var info = await Send(sent);
                 bar.Value = bar.MaxValue;
                 return info;
             });
     }
 
     /// <summary>
-    /// neuston's SRC on the platform: a local class folder is uploaded (as <paramref name="name"/> or its folder name);
-    /// anything else names an existing dataset.
+    /// neuston's SRC on the platform: a local class folder or dataset-config CSV is uploaded (as <paramref name="name"/>
+    /// or its file name); anything else names an existing dataset.
     /// </summary>
     public static async Task<DatasetInfo> ResolveAsync(PlatformConnection platform, CliContext context, string source, string? name, bool quiet,
         CancellationToken cancellationToken)
     {
-        if (Directory.Exists(source))
+        if (Directory.Exists(source) || Ifcb.Data.Datasets.DatasetConfig.IsConfigFile(source))
             return await UploadAsync(platform, context, source, name, quiet, cancellationToken);
         return await platform.Datasets.DescribeAsync(new DatasetRef { Name = source }, cancellationToken: cancellationToken);
     }

@@ -23,7 +23,7 @@ public static class NormCommand
 
     public static Command Build(CliContext context)
     {
-        var source = new Argument<string>("SRC") { Description = "Class-folder dataset (local mode), or with --server a folder to upload or a dataset name." };
+        var source = new Argument<string>("SRC") { Description = "Class-folder dataset or dataset-config CSV; with --server also an existing dataset name." };
         var resize = new Option<int>("--resize") { Description = "Square side images are resized to before the statistics.", DefaultValueFactory = _ => 299 };
         var classConfig = NeustonOptions.ClassConfig();
         var classMin = NeustonOptions.ClassMin();
@@ -57,8 +57,10 @@ public static class NormCommand
             NormReport RunLocally(ParseResult p, CliContext c, CancellationToken token)
             {
                 var src = p.GetValue(source)!;
-                var spec = DatasetSpec.FromFolder(src, new DatasetOptions(p.GetValue(classMin), p.GetValue(classMax),
+                var spec = DatasetSpec.FromSource(src, new DatasetOptions(p.GetValue(classMin), p.GetValue(classMax),
                     NeustonOptions.LoadClassConfig(p, classConfig), unchecked((int)p.GetValue(seed))));
+                foreach (var note in spec.Report.DatasetConfigNotes ?? [])
+                    c.Warn(note);
                 if (spec.Images.Count == 0)
                     throw new OperationFailedException($"No images left in {src} after the class filters (class-min {p.GetValue(classMin)}).");
                 var size = p.GetValue(resize);

@@ -25,7 +25,7 @@ public static class TrainCommand
 
     public static Command Build(CliContext context)
     {
-        var source = new Argument<string>("SRC") { Description = "Class-folder dataset; with --server a folder to upload or an existing dataset name." };
+        var source = new Argument<string>("SRC") { Description = "Class-folder dataset or dataset-config CSV (see dataset make-config); with --server also an existing dataset name." };
         var model = new Argument<string>("MODEL") { Description = $"Architecture: {string.Join(", ", ModelZoo.Architectures)}." };
         var trainId = new Argument<string>("TRAIN_ID") { Description = "Names the run; the default model id and output folder." };
         var untrain = new Option<bool>("--untrain") { Description = "Start from random weights instead of ImageNet weights." };
@@ -98,7 +98,9 @@ public static class TrainCommand
                 if (norm.Auto)
                     options = options with { ImgNorm = ComputeAutoNorm(context, options, src) };
                 var store = options.Pretrained ? new FileSystemWeightsStore(WeightsCommands.WeightsDirectory(parse, weights, context)) : null;
-                var inputs = TrainingPreparation.FromFolder(options, src, store);
+                var inputs = TrainingPreparation.FromSource(options, src, store);
+                foreach (var note in inputs.Training.Report.DatasetConfigNotes ?? [])
+                    context.Warn(note);
                 var sink = new DirectoryArtifactSink(outputFolder);
                 if (!json)
                     context.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
@@ -165,7 +167,7 @@ public static class TrainCommand
     /// </summary>
     private static Ifcb.Data.ImgNorm ComputeAutoNorm(CliContext context, TrainingOptions options, string source)
     {
-        var spec = DatasetSpec.FromFolder(source, options.DatasetOptions(unchecked((int)options.Seed)));
+        var spec = DatasetSpec.FromSource(source, options.DatasetOptions(unchecked((int)options.Seed)));
         var result = new NormStatsCalculator(options.EffectiveResize).ComputeExact(spec.Images);
         context.Info($"img-norm auto: {result.ImgNormArgument} ({result.ImageCount} images at {options.EffectiveResize}x{options.EffectiveResize})");
         return result.ImgNorm;

@@ -14,13 +14,14 @@ public static class TrainingPreparation
         requested != 0 ? requested : RandomNumberGenerator.GetInt32(1, int.MaxValue);
 
     /// <summary>
-    /// Builds the inputs for a dataset already on local disk (<paramref name="folder"/> holds one folder per class).
+    /// Builds the inputs for a dataset already on local disk: <paramref name="source"/> is a folder with one folder per
+    /// class, or a dataset-config CSV merging several such folders (<see cref="DatasetSpec.FromSource"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Bad options (message says which and how to fix).</exception>
     /// <exception cref="InvalidOperationException">Fewer than two classes or an empty split after the filters.</exception>
-    public static TrainingInputs FromFolder(TrainingOptions options, string folder, IWeightsStore? weights,
+    public static TrainingInputs FromSource(TrainingOptions options, string source, IWeightsStore? weights,
         string? datasetFingerprint = null, Func<string, string>? displayPath = null) =>
-        FromSpec(options, seed => DatasetSpec.FromFolder(folder, options.DatasetOptions(seed)), LocalFileImageSource.Instance,
+        FromSpec(options, seed => DatasetSpec.FromSource(source, options.DatasetOptions(seed)), LocalFileImageSource.Instance,
             weights, datasetFingerprint, displayPath);
 
     public static TrainingInputs FromSpec(TrainingOptions options, Func<int, DatasetSpec> buildSpec, IImageSource images,

@@ -103,7 +103,7 @@ public sealed class TrainModelConsumer(
 
         var options = spec.ToOptions(norm);
         var root = materialized.LocalRoot;
-        var inputs = TrainingPreparation.FromFolder(options, root, weights, materialized.Manifest.Fingerprint,
+        var inputs = TrainingPreparation.FromSource(options, root, weights, materialized.Manifest.Fingerprint,
             path => $"{spec.Dataset}/{Path.GetRelativePath(root, path)}");
         await jobs.UpdateAsync(job.JobId, j => j with
         {

@@ -35,7 +35,7 @@ public sealed record ClassConfig(string Column, IReadOnlyList<ClassConfigEntry> 
     {
         ArgumentNullException.ThrowIfNull(csvText);
         ArgumentException.ThrowIfNullOrWhiteSpace(column);
-        var rows = ReadCsv(csvText).Where(r => r.Count > 1 || (r.Count == 1 && r[0].Length > 0)).ToList();
+        var rows = Csv.Read(csvText).Where(r => r.Count > 1 || (r.Count == 1 && r[0].Length > 0)).ToList();
         if (rows.Count == 0)
             throw new InvalidDataException($"{sourceName} is empty; it needs a header row (base column, configuration columns...).");
         var header = rows[0];
@@ -63,9 +63,17 @@ public sealed record ClassConfig(string Column, IReadOnlyList<ClassConfigEntry> 
         }
         return new ClassConfig(column, entries);
     }
+}
+
+/// <summary>The CSV dialect of class- and dataset-configs.</summary>
+internal static class Csv
+{
+    /// <summary>A cell as written: quoted when it holds a comma, quote or line break.</summary>
+    public static string Quote(string cell) =>
+        cell.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? $"\"{cell.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : cell;
 
     // RFC 4180: commas, quoted cells with "" escapes, CRLF or LF line ends.
-    private static List<List<string>> ReadCsv(string text)
+    public static List<List<string>> Read(string text)
     {
         var rows = new List<List<string>>();
         var row = new List<string>();

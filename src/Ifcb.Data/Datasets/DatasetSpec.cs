@@ -45,15 +45,16 @@ public sealed record DatasetReport(
     IReadOnlyList<string> SkippedByConfig,
     IReadOnlyDictionary<string, IReadOnlyList<string>> MergedByConfig,
     IReadOnlyList<string> ConfigClassesMissingFromSource,
-    IReadOnlyList<string> SourceClassesMissingFromConfig)
+    IReadOnlyList<string> SourceClassesMissingFromConfig,
+    IReadOnlyList<string>? DatasetConfigNotes = null)
 {
     public static DatasetReport Empty { get; } = new([], [], [], new Dictionary<string, IReadOnlyList<string>>(), [], []);
 }
 
 /// <summary>
 /// A labelled image set with neuston's semantics: classes are the ordinal-sorted class names, images are ordered by
-/// class index then full path. Build one with <see cref="FromFolder"/> (a folder of class subfolders, local or a
-/// materialised blob dataset) or <see cref="FromImagesPerClass"/>, then <see cref="Split"/> it.
+/// class index then full path. Build one with <see cref="FromSource"/> (neuston's SRC: a folder of class subfolders or a
+/// dataset-config CSV), <see cref="FromFolder"/> or <see cref="FromImagesPerClass"/>, then <see cref="Split"/> it.
 /// </summary>
 public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, IReadOnlyList<LabelledImage> Images, int EffectiveClassMin, DatasetReport Report)
 {
@@ -95,6 +96,20 @@ public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, I
         FromImagesPerClass(Path.GetFullPath(root), ListClassFolders(root), options ?? new DatasetOptions());
 
     /// <summary>
+    /// neuston's SRC: a <see cref="DatasetConfig"/> CSV merging several class-folder datasets when
+    /// <paramref name="source"/> is an existing <c>.csv</c> file, else a folder of class subfolders.
+    /// </summary>
+    public static DatasetSpec FromSource(string source, DatasetOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(source);
+        if (!DatasetConfig.IsConfigFile(source))
+            return FromFolder(source, options);
+        var config = DatasetConfig.Load(source);
+        var tiers = config.Collect(folder => ListClassFolders(DatasetConfig.ResolveFolder(folder, source)));
+        return FromTieredImagesPerClass(Path.GetFullPath(source), tiers, options ?? new DatasetOptions());
+    }
+
+    /// <summary>
     /// Applies the class-config (rename/merge/skip), then class-min, then class-max (seeded sample, result sorted),
     /// and orders everything neuston's way.
     /// </summary>
@@ -102,7 +117,20 @@ public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, I
     public static DatasetSpec FromImagesPerClass(string source, IReadOnlyDictionary<string, IReadOnlyList<string>> imagesPerClass, DatasetOptions options)
     {
         ArgumentNullException.ThrowIfNull(imagesPerClass);
+        var oneLevel = imagesPerClass.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<IReadOnlyList<string>>)[kv.Value], StringComparer.Ordinal);
+        return FromTieredImagesPerClass(source, new TieredImages(oneLevel, []), options);
+    }
+
+    /// <summary>
+    /// <see cref="FromImagesPerClass"/> for images grouped by priority level (a dataset-config's datasets): class-max
+    /// takes whole levels first and samples only within the level that overflows.
+    /// </summary>
+    public static DatasetSpec FromTieredImagesPerClass(string source, TieredImages tiered, DatasetOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(tiered);
         ArgumentNullException.ThrowIfNull(options);
+        var imagesPerClass = tiered.PerClass;
+        var levelCount = imagesPerClass.Values.Select(t => t.Count).DefaultIfEmpty(1).Max();
         var classMin = options.EffectiveClassMin;
         if (options.ClassMax is { } max && max <= classMin)
             throw new ArgumentException($"--class-max {max} must be greater than --class-min {classMin}.", nameof(options));
@@ -111,10 +139,11 @@ public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, I
         var merged = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         var missingFromSource = new List<string>();
         var missingFromConfig = new List<string>();
-        Dictionary<string, List<string>> perClass;
+        Dictionary<string, List<string>[]> perClass;
+        List<string>[] NewLevels() => Enumerable.Range(0, levelCount).Select(_ => new List<string>()).ToArray();
         if (options.ClassConfig is { } config)
         {
-            perClass = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+            perClass = new Dictionary<string, List<string>[]>(StringComparer.Ordinal);
             var listed = new HashSet<string>(StringComparer.Ordinal);
             var renames = new Dictionary<string, List<string>>(StringComparer.Ordinal);
             foreach (var entry in config.Entries)
@@ -137,9 +166,10 @@ public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, I
                         renames[target] = bases = [];
                     bases.Add(entry.BaseClass);
                 }
-                if (!perClass.TryGetValue(target, out var list))
-                    perClass[target] = list = [];
-                list.AddRange(baseImages);
+                if (!perClass.TryGetValue(target, out var levels))
+                    perClass[target] = levels = NewLevels();
+                for (var level = 0; level < baseImages.Count; level++)
+                    levels[level].AddRange(baseImages[level]);
             }
             missingFromConfig.AddRange(imagesPerClass.Keys.Where(c => !listed.Contains(c)).Order(StringComparer.Ordinal));
             foreach (var (target, bases) in renames)
@@ -147,27 +177,52 @@ public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, I
         }
         else
         {
-            perClass = imagesPerClass.ToDictionary(kv => kv.Key, kv => kv.Value.ToList(), StringComparer.Ordinal);
+            perClass = imagesPerClass.ToDictionary(kv => kv.Key, kv =>
+            {
+                var levels = NewLevels();
+                for (var level = 0; level < kv.Value.Count; level++)
+                    levels[level].AddRange(kv.Value[level]);
+                return levels;
+            }, StringComparer.Ordinal);
         }
 
-        var tooFew = perClass.Where(kv => kv.Value.Count < classMin).OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => (kv.Key, kv.Value.Count)).ToList();
-        var classes = perClass.Keys.Where(c => perClass[c].Count >= classMin).Order(StringComparer.Ordinal).ToList();
+        var counts = perClass.ToDictionary(kv => kv.Key, kv => kv.Value.Sum(l => l.Count), StringComparer.Ordinal);
+        var tooFew = counts.Where(kv => kv.Value < classMin).OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => (kv.Key, kv.Value)).ToList();
+        var classes = counts.Keys.Where(c => counts[c] >= classMin).Order(StringComparer.Ordinal).ToList();
         var limited = new List<string>();
         var rng = new Random(options.Seed);
         var images = new List<LabelledImage>();
         for (var index = 0; index < classes.Count; index++)
         {
-            var list = perClass[classes[index]];
+            var levels = perClass[classes[index]];
+            var list = levels.SelectMany(l => l).ToList();
             if (options.ClassMax is { } cap && list.Count > cap)
             {
-                list = SeededSample.Take(list, cap, rng);
+                list = TakeByLevel(levels, cap, rng);
                 limited.Add(classes[index]);
             }
             images.AddRange(list.Order(StringComparer.Ordinal).Select(p => new LabelledImage(p, index)));
         }
-        var report = new DatasetReport(tooFew, limited, skipped, merged, missingFromSource, missingFromConfig);
+        var report = new DatasetReport(tooFew, limited, skipped, merged, missingFromSource, missingFromConfig, tiered.Notes);
         return new DatasetSpec(source, classes, images, classMin, report);
+    }
+
+    // Whole levels while they fit, then a seeded sample of the level that overflows (with one level: a seeded sample).
+    private static List<string> TakeByLevel(IReadOnlyList<List<string>> levels, int cap, Random rng)
+    {
+        var taken = new List<string>(cap);
+        foreach (var level in levels)
+        {
+            if (taken.Count + level.Count <= cap)
+                taken.AddRange(level);
+            else
+            {
+                taken.AddRange(SeededSample.Take(level, cap - taken.Count, rng));
+                break;
+            }
+        }
+        return taken;
     }
 
     /// <summary>
