@@ -4,6 +4,8 @@ using Ifcb.Data.Loading;
 
 namespace Ifcb.Data.Tests;
 
+// Shares a collection with LoaderTests, which counts the loader's decode threads.
+[Collection(LoaderTests.Collection)]
 public class BlobDatasetStoreTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
 {
     [Fact]

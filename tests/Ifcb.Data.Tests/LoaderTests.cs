@@ -5,8 +5,12 @@ using TorchSharp;
 
 namespace Ifcb.Data.Tests;
 
+[Collection(Collection)]
 public class LoaderTests
 {
+    /// <summary>Test classes that run a BatchLoader, one at a time: the cancellation test counts decode threads.</summary>
+    public const string Collection = "batch loaders";
+
     private static IReadOnlyList<LabelledImage> Images() => DatasetSpec.FromFolder(TestData.TrainingSample).Images;
 
     private static List<(int[] Indices, float[] Pixels)> Run(LoaderOptions options, int epoch)
@@ -123,11 +127,21 @@ public class LoaderTests
             }
         });
         Assert.Equal(2, count);
+        Assert.Empty(DecodeThreads());
         // Breaking out early is fine too and leaves nothing running.
         foreach (var batch in loader.ReadEpoch(1))
         {
+            Assert.NotEmpty(DecodeThreads());
             batch.Dispose();
             break;
         }
+        Assert.Empty(DecodeThreads());
     }
+
+    // The loader's dedicated decode threads, by their OS thread names (Linux: /proc/self/task/*/comm).
+    private static List<string> DecodeThreads() =>
+        Directory.GetDirectories("/proc/self/task")
+            .Select(task => { try { return File.ReadAllText(Path.Combine(task, "comm")).Trim(); } catch (IOException) { return ""; } })
+            .Where(name => name.StartsWith("ifcb-decode", StringComparison.Ordinal))
+            .ToList();
 }
