@@ -4,7 +4,8 @@
 //
 //   dotnet run --project bench/Ifcb.Training.Bench -c Release -- [--copies 34] [--resize 64] [--batch 16] [--model resnet18] [--glibc-defaults]
 //
-// Like the Training service, it applies NativeAllocator's malloc settings unless --glibc-defaults is given.
+// Like the Training service, it runs with NativeAllocator's malloc environment (restarting itself with it) unless
+// --glibc-defaults is given.
 using System.Diagnostics;
 using System.Globalization;
 using Ifcb.Data.Imaging;
@@ -14,7 +15,7 @@ using Ifcb.Testing;
 using Ifcb.Training.Engine;
 using static TorchSharp.torch;
 
-var allocator = args.Contains("--glibc-defaults") ? "glibc-defaults (--glibc-defaults)" : NativeAllocator.Configure();
+var allocator = args.Contains("--glibc-defaults") ? "glibc-defaults (--glibc-defaults)" : NativeAllocator.ConfigureOrRestart();
 var copies = Arg("--copies", 34);
 var resize = Arg("--resize", 64);
 var batchSize = Arg("--batch", 16);

@@ -87,6 +87,27 @@ public sealed class LocalModeTests : IDisposable
         Assert.Contains("blank", broken.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_ifcb_binary_restarts_itself_with_the_malloc_environment_before_training()
+    {
+        var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        var binary = Path.Combine(RepoPaths.Root, "tools", "Ifcb.Cli", "bin", configuration, "net10.0", "linux-x64", "ifcb.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { binary, "train", Sample, "resnet18", "m", "--untrain", "--resize", "16", "--batch", "8", "--emax", "1",
+                     "--emin", "1", "--outdir", Path.Combine(_temp, "m"), "--json" })
+            start.ArgumentList.Add(arg);
+        foreach (var name in Ifcb.Models.NativeAllocator.EnvironmentVariables.Keys.Append("IFCB_MALLOC_RESTART"))
+            start.Environment.Remove(name);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, error);
+        using var json = JsonDocument.Parse(await output);
+        Assert.Equal("environment", json.RootElement.GetProperty("malloc").GetString());
+        Assert.Equal("succeeded", json.RootElement.GetProperty("state").GetString());
+    }
+
     [Theory]
     [InlineData("--split", "70:20")]          // engine rejects: must sum to 100
     [InlineData("--img-norm", "abc")]          // not MEAN STD

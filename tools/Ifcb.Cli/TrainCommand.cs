@@ -21,7 +21,8 @@ public static class TrainCommand
     /// <summary>What train prints with --json.</summary>
     public sealed record TrainReport(
         string Mode, string? JobId, string State, string TrainId, string ModelId, long Seed, IReadOnlyList<string> Classes, int BestEpoch,
-        IReadOnlyList<EpochRow> Epochs, string? Outdir, string? Checkpoint, string? RegisteredVersion, string? Error);
+        IReadOnlyList<EpochRow> Epochs, string? Outdir, string? Checkpoint, string? RegisteredVersion, string? Error,
+        string? Malloc = null); // local mode: NativeAllocator.Settings (environment | in-process | glibc-defaults)
 
     public static Command Build(CliContext context)
     {
@@ -127,7 +128,7 @@ public static class TrainCommand
                 }
                 return new TrainReport("local", null, result.Cancelled ? "cancelled" : "succeeded", options.TrainId, options.EffectiveModelId, inputs.Seed,
                     inputs.Classes, result.BestEpoch, [.. result.Epochs.Select(EpochRow.From)], sink.Directory, checkpoint, registered,
-                    result.Cancelled ? "interrupted" : null);
+                    result.Cancelled ? "interrupted" : null, NativeAllocator.Settings);
             }
 
             async Task<TrainReport> OnPlatformAsync()
