@@ -37,11 +37,14 @@ public static class BinSetUpload
         Metadata? headers = null, CancellationToken cancellationToken = default)
     {
         using var call = client.UploadBins(headers, cancellationToken: cancellationToken);
-        await call.RequestStream.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } }, cancellationToken);
+        var upload = new UploadStream<DatasetUploadChunk, BinSetInfo>(call, cancellationToken);
+        await upload.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } });
         var buffer = new byte[DatasetUpload.ChunkSize];
         foreach (var path in files)
-            await DatasetUpload.SendFileAsync(call.RequestStream, "", Path.GetFileName(path), path, buffer, cancellationToken);
-        await call.RequestStream.CompleteAsync();
-        return await call;
+        {
+            if (!await DatasetUpload.SendFileAsync(upload, "", Path.GetFileName(path), path, buffer, cancellationToken))
+                break;
+        }
+        return await upload.CompleteAsync();
     }
 }

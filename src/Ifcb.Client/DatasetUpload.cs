@@ -74,33 +74,39 @@ public static class DatasetUpload
         if (duplicate is not null)
             throw new InvalidDataException($"Two files would both be {duplicate.Key.ClassName}/{duplicate.Key.FileName}: {string.Join(", ", duplicate.Select(f => f.LocalPath))}.");
         using var call = client.Upload(headers, cancellationToken: cancellationToken);
-        await call.RequestStream.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } }, cancellationToken);
+        var upload = new UploadStream<DatasetUploadChunk, DatasetInfo>(call, cancellationToken);
+        await upload.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } });
         var buffer = new byte[ChunkSize];
         var done = 0;
         foreach (var file in files.OrderBy(f => f.ClassName, StringComparer.Ordinal).ThenBy(f => f.FileName, StringComparer.Ordinal))
         {
-            await SendFileAsync(call.RequestStream, file.ClassName, file.FileName, file.LocalPath, buffer, cancellationToken);
+            if (!await SendFileAsync(upload, file.ClassName, file.FileName, file.LocalPath, buffer, cancellationToken))
+                break;
             filesDone?.Report((++done, files.Count));
         }
-        await call.RequestStream.CompleteAsync();
-        return await call;
+        return await upload.CompleteAsync();
     }
 
-    /// <summary>Streams one file as DatasetFileChunks of at most <see cref="ChunkSize"/> bytes, the last one marked (an empty file is one empty chunk).</summary>
-    internal static async Task SendFileAsync(IClientStreamWriter<DatasetUploadChunk> stream, string className, string fileName, string path,
-        byte[] buffer, CancellationToken cancellationToken)
+    /// <summary>
+    /// Streams one file as DatasetFileChunks of at most <see cref="ChunkSize"/> bytes, the last one marked (an empty file
+    /// is one empty chunk); false when the server answered before it was all sent.
+    /// </summary>
+    internal static async Task<bool> SendFileAsync<TResponse>(UploadStream<DatasetUploadChunk, TResponse> stream, string className, string fileName,
+        string path, byte[] buffer, CancellationToken cancellationToken)
     {
         await using var file = File.OpenRead(path);
         while (true)
         {
             var read = await file.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
             var last = file.Position == file.Length;
-            await stream.WriteAsync(new DatasetUploadChunk
+            var sent = await stream.WriteAsync(new DatasetUploadChunk
             {
                 File = new DatasetFileChunk { ClassName = className, FileName = fileName, Data = ByteString.CopyFrom(buffer, 0, read), Last = last },
-            }, cancellationToken);
+            });
+            if (!sent)
+                return false;
             if (last)
-                return;
+                return true;
         }
     }
 }

@@ -37,25 +37,20 @@ public static class RegistryUpload
         }
 
         using var call = client.RegisterVersion(headers, cancellationToken: cancellationToken);
-        try
+        var upload = new UploadStream<RegisterVersionChunk, ModelVersion>(call, cancellationToken);
+        if (await upload.WriteAsync(new RegisterVersionChunk { Header = header }))
         {
-            await call.RequestStream.WriteAsync(new RegisterVersionChunk { Header = header }, cancellationToken);
             var buffer = new byte[ChunkSize];
             long sent = 0;
             int read;
             while ((read = await checkpoint.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken)) > 0)
             {
-                await call.RequestStream.WriteAsync(new RegisterVersionChunk { Data = ByteString.CopyFrom(buffer, 0, read) }, cancellationToken);
+                if (!await upload.WriteAsync(new RegisterVersionChunk { Data = ByteString.CopyFrom(buffer, 0, read) }))
+                    break;
                 sent += read;
                 bytesSent?.Report(sent);
             }
-            await call.RequestStream.CompleteAsync();
         }
-        catch (Exception e) when (e is RpcException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
-        {
-            // The registry may answer before reading everything: a refusal (size limit, bad header, no API key) or a
-            // repeated idempotency key. The answer below carries the outcome, success or the real error.
-        }
-        return await call.ResponseAsync;
+        return await upload.CompleteAsync();
     }
 }

@@ -89,9 +89,14 @@ public sealed class RegistryTests(PlatformFixture platform)
         var registered = await platform.Events.WaitForAsync<ModelVersionRegistered>(e => e.Model == name, TimeSpan.FromSeconds(30));
         Assert.Equal((1, sha, "api-key"), (registered.Version, registered.Sha256, registered.Actor));
 
-        // A re-run pipeline with the same key gets the same version back, not a second one.
-        var again = await UploadAsync(Header(name, idempotencyKey: "ci:run-1"), bytes);
+        // A re-run pipeline with the same key gets the same version back, not a second one. The registry answers from
+        // the header, before reading the data: the client must notice and stop sending (it once waited forever for
+        // flow-control credit the server would never give).
+        var sentAgain = new LastProgress();
+        var again = await RegistryUpload.RegisterCheckpointAsync(Registry, Header(name, idempotencyKey: "ci:run-1"), new MemoryStream(bytes),
+            PlatformFixture.Auth, sentAgain).WaitAsync(TimeSpan.FromMinutes(1));
         Assert.Equal(1, again.Version);
+        Assert.True(sentAgain.Value < bytes.Length / 2, $"sent {sentAgain.Value} of {bytes.Length} bytes after the registry had answered");
         Assert.Equal(1, (await Registry.GetModelAsync(new ModelRef { Name = name })).LatestVersion);
 
         var (downloaded, downloadedSha) = await DownloadAsync(new VersionRef { Name = name, Version = 1 });
@@ -302,5 +307,13 @@ public sealed class RegistryTests(PlatformFixture platform)
         {
             await bus.StopAsync();
         }
+    }
+
+    /// <summary>Keeps the last reported value, synchronously (Progress&lt;T&gt; would post it later).</summary>
+    private sealed class LastProgress : IProgress<long>
+    {
+        public long Value { get; private set; }
+
+        public void Report(long value) => Value = value;
     }
 }
