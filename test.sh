@@ -16,7 +16,10 @@ for project in $(find tests -name '*.Tests.csproj' | sort); do
   name=$(basename "$project" .csproj)
   echo "==> $name"
   log=artifacts/test-results/$name.log
-  if ! dotnet test "$project" --no-build --nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"; then status=1; fi
+  # A test that hangs is killed after 10 minutes (the longest single test takes about one) and fails the run, instead
+  # of holding CI until its global limit.
+  if ! dotnet test "$project" --no-build --nologo --logger "console;verbosity=normal" \
+      --blame-hang-timeout 10m --blame-hang-dump-type none "$@" 2>&1 | tee "$log"; then status=1; fi
   # The console logger's closing block: "Total tests: N" then "Passed: N", "Failed: N", "Skipped: N" (each when non-zero).
   if grep -q "No test matches the given testcase filter" "$log"; then continue; fi
   if ! grep -qE "^Total tests: [0-9]+" "$log"; then echo "no test summary for $name" >&2; status=1; continue; fi
