@@ -38,7 +38,7 @@ public static class RegistryUpload
 
         using var call = client.RegisterVersion(headers, cancellationToken: cancellationToken);
         var upload = new UploadStream<RegisterVersionChunk, ModelVersion>(call, cancellationToken);
-        if (await upload.WriteAsync(new RegisterVersionChunk { Header = header }))
+        if (await upload.WriteAsync(new RegisterVersionChunk { Header = header }) && await AcceptedAsync(call))
         {
             var buffer = new byte[ChunkSize];
             long sent = 0;
@@ -52,5 +52,20 @@ public static class RegistryUpload
             }
         }
         return await upload.CompleteAsync();
+    }
+
+    // The registry sends the "ifcb-send-data" response header once it accepts the header; a refusal arrives instead
+    // (trailers only), and then no data is sent at all.
+    private static async Task<bool> AcceptedAsync(AsyncClientStreamingCall<RegisterVersionChunk, ModelVersion> call)
+    {
+        try
+        {
+            var headers = await call.ResponseHeadersAsync;
+            return headers.GetValue(UploadProtocol.SendDataHeader) == "1";
+        }
+        catch (RpcException)
+        {
+            return false; // the answer is the refusal; CompleteAsync throws it
+        }
     }
 }

@@ -75,7 +75,9 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
 
         var actor = ApiKeyInterceptor.Actor(context);
         await registry.EnsureModelAsync(header.Name, actor, cancellationToken);
-        var registration = await UploadedCheckpoint.ConsumeAsync(requestStream,
+        // Only now may the client send the bytes: a refusal above reaches it before any are in flight.
+        await context.WriteResponseHeadersAsync(new Metadata { { UploadProtocol.SendDataHeader, "1" } });
+        var registration = await UploadedCheckpoint.ConsumeAsync(requestStream, header.Size,
             checkpoint => registry.RegisterVersionAsync(header.Name, request, checkpoint, actor, cancellationToken), cancellationToken);
         await events.VersionRegisteredAsync(registration.Version, actor, cancellationToken);
         return registration.Version.ToProto();

@@ -15,12 +15,13 @@ internal static class UploadedCheckpoint
 
     /// <summary>
     /// Runs <paramref name="consume"/> on the remaining messages of <paramref name="chunks"/> (all must be data). If
-    /// the consumer returns without reading everything (a repeated idempotency key), the rest is not read. A failure
-    /// of the client stream (a second header, a disconnect) is what the caller sees, rather than the consumer's
-    /// reaction to it.
+    /// the consumer returns without reading everything (a repeated idempotency key), the rest of the declared bytes
+    /// is read and dropped before the answer goes out: answering while the client's data is still in flight made
+    /// Kestrel reset the HTTP/2 connection (STREAM_CLOSED) and the client lost the answer. A failure of the client
+    /// stream (a second header, a disconnect) is what the caller sees, rather than the consumer's reaction to it.
     /// </summary>
-    public static async Task<T> ConsumeAsync<T>(IAsyncStreamReader<RegisterVersionChunk> chunks, Func<Stream, Task<T>> consume,
-        CancellationToken cancellationToken)
+    public static async Task<T> ConsumeAsync<T>(IAsyncStreamReader<RegisterVersionChunk> chunks, long declaredSize,
+        Func<Stream, Task<T>> consume, CancellationToken cancellationToken)
     {
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: PauseWriterBytes, resumeWriterThreshold: PauseWriterBytes / 2,
             useSynchronizationContext: false));
@@ -30,8 +31,12 @@ internal static class UploadedCheckpoint
         var pump = PumpAsync();
         try
         {
-            await using var content = pipe.Reader.AsStream(leaveOpen: true);
-            return await consume(content);
+            T result;
+            await using (var content = pipe.Reader.AsStream(leaveOpen: true))
+                result = await consume(content);
+            await pipe.Reader.CompleteAsync(); // the pump drops whatever is left of the declared bytes
+            await pump;
+            return result;
         }
         catch (Exception) when (clientFailure is not null)
         {
@@ -54,6 +59,8 @@ internal static class UploadedCheckpoint
         async Task PumpAsync()
         {
             var writer = pipe.Writer;
+            var dropping = false;
+            long received = 0;
             try
             {
                 while (await chunks.MoveNext(stopPump.Token))
@@ -64,11 +71,15 @@ internal static class UploadedCheckpoint
                             "Only the first RegisterVersion message may be a header; send the checkpoint bytes as data chunks after it."));
                     }
 
-                    var flushed = await writer.WriteAsync(chunks.Current.Data.Memory, stopPump.Token);
-                    if (flushed.IsCompleted)
+                    received += chunks.Current.Data.Length;
+                    if (dropping)
                     {
-                        return; // The consumer stopped reading; it has its answer.
+                        if (received > declaredSize)
+                            return; // more than declared: stop reading and let the answer go
+                        continue;
                     }
+                    var flushed = await writer.WriteAsync(chunks.Current.Data.Memory, stopPump.Token);
+                    dropping = flushed.IsCompleted; // the consumer has its answer; drop the rest
                 }
 
                 await writer.CompleteAsync();
