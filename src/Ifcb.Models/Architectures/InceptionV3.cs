@@ -116,31 +116,6 @@ public sealed class InceptionV3 : ClassifierNet
         return module;
     }
 
-    private sealed class BasicConv2d : ExplicitlyNamedModule
-    {
-        private readonly Conv2d _conv;
-        private readonly BatchNorm2d _bn;
-
-        public BasicConv2d(long inChannels, long outChannels, long kernelSize, long stride = 1, long padding = 0)
-            : this(inChannels, outChannels, (kernelSize, kernelSize), (stride, stride), (padding, padding))
-        {
-        }
-
-        public BasicConv2d(long inChannels, long outChannels, (long, long) kernelSize, (long, long) stride, (long, long) padding)
-            : base(nameof(BasicConv2d))
-        {
-            _conv = nn.Conv2d(inChannels, outChannels, kernel_size: kernelSize, stride: stride, padding: padding, bias: false);
-            _bn = nn.BatchNorm2d(outChannels, eps: 0.001);
-            register_module("conv", _conv);
-            register_module("bn", _bn);
-        }
-
-        public override Tensor forward(Tensor input) => F.relu(_bn.call(_conv.call(input)), inplace: true);
-    }
-
-    private static BasicConv2d Asymmetric(long inChannels, long outChannels, (long, long) kernelSize, (long, long) padding) =>
-        new(inChannels, outChannels, kernelSize, (1, 1), padding);
-
     private static Tensor AvgPool3x3(Tensor x) => F.avg_pool2d(x, kernel_size: 3, stride: 1, padding: 1);
 
     private sealed class InceptionA : ExplicitlyNamedModule
@@ -206,13 +181,13 @@ public sealed class InceptionV3 : ClassifierNet
             var c7 = channels7x7;
             _branch1x1 = new BasicConv2d(inChannels, 192, 1);
             _branch7x7_1 = new BasicConv2d(inChannels, c7, 1);
-            _branch7x7_2 = Asymmetric(c7, c7, (1, 7), (0, 3));
-            _branch7x7_3 = Asymmetric(c7, 192, (7, 1), (3, 0));
+            _branch7x7_2 = BasicConv2d.Asymmetric(c7, c7, (1, 7), (0, 3));
+            _branch7x7_3 = BasicConv2d.Asymmetric(c7, 192, (7, 1), (3, 0));
             _branch7x7dbl_1 = new BasicConv2d(inChannels, c7, 1);
-            _branch7x7dbl_2 = Asymmetric(c7, c7, (7, 1), (3, 0));
-            _branch7x7dbl_3 = Asymmetric(c7, c7, (1, 7), (0, 3));
-            _branch7x7dbl_4 = Asymmetric(c7, c7, (7, 1), (3, 0));
-            _branch7x7dbl_5 = Asymmetric(c7, 192, (1, 7), (0, 3));
+            _branch7x7dbl_2 = BasicConv2d.Asymmetric(c7, c7, (7, 1), (3, 0));
+            _branch7x7dbl_3 = BasicConv2d.Asymmetric(c7, c7, (1, 7), (0, 3));
+            _branch7x7dbl_4 = BasicConv2d.Asymmetric(c7, c7, (7, 1), (3, 0));
+            _branch7x7dbl_5 = BasicConv2d.Asymmetric(c7, 192, (1, 7), (0, 3));
             _branchPool = new BasicConv2d(inChannels, 192, 1);
             register_module("branch1x1", _branch1x1);
             register_module("branch7x7_1", _branch7x7_1);
@@ -244,8 +219,8 @@ public sealed class InceptionV3 : ClassifierNet
             _branch3x3_1 = new BasicConv2d(inChannels, 192, 1);
             _branch3x3_2 = new BasicConv2d(192, 320, 3, stride: 2);
             _branch7x7x3_1 = new BasicConv2d(inChannels, 192, 1);
-            _branch7x7x3_2 = Asymmetric(192, 192, (1, 7), (0, 3));
-            _branch7x7x3_3 = Asymmetric(192, 192, (7, 1), (3, 0));
+            _branch7x7x3_2 = BasicConv2d.Asymmetric(192, 192, (1, 7), (0, 3));
+            _branch7x7x3_3 = BasicConv2d.Asymmetric(192, 192, (7, 1), (3, 0));
             _branch7x7x3_4 = new BasicConv2d(192, 192, 3, stride: 2);
             register_module("branch3x3_1", _branch3x3_1);
             register_module("branch3x3_2", _branch3x3_2);
@@ -271,12 +246,12 @@ public sealed class InceptionV3 : ClassifierNet
         {
             _branch1x1 = new BasicConv2d(inChannels, 320, 1);
             _branch3x3_1 = new BasicConv2d(inChannels, 384, 1);
-            _branch3x3_2a = Asymmetric(384, 384, (1, 3), (0, 1));
-            _branch3x3_2b = Asymmetric(384, 384, (3, 1), (1, 0));
+            _branch3x3_2a = BasicConv2d.Asymmetric(384, 384, (1, 3), (0, 1));
+            _branch3x3_2b = BasicConv2d.Asymmetric(384, 384, (3, 1), (1, 0));
             _branch3x3dbl_1 = new BasicConv2d(inChannels, 448, 1);
             _branch3x3dbl_2 = new BasicConv2d(448, 384, 3, padding: 1);
-            _branch3x3dbl_3a = Asymmetric(384, 384, (1, 3), (0, 1));
-            _branch3x3dbl_3b = Asymmetric(384, 384, (3, 1), (1, 0));
+            _branch3x3dbl_3a = BasicConv2d.Asymmetric(384, 384, (1, 3), (0, 1));
+            _branch3x3dbl_3b = BasicConv2d.Asymmetric(384, 384, (3, 1), (1, 0));
             _branchPool = new BasicConv2d(inChannels, 192, 1);
             register_module("branch1x1", _branch1x1);
             register_module("branch3x3_1", _branch3x3_1);

@@ -46,33 +46,7 @@ public sealed class InceptionV4 : ClassifierNet
 
     private static Sequential Chain(params nn.Module<Tensor, Tensor>[] modules) => nn.Sequential(modules);
 
-    private static BasicConv2d Asymmetric(long inChannels, long outChannels, (long, long) kernelSize, (long, long) padding) =>
-        new(inChannels, outChannels, kernelSize, (1, 1), padding);
-
     private static AvgPool2d AvgPool3x3() => nn.AvgPool2d(kernel_size: 3, stride: 1, padding: 1, count_include_pad: false);
-
-    private sealed class BasicConv2d : ExplicitlyNamedModule
-    {
-        private readonly Conv2d _conv;
-        private readonly BatchNorm2d _bn;
-
-        public BasicConv2d(long inChannels, long outChannels, long kernelSize, long stride = 1, long padding = 0)
-            : this(inChannels, outChannels, (kernelSize, kernelSize), (stride, stride), (padding, padding))
-        {
-        }
-
-        public BasicConv2d(long inChannels, long outChannels, (long, long) kernelSize, (long, long) stride, (long, long) padding)
-            : base(nameof(BasicConv2d))
-        {
-            _conv = nn.Conv2d(inChannels, outChannels, kernel_size: kernelSize, stride: stride, padding: padding, bias: false);
-            _bn = nn.BatchNorm2d(outChannels, eps: 0.001, momentum: 0.1);
-            register_module("conv", _conv);
-            register_module("bn", _bn);
-            register_module("relu", nn.ReLU(inplace: true));
-        }
-
-        public override Tensor forward(Tensor input) => F.relu(_bn.call(_conv.call(input)), inplace: true);
-    }
 
     /// <summary>A block whose branches all read the input and are concatenated on channels.</summary>
     private abstract class ParallelBranches : ExplicitlyNamedModule
@@ -108,8 +82,8 @@ public sealed class InceptionV4 : ClassifierNet
             Branch("branch0", Chain(new BasicConv2d(160, 64, 1), new BasicConv2d(64, 96, 3)));
             Branch("branch1", Chain(
                 new BasicConv2d(160, 64, 1),
-                Asymmetric(64, 64, (1, 7), (0, 3)),
-                Asymmetric(64, 64, (7, 1), (3, 0)),
+                BasicConv2d.Asymmetric(64, 64, (1, 7), (0, 3)),
+                BasicConv2d.Asymmetric(64, 64, (7, 1), (3, 0)),
                 new BasicConv2d(64, 96, 3)));
         }
     }
@@ -157,14 +131,14 @@ public sealed class InceptionV4 : ClassifierNet
             Branch("branch0", new BasicConv2d(1024, 384, 1));
             Branch("branch1", Chain(
                 new BasicConv2d(1024, 192, 1),
-                Asymmetric(192, 224, (1, 7), (0, 3)),
-                Asymmetric(224, 256, (7, 1), (3, 0))));
+                BasicConv2d.Asymmetric(192, 224, (1, 7), (0, 3)),
+                BasicConv2d.Asymmetric(224, 256, (7, 1), (3, 0))));
             Branch("branch2", Chain(
                 new BasicConv2d(1024, 192, 1),
-                Asymmetric(192, 192, (7, 1), (3, 0)),
-                Asymmetric(192, 224, (1, 7), (0, 3)),
-                Asymmetric(224, 224, (7, 1), (3, 0)),
-                Asymmetric(224, 256, (1, 7), (0, 3))));
+                BasicConv2d.Asymmetric(192, 192, (7, 1), (3, 0)),
+                BasicConv2d.Asymmetric(192, 224, (1, 7), (0, 3)),
+                BasicConv2d.Asymmetric(224, 224, (7, 1), (3, 0)),
+                BasicConv2d.Asymmetric(224, 256, (1, 7), (0, 3))));
             Branch("branch3", Chain(AvgPool3x3(), new BasicConv2d(1024, 128, 1)));
         }
     }
@@ -176,8 +150,8 @@ public sealed class InceptionV4 : ClassifierNet
             Branch("branch0", Chain(new BasicConv2d(1024, 192, 1), new BasicConv2d(192, 192, 3, stride: 2)));
             Branch("branch1", Chain(
                 new BasicConv2d(1024, 256, 1),
-                Asymmetric(256, 256, (1, 7), (0, 3)),
-                Asymmetric(256, 320, (7, 1), (3, 0)),
+                BasicConv2d.Asymmetric(256, 256, (1, 7), (0, 3)),
+                BasicConv2d.Asymmetric(256, 320, (7, 1), (3, 0)),
                 new BasicConv2d(320, 320, 3, stride: 2)));
             Branch("branch2", nn.MaxPool2d(kernel_size: 3, stride: 2));
         }
@@ -193,13 +167,13 @@ public sealed class InceptionV4 : ClassifierNet
         {
             _branch0 = new BasicConv2d(1536, 256, 1);
             _branch1_0 = new BasicConv2d(1536, 384, 1);
-            _branch1_1a = Asymmetric(384, 256, (1, 3), (0, 1));
-            _branch1_1b = Asymmetric(384, 256, (3, 1), (1, 0));
+            _branch1_1a = BasicConv2d.Asymmetric(384, 256, (1, 3), (0, 1));
+            _branch1_1b = BasicConv2d.Asymmetric(384, 256, (3, 1), (1, 0));
             _branch2_0 = new BasicConv2d(1536, 384, 1);
-            _branch2_1 = Asymmetric(384, 448, (3, 1), (1, 0));
-            _branch2_2 = Asymmetric(448, 512, (1, 3), (0, 1));
-            _branch2_3a = Asymmetric(512, 256, (1, 3), (0, 1));
-            _branch2_3b = Asymmetric(512, 256, (3, 1), (1, 0));
+            _branch2_1 = BasicConv2d.Asymmetric(384, 448, (3, 1), (1, 0));
+            _branch2_2 = BasicConv2d.Asymmetric(448, 512, (1, 3), (0, 1));
+            _branch2_3a = BasicConv2d.Asymmetric(512, 256, (1, 3), (0, 1));
+            _branch2_3b = BasicConv2d.Asymmetric(512, 256, (3, 1), (1, 0));
             _branch3 = Chain(AvgPool3x3(), new BasicConv2d(1536, 256, 1));
             register_module("branch0", _branch0);
             register_module("branch1_0", _branch1_0);
