@@ -35,18 +35,14 @@ public static class DatasetUpload
     /// </summary>
     public static IReadOnlyList<DatasetFile> FilesOfConfig(string configPath)
     {
-        var config = DatasetConfig.Load(configPath);
         var perClass = new SortedDictionary<string, List<(int Column, string Path)>>(StringComparer.Ordinal);
-        for (var c = 0; c < config.Columns.Count; c++)
+        foreach (var column in DatasetConfig.Load(configPath).ListColumns(DatasetConfig.ClassFoldersNextTo(configPath)))
         {
-            var column = c;
-            var single = config with { Columns = [config.Columns[c]], Rows = [.. config.Rows.Select(r => r with { Targets = [r.Targets[column]] })] };
-            var tiered = single.Collect(folder => DatasetSpec.ListClassFolders(DatasetConfig.ResolveFolder(folder, configPath)));
-            foreach (var (className, levels) in tiered.PerClass)
+            foreach (var (className, images) in column.Taken)
             {
                 if (!perClass.TryGetValue(className, out var list))
                     perClass[className] = list = [];
-                list.AddRange(levels.SelectMany(l => l).Select(path => (c + 1, path)));
+                list.AddRange(images.Select(path => (column.Column + 1, path)));
             }
         }
         var files = new List<DatasetFile>();

@@ -9,6 +9,9 @@ public sealed record DatasetConfigColumn(string Source, int Priority);
 /// <summary>One class row: the class folder name and, per column, the class its images go to (null: left out).</summary>
 public sealed record DatasetConfigRow(string Class, IReadOnlyList<string?> Targets);
 
+/// <summary>What one dataset column (0-based <see cref="Column"/>) contributes: images per target class, and unlisted class folders.</summary>
+public sealed record ColumnImages(int Column, IReadOnlyList<(string Target, IReadOnlyList<string> Images)> Taken, IReadOnlyList<string> Unlisted);
+
 /// <summary>What <see cref="DatasetConfig.Collect"/> found: per class, its images grouped by priority level (first level first).</summary>
 public sealed record TieredImages(IReadOnlyDictionary<string, IReadOnlyList<IReadOnlyList<string>>> PerClass, IReadOnlyList<string> Notes);
 
@@ -115,16 +118,41 @@ public sealed record DatasetConfig(IReadOnlyList<DatasetConfigColumn> Columns, I
     /// <exception cref="InvalidDataException">A cell takes a class folder its dataset does not have.</exception>
     public TieredImages Collect(Func<string, IReadOnlyDictionary<string, IReadOnlyList<string>>> listClassFolders)
     {
-        ArgumentNullException.ThrowIfNull(listClassFolders);
         var levels = PriorityLevels.ToList();
         var perClass = new SortedDictionary<string, List<string>[]>(StringComparer.Ordinal);
         var notes = new List<string>();
+        foreach (var column in ListColumns(listClassFolders))
+        {
+            var level = levels.IndexOf(Columns[column.Column].Priority);
+            foreach (var (target, images) in column.Taken)
+            {
+                if (!perClass.TryGetValue(target, out var tiers))
+                    perClass[target] = tiers = levels.Select(_ => new List<string>()).ToArray();
+                tiers[level].AddRange(images);
+            }
+            if (column.Unlisted.Count > 0)
+                notes.Add($"{Columns[column.Column].Source}: class folders not in the dataset-config, left out: {string.Join(", ", column.Unlisted)}");
+        }
+        var result = perClass.ToDictionary(
+            kv => kv.Key, kv => (IReadOnlyList<IReadOnlyList<string>>)kv.Value.Select(t => (IReadOnlyList<string>)t).ToList(), StringComparer.Ordinal);
+        return new TieredImages(result, notes);
+    }
+
+    /// <summary>
+    /// What each dataset column contributes, in column order: the (target class, images) of every class folder it
+    /// takes, and the class folders it has that the config does not list.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A cell takes a class folder its dataset does not have.</exception>
+    public IReadOnlyList<ColumnImages> ListColumns(Func<string, IReadOnlyDictionary<string, IReadOnlyList<string>>> listClassFolders)
+    {
+        ArgumentNullException.ThrowIfNull(listClassFolders);
         var listed = Rows.Select(r => r.Class).ToHashSet(StringComparer.Ordinal);
+        var result = new List<ColumnImages>(Columns.Count);
         for (var c = 0; c < Columns.Count; c++)
         {
             var column = Columns[c];
-            var level = levels.IndexOf(column.Priority);
             var folders = listClassFolders(column.Source);
+            var taken = new List<(string, IReadOnlyList<string>)>();
             foreach (var row in Rows)
             {
                 if (row.Targets[c] is not { } target)
@@ -133,18 +161,16 @@ public sealed record DatasetConfig(IReadOnlyList<DatasetConfigColumn> Columns, I
                     throw new InvalidDataException(
                         $"The dataset-config takes class \"{row.Class}\" from {column.Source}, which has no such class folder " +
                         $"(it has: {string.Join(", ", folders.Keys)}); write 0 in that cell or fix the name.");
-                if (!perClass.TryGetValue(target, out var tiers))
-                    perClass[target] = tiers = levels.Select(_ => new List<string>()).ToArray();
-                tiers[level].AddRange(images);
+                taken.Add((target, images));
             }
-            var unlisted = folders.Keys.Where(k => !listed.Contains(k)).Order(StringComparer.Ordinal).ToList();
-            if (unlisted.Count > 0)
-                notes.Add($"{column.Source}: class folders not in the dataset-config, left out: {string.Join(", ", unlisted)}");
+            result.Add(new ColumnImages(c, taken, [.. folders.Keys.Where(k => !listed.Contains(k)).Order(StringComparer.Ordinal)]));
         }
-        var result = perClass.ToDictionary(
-            kv => kv.Key, kv => (IReadOnlyList<IReadOnlyList<string>>)kv.Value.Select(t => (IReadOnlyList<string>)t).ToList(), StringComparer.Ordinal);
-        return new TieredImages(result, notes);
+        return result;
     }
+
+    /// <summary>Lists a column's class folders for a config at <paramref name="configPath"/> (see <see cref="ResolveFolder"/>).</summary>
+    public static Func<string, IReadOnlyDictionary<string, IReadOnlyList<string>>> ClassFoldersNextTo(string configPath) =>
+        folder => DatasetSpec.ListClassFolders(ResolveFolder(folder, configPath));
 
     /// <summary>
     /// Where a dataset column points for a config at <paramref name="configPath"/>: absolute paths as written;

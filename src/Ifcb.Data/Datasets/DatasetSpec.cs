@@ -105,7 +105,7 @@ public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, I
         if (!DatasetConfig.IsConfigFile(source))
             return FromFolder(source, options);
         var config = DatasetConfig.Load(source);
-        var tiers = config.Collect(folder => ListClassFolders(DatasetConfig.ResolveFolder(folder, source)));
+        var tiers = config.Collect(DatasetConfig.ClassFoldersNextTo(source));
         return FromTieredImagesPerClass(Path.GetFullPath(source), tiers, options ?? new DatasetOptions());
     }
 
