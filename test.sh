@@ -38,5 +38,15 @@ if [[ -n "$leaked" ]]; then
   failed=$((failed + 1))
 fi
 
+# CI shows only the end of this output: repeat every failure (name, message, start of the stack) and crash here.
+for log in artifacts/test-results/*.log; do
+  awk -v project="$(basename "$log" .log)" '
+    /^  Failed / { shown = 0; keep = 1; print "--- " project ":"; }
+    /^  (Passed|Skipped) |^Test Run |^Total tests:/ { keep = 0 }
+    /aborted|crashed|hang timeout/ { print "--- " project ": " $0 }
+    keep && shown++ < 25 { print }
+  ' "$log"
+done
+
 echo "Tests: $passed passed, $failed failed, $skipped skipped"
 exit $status
