@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Grpc.Health.V1;
+using Ifcb.Contracts;
 using Ifcb.Protos;
 
 namespace Ifcb.EndToEnd.Tests;
@@ -19,6 +20,24 @@ public sealed class FoundationTests(PlatformFixture platform)
         Assert.Equal("registry", registry.Service);
         Assert.Equal(3, new[] { training.InstanceId, normStats.InstanceId, registry.InstanceId }.Distinct().Count());
         Assert.False(string.IsNullOrEmpty(training.Version));
+    }
+
+    [Fact]
+    public async Task The_dashboard_buttons_compute_norm_stats_and_train_and_register_the_demo_model()
+    {
+        // What a click in the dashboard does: execute the resource command on one instance of the resource.
+        var normStats = await platform.App.ResourceNotifications.WaitForResourceHealthyAsync("normstats");
+        var norm = await platform.App.ResourceCommands.ExecuteCommandAsync(normStats.ResourceId, "norm-demo");
+        Assert.True(norm.Success, norm.Message);
+        var computed = await platform.Events.WaitForAsync<NormStatsComputed>(e => e.Dataset == "ifcb-sample", TimeSpan.FromSeconds(30));
+        Assert.Equal(30, computed.Images);
+        Assert.Equal(3, computed.Mean.Count);
+
+        var training = await platform.App.ResourceNotifications.WaitForResourceHealthyAsync("training");
+        var train = await platform.App.ResourceCommands.ExecuteCommandAsync(training.ResourceId, "train-demo");
+        Assert.True(train.Success, train.Message);
+        var registered = await platform.Events.WaitForAsync<ModelVersionRegistered>(e => e.Model == "plankton-demo", TimeSpan.FromMinutes(4));
+        Assert.False(string.IsNullOrEmpty(registered.SourceTrainingJob));
     }
 
     [Fact]

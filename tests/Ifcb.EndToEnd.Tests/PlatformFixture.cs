@@ -23,6 +23,9 @@ public class PlatformFixture : IAsyncLifetime
     /// <summary>Every platform event published on the bus since start-up, as a test-side subscriber sees it.</summary>
     public BusEvents Events { get; private set; } = null!;
 
+    /// <summary>Spans and metrics the services exported since start-up (the fixture's stand-in for the dashboard).</summary>
+    public OtlpReceiver Telemetry { get; private set; } = null!;
+
     /// <summary>gRPC call metadata carrying the API key, for write RPCs.</summary>
     public static Grpc.Core.Metadata Auth => new() { { "x-api-key", ApiKey } };
 
@@ -35,9 +38,17 @@ public class PlatformFixture : IAsyncLifetime
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Ifcb_AppHost>(
             [$"Parameters:api-key={ApiKey}", .. isolation, .. AppHostArgs], startup.Token);
 
-        // Nothing listens for telemetry in tests; an exporter would only delay shutdown with its final flush.
+        // The services export their telemetry to the test's OTLP receiver instead of a dashboard, quickly, so tests can
+        // assert on traces and metrics.
+        Telemetry = OtlpReceiver.Start();
         foreach (var project in builder.Resources.OfType<ProjectResource>())
-            builder.CreateResourceBuilder(project).WithEnvironment(env => env.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT"));
+            builder.CreateResourceBuilder(project).WithEnvironment(env =>
+            {
+                env.EnvironmentVariables["OTEL_EXPORTER_OTLP_ENDPOINT"] = Telemetry.Endpoint;
+                env.EnvironmentVariables["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+                env.EnvironmentVariables["OTEL_BSP_SCHEDULE_DELAY"] = "500";
+                env.EnvironmentVariables["OTEL_METRIC_EXPORT_INTERVAL"] = "1000";
+            });
 
         App = await builder.BuildAsync(startup.Token);
         await App.StartAsync(startup.Token);
@@ -72,6 +83,8 @@ public class PlatformFixture : IAsyncLifetime
             await App.StopAsync();
             await App.DisposeAsync();
         }
+        if (Telemetry is not null)
+            await Telemetry.DisposeAsync();
     }
 }
 

@@ -125,6 +125,70 @@ public sealed class TrainingTests(PlatformFixture platform)
         Assert.Equal(result.Mean, trained.ImgNormMean);
     }
 
+    [Fact]
+    public async Task A_job_is_one_trace_from_the_grpc_call_through_the_bus_to_every_worker_and_blob_and_reports_metrics()
+    {
+        await UploadSampleAsync("sample-trace");
+        var request = SmallJob("sample-trace", "e2e-trace");
+        request.ImgNorm = "auto"; // the training worker asks NormStats, whose workers read the images from blobs
+        request.Emax = 1;
+        request.RegisterAs = "e2e-trace-model"; // the registry consumes ModelTrained and stores the checkpoint
+        var job = await Training.StartTrainingAsync(request, PlatformFixture.Auth);
+        var done = await WaitAsync(job.JobId, j => j.RegisteredVersion != "" || j.State is JobState.Failed or JobState.Cancelled, TimeSpan.FromMinutes(4));
+        Assert.True(done.State == JobState.Succeeded, $"job ended {done.State}: {done.Error}");
+
+        // The worker's span for this job, then everything in its trace once the last hop (the registry's event that
+        // tells Training the registered version) has been exported.
+        string? TraceOf(IReadOnlyList<ReceivedSpan> spans) =>
+            spans.FirstOrDefault(s => s.Name == "train" && s.Attributes.GetValueOrDefault("ifcb.job_id") == job.JobId)?.TraceId;
+        bool Complete(IReadOnlyList<ReceivedSpan> spans) =>
+            TraceOf(spans) is { } id && spans.Any(s => s.TraceId == id && s.Service == "training" && s.Name == "training-model-version-registered process");
+        var all = await platform.Telemetry.WaitForSpansAsync(Complete, TimeSpan.FromSeconds(30));
+        var traceId = TraceOf(all);
+        Assert.True(traceId is not null, $"no 'train' span for job {job.JobId} among {all.Count} spans");
+        var trace = all.Where(s => s.TraceId == traceId).ToList();
+        var listing = string.Join("\n", trace.Select(s => s.ToString()));
+
+        // One root: the StartTraining call on the Training service; every other span's parent is in the trace.
+        var ids = trace.Select(s => s.SpanId).ToHashSet();
+        var roots = trace.Where(s => s.ParentSpanId is null || !ids.Contains(s.ParentSpanId)).ToList();
+        var root = Assert.Single(roots);
+        Assert.True(root is { Service: "training", Kind: SpanKind.Server } && root.Name.Contains("StartTraining", StringComparison.Ordinal),
+            $"root {root}; trace:\n{listing}");
+
+        // gRPC → bus → worker → blob, across the three services. MassTransit names a send span after the message type and
+        // a consume span after the receive endpoint (queue).
+        bool Has(string service, string name, SpanKind kind) => trace.Any(s => s.Service == service && s.Name == name && s.Kind == kind);
+        (string Service, string Name, SpanKind Kind)[] hops =
+        [
+            ("training", "Ifcb.Contracts:TrainModel send", SpanKind.Producer),
+            ("training", "training-train-model process", SpanKind.Consumer),
+            ("training", "train", SpanKind.Internal),
+            ("training", "epoch", SpanKind.Internal),
+            ("training", "Ifcb.Contracts:ComputeNormStats send", SpanKind.Producer),
+            ("normstats", "normstats-compute-norm-stats process", SpanKind.Consumer),
+            ("normstats", "normstats-compute-norm-shard process", SpanKind.Consumer),
+            ("training", "Ifcb.Contracts:ModelTrained send", SpanKind.Producer),
+            ("registry", "registry-model-trained process", SpanKind.Consumer),
+            ("training", "training-model-version-registered process", SpanKind.Consumer),
+        ];
+        foreach (var (service, name, kind) in hops)
+            Assert.True(Has(service, name, kind), $"no {kind} span '{name}' from {service} in the job's trace:\n{listing}");
+        foreach (var service in new[] { "training", "normstats", "registry" })
+            Assert.True(trace.Any(s => s.Service == service && s.Scope.StartsWith("Azure.Storage.Blobs", StringComparison.Ordinal)),
+                $"no blob span from {service} in the job's trace:\n{listing}");
+        Assert.Equal(0, platform.Telemetry.Malformed);
+
+        // Training metrics reach the dashboard's OTLP endpoint from the Training service.
+        string[] expected = ["ifcb.training.epochs", "ifcb.training.train_loss", "ifcb.training.val_loss", "ifcb.training.f1_weighted"];
+        HashSet<string> TrainingMetrics() => platform.Telemetry.Metrics.Where(m => m.Service == "training").Select(m => m.Name).ToHashSet();
+        for (var wait = 0; wait < 40 && !expected.All(TrainingMetrics().Contains); wait++)
+            await Task.Delay(250);
+        var metrics = TrainingMetrics();
+        foreach (var name in expected)
+            Assert.Contains(name, metrics);
+    }
+
     private async Task<NormJob> WaitForNormAsync(string jobId)
     {
         var client = new NormStats.NormStatsClient(platform.Channel("normstats"));
