@@ -123,40 +123,28 @@ public sealed class OtlpReceiver : IAsyncDisposable
         }
     }
 
-    // ExportTraceServiceRequest: 1 resource_spans. ResourceSpans: 1 resource, 2 scope_spans. ScopeSpans: 1 scope, 2 spans.
-    private static List<ReceivedSpan> ReadTraces(byte[] request)
+    // Traces and metrics share one layout: Export{Trace,Metrics}ServiceRequest: 1 resource_{spans,metrics};
+    // Resource{Spans,Metrics}: 1 resource, 2 scope_{spans,metrics}; Scope{Spans,Metrics}: 1 scope, 2 {spans,metrics}.
+    private static IEnumerable<(string Service, string Scope, byte[] Item)> ScopedItems(byte[] request)
     {
-        var result = new List<ReceivedSpan>();
-        foreach (var resourceSpans in Fields(request, 1))
+        foreach (var resourceItems in Fields(request, 1))
         {
-            var service = ServiceName(resourceSpans);
-            foreach (var scopeSpans in Fields(resourceSpans, 2))
+            var service = ServiceName(resourceItems);
+            foreach (var scopeItems in Fields(resourceItems, 2))
             {
-                var scope = ScopeName(scopeSpans);
-                foreach (var span in Fields(scopeSpans, 2))
-                    result.Add(ReadSpan(service, scope, span));
+                var scope = ScopeName(scopeItems);
+                foreach (var item in Fields(scopeItems, 2))
+                    yield return (service, scope, item);
             }
         }
-        return result;
     }
 
-    // ExportMetricsServiceRequest: 1 resource_metrics. ResourceMetrics: 1 resource, 2 scope_metrics. ScopeMetrics: 1 scope,
-    // 2 metrics. Metric: 1 name.
-    private static List<ReceivedMetric> ReadMetrics(byte[] request)
-    {
-        var result = new List<ReceivedMetric>();
-        foreach (var resourceMetrics in Fields(request, 1))
-        {
-            var service = ServiceName(resourceMetrics);
-            foreach (var scopeMetrics in Fields(resourceMetrics, 2))
-            {
-                var scope = ScopeName(scopeMetrics);
-                foreach (var metric in Fields(scopeMetrics, 2))
-                    result.Add(new ReceivedMetric(service, scope, Text(Fields(metric, 1).FirstOrDefault())));
-            }
-        }
-        return result;
-    }
+    private static List<ReceivedSpan> ReadTraces(byte[] request) =>
+        [.. ScopedItems(request).Select(x => ReadSpan(x.Service, x.Scope, x.Item))];
+
+    // Metric: 1 name.
+    private static List<ReceivedMetric> ReadMetrics(byte[] request) =>
+        [.. ScopedItems(request).Select(x => new ReceivedMetric(x.Service, x.Scope, Text(Fields(x.Item, 1).FirstOrDefault())))];
 
     // Span: 1 trace_id, 2 span_id, 4 parent_span_id, 5 name, 6 kind, 9 attributes.
     private static ReceivedSpan ReadSpan(string service, string scope, byte[] span)
