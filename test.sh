@@ -28,9 +28,10 @@ for project in $(find tests -name '*.Tests.csproj' | sort); do
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 done
 
-# Every broker, epmd, Azurite and service the tests started must be gone.
-sleep 2
-leaked=$(ps -eo pid,args | grep -E "beam\.smp|epmd -port|azurite-blob|Ifcb\.(Training|NormStats|Registry)(\.dll)?( |$)" | grep -v grep || true)
+# Every broker, epmd, Azurite and service the tests started must be gone (stopping ones get 30 s to exit).
+survivors() { ps -eo pid,stat,args | awk '$2 !~ /^Z/' | grep -E "beam\.smp|epmd -port|azurite-blob|Ifcb\.(Training|NormStats|Registry)(\.dll)?( |$)" | grep -v grep || true; }
+for _ in $(seq 30); do [[ -z "$(survivors)" ]] && break; sleep 1; done
+leaked=$(survivors)
 if [[ -n "$leaked" ]]; then
   echo "error: processes outlived the tests:" >&2
   echo "$leaked" >&2
