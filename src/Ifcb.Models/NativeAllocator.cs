@@ -1,5 +1,3 @@
-using System.Collections.ObjectModel;
-using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace Ifcb.Models;
@@ -23,10 +21,10 @@ public static class NativeAllocator
     private const int MMmapThreshold = -3;
 
     /// <summary>Blocks at least this large are still mapped and unmapped one by one (1 GiB).</summary>
-    public const int MmapThresholdBytes = 1 << 30;
+    public const int MmapThresholdBytes = MallocTuning.MmapThresholdBytes;
 
     /// <summary>The heap grows in steps of at least this much (64 MiB).</summary>
-    public const int TopPadBytes = 64 << 20;
+    public const int TopPadBytes = MallocTuning.TopPadBytes;
 
     /// <summary>
     /// The settings as environment variables, for a process started by someone else (the AppHost sets them on the
@@ -34,14 +32,7 @@ public static class NativeAllocator
     /// otherwise allocate from per-thread arenas, whose heaps are limited to 64 MB, so larger tensors made on a worker
     /// thread are mapped and unmapped one by one whatever the thresholds say.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> EnvironmentVariables { get; } = new ReadOnlyDictionary<string, string>(
-        new Dictionary<string, string>
-        {
-            ["MALLOC_ARENA_MAX"] = "1",
-            ["MALLOC_MMAP_THRESHOLD_"] = MmapThresholdBytes.ToString(CultureInfo.InvariantCulture),
-            ["MALLOC_TRIM_THRESHOLD_"] = int.MaxValue.ToString(CultureInfo.InvariantCulture),
-            ["MALLOC_TOP_PAD_"] = TopPadBytes.ToString(CultureInfo.InvariantCulture),
-        });
+    public static IReadOnlyDictionary<string, string> EnvironmentVariables => MallocTuning.EnvironmentVariables;
 
     /// <summary>What <see cref="Configure"/> found or did: <c>environment</c>, <c>in-process</c> or <c>glibc-defaults</c>.</summary>
     public static string Settings { get; private set; } = "glibc-defaults";
