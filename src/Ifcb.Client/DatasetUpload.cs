@@ -5,8 +5,11 @@ using Ifcb.Protos;
 
 namespace Ifcb.Client;
 
-/// <summary>One image to upload: its class, its file name in the dataset, and where it is on disk.</summary>
-public sealed record DatasetFile(string ClassName, string FileName, string LocalPath);
+/// <summary>
+/// One image to upload: its class, its file name in the dataset, and where it is on disk (the stored dataset's own
+/// record of it is <see cref="Ifcb.Data.Datasets.DatasetFile"/>).
+/// </summary>
+public sealed record ImageToUpload(string ClassName, string FileName, string LocalPath);
 
 /// <summary>
 /// Uploads through Datasets.Upload: a local class-folder dataset (one folder per class, images inside), or the merge a
@@ -21,7 +24,7 @@ public static class DatasetUpload
         Metadata? headers = null, IProgress<(int Done, int Total)>? filesDone = null, CancellationToken cancellationToken = default)
     {
         var files = DatasetSpec.ListClassFolders(folder)
-            .SelectMany(c => c.Value.Select(path => new DatasetFile(c.Key, Path.GetFileName(path), path)))
+            .SelectMany(c => c.Value.Select(path => new ImageToUpload(c.Key, Path.GetFileName(path), path)))
             .ToList();
         if (files.Count == 0)
             throw new InvalidDataException($"{Path.GetFullPath(folder)} has no images in class subfolders (expected {folder}/CLASS/IMAGE.png).");
@@ -33,7 +36,7 @@ public static class DatasetUpload
     /// its datasets. A file name that occurs in more than one of a class's datasets gets the dataset's column number as
     /// a prefix (<c>2-D2019..._00012.png</c>). Priorities are not kept: they only order <c>--class-max</c> in local mode.
     /// </summary>
-    public static IReadOnlyList<DatasetFile> FilesOfConfig(string configPath)
+    public static IReadOnlyList<ImageToUpload> FilesOfConfig(string configPath)
     {
         var perClass = new SortedDictionary<string, List<(int Column, string Path)>>(StringComparer.Ordinal);
         foreach (var column in DatasetConfig.Load(configPath).ListColumns(DatasetConfig.ClassFoldersNextTo(configPath)))
@@ -45,7 +48,7 @@ public static class DatasetUpload
                 list.AddRange(images.Select(path => (column.Column + 1, path)));
             }
         }
-        var files = new List<DatasetFile>();
+        var files = new List<ImageToUpload>();
         foreach (var (className, images) in perClass)
         {
             var clashes = images.GroupBy(i => Path.GetFileName(i.Path), StringComparer.Ordinal)
@@ -53,7 +56,7 @@ public static class DatasetUpload
             files.AddRange(images.Select(i =>
             {
                 var fileName = Path.GetFileName(i.Path);
-                return new DatasetFile(className, clashes.Contains(fileName) ? $"{i.Column}-{fileName}" : fileName, i.Path);
+                return new ImageToUpload(className, clashes.Contains(fileName) ? $"{i.Column}-{fileName}" : fileName, i.Path);
             }));
         }
         if (files.Count == 0)
@@ -62,7 +65,7 @@ public static class DatasetUpload
     }
 
     /// <param name="filesDone">Reports (files sent, total files).</param>
-    public static async Task<DatasetInfo> UploadFilesAsync(Datasets.DatasetsClient client, string name, IReadOnlyList<DatasetFile> files,
+    public static async Task<DatasetInfo> UploadFilesAsync(Datasets.DatasetsClient client, string name, IReadOnlyList<ImageToUpload> files,
         Metadata? headers = null, IProgress<(int Done, int Total)>? filesDone = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(files);

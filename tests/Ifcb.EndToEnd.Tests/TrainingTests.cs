@@ -181,7 +181,8 @@ public sealed class TrainingTests(PlatformFixture platform)
         }
         var trace = TraceOf(await platform.Telemetry.WaitForSpansAsync(spans => Missing(TraceOf(spans)).Count == 0, TimeSpan.FromSeconds(30)));
         var listing = string.Join("\n", trace.Select(s => s.ToString()));
-        Assert.True(Missing(trace).Count == 0, $"missing from the job's trace: {string.Join("; ", Missing(trace))}\ntrace:\n{listing}");
+        var missing = Missing(trace);
+        Assert.True(missing.Count == 0, $"missing from the job's trace: {string.Join("; ", missing)}\ntrace:\n{listing}");
 
         // One root: the StartTraining call on the Training service.
         Assert.Equal(StartTraining(trace), Assert.Single(Roots(trace)));

@@ -299,11 +299,11 @@ public sealed class BatchLoader
 
     private void DecodeLoop(BlockingCollection<(PendingBatch Batch, int Slot)> work, int epoch, CancellationToken token)
     {
+        var imageLength = Options.Preprocess.TensorLength;
         try
         {
             foreach (var (pending, i) in work.GetConsumingEnumerable(token))
             {
-                var imageLength = Options.Preprocess.TensorLength;
                 var image = _images[pending.Positions[i]];
                 try
                 {
