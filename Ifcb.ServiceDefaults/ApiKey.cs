@@ -89,11 +89,15 @@ public sealed class ApiKeyInterceptor(IConfiguration configuration) : Intercepto
 
 public static class ApiKeyExtensions
 {
-    /// <summary>Adds gRPC with the API-key interceptor (see <see cref="RequiresApiKeyAttribute"/>).</summary>
+    /// <summary>
+    /// Adds gRPC with the platform's interceptors: <see cref="ErrorInterceptor"/> (outermost: every failure becomes a
+    /// status the same way in every service) and the API-key check (see <see cref="RequiresApiKeyAttribute"/>).
+    /// </summary>
     public static IServiceCollection AddIfcbGrpc(this IServiceCollection services, bool detailedErrors) =>
         services.AddGrpc(o =>
         {
             o.EnableDetailedErrors = detailedErrors;
+            o.Interceptors.Add<ErrorInterceptor>();
             o.Interceptors.Add<ApiKeyInterceptor>();
             o.MaxReceiveMessageSize = 16 * 1024 * 1024;
         }).Services;

@@ -1,4 +1,5 @@
 using Ifcb.Data.Datasets;
+using Ifcb.Platform;
 
 namespace Ifcb.Data.Tests;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using Ifcb.Data;
 using Ifcb.Data.Datasets;
+using Ifcb.Platform;
 
 namespace Ifcb.Cli;
 

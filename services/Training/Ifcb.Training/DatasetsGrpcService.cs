@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Ifcb.Data.Datasets;
+using Ifcb.Platform;
 using Ifcb.Protos;
 using Microsoft.Extensions.Hosting;
 

@@ -2,6 +2,7 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Ifcb.Data.Datasets;
+using Ifcb.Platform;
 
 namespace Ifcb.Data.Bins;
 

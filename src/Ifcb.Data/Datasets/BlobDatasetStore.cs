@@ -4,6 +4,7 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Ifcb.Data.Loading;
+using Ifcb.Platform;
 
 namespace Ifcb.Data.Datasets;
 
