@@ -12,12 +12,16 @@ public static class MessagingExtensions
 {
     public const string ConnectionStringName = "messaging";
 
+    /// <summary>In-process retries of a consumer that failed with a transient fault (about a minute of backoff in all).</summary>
+    public const int RetryLimit = 7;
+
     /// <summary>
     /// Registers MassTransit with RabbitMQ. <paramref name="configureConsumers"/> registers the service's consumers.
     /// Queue names are "{service}-{consumer}", so replicas of one service compete for its queues while different
     /// services each get their own copy of published events. Queues are durable (MassTransit's default), publishes
-    /// wait for broker confirms, and a failing consumer is retried in process with back-off; a message whose worker
-    /// dies stays unacknowledged and RabbitMQ redelivers it to another instance.
+    /// wait for broker confirms, and a consumer failing with a transient fault is retried in process with back-off; a
+    /// short message whose worker dies stays unacknowledged and RabbitMQ redelivers it to another instance. Long jobs
+    /// do not hold their message (see JobExecutor).
     /// </summary>
     public static TBuilder AddIfcbMessaging<TBuilder>(this TBuilder builder, string serviceName,
         Action<IBusRegistrationConfigurator>? configureConsumers = null) where TBuilder : IHostApplicationBuilder
@@ -45,8 +49,13 @@ public static class MessagingExtensions
                     }
                     host.PublisherConfirmation = true;
                 });
-                rabbit.UseMessageRetry(retry => retry.Exponential(5, TimeSpan.FromMilliseconds(200),
-                    TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(300)));
+                // Only transient faults (storage, broker, peer outages) are worth retrying; a consumer's own error would
+                // fail the same way again, so it goes to the error queue (or the consumer records it) at once.
+                rabbit.UseMessageRetry(retry =>
+                {
+                    retry.Handle<Exception>(Ifcb.Platform.Faults.IsTransient);
+                    retry.Exponential(RetryLimit, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(500));
+                });
                 rabbit.ConfigureEndpoints(context);
             });
         });

@@ -8,6 +8,7 @@ using System.Threading.Channels;
 using Ifcb.Data.Datasets;
 using Ifcb.NormStats.Engine;
 using Ifcb.NormStats.Engine.Jobs;
+using Ifcb.Platform.Jobs;
 using Ifcb.Testing;
 
 var copies = 20;
@@ -71,7 +72,7 @@ try
         })));
         var seconds = clock.Elapsed.TotalSeconds;
         var done = await store.GetAsync(job.JobId, default) ?? throw new InvalidOperationException("job vanished");
-        if (done.State != NormStatsJobState.Succeeded || Math.Abs(done.Result!.Std[0] - reference.Std[0]) > 1e-9)
+        if (done.State != JobState.Succeeded || Math.Abs(done.Result!.Std[0] - reference.Std[0]) > 1e-9)
             throw new InvalidOperationException($"job ended {done.State} with std {done.Result?.Std[0]} instead of {reference.Std[0]}: {done.Error}");
         rates[workers] = images.Count / seconds;
         Console.WriteLine($"sharded job, {workers} worker(s)  : {rates[workers],8:F0} img/s  = {rates[workers] / localRate:F2} x in-process   ({job.Shards.Count} shards, {seconds:F1} s)");

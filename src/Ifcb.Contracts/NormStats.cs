@@ -11,10 +11,18 @@ public sealed record NormStatsOptions(
     bool NeustonEstimator,
     int ShardSize);
 
-/// <summary>Request (request/response): compute, or return the cached, statistics for a dataset. Answered with <see cref="NormStatsResult"/>.</summary>
-public sealed record ComputeNormStats(string Dataset, NormStatsOptions Options);
+/// <summary>
+/// Request (request/response): compute, or return the cached, statistics for a dataset. Answered at once with
+/// <see cref="NormStatsResult"/>: the statistics when they are known, else <c>Finished = false</c> and the job's id.
+/// With <paramref name="JobId"/> set (32 lowercase hex digits) a repeated request finds the same job, so a caller
+/// polls by asking again; nothing holds a broker message for the length of a computation.
+/// </summary>
+public sealed record ComputeNormStats(string Dataset, NormStatsOptions Options, string? JobId = null);
 
-/// <summary>The statistics of a dataset (or the reason they could not be computed: <paramref name="Error"/> set).</summary>
+/// <summary>
+/// The statistics of a dataset (<paramref name="Finished"/>), the reason they could not be computed
+/// (<paramref name="Error"/> set), or neither yet (the job <paramref name="JobId"/> is still running: ask again).
+/// </summary>
 public sealed record NormStatsResult(
     string JobId,
     string Dataset,
@@ -24,7 +32,8 @@ public sealed record NormStatsResult(
     string ImgNorm,
     long Images,
     bool Cached,
-    string? Error);
+    string? Error,
+    bool Finished = true);
 
 /// <summary>Command: compute the partial moments of images [<paramref name="Start"/>, <paramref name="Start"/>+<paramref name="Count"/>) of a job's image list.</summary>
 public sealed record ComputeNormShard(string JobId, int Shard, int Start, int Count);

@@ -1,6 +1,7 @@
 using Azure.Storage.Blobs;
 using Ifcb.Data.Datasets;
 using Ifcb.NormStats.Engine.Jobs;
+using Ifcb.Platform.Jobs;
 using Ifcb.Testing;
 
 namespace Ifcb.NormStats.Engine.Tests;
@@ -62,7 +63,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
 
         var (job, created) = await coordinator.StartAsync("sample", options);
         Assert.True(created);
-        Assert.Equal(NormStatsJobState.Queued, job.State);
+        Assert.Equal(JobState.Queued, job.State);
         Assert.Equal(30, job.ImagesTotal);
         Assert.Equal([7, 7, 7, 7, 2], job.Shards.Select(s => s.Count));
 
@@ -74,7 +75,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
 
         var done = await coordinator.Jobs.GetAsync(job.JobId, default);
         Assert.NotNull(done);
-        Assert.Equal(NormStatsJobState.Succeeded, done.State);
+        Assert.Equal(JobState.Succeeded, done.State);
         Assert.Equal(30, done.ImagesDone);
         Assert.All(done.Shards, s => Assert.Equal((ShardState.Done, Worker, 1), (s.State, s.Worker, s.Attempts)));
         var local = new NormStatsCalculator(64).ComputeExact(DatasetSpec.FromFolder(Sample).Images);
@@ -90,7 +91,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
         // Same content and options (the shard size does not matter): answered from the cache, nothing to compute.
         var (again, _) = await coordinator.StartAsync("sample", options with { ShardSize = 1000 });
         Assert.NotEqual(job.JobId, again.JobId);
-        Assert.Equal(NormStatsJobState.Succeeded, again.State);
+        Assert.Equal(JobState.Succeeded, again.State);
         Assert.True(again.Cached);
         Assert.Empty(again.Shards);
         Assert.Equal(job.JobId, again.Result!.ComputedByJob);
@@ -123,7 +124,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
         Assert.All(last, o => Assert.True(o.Counted));
         Assert.Single(last, o => o.Finished);
         var done = (await coordinator.Jobs.GetAsync(job.JobId, default))!;
-        Assert.Equal(NormStatsJobState.Succeeded, done.State);
+        Assert.Equal(JobState.Succeeded, done.State);
         Assert.Equal(30, done.Result!.Images);
         var local = new NormStatsCalculator(32).ComputeExact(DatasetSpec.FromFolder(Sample).Images);
         Assert.Equal(local.Std[0], done.Result.Std[0], 1e-9);
@@ -142,7 +143,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
             await coordinator.RunShardAsync(job.JobId, shard, Worker);
 
         var done = (await coordinator.Jobs.GetAsync(job.JobId, default))!;
-        Assert.Equal(NormStatsJobState.Succeeded, done.State);
+        Assert.Equal(JobState.Succeeded, done.State);
         var images = DatasetSpec.FromFolder(folder).Images;
         var local = new NormStatsCalculator(16).ComputeNeuston(images);
         var exact = new NormStatsCalculator(16).ComputeExact(images);
@@ -170,7 +171,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
             await coordinator.RunShardAsync(job.JobId, shard.Shard, Worker);
 
         var done = (await coordinator.Jobs.GetAsync(job.JobId, default))!;
-        Assert.Equal(NormStatsJobState.Succeeded, done.State);
+        Assert.Equal(JobState.Succeeded, done.State);
         Assert.Equal(30, done.Result!.Images);
         var corrupt = Assert.Single(done.Result.CorruptImages);
         Assert.Equal("Mesodinium_major/zz_broken.png", corrupt.Path);
@@ -214,7 +215,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
         Assert.Contains("changed after the job was started", error.Message);
         var (failed, written) = await coordinator.FailAsync(job.JobId, error.Message);
         Assert.True(written);
-        Assert.Equal(NormStatsJobState.Failed, failed.State);
+        Assert.Equal(JobState.Failed, failed.State);
         Assert.False((await coordinator.RunShardAsync(job.JobId, 0, Worker)).Counted);
     }
 
@@ -234,5 +235,39 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
         Assert.Equal(108, (plain with { Estimator = NormStatsEstimator.Neuston, ShardSize = 1 }).EffectiveShardSize);
         Assert.Equal(540, (plain with { Estimator = NormStatsEstimator.Neuston }).EffectiveShardSize);
         Assert.Equal(500, plain.EffectiveShardSize);
+    }
+
+    [Fact]
+    public async Task A_shard_that_keeps_killing_its_workers_fails_the_job_after_the_limit_instead_of_looping()
+    {
+        var (coordinator, datasets) = await NewCoordinatorAsync();
+        await UploadAsync(datasets, "poison", Sample);
+        var (job, _) = await coordinator.StartAsync("poison", new NormStatsJobOptions { Resize = 64, ShardSize = 10 });
+
+        // A worker that dies mid-shard leaves the shard started and unfinished; the broker redelivers it to the next one.
+        foreach (var worker in new[] { "normstats-a", "normstats-b", "normstats-c" })
+        {
+            using var dies = new CancellationTokenSource();
+            await dies.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => CrashMidShardAsync(coordinator, job.JobId, worker, dies.Token));
+        }
+        var fourth = await coordinator.RunShardAsync(job.JobId, 1, "normstats-d");
+
+        Assert.False(fourth.Counted);
+        var failed = await coordinator.Jobs.GetAsync(job.JobId, default);
+        Assert.Equal(JobState.Failed, failed!.State);
+        Assert.Contains("Shard 1 (images 10-19) stopped its worker 3 times (normstats-a, normstats-b, normstats-c)", failed.Error);
+        // The other shards' workers are unaffected: a shard of a failed job is simply not computed.
+        Assert.False((await coordinator.RunShardAsync(job.JobId, 0, "normstats-d")).Counted);
+    }
+
+    /// <summary>What a worker that dies while computing shard 1 leaves behind: the shard marked started, no partial.</summary>
+    private static async Task CrashMidShardAsync(NormStatsJobCoordinator coordinator, string jobId, string worker, CancellationToken dead)
+    {
+        await coordinator.Jobs.UpdateAsync(jobId, j => j.Begin(DateTimeOffset.UtcNow) with
+        {
+            Shards = [.. j.Shards.Select(s => s.Shard == 1 ? s with { State = ShardState.Running, Worker = worker, Attempts = s.Attempts + 1, Workers = [.. s.Workers, worker] } : s)],
+        }, default);
+        dead.ThrowIfCancellationRequested();
     }
 }

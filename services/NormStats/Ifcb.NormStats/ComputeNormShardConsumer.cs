@@ -1,5 +1,7 @@
 using Ifcb.Contracts;
 using Ifcb.NormStats.Engine.Jobs;
+using Ifcb.Platform;
+using Ifcb.Platform.Jobs;
 using MassTransit;
 using Microsoft.Extensions.Hosting;
 
@@ -20,6 +22,17 @@ public sealed class ComputeNormShardConsumer(NormStatsJobCoordinator coordinator
         {
             outcome = await coordinator.RunShardAsync(message.JobId, message.Shard, identity.InstanceId, context.CancellationToken);
         }
+        catch (Exception e) when (Faults.IsTransient(e))
+        {
+            // Storage or the broker is down: the bus retries in process a few times (MessagingExtensions); after the
+            // last retry the shard is left to the reconciler, which sends the shards of a stalled job again, instead of
+            // failing a job that only waited out an outage.
+            if (context.GetRetryAttempt() < MessagingExtensions.RetryLimit)
+                throw;
+            logger.LogWarning("Norm-stats job {JobId} shard {Shard}: {Reason}; left for the reconciler to send again.", message.JobId, message.Shard,
+                Faults.Reason(e));
+            return;
+        }
         catch (InvalidOperationException e)
         {
             // The dataset changed under the job: retrying cannot help.
@@ -37,7 +50,7 @@ public sealed class ComputeNormShardConsumer(NormStatsJobCoordinator coordinator
             var shard = outcome.Job.Shards[message.Shard];
             await context.Publish(new NormShardComputed(message.JobId, message.Shard, shard.Images, shard.Worker ?? identity.InstanceId));
         }
-        if (outcome.Finished && outcome.Job.State == NormStatsJobState.Succeeded)
+        if (outcome.Finished && outcome.Job.State == JobState.Succeeded)
         {
             await context.Publish(NormStatsEvents.Computed(outcome.Job));
             logger.LogInformation("Norm-stats job {JobId} succeeded: --img-norm {ImgNorm} ({Images} images, {Rate:0} images/s)",
@@ -54,7 +67,7 @@ public sealed class ComputeNormShardFaultConsumer(NormStatsJobCoordinator coordi
     public async Task Consume(ConsumeContext<Fault<ComputeNormShard>> context)
     {
         var shard = context.Message.Message;
-        var reason = context.Message.Exceptions.FirstOrDefault() is { } e ? $"{e.ExceptionType}: {e.Message}" : "unknown error";
+        var reason = context.Message.Exceptions.FirstOrDefault() is { } e ? Faults.ScrubPaths($"{e.ExceptionType}: {e.Message.Split('\n')[0]}") : "unknown error";
         await coordinator.FailAsync(shard.JobId, $"Shard {shard.Shard} failed after retries: {reason}", context.CancellationToken);
     }
 }

@@ -1,45 +1,43 @@
 using Ifcb.Contracts;
-using NormStatsEstimator = Ifcb.NormStats.Engine.NormStatsEstimator;
 using Ifcb.NormStats.Engine.Jobs;
+using Ifcb.Platform;
+using Ifcb.Platform.Jobs;
 using MassTransit;
+using NormStatsEstimator = Ifcb.NormStats.Engine.NormStatsEstimator;
 
 namespace Ifcb.NormStats;
 
 /// <summary>
-/// The bus request Training sends for <c>img_norm=auto</c>: answers from the cache, or runs the sharded job and answers
-/// when it ends. Bad requests are answered with <see cref="NormStatsResult.Error"/> set, never with a fault. The job id
-/// is the request id, so a redelivered request (its first handler died) waits for the same job instead of starting another.
+/// Answers the ComputeNormStats request at once: the statistics when the job (or the cache) has them, the reason when
+/// it cannot, else "not finished" with the job's id. The caller polls by asking again with the same job id, so no
+/// broker message is held for the length of a computation (which could outlast the broker's consumer timeout).
 /// </summary>
-public sealed class ComputeNormStatsConsumer(NormStatsJobLauncher launcher, NormStatsJobStore jobs, ILogger<ComputeNormStatsConsumer> logger)
+public sealed class ComputeNormStatsConsumer(NormStatsJobLauncher launcher, ILogger<ComputeNormStatsConsumer> logger)
     : IConsumer<ComputeNormStats>
 {
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
-
     public async Task Consume(ConsumeContext<ComputeNormStats> context)
     {
         var request = context.Message;
-        var jobId = (context.RequestId ?? context.MessageId ?? Guid.NewGuid()).ToString("N");
+        var jobId = NormStatsJobStore.IsValidId(request.JobId) ? request.JobId! : (context.RequestId ?? context.MessageId ?? Guid.NewGuid()).ToString("N");
         NormStatsJobRecord job;
         try
         {
             job = await launcher.LaunchAsync(request.Dataset, request.Options.ToJobOptions(), jobId, context.CancellationToken);
         }
-        catch (Exception e) when (e is ArgumentException or KeyNotFoundException or NoImagesAfterFiltersException)
+        catch (Exception e) when (e is ArgumentException or KeyNotFoundException or NoImagesAfterFiltersException
+                                      || (e is IfcbException ifcb && !ifcb.IsTransient))
         {
             logger.LogInformation("ComputeNormStats for {Dataset} refused: {Reason}", request.Dataset, e.Message);
-            await context.RespondAsync(Failed(jobId, request.Dataset, null, e.Message));
+            await context.RespondAsync(Failed(jobId, request.Dataset, null, Faults.Reason(e)));
             return;
         }
-        while (!job.IsTerminal)
+        await context.RespondAsync(job.State switch
         {
-            await Task.Delay(PollInterval, context.CancellationToken);
-            job = await jobs.GetAsync(job.JobId, context.CancellationToken)
-                ?? throw new InvalidOperationException($"Norm-stats job {job.JobId} vanished while a request waited for it.");
-        }
-        await context.RespondAsync(job.State == NormStatsJobState.Succeeded
-            ? new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, job.Result!.Mean, job.Result.Std, job.Result.ImgNorm,
-                job.Result.Images, job.Cached, null)
-            : Failed(job.JobId, job.Dataset, job.DatasetFingerprint, job.Error ?? "the job failed"));
+            JobState.Succeeded => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, job.Result!.Mean, job.Result.Std,
+                job.Result.ImgNorm, job.Result.Images, job.Cached, null),
+            JobState.Failed or JobState.Cancelled => Failed(job.JobId, job.Dataset, job.DatasetFingerprint, job.Error ?? "the job failed"),
+            _ => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, [], [], "", 0, false, null, Finished: false),
+        });
     }
 
     private static NormStatsResult Failed(string jobId, string dataset, string? fingerprint, string error) =>

@@ -1,5 +1,7 @@
 using Azure.Storage.Blobs;
+using Ifcb.Contracts;
 using Ifcb.NormStats;
+using MassTransit;
 using Ifcb.NormStats.Engine.Jobs;
 
 namespace Microsoft.Extensions.Hosting;
@@ -17,12 +19,25 @@ public static class NormStatsServiceExtensions
     public static WebApplicationBuilder AddIfcbNormStatsServices(this WebApplicationBuilder builder)
     {
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
-        builder.Services.AddSingleton(sp => new NormStatsJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(NormStatsJobStore.ContainerName)));
+        var jobOptions = builder.Services.AddIfcbJobOptions(builder.Configuration);
+        builder.Services.AddSingleton(sp => new NormStatsJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(NormStatsJobStore.ContainerName),
+            sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(sp => new NormStatsJobCoordinator(sp.GetRequiredService<NormStatsJobStore>(),
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer),
-            builder.Configuration.GetValue("Ifcb:NormStatsThreads", 0)));
+            builder.Configuration.GetValue("Ifcb:NormStatsThreads", 0), jobOptions.MaxAttempts));
         builder.Services.AddScoped<NormStatsJobLauncher>();
         builder.Services.AddHostedService<ContainerInitializer>();
+        // Sends the shards of jobs planned while the broker was down, resends those of stalled jobs, fails jobs past
+        // their deadline or stalled beyond the transient budget.
+        builder.Services.AddJobReconciliation("normstats", async (sp, ct) =>
+        {
+            var bus = sp.GetRequiredService<IBus>();
+            var (failed, _) = await sp.GetRequiredService<NormStatsJobCoordinator>().ReconcileAsync(
+                (job, shards, token) => bus.PublishBatch(shards.Select(s => new ComputeNormShard(job.JobId, s.Shard, s.Start, s.Count)), token),
+                resendAfter: TimeSpan.FromMinutes(2), giveUpAfter: jobOptions.TransientRetryBudget, ct);
+            foreach (var job in failed)
+                sp.GetRequiredService<ILogger<NormStatsJobCoordinator>>().LogWarning("Norm-stats job {JobId} failed: {Reason}", job.JobId, job.Error);
+        });
 
         var requestSlots = Math.Max(1, builder.Configuration.GetValue("Ifcb:NormStatsRequestSlots", 8));
         builder.AddIfcbMessaging("normstats", bus =>

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Ifcb.NormStats.Engine.Jobs;
+using Ifcb.Platform;
 using Ifcb.Protos;
 using Microsoft.Extensions.Hosting;
 
@@ -20,18 +21,12 @@ public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobL
     {
         if (string.IsNullOrWhiteSpace(request.Dataset))
             throw new RpcException(new Status(StatusCode.InvalidArgument, "dataset is required: the name of an uploaded dataset (see Datasets.List)."));
+        // Bad options (ArgumentException) and unknown datasets (KeyNotFoundException) are mapped by the ErrorInterceptor.
+        Limits.CheckText(request.Options?.ClassConfigCsv, "options.class_config_csv", Limits.MaxClassConfigBytes);
         try
         {
             var job = await launcher.LaunchAsync(request.Dataset, request.Options.ToJobOptions(), null, context.CancellationToken);
             return job.ToProto();
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-        catch (KeyNotFoundException e)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
         }
         catch (NoImagesAfterFiltersException e)
         {

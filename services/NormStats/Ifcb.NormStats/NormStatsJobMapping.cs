@@ -48,10 +48,10 @@ internal static class NormStatsJobMapping
             DatasetFingerprint = job.DatasetFingerprint,
             State = job.State switch
             {
-                NormStatsJobState.Queued => NormJobState.Queued,
-                NormStatsJobState.Running => NormJobState.Running,
-                NormStatsJobState.Succeeded => NormJobState.Succeeded,
-                NormStatsJobState.Failed => NormJobState.Failed,
+                Ifcb.Platform.Jobs.JobState.Queued => NormJobState.Queued,
+                Ifcb.Platform.Jobs.JobState.Running => NormJobState.Running,
+                Ifcb.Platform.Jobs.JobState.Succeeded => NormJobState.Succeeded,
+                Ifcb.Platform.Jobs.JobState.Failed => NormJobState.Failed,
                 _ => NormJobState.Unspecified,
             },
             ImagesTotal = job.ImagesTotal,
@@ -63,7 +63,7 @@ internal static class NormStatsJobMapping
             Error = job.Error ?? "",
             Options = job.Options.ToProto(),
             CreatedAt = job.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
-            CompletedAt = job.CompletedAt?.ToString("O", CultureInfo.InvariantCulture) ?? "",
+            CompletedAt = job.EndedAt?.ToString("O", CultureInfo.InvariantCulture) ?? "",
         };
         if (job.Result is { } result)
             proto.Result = result.ToProto();

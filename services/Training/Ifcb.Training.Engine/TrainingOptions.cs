@@ -2,6 +2,7 @@ using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Ifcb.Models;
+using Ifcb.Platform;
 
 namespace Ifcb.Training.Engine;
 
@@ -52,24 +53,33 @@ public sealed record TrainingOptions
             throw new ArgumentException(
                 $"'{Architecture}' has no pretrained ImageNet weights on this platform; set untrain (--untrain) to train it from random weights.",
                 nameof(Pretrained));
-        if (string.IsNullOrWhiteSpace(TrainId) || TrainId.Contains('/') || TrainId.Contains('\\') || TrainId.Contains("..", StringComparison.Ordinal))
-            throw new ArgumentException($"TRAIN_ID '{TrainId}' must be a non-empty name without '/', '\\' or '..'.", nameof(TrainId));
-        if (Emax < 1)
-            throw new ArgumentException($"emax is {Emax}; it must be at least 1.", nameof(Emax));
-        if (Emin < 1)
-            throw new ArgumentException($"emin is {Emin}; it must be at least 1.", nameof(Emin));
+        // TRAIN_ID and model_id become folder, file and blob names, and (unless register_as is given) the registered
+        // model's name: one rule for all of them, the registry's.
+        ResourceName.ValidateModelName(TrainId, "TRAIN_ID");
+        if (!string.IsNullOrWhiteSpace(ModelId))
+            ResourceName.ValidateModelName(ModelId, "model_id");
+        if (Emax is < 1 or > Limits.MaxEpochs)
+            throw new ArgumentException($"emax is {Emax}; it must be between 1 and {Limits.MaxEpochs} (limit {nameof(Limits.MaxEpochs)}).", nameof(Emax));
+        if (Emin is < 1 or > Limits.MaxEpochs)
+            throw new ArgumentException($"emin is {Emin}; it must be between 1 and {Limits.MaxEpochs} (limit {nameof(Limits.MaxEpochs)}).", nameof(Emin));
         if (Emin > Emax)
             throw new ArgumentException($"emin ({Emin}) is greater than emax ({Emax}); lower emin or raise emax.", nameof(Emin));
-        if (Estop < 0)
-            throw new ArgumentException($"estop is {Estop}; use 0 to disable early stopping or a positive patience.", nameof(Estop));
-        if (BatchSize < 1)
-            throw new ArgumentException($"batch is {BatchSize}; it must be at least 1.", nameof(BatchSize));
+        if (Estop is < 0 or > Limits.MaxEpochs)
+            throw new ArgumentException($"estop is {Estop}; use 0 to disable early stopping or a patience up to {Limits.MaxEpochs}.", nameof(Estop));
+        if (Resize is { } size && (size < Limits.MinResize || size > Limits.MaxResize))
+            throw new ArgumentException($"resize is {size}; use a side between {Limits.MinResize} and {Limits.MaxResize} pixels (limit {nameof(Limits.MaxResize)}).", nameof(Resize));
+        try
+        {
+            Limits.CheckBatch(BatchSize, EffectiveResize);
+        }
+        catch (IfcbException e)
+        {
+            throw new ArgumentException(e.Message, nameof(BatchSize), e);
+        }
         if (ClassMin < 0)
             throw new ArgumentException($"class-min is {ClassMin}; it must be 0 or more.", nameof(ClassMin));
         if (ClassMax is { } max && max <= Math.Max(1, ClassMin))
             throw new ArgumentException($"class-max ({max}) must be greater than class-min ({ClassMin}).", nameof(ClassMax));
-        if (Resize is { } size && (size < 16 || size > 1024))
-            throw new ArgumentException($"resize is {size}; use a side between 16 and 1024 pixels.", nameof(Resize));
         if (!Ifcb.Models.DeviceSelection.Choices.Contains(Device))
             throw new ArgumentException($"device '{Device}' is not one of {string.Join(", ", Ifcb.Models.DeviceSelection.Choices)}.", nameof(Device));
     }

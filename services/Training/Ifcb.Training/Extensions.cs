@@ -16,8 +16,10 @@ public static class TrainingServiceExtensions
     public static WebApplicationBuilder AddIfcbTrainingServices(this WebApplicationBuilder builder)
     {
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
-        builder.Services.AddSingleton(sp => new TrainingJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer)));
-        builder.Services.AddSingleton(sp => new RunJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer)));
+        builder.Services.AddSingleton(sp => new TrainingJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer),
+            sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp => new RunJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer),
+            sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(sp => new BlobDatasetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
         builder.Services.AddSingleton(sp => new Ifcb.Data.Bins.BlobBinSetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
         builder.Services.AddSingleton<RegistryCheckpoints>();
@@ -25,8 +27,15 @@ public static class TrainingServiceExtensions
         builder.Services.AddSingleton<WorkerCache>();
         builder.Services.AddHostedService<ContainerInitializer>();
 
-        // One job at a time per worker slot (configurable); a slot holds its message until the job ends.
+        // Training and RUN jobs share this worker's slots (Ifcb:TrainingSlots, default 1): a delivery takes the job's
+        // lease, is acknowledged and runs in the background (see JobExecutor for why), or goes back to the queue when
+        // every slot is busy. The reconciler repairs what crashes and outages leave behind.
         var slots = Math.Max(1, builder.Configuration.GetValue("Ifcb:TrainingSlots", 1));
+        builder.Services.AddIfcbJobKernel(builder.Configuration, slots);
+        builder.Services.AddSingleton<TrainingJobWork>();
+        builder.Services.AddSingleton<RunJobWork>();
+        builder.Services.AddSingleton<TrainingReconciliation>();
+        builder.Services.AddJobReconciliation("training", (sp, ct) => sp.GetRequiredService<TrainingReconciliation>().SweepAsync(ct));
         builder.AddIfcbMessaging("training", bus =>
         {
             bus.AddConsumer<TrainModelConsumer>().Endpoint(e =>
@@ -34,7 +43,6 @@ public static class TrainingServiceExtensions
                 e.PrefetchCount = slots;
                 e.ConcurrentMessageLimit = slots;
             });
-            // RUN jobs share the worker slots' queue settings: one at a time per slot.
             bus.AddConsumer<RunModelConsumer>().Endpoint(e =>
             {
                 e.PrefetchCount = slots;

@@ -3,64 +3,97 @@ using Ifcb.Contracts;
 using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
 using Ifcb.Inference;
+using Ifcb.Platform;
+using Ifcb.Platform.Jobs;
 using Ifcb.Training.Engine.Jobs;
 using MassTransit;
 using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Training;
 
+/// <summary>Takes a RunModel command: starts the run on this worker if it may run here (see <see cref="JobExecutor"/>).</summary>
+public sealed class RunModelConsumer(RunJobStore runs, JobExecutor executor, RunJobWork work) : IConsumer<RunModel>
+{
+    public Task Consume(ConsumeContext<RunModel> context) =>
+        executor.AcceptAsync(runs, context.Message.JobId,
+            ct => context.Publish(new RunModel(context.Message.JobId), ct),
+            work.RunAsync, work.AnnounceEndAsync, context.CancellationToken);
+}
+
 /// <summary>
-/// Runs a platform RUN job (the RunModel command) on a Training worker: fetches the registered model and the inputs,
-/// classifies with the RUN engine, uploads each bin's outputs as soon as it is done and publishes BinsClassified.
-/// A redelivered run (its worker died) starts over; outputs are overwritten with the same content.
+/// A platform RUN's work on a Training worker: fetches the registered model and the inputs, classifies with the RUN
+/// engine, uploads each bin's outputs as soon as it is done and publishes BinsClassified. An attempt that is retried
+/// (a transient fault, a lost worker) starts over from the first bin; outputs are overwritten with the same content.
 /// </summary>
-public sealed class RunModelConsumer(
+public sealed class RunJobWork(
     RunJobStore runs,
     BlobDatasetStore datasets,
     BlobBinSetStore binSets,
     RegistryCheckpoints registry,
     WorkerCache cache,
     ServiceIdentity identity,
-    ILogger<RunModelConsumer> logger) : IConsumer<RunModel>
+    IBus bus,
+    JobKernelOptions options,
+    ILogger<RunJobWork> logger)
 {
     private static readonly ActivitySource Activity = new("Ifcb.Training");
 
-    public async Task Consume(ConsumeContext<RunModel> context)
+    public async Task RunAsync(RunJobRecord started, CancellationToken shutdown)
     {
-        var jobId = context.Message.JobId;
-        var job = await runs.GetAsync(jobId, context.CancellationToken);
-        if (job is null || job.IsTerminal)
-            return;
-        if (job.CancelRequested)
-        {
-            await FinishAsync(context, await runs.UpdateAsync(jobId, j => j with { State = TrainingJobState.Cancelled }, CancellationToken.None));
-            return;
-        }
         using var activity = Activity.StartActivity("run");
-        activity?.SetTag("ifcb.job_id", jobId);
-        job = await runs.UpdateAsync(jobId, j => j with
+        activity?.SetTag("ifcb.job_id", started.JobId);
+        var runner = new JobAttemptRunner<RunJobRecord>(runs, options, logger);
+        var result = await runner.RunAsync(started, identity.InstanceId, ClassifyAsync, shutdown);
+        if (result.Outcome == JobRunOutcome.Ended)
+            await AnnounceEndAsync(result.Job, CancellationToken.None);
+        else if (result.Outcome == JobRunOutcome.Released)
         {
-            State = TrainingJobState.Running, Worker = identity.InstanceId, Attempts = j.Attempts + 1, Completed = [], Failed = [], ItemsDone = 0,
-        }, context.CancellationToken);
+            try
+            {
+                await bus.Publish(new RunModel(started.JobId));
+                await runs.UpdateAsync(started.JobId, j => j.State == JobState.Queued ? j.Dispatched(runs.Time.GetUtcNow()) : null, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                logger.LogInformation("Run {JobId} was released; the reconciler sends it again ({Reason}).", started.JobId, Faults.Reason(e));
+            }
+        }
+    }
 
-        var work = Path.Combine(cache.Directory, "runs", jobId);
-        using var userCancel = new CancellationTokenSource();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(userCancel.Token, context.CancellationToken);
+    public async Task AnnounceEndAsync(RunJobRecord job, CancellationToken cancellationToken)
+    {
         try
         {
-            var spec = job.Request;
+            await bus.Publish(new RunFinished(job.JobId, job.Request.RunId, job.State.ToString().ToLowerInvariant(), job.Completed.Count, job.Failed.Count),
+                cancellationToken);
+        }
+        catch (Exception e) when (Faults.IsTransient(e) || e is OperationCanceledException)
+        {
+            logger.LogWarning("Run {JobId} is {State}, but announcing it failed ({Reason}).", job.JobId, job.State, Faults.Reason(e));
+        }
+    }
+
+    private async Task<JobCompletion<RunJobRecord>> ClassifyAsync(JobLease<RunJobRecord> lease, CancellationToken cancellationToken)
+    {
+        var jobId = lease.JobId;
+        var job = await UpdateAsync(lease, j => j with { Completed = [], Failed = [], ItemsDone = 0 }) ?? lease.Job;
+        var spec = job.Request;
+        var work = Path.Combine(cache.Directory, "runs", jobId);
+        try
+        {
             var slash = job.ModelVersion.LastIndexOf('/');
-            var checkpoint = await registry.LoadAsync(job.ModelVersion[..slash], int.Parse(job.ModelVersion[(slash + 1)..], System.Globalization.CultureInfo.InvariantCulture), linked.Token);
+            var checkpoint = await registry.LoadAsync(job.ModelVersion[..slash],
+                int.Parse(job.ModelVersion[(slash + 1)..], System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
             using var model = checkpoint.Model;
             string source;
             if (spec.BinSet is { } binSet)
             {
                 source = Path.Combine(work, "input");
-                await binSets.DownloadAsync(binSet, source, linked.Token);
+                await binSets.DownloadAsync(binSet, source, cancellationToken);
             }
             else
             {
-                source = (await datasets.MaterializeAsync(spec.Dataset!, cache.Directory, cancellationToken: linked.Token)).LocalRoot;
+                source = (await datasets.MaterializeAsync(spec.Dataset!, cache.Directory, cancellationToken: cancellationToken)).LocalRoot;
             }
             var outputs = Path.Combine(work, "output");
             var request = new RunRequest(source, spec.RunId)
@@ -74,9 +107,8 @@ public sealed class RunModelConsumer(
             };
             var engine = new RunEngine(checkpoint, Ifcb.Models.DeviceSelection.Resolve(spec.Device));
             var artifacts = runs.Artifacts(jobId);
-            var lastCheck = Stopwatch.StartNew();
-            // The engine reports synchronously on this worker's thread after every bin; uploading there keeps each
-            // bin's outputs durable before the next one starts.
+            // The engine reports synchronously on its thread after every bin; uploading there keeps each bin's outputs
+            // durable before the next one starts.
             var summary = await Task.Run(() => engine.Run(request, new InlineProgress<RunProgress>(progress =>
             {
                 var uploaded = new List<string>();
@@ -85,13 +117,12 @@ public sealed class RunModelConsumer(
                     foreach (var file in done.OutputFiles)
                     {
                         var name = Path.GetRelativePath(outputs, file).Replace('\\', '/');
-                        artifacts.WriteAsync(name, File.ReadAllBytes(file), CancellationToken.None).GetAwaiter().GetResult();
+                        artifacts.WriteAsync(name, File.ReadAllBytes(file), cancellationToken).GetAwaiter().GetResult();
                         uploaded.Add(runs.ArtifactBlobName(jobId, name));
                     }
-                    context.Publish(new BinsClassified(jobId, spec.RunId, done.Id, job.ModelVersion, done.ImageCount, runs.Container.Name, uploaded),
-                        CancellationToken.None).GetAwaiter().GetResult();
+                    PublishQuietly(new BinsClassified(jobId, spec.RunId, done.Id, job.ModelVersion, done.ImageCount, runs.Container.Name, uploaded));
                 }
-                var updated = runs.UpdateAsync(jobId, j => j with
+                UpdateAsync(lease, j => j with
                 {
                     ItemsTotal = progress.ItemsTotal,
                     ItemsDone = progress.ItemsDone,
@@ -99,35 +130,19 @@ public sealed class RunModelConsumer(
                     ImagesPerSecond = progress.ImagesPerSecond,
                     Completed = progress.Completed is { } c ? [.. j.Completed, c.Id] : j.Completed,
                     Failed = progress.Failed is { } f ? [.. j.Failed, new RunItemFailureRecord(f.Id, f.Reason)] : j.Failed,
-                }, CancellationToken.None).GetAwaiter().GetResult();
-                if (updated.CancelRequested)
-                    userCancel.Cancel();
-            }), linked.Token), linked.Token);
+                }).GetAwaiter().GetResult();
+            }), cancellationToken), cancellationToken);
 
-            // The summary is authoritative: it also holds bins that failed before classification started.
-            var final = await runs.UpdateAsync(jobId, j => j with
+            // The summary is authoritative: it also holds inputs that failed before classification started.
+            RunJobRecord Finish(RunJobRecord j) => j with
             {
                 Completed = [.. summary.Completed.Select(c => c.Id)],
                 Failed = [.. summary.Failed.Select(f => new RunItemFailureRecord(f.Id, f.Reason)),
                     .. summary.NotInputs.Select(n => new RunItemFailureRecord(Path.GetFileName(n.Path), n.Reason))],
-                State = summary.Completed.Count == 0 && summary.Failed.Count > 0 ? TrainingJobState.Failed : TrainingJobState.Succeeded,
-                Error = summary.Completed.Count == 0 && summary.Failed.Count > 0 ? "No input could be classified; see failed." : null,
-            }, CancellationToken.None);
-            await FinishAsync(context, final);
-        }
-        catch (OperationCanceledException) when (userCancel.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
-        {
-            await FinishAsync(context, await runs.UpdateAsync(jobId, j => j with { State = TrainingJobState.Cancelled }, CancellationToken.None));
-        }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
-        {
-            throw; // not acknowledged: RabbitMQ redelivers and another worker runs it
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogError(e, "Run {JobId} failed", jobId);
-            var reason = e is Grpc.Core.RpcException rpc ? rpc.Status.Detail : e.Message;
-            await FinishAsync(context, await runs.UpdateAsync(jobId, j => j with { State = TrainingJobState.Failed, Error = reason }, CancellationToken.None));
+            };
+            return summary.Completed.Count == 0 && summary.Failed.Count > 0
+                ? JobCompletion<RunJobRecord>.Failure("No input could be classified; see failed.", Finish)
+                : JobCompletion<RunJobRecord>.Success(Finish);
         }
         finally
         {
@@ -136,8 +151,35 @@ public sealed class RunModelConsumer(
         }
     }
 
-    private static Task FinishAsync(ConsumeContext context, RunJobRecord job) =>
-        context.Publish(new RunFinished(job.JobId, job.Request.RunId, job.State.ToString().ToLowerInvariant(), job.Completed.Count, job.Failed.Count));
+    /// <summary>Records progress while this worker holds the run; a storage blip skips one update (the final record is complete).</summary>
+    private async Task<RunJobRecord?> UpdateAsync(JobLease<RunJobRecord> lease, Func<RunJobRecord, RunJobRecord> change)
+    {
+        try
+        {
+            var (job, _) = await runs.UpdateAsync(lease.JobId, j => j.State == JobState.Running && j.Worker == lease.Worker ? change(j) : null,
+                CancellationToken.None);
+            lease.Observe(job);
+            return job;
+        }
+        catch (Exception e) when (Faults.IsTransient(e))
+        {
+            logger.LogDebug("Progress of run {JobId} not recorded ({Reason}).", lease.JobId, Faults.Reason(e));
+            return null;
+        }
+    }
+
+    private void PublishQuietly<T>(T message) where T : class
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            bus.Publish(message, timeout.Token).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (Faults.IsTransient(e) || e is OperationCanceledException)
+        {
+            logger.LogDebug("{Event} not sent ({Reason}).", typeof(T).Name, Faults.Reason(e));
+        }
+    }
 
     /// <summary>Reports on the engine's thread, in order (Progress&lt;T&gt; would post to the thread pool).</summary>
     private sealed class InlineProgress<T>(Action<T> report) : IProgress<T>

@@ -3,6 +3,8 @@ using Ifcb.Contracts;
 using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Models.Weights;
+using Ifcb.Platform;
+using Ifcb.Platform.Jobs;
 using Ifcb.Training.Engine;
 using Ifcb.Training.Engine.Jobs;
 using MassTransit;
@@ -11,86 +13,135 @@ using Microsoft.Extensions.Hosting;
 namespace Ifcb.Training;
 
 /// <summary>
-/// Runs a training job (the TrainModel command). Any Training instance may take it; one job per worker slot. A job
-/// whose worker died is redelivered by RabbitMQ and continues from its last completed epoch (the engine reads the
-/// resume state from the job's artifacts). User cancellation is a flag in the job record, checked between batches.
+/// Takes a TrainModel command: starts the job on this worker if it may run here (see <see cref="JobExecutor"/>: the
+/// lease is taken, the message acknowledged, the work runs in the background).
 /// </summary>
-public sealed class TrainModelConsumer(
+public sealed class TrainModelConsumer(TrainingJobStore jobs, JobExecutor executor, TrainingJobWork work) : IConsumer<TrainModel>
+{
+    public Task Consume(ConsumeContext<TrainModel> context) =>
+        executor.AcceptAsync(jobs, context.Message.JobId,
+            ct => context.Publish(new TrainModel(context.Message.JobId), ct),
+            work.RunAsync, work.AnnounceEndAsync, context.CancellationToken);
+}
+
+/// <summary>
+/// A training job's work on a worker: materialise the dataset, resolve img-norm (NormStats), train (resuming from the
+/// last completed epoch of an earlier attempt), record the best checkpoint and announce ModelTrained so the Registry
+/// registers it. Runs under a <see cref="JobAttemptRunner{T}"/>, which decides what a failure means.
+/// </summary>
+public sealed class TrainingJobWork(
     TrainingJobStore jobs,
     BlobDatasetStore datasets,
     IWeightsStore weights,
     WorkerCache cache,
     ServiceIdentity identity,
     IRequestClient<ComputeNormStats> normStats,
-    ILogger<TrainModelConsumer> logger) : IConsumer<TrainModel>
+    IBus bus,
+    JobKernelOptions options,
+    ILogger<TrainingJobWork> logger)
 {
     private static readonly ActivitySource Activity = new("Ifcb.Training");
 
-    public async Task Consume(ConsumeContext<TrainModel> context)
+    /// <summary>How often a worker asks NormStats whether an img-norm=auto computation is done.</summary>
+    private static readonly TimeSpan NormStatsPoll = TimeSpan.FromSeconds(1);
+
+    public async Task RunAsync(TrainingJobRecord started, CancellationToken shutdown)
     {
-        var jobId = context.Message.JobId;
-        var job = await jobs.GetAsync(jobId, context.CancellationToken);
-        if (job is null)
-        {
-            logger.LogWarning("TrainModel for unknown job {JobId}; ignored", jobId);
-            return;
-        }
-        if (job.IsTerminal)
-            return;
-        if (job.CancelRequested)
-        {
-            await jobs.UpdateAsync(jobId, j => j with { State = TrainingJobState.Cancelled }, context.CancellationToken);
-            await context.Publish(new TrainingCancelled(jobId, job.Epochs.Count));
-            return;
-        }
-
         using var activity = Activity.StartActivity("train");
-        activity?.SetTag("ifcb.job_id", jobId);
-        job = await jobs.UpdateAsync(jobId, j => j with
+        activity?.SetTag("ifcb.job_id", started.JobId);
+        activity?.SetTag("ifcb.attempt", started.Attempts);
+        if (started.Attempts > 1)
+            logger.LogInformation("Resuming training job {JobId} (attempt {Attempt}) after {Epochs} completed epochs", started.JobId,
+                started.Attempts, started.Epochs.Count);
+        var runner = new JobAttemptRunner<TrainingJobRecord>(jobs, options, logger);
+        var result = await runner.RunAsync(started, identity.InstanceId, TrainAsync, shutdown);
+        switch (result.Outcome)
         {
-            State = TrainingJobState.Running,
-            Worker = identity.InstanceId,
-            Attempts = j.Attempts + 1,
-        }, context.CancellationToken);
-        if (job.Attempts > 1)
-            logger.LogInformation("Resuming training job {JobId} (attempt {Attempt}) after {Epochs} completed epochs", jobId, job.Attempts, job.Epochs.Count);
-
-        using var userCancel = new CancellationTokenSource();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(userCancel.Token, context.CancellationToken);
-        try
-        {
-            var inputs = await PrepareAsync(job, linked.Token);
-            var observer = new JobProgressObserver(jobs, context, jobId, identity.InstanceId, userCancel);
-            var result = await new TrainingRun(inputs, jobs.Artifacts(jobId), observer).RunAsync(linked.Token);
-
-            if (result.Cancelled && !userCancel.IsCancellationRequested)
-                throw new OperationCanceledException("The worker is shutting down; the job resumes on redelivery.");
-            if (result.Cancelled)
-            {
-                await jobs.UpdateAsync(jobId, j => j with { State = TrainingJobState.Cancelled, Epochs = [.. result.Epochs] }, CancellationToken.None);
-                await context.Publish(new TrainingCancelled(jobId, result.Epochs.Count));
-                logger.LogInformation("Training job {JobId} cancelled after {Epochs} epochs", jobId, result.Epochs.Count);
-                return;
-            }
-            await CompleteAsync(context, inputs, result);
-        }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
-        {
-            throw; // not acknowledged: RabbitMQ redelivers and another worker resumes the job
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogError(e, "Training job {JobId} failed", jobId);
-            var reason = e is ArgumentException or InvalidOperationException or InvalidDataException or KeyNotFoundException or WeightsNotFoundException
-                ? e.Message
-                : $"{e.GetType().Name}: {e.Message}";
-            await jobs.UpdateAsync(jobId, j => j with { State = TrainingJobState.Failed, Error = reason }, CancellationToken.None);
-            await context.Publish(new TrainingFailed(jobId, reason));
+            case JobRunOutcome.Released:
+                await SendAgainAsync(result.Job);
+                break;
+            case JobRunOutcome.Ended:
+                await AnnounceEndAsync(result.Job, CancellationToken.None);
+                break;
         }
     }
 
-    private async Task<TrainingInputs> PrepareAsync(TrainingJobRecord job, CancellationToken cancellationToken)
+    /// <summary>Announces a final job: ModelTrained for a success (the Registry registers it), else TrainingFailed/Cancelled.</summary>
+    public async Task AnnounceEndAsync(TrainingJobRecord job, CancellationToken cancellationToken)
     {
+        try
+        {
+            switch (job.State)
+            {
+                case JobState.Succeeded:
+                    await SendModelTrainedAsync(job, cancellationToken);
+                    logger.LogInformation("Training job {JobId} succeeded: best epoch {Best} of {Epochs}", job.JobId, job.BestEpoch, job.Epochs.Count);
+                    break;
+                case JobState.Cancelled:
+                    await bus.Publish(new TrainingCancelled(job.JobId, job.Epochs.Count), cancellationToken);
+                    logger.LogInformation("Training job {JobId} cancelled after {Epochs} epochs: {Reason}", job.JobId, job.Epochs.Count, job.Error);
+                    break;
+                case JobState.Failed:
+                    await bus.Publish(new TrainingFailed(job.JobId, job.Error ?? "failed"), cancellationToken);
+                    logger.LogWarning("Training job {JobId} failed: {Reason}", job.JobId, job.Error);
+                    break;
+            }
+        }
+        catch (Exception e) when (Faults.IsTransient(e) || e is OperationCanceledException)
+        {
+            // The state is recorded; ModelTrained is sent again by the reconciler's follow-up, the other events are notices.
+            logger.LogWarning("Training job {JobId} is {State}, but announcing it failed ({Reason}).", job.JobId, job.State, Faults.Reason(e));
+        }
+    }
+
+    /// <summary>Sends ModelTrained for a succeeded job (again, if the Registry has not answered) and records when.</summary>
+    public async Task SendModelTrainedAsync(TrainingJobRecord job, CancellationToken cancellationToken)
+    {
+        await bus.Publish(job.ToModelTrained(jobs), cancellationToken);
+        await jobs.UpdateAsync(job.JobId, j => j.NeedsFollowUp() ? j with { ModelTrainedSentAt = jobs.Time.GetUtcNow() } : null, cancellationToken);
+    }
+
+    private async Task SendAgainAsync(TrainingJobRecord job)
+    {
+        try
+        {
+            await bus.Publish(new TrainModel(job.JobId));
+            await jobs.UpdateAsync(job.JobId, j => j.State == JobState.Queued ? j.Dispatched(jobs.Time.GetUtcNow()) : null, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            logger.LogInformation("Training job {JobId} was released; the reconciler sends it again ({Reason}).", job.JobId, Faults.Reason(e));
+        }
+    }
+
+    private async Task<JobCompletion<TrainingJobRecord>> TrainAsync(JobLease<TrainingJobRecord> lease, CancellationToken cancellationToken)
+    {
+        var inputs = await PrepareAsync(lease, cancellationToken);
+        var observer = new JobProgressObserver(jobs, lease, bus, logger);
+        var result = await new TrainingRun(inputs, jobs.Artifacts(lease.JobId), observer).RunAsync(cancellationToken);
+        if (result.Cancelled)
+        {
+            // Stopped between batches: a cancel request or deadline (the runner records CANCELLED), or this worker is
+            // going away or lost the job (the runner releases it or writes nothing).
+            cancellationToken.ThrowIfCancellationRequested();
+            return JobCompletion<TrainingJobRecord>.Stopped(j => j with { Epochs = [.. result.Epochs] });
+        }
+
+        var checkpoint = jobs.Artifacts(lease.JobId).Blob(result.BestCheckpointName);
+        var (sha, size) = await HashBlobAsync(checkpoint, cancellationToken);
+        return JobCompletion<TrainingJobRecord>.Success(j => j with
+        {
+            Epochs = [.. result.Epochs],
+            BestEpoch = result.BestEpoch,
+            BestCheckpoint = result.BestCheckpointName,
+            CheckpointSha256 = sha,
+            CheckpointSize = size,
+        });
+    }
+
+    private async Task<TrainingInputs> PrepareAsync(JobLease<TrainingJobRecord> lease, CancellationToken cancellationToken)
+    {
+        var job = lease.Job;
         var spec = job.Request;
         var materialized = await datasets.MaterializeAsync(spec.Dataset, cache.Directory, cancellationToken: cancellationToken);
         if (job.DatasetFingerprint is { } expected && expected != materialized.Manifest.Fingerprint)
@@ -99,112 +150,146 @@ public sealed class TrainModelConsumer(
 
         ImgNorm? norm = null;
         if (spec.WantsAutoImgNorm)
-            norm = job.ImgNormMean is { } mean && job.ImgNormStd is { } std ? new ImgNorm(mean, std) : await AskNormStatsAsync(spec, cancellationToken);
+            norm = job.ImgNormMean is { } mean && job.ImgNormStd is { } std ? new ImgNorm(mean, std) : await AskNormStatsAsync(job, cancellationToken);
 
         var options = spec.ToOptions(norm);
         var root = materialized.LocalRoot;
         var inputs = TrainingPreparation.FromSource(options, root, weights, materialized.Manifest.Fingerprint,
             path => $"{spec.Dataset}/{Path.GetRelativePath(root, path)}");
-        await jobs.UpdateAsync(job.JobId, j => j with
-        {
-            Classes = [.. inputs.Classes],
-            ImgNormMean = options.ImgNorm?.Mean.ToArray(),
-            ImgNormStd = options.ImgNorm?.Std.ToArray(),
-            DatasetFingerprint = materialized.Manifest.Fingerprint,
-        }, cancellationToken);
+        var (updated, _) = await jobs.UpdateAsync(job.JobId, j => j.State == JobState.Running && j.Worker == identity.InstanceId
+            ? j with
+            {
+                Classes = [.. inputs.Classes],
+                ImgNormMean = options.ImgNorm?.Mean.ToArray(),
+                ImgNormStd = options.ImgNorm?.Std.ToArray(),
+                DatasetFingerprint = materialized.Manifest.Fingerprint,
+            }
+            : null, cancellationToken);
+        lease.Observe(updated);
         return inputs;
     }
 
-    private async Task<ImgNorm> AskNormStatsAsync(TrainingRequestSpec spec, CancellationToken cancellationToken)
+    /// <summary>
+    /// img_norm=auto: asks NormStats for the statistics under a job id derived from this training job, so that every
+    /// poll (and a later attempt after a lost worker) finds the same computation instead of starting another. Polling
+    /// keeps each request short: nothing holds a broker message for the length of a computation.
+    /// </summary>
+    private async Task<ImgNorm> AskNormStatsAsync(TrainingJobRecord job, CancellationToken cancellationToken)
     {
+        var spec = job.Request;
         var resize = spec.Resize ?? Ifcb.Models.ModelZoo.InputSize(spec.Architecture);
-        var response = await normStats.GetResponse<NormStatsResult>(new ComputeNormStats(spec.Dataset,
+        var request = new ComputeNormStats(spec.Dataset,
             new NormStatsOptions(resize, spec.ClassConfigCsv, spec.ClassConfigColumn, spec.ClassMin, spec.ClassMax, spec.Seed,
-                NeustonEstimator: false, ShardSize: 0)), cancellationToken, RequestTimeout.After(m: 30));
-        var result = response.Message;
-        if (result.Error is not null)
-            throw new InvalidOperationException($"img_norm=auto: NormStats could not compute statistics: {result.Error}");
-        return new ImgNorm(result.Mean, result.Std);
+                NeustonEstimator: false, ShardSize: 0),
+            NormStatsJobIdFor(job.JobId));
+        while (true)
+        {
+            NormStatsResult result;
+            try
+            {
+                result = (await normStats.GetResponse<NormStatsResult>(request, cancellationToken, RequestTimeout.After(s: 30))).Message;
+            }
+            catch (RequestTimeoutException e)
+            {
+                throw IfcbException.Unavailable("img_norm=auto: the NormStats service did not answer within 30 s.", e);
+            }
+            if (result.Error is not null)
+                throw new InvalidOperationException($"img_norm=auto: NormStats could not compute statistics: {result.Error}");
+            if (result.Finished)
+                return new ImgNorm(result.Mean, result.Std);
+            await Task.Delay(NormStatsPoll, cancellationToken);
+        }
     }
 
-    private async Task CompleteAsync(ConsumeContext<TrainModel> context, TrainingInputs inputs, TrainingResult result)
+    /// <summary>The norm-stats job id a training job's img_norm=auto uses (32 hex digits, stable per training job).</summary>
+    public static string NormStatsJobIdFor(string trainingJobId) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("img-norm-auto:" + trainingJobId)))[..32];
+
+    private static async Task<(string Sha256, long Size)> HashBlobAsync(Azure.Storage.Blobs.BlobClient blob, CancellationToken cancellationToken)
     {
-        var jobId = context.Message.JobId;
-        var artifacts = jobs.Artifacts(jobId);
-        var checkpoint = artifacts.Blob(result.BestCheckpointName);
-        var bytes = (await checkpoint.DownloadContentAsync()).Value.Content.ToArray();
-        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
-        var metrics = new Dictionary<string, double>();
-        var best = result.Epochs.FirstOrDefault(e => e.Epoch == result.BestEpoch);
-        if (best is not null)
+        await using var content = (await blob.DownloadStreamingAsync(cancellationToken: cancellationToken)).Value.Content;
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        long size = 0;
+        int read;
+        while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
         {
-            metrics["val_loss"] = best.ValLoss;
-            metrics["val_loss_mean"] = best.ValLossMean;
-            metrics["train_loss"] = best.TrainLoss;
-            metrics["f1_weighted"] = best.F1Weighted;
-            metrics["f1_macro"] = best.F1Macro;
-            metrics["accuracy"] = best.Accuracy;
-            metrics["epochs"] = result.Epochs.Count;
+            sha.AppendData(buffer, 0, read);
+            size += read;
         }
-        var job = await jobs.UpdateAsync(jobId, j => j with
-        {
-            State = TrainingJobState.Succeeded,
-            Epochs = [.. result.Epochs],
-            BestEpoch = result.BestEpoch,
-            BestCheckpoint = result.BestCheckpointName,
-        }, CancellationToken.None);
-        var o = inputs.Options;
-        await context.Publish(new ModelTrained(jobId, o.TrainId, o.EffectiveModelId, o.Architecture, inputs.Classes,
-            o.ImgNorm?.Mean, o.ImgNorm?.Std, o.Pretrained, o.EffectiveResize, inputs.Seed, job.Request.Dataset,
-            inputs.DatasetFingerprint, result.BestEpoch, metrics, jobs.Container.Name, TrainingJobStore.ArtifactBlob(jobId, result.BestCheckpointName),
-            sha, bytes.LongLength, job.Request.RegisterAs));
-        logger.LogInformation("Training job {JobId} succeeded: best epoch {Best} of {Epochs}", jobId, result.BestEpoch, result.Epochs.Count);
+        return (Convert.ToHexStringLower(sha.GetHashAndReset()), size);
     }
 }
 
 /// <summary>
-/// Mirrors the run's progress into the job record and onto the bus; turns the cancel flag into a cancellation. Its own
-/// writes ignore cancellation so that the record stays consistent; the loop notices the cancellation at the next batch.
+/// Mirrors the run's progress into the job record (only while this worker holds the job) and hands what it reads back
+/// to the lease, so a cancel request is noticed within a batch. Progress writes are best effort: a storage blip skips
+/// one update instead of failing the epoch; the final record carries every epoch.
 /// </summary>
-internal sealed class JobProgressObserver(
-    TrainingJobStore jobs, IPublishEndpoint bus, string jobId, string worker, CancellationTokenSource userCancel) : ITrainingObserver
+internal sealed class JobProgressObserver(TrainingJobStore jobs, JobLease<TrainingJobRecord> lease, IPublishEndpoint bus, ILogger logger) : ITrainingObserver
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
-
-    public async ValueTask OnStartAsync(int firstEpoch, CancellationToken cancellationToken) =>
-        await jobs.UpdateAsync(jobId, j => j with { ResumedFromEpoch = firstEpoch }, CancellationToken.None);
+    private readonly List<EpochRecord> _epochs = [];
     private long _lastUpdate = Stopwatch.GetTimestamp() - (long)(Interval.TotalSeconds * Stopwatch.Frequency);
+
+    public ValueTask OnStartAsync(int firstEpoch, CancellationToken cancellationToken) =>
+        UpdateAsync(j => j with { ResumedFromEpoch = firstEpoch });
 
     public async ValueTask OnBatchAsync(BatchProgress progress, CancellationToken cancellationToken)
     {
         if (Stopwatch.GetElapsedTime(_lastUpdate) < Interval && progress.Batch < progress.BatchesPerEpoch)
             return;
         _lastUpdate = Stopwatch.GetTimestamp();
-        var job = await jobs.UpdateAsync(jobId, j => j with
+        await UpdateAsync(j => j with
         {
             Epoch = progress.Epoch,
             Batch = progress.Batch,
             BatchesPerEpoch = progress.BatchesPerEpoch,
             ImagesPerSecond = progress.ImagesPerSecond,
-        }, CancellationToken.None);
-        if (job.CancelRequested)
-            await userCancel.CancelAsync();
-        await bus.Publish(new TrainingProgressed(jobId, progress.Epoch, progress.Batch, progress.BatchesPerEpoch,
-            progress.ImagesPerSecond, progress.RunningTrainLoss, null, null, worker), CancellationToken.None);
+        });
+        await PublishAsync(new TrainingProgressed(lease.JobId, progress.Epoch, progress.Batch, progress.BatchesPerEpoch,
+            progress.ImagesPerSecond, progress.RunningTrainLoss, null, null, lease.Worker));
     }
 
     public async ValueTask OnEpochAsync(EpochRecord epoch, CancellationToken cancellationToken)
     {
-        var job = await jobs.UpdateAsync(jobId, j => j with
+        _epochs.Add(epoch);
+        await UpdateAsync(j => j with
         {
             Epoch = epoch.Epoch,
-            Epochs = [.. j.Epochs.Where(e => e.Epoch < epoch.Epoch), epoch],
+            Epochs = [.. j.Epochs.Where(e => _epochs.TrueForAll(mine => mine.Epoch != e.Epoch)).Concat(_epochs).OrderBy(e => e.Epoch)],
             BestEpoch = epoch.Best ? epoch.Epoch : j.BestEpoch,
-        }, CancellationToken.None);
-        if (job.CancelRequested)
-            await userCancel.CancelAsync();
-        await bus.Publish(new TrainingProgressed(jobId, epoch.Epoch, 0, 0, epoch.ImagesPerSecond, epoch.TrainLoss, epoch.ValLoss,
-            epoch.F1Weighted, worker), CancellationToken.None);
+        });
+        await PublishAsync(new TrainingProgressed(lease.JobId, epoch.Epoch, 0, 0, epoch.ImagesPerSecond, epoch.TrainLoss, epoch.ValLoss,
+            epoch.F1Weighted, lease.Worker));
+    }
+
+    /// <summary>Progress events are notices for watchers: a broker blip skips one rather than failing the epoch.</summary>
+    private async ValueTask PublishAsync(TrainingProgressed progress)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await bus.Publish(progress, timeout.Token);
+        }
+        catch (Exception e) when (Faults.IsTransient(e) || e is OperationCanceledException)
+        {
+            logger.LogDebug("Progress event of job {JobId} not sent ({Reason}).", lease.JobId, Faults.Reason(e));
+        }
+    }
+
+    private async ValueTask UpdateAsync(Func<TrainingJobRecord, TrainingJobRecord> change)
+    {
+        try
+        {
+            var (job, _) = await jobs.UpdateAsync(lease.JobId, j => j.State == JobState.Running && j.Worker == lease.Worker ? change(j) : null,
+                CancellationToken.None);
+            lease.Observe(job);
+        }
+        catch (Exception e) when (Faults.IsTransient(e))
+        {
+            logger.LogDebug("Progress of job {JobId} not recorded ({Reason}); the next update or the final record catches up.", lease.JobId, Faults.Reason(e));
+        }
     }
 }
 

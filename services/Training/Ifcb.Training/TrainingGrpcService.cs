@@ -5,6 +5,8 @@ using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
 using Ifcb.Models;
 using Ifcb.Models.Weights;
+using Ifcb.Platform;
+using Ifcb.Platform.Jobs;
 using Ifcb.Protos;
 using Ifcb.Training.Engine;
 using Ifcb.Training.Engine.Jobs;
@@ -24,6 +26,7 @@ public sealed class TrainingGrpcService(
     IWeightsStore weights,
     IPublishEndpoint bus,
     IConfiguration configuration,
+    JobKernelOptions jobOptions,
     ILogger<TrainingGrpcService> logger) : Ifcb.Protos.Training.TrainingBase
 {
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
@@ -43,48 +46,38 @@ public sealed class TrainingGrpcService(
     {
         var seed = TrainingPreparation.ResolveSeed(request.Seed);
         var spec = request.ToSpec(seed);
-        if (string.IsNullOrWhiteSpace(spec.Dataset))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "dataset is required: the name of an uploaded dataset (see Datasets.List)."));
-        try
-        {
-            spec.ToOptions();
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-
-        DatasetDescription dataset;
-        try
-        {
-            dataset = await datasets.DescribeAsync(spec.Dataset, context.CancellationToken);
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-        catch (KeyNotFoundException e)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
-        }
+        // Every name, number and string is checked here, so a job that is accepted never fails later on its input
+        // (ArgumentException and IfcbException become InvalidArgument in the ErrorInterceptor).
+        spec.Validate();
+        var dataset = await datasets.DescribeAsync(spec.Dataset, context.CancellationToken);
 
         if (spec.Pretrained && !await HasPretrainedWeightsAsync(spec.Architecture, context.CancellationToken))
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 new WeightsNotFoundException(spec.Architecture,
                     string.Join(" or ", PretrainedWeights.FileNames(spec.Architecture).Select(weights.Describe))).Message));
 
+        var now = jobs.Time.GetUtcNow();
         var job = new TrainingJobRecord
         {
-            JobId = NewId.NextGuid().ToString("N"),
+            JobId = TrainingJobStore.NewId(),
             Request = spec,
             DatasetFingerprint = dataset.Fingerprint,
-        };
-        await jobs.CreateAsync(job, context.CancellationToken);
-        await bus.Publish(new TrainModel(job.JobId), context.CancellationToken);
+        }.WithDeadline(DeadlineFrom(request.DeadlineSeconds, now), now);
+        job = await jobs.CreateAsync(job, context.CancellationToken);
+        job = await JobDispatch.SendNewAsync(jobs, job, ct => bus.Publish(new TrainModel(job.JobId), ct), jobOptions, logger);
         logger.LogInformation("Queued training job {JobId}: {Model} on {Dataset} ({Images} images)", job.JobId, spec.Architecture,
             spec.Dataset, dataset.FileCount);
         return job.ToProto();
     }
+
+    /// <summary>A request's deadline_seconds as an absolute time (null for 0); bounded by Limits.MaxJobDeadline.</summary>
+    private static DateTimeOffset? DeadlineFrom(long seconds, DateTimeOffset now) => seconds switch
+    {
+        0 => null,
+        < 0 or > 30L * 24 * 3600 => throw IfcbException.InvalidArgument(
+            $"deadline_seconds is {seconds}; give 1 to {(long)Limits.MaxJobDeadline.TotalSeconds} seconds, or 0 for none (limit {nameof(Limits.MaxJobDeadline)})."),
+        _ => now.AddSeconds(seconds),
+    };
 
     public override async Task<TrainingJob> GetJob(GetJobRequest request, ServerCallContext context) =>
         (await RequireJobAsync(request.JobId, context.CancellationToken)).ToProto();
@@ -112,17 +105,9 @@ public sealed class TrainingGrpcService(
     public override async Task<TrainingJob> CancelJob(GetJobRequest request, ServerCallContext context)
     {
         await RequireJobAsync(request.JobId, context.CancellationToken);
-        var cancelledWhileQueued = false;
-        var job = await jobs.UpdateAsync(request.JobId, j =>
-        {
-            if (j.IsTerminal)
-                return null;
-            cancelledWhileQueued = j.State == TrainingJobState.Queued;
-            return cancelledWhileQueued
-                ? j with { State = TrainingJobState.Cancelled, CancelRequested = true }
-                : j with { CancelRequested = true };
-        }, context.CancellationToken);
-        if (cancelledWhileQueued)
+        var (job, changed) = await jobs.UpdateAsync(request.JobId, j => j.IsTerminal || j.CancelRequested ? null
+            : j.RequestCancel("cancelled by a user", jobs.Time.GetUtcNow()), context.CancellationToken);
+        if (changed && job.State == Ifcb.Platform.Jobs.JobState.Cancelled)
             await bus.Publish(new TrainingCancelled(job.JobId, 0), context.CancellationToken);
         return job.ToProto();
     }
@@ -143,48 +128,46 @@ public sealed class TrainingGrpcService(
     [RequiresApiKey]
     public override async Task<RunJob> StartRun(StartRunRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrWhiteSpace(request.RunId) || request.RunId.Contains('/') || request.RunId.Contains("..", StringComparison.Ordinal))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "run_id must be a name without '/' or '..'."));
+        ResourceName.ValidateModelName(request.RunId, "run_id");
+        Limits.CheckText(request.Model, "model", 2 * ResourceName.MaxModelNameLength + 1);
+        Limits.CheckText(request.Device, "device", 32);
+        Limits.CheckText(request.FilterMode, "filter_mode", 8);
+        Limits.CheckList(request.Outfile, "outfile");
+        Limits.CheckList(request.FilterKeywords, "filter_keywords");
         var hasBins = !string.IsNullOrWhiteSpace(request.BinSet);
         if (hasBins == !string.IsNullOrWhiteSpace(request.Dataset))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "Give exactly one input: bin_set (raw bins) or dataset (images)."));
-        try
-        {
-            foreach (var pattern in request.Outfile)
-                Ifcb.Inference.OutputPattern.Validate(pattern, hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
-            if (!string.IsNullOrEmpty(request.FilterMode))
-                Ifcb.Inference.RunFilter.Parse(request.FilterMode, request.FilterKeywords);
-            if (hasBins)
-                await binSets.ListAsync(request.BinSet, context.CancellationToken);
-            else
-                await datasets.DescribeAsync(request.Dataset, context.CancellationToken);
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-        catch (KeyNotFoundException e)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
-        }
+            throw IfcbException.InvalidArgument("Give exactly one input: bin_set (raw bins) or dataset (images).");
+        foreach (var pattern in request.Outfile)
+            Ifcb.Inference.OutputPattern.Validate(pattern, hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
+        if (!string.IsNullOrEmpty(request.FilterMode))
+            Ifcb.Inference.RunFilter.Parse(request.FilterMode, request.FilterKeywords);
+        if (hasBins)
+            await binSets.ListAsync(request.BinSet, context.CancellationToken);
+        else
+            await datasets.DescribeAsync(request.Dataset, context.CancellationToken);
         var version = await registry.ResolveAsync(request.Model, context.CancellationToken);
         if (version.Status != VersionStatus.Ready)
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{version.Name}/{version.Version} is {version.Status}, not READY."));
+        var batch = request.Batch > 0 ? request.Batch : 108;
+        var metadata = version.Metadata ?? new VersionMetadata();
+        Limits.CheckBatch(batch, metadata.Resize > 0 ? metadata.Resize
+            : ModelZoo.Architectures.Contains(metadata.Arch) ? ModelZoo.InputSize(metadata.Arch) : 299);
 
+        var now = runs.Time.GetUtcNow();
         var run = new RunJobRecord
         {
-            JobId = NewId.NextGuid().ToString("N"),
+            JobId = RunJobStore.NewId(),
             ModelVersion = $"{version.Name}/{version.Version}",
             Request = new RunRequestSpec
             {
                 Model = request.Model, RunId = request.RunId, BinSet = hasBins ? request.BinSet : null, Dataset = hasBins ? null : request.Dataset,
-                OutputFiles = [.. request.Outfile], BatchSize = request.Batch > 0 ? request.Batch : 108,
+                OutputFiles = [.. request.Outfile], BatchSize = batch,
                 FilterMode = string.IsNullOrEmpty(request.FilterMode) ? null : request.FilterMode, FilterKeywords = [.. request.FilterKeywords],
                 Device = string.IsNullOrWhiteSpace(request.Device) ? "auto" : request.Device,
             },
-        };
-        await runs.CreateAsync(run, context.CancellationToken);
-        await bus.Publish(new RunModel(run.JobId), context.CancellationToken);
+        }.WithDeadline(DeadlineFrom(request.DeadlineSeconds, now), now);
+        run = await runs.CreateAsync(run, context.CancellationToken);
+        run = await JobDispatch.SendNewAsync(runs, run, ct => bus.Publish(new RunModel(run.JobId), ct), jobOptions, logger);
         return run.ToProto();
     }
 
@@ -199,11 +182,8 @@ public sealed class TrainingGrpcService(
     public override async Task<RunJob> CancelRun(GetJobRequest request, ServerCallContext context)
     {
         await RequireRunAsync(request.JobId, context.CancellationToken);
-        var run = await runs.UpdateAsync(request.JobId, r => r.IsTerminal
-            ? null
-            : r.State == TrainingJobState.Queued
-                ? r with { State = TrainingJobState.Cancelled, CancelRequested = true }
-                : r with { CancelRequested = true }, context.CancellationToken);
+        var (run, _) = await runs.UpdateAsync(request.JobId, r => r.IsTerminal || r.CancelRequested ? null
+            : r.RequestCancel("cancelled by a user", runs.Time.GetUtcNow()), context.CancellationToken);
         return run.ToProto();
     }
 

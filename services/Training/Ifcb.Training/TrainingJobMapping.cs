@@ -1,4 +1,6 @@
 using Google.Protobuf.Collections;
+using Ifcb.Contracts;
+using Ifcb.Platform.Jobs;
 using Ifcb.Protos;
 using Ifcb.Training.Engine;
 using Ifcb.Training.Engine.Jobs;
@@ -80,7 +82,12 @@ internal static class TrainingJobMapping
             RegisteredVersion = j.RegisteredVersion ?? "",
             Attempts = j.Attempts,
             ResumedFromEpoch = j.ResumedFromEpoch,
+            Deadline = j.Deadline?.ToString("O") ?? "",
+            CancelReason = j.CancelReason ?? "",
+            RegistrationError = j.RegistrationError ?? "",
+            EndedAt = j.EndedAt?.ToString("O") ?? "",
         };
+        job.AttemptHistory.AddRange(j.AttemptHistory.Select(ToProto));
         job.Epochs.AddRange(j.Epochs.Select(ToProto));
         if (j.Classes is not null)
             job.Classes.AddRange(j.Classes);
@@ -103,15 +110,56 @@ internal static class TrainingJobMapping
         ImagesPerSecond = e.ImagesPerSecond,
     };
 
-    public static JobState ToProto(this TrainingJobState state) => state switch
+    public static Ifcb.Protos.JobState ToProto(this Ifcb.Platform.Jobs.JobState state) => state switch
     {
-        TrainingJobState.Queued => JobState.Queued,
-        TrainingJobState.Running => JobState.Running,
-        TrainingJobState.Succeeded => JobState.Succeeded,
-        TrainingJobState.Failed => JobState.Failed,
-        TrainingJobState.Cancelled => JobState.Cancelled,
-        _ => JobState.Unspecified,
+        Ifcb.Platform.Jobs.JobState.Queued => Ifcb.Protos.JobState.Queued,
+        Ifcb.Platform.Jobs.JobState.Running => Ifcb.Protos.JobState.Running,
+        Ifcb.Platform.Jobs.JobState.Succeeded => Ifcb.Protos.JobState.Succeeded,
+        Ifcb.Platform.Jobs.JobState.Failed => Ifcb.Protos.JobState.Failed,
+        Ifcb.Platform.Jobs.JobState.Cancelled => Ifcb.Protos.JobState.Cancelled,
+        _ => Ifcb.Protos.JobState.Unspecified,
     };
+
+    public static Ifcb.Protos.JobAttempt ToProto(this Ifcb.Platform.Jobs.JobAttempt a) => new()
+    {
+        Number = a.Number,
+        Worker = a.Worker,
+        StartedAt = a.StartedAt.ToString("O"),
+        EndedAt = a.EndedAt?.ToString("O") ?? "",
+        Outcome = a.Outcome switch
+        {
+            AttemptOutcome.Finished => "finished",
+            AttemptOutcome.WorkerLost => "worker_lost",
+            AttemptOutcome.Released => "released",
+            _ => "",
+        },
+        Progress = a.Progress ?? "",
+    };
+
+    /// <summary>
+    /// The ModelTrained event of a succeeded job, rebuilt from its record alone, so the reconciler can send it again
+    /// after a crash between recording SUCCEEDED and sending it.
+    /// </summary>
+    public static ModelTrained ToModelTrained(this TrainingJobRecord job, TrainingJobStore store)
+    {
+        var spec = job.Request;
+        var metrics = new Dictionary<string, double>();
+        if (job.Epochs.FirstOrDefault(e => e.Epoch == job.BestEpoch) is { } best)
+        {
+            metrics["val_loss"] = best.ValLoss;
+            metrics["val_loss_mean"] = best.ValLossMean;
+            metrics["train_loss"] = best.TrainLoss;
+            metrics["f1_weighted"] = best.F1Weighted;
+            metrics["f1_macro"] = best.F1Macro;
+            metrics["accuracy"] = best.Accuracy;
+            metrics["epochs"] = job.Epochs.Count;
+        }
+        var checkpoint = job.BestCheckpoint ?? throw new InvalidOperationException($"Training job {job.JobId} has no best checkpoint recorded.");
+        return new ModelTrained(job.JobId, spec.TrainId, string.IsNullOrWhiteSpace(spec.ModelId) ? spec.TrainId : spec.ModelId, spec.Architecture,
+            job.Classes ?? [], job.ImgNormMean, job.ImgNormStd, spec.Pretrained, spec.Resize ?? Ifcb.Models.ModelZoo.InputSize(spec.Architecture),
+            spec.Seed, spec.Dataset, job.DatasetFingerprint, job.BestEpoch, metrics, store.Container.Name,
+            store.ArtifactBlobName(job.JobId, checkpoint), job.CheckpointSha256 ?? "", job.CheckpointSize, spec.RegisterAs);
+    }
 
     public static RunJob ToProto(this RunJobRecord r)
     {
@@ -135,19 +183,22 @@ internal static class TrainingJobMapping
             CreatedAt = r.CreatedAt.ToString("O"),
             UpdatedAt = r.UpdatedAt.ToString("O"),
             Attempts = r.Attempts,
+            Deadline = r.Deadline?.ToString("O") ?? "",
+            EndedAt = r.EndedAt?.ToString("O") ?? "",
         };
+        run.AttemptHistory.AddRange(r.AttemptHistory.Select(ToProto));
         run.Completed.AddRange(r.Completed);
         run.Failed.AddRange(r.Failed.Select(f => new RunFailure { Id = f.Id, Reason = f.Reason }));
         return run;
     }
 
-    public static TrainingJobState? ToState(this JobState state) => state switch
+    public static Ifcb.Platform.Jobs.JobState? ToState(this Ifcb.Protos.JobState state) => state switch
     {
-        JobState.Queued => TrainingJobState.Queued,
-        JobState.Running => TrainingJobState.Running,
-        JobState.Succeeded => TrainingJobState.Succeeded,
-        JobState.Failed => TrainingJobState.Failed,
-        JobState.Cancelled => TrainingJobState.Cancelled,
+        Ifcb.Protos.JobState.Queued => Ifcb.Platform.Jobs.JobState.Queued,
+        Ifcb.Protos.JobState.Running => Ifcb.Platform.Jobs.JobState.Running,
+        Ifcb.Protos.JobState.Succeeded => Ifcb.Platform.Jobs.JobState.Succeeded,
+        Ifcb.Protos.JobState.Failed => Ifcb.Platform.Jobs.JobState.Failed,
+        Ifcb.Protos.JobState.Cancelled => Ifcb.Platform.Jobs.JobState.Cancelled,
         _ => null,
     };
 }

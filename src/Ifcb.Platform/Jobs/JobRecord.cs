@@ -86,7 +86,8 @@ public abstract record JobRecord<TSelf> where TSelf : JobRecord<TSelf>
     public bool HoldsLease(string worker, DateTimeOffset now) =>
         State == JobState.Running && Worker == worker && LeaseExpiresAt > now;
 
-    public bool LeaseExpired(DateTimeOffset now) => State == JobState.Running && !(LeaseExpiresAt > now);
+    /// <summary>True for a RUNNING job whose lease holder stopped renewing it (never for a job spread over many workers, see <see cref="Begin"/>).</summary>
+    public bool LeaseExpired(DateTimeOffset now) => State == JobState.Running && Worker is not null && !(LeaseExpiresAt > now);
 
     public bool DeadlinePassed(DateTimeOffset now) => Deadline is { } deadline && now >= deadline;
 
@@ -108,6 +109,18 @@ public abstract record JobRecord<TSelf> where TSelf : JobRecord<TSelf>
             Attempts = Attempts + 1,
             AttemptHistory = [.. self.AttemptHistory, new JobAttempt { Number = Attempts + 1, Worker = worker, StartedAt = now }],
         });
+    }
+
+    /// <summary>
+    /// QUEUED → RUNNING for a job whose work is spread over many workers at once (a norm-stats job's shards): no single
+    /// worker holds a lease; each unit of work counts its own attempts. A RUNNING job is returned unchanged.
+    /// </summary>
+    /// <exception cref="IfcbException">FailedPrecondition: the job is final.</exception>
+    public TSelf Begin(DateTimeOffset now)
+    {
+        if (IsTerminal)
+            throw Illegal("begin it");
+        return State == JobState.Running ? (TSelf)this : (TSelf)(this with { State = JobState.Running, Worker = null, LeaseExpiresAt = null });
     }
 
     /// <summary>Renews the lease of the worker holding it.</summary>

@@ -1,9 +1,12 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Azure;
+using System.Globalization;
 using Azure.Storage.Blobs;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Loading;
+using Ifcb.Platform;
+using Ifcb.Platform.Jobs;
 
 namespace Ifcb.NormStats.Engine.Jobs;
 
@@ -33,15 +36,23 @@ public sealed class NormStatsJobCoordinator
     /// <param name="jobs">The job/shard/cache store.</param>
     /// <param name="datasetContainer">The container the datasets are stored in (see <see cref="BlobDatasetStore"/>).</param>
     /// <param name="workers">Threads per shard; 0 = all processors.</param>
-    public NormStatsJobCoordinator(NormStatsJobStore jobs, BlobContainerClient datasetContainer, int workers = 0)
+    /// <param name="maxShardAttempts">
+    /// Deliveries of one shard that may start without finishing before the job fails (a shard that kills or hangs its
+    /// worker is redelivered by the broker; without a cap it would take down every worker in turn, forever).
+    /// </param>
+    public NormStatsJobCoordinator(NormStatsJobStore jobs, BlobContainerClient datasetContainer, int workers = 0, int maxShardAttempts = 3)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         ArgumentNullException.ThrowIfNull(datasetContainer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxShardAttempts, 1);
         _jobs = jobs;
         _datasetContainer = datasetContainer;
         _datasets = new BlobDatasetStore(datasetContainer);
         _workers = workers;
+        _maxShardAttempts = maxShardAttempts;
     }
+
+    private readonly int _maxShardAttempts;
 
     public NormStatsJobStore Jobs => _jobs;
 
@@ -77,12 +88,10 @@ public sealed class NormStatsJobCoordinator
                 Dataset = dataset,
                 DatasetFingerprint = manifest.Fingerprint,
                 Options = options,
-                State = NormStatsJobState.Succeeded,
                 ImagesTotal = checked((int)cached.Images + cached.CorruptImages.Count),
                 Cached = true,
                 Result = cached,
-                CompletedAt = now,
-            };
+            }.Succeed(now);
             return await CreateOrGetAsync(answered, [], cancellationToken);
         }
 
@@ -95,6 +104,12 @@ public sealed class NormStatsJobCoordinator
         var images = spec.Images.Select(i => byPath[i.Path]).Select(f => new JobImage(f.Class, f.File, f.Sha256)).ToList();
 
         var shardSize = options.EffectiveShardSize;
+        var shardCount = (images.Count + shardSize - 1) / shardSize;
+        if (shardCount > Limits.MaxShards)
+            throw new ArgumentException(
+                $"shard_size {options.ShardSize} splits the {images.Count} images into {shardCount} shards; the limit is {Limits.MaxShards} " +
+                $"(limit {nameof(Limits.MaxShards)}): use shard_size {(images.Count + Limits.MaxShards - 1) / Limits.MaxShards} or more, or 0 for the default.",
+                nameof(options));
         var shards = new List<ShardStatus>();
         for (int start = 0, shard = 0; start < images.Count; start += shardSize, shard++)
             shards.Add(new ShardStatus { Shard = shard, Start = start, Count = Math.Min(shardSize, images.Count - start) });
@@ -114,10 +129,9 @@ public sealed class NormStatsJobCoordinator
     {
         try
         {
-            await _jobs.CreateAsync(job, images, cancellationToken);
-            return (job, true);
+            return (await _jobs.CreateAsync(job, images, cancellationToken), true);
         }
-        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        catch (IfcbException e) when (e.Kind == ErrorKind.AlreadyExists)
         {
             // The same request, delivered twice at once: the first one's job stands.
             return (await _jobs.GetAsync(job.JobId, cancellationToken) ?? throw new InvalidOperationException($"Job {job.JobId} exists and vanished."), false);
@@ -157,24 +171,38 @@ public sealed class NormStatsJobCoordinator
         {
             if (job.Shards[shard].State != ShardState.Done)
             {
-                (job, _) = await _jobs.UpdateAsync(jobId, j => j.IsTerminal ? null : j with
+                (job, _) = await _jobs.UpdateAsync(jobId, j =>
                 {
-                    State = NormStatsJobState.Running,
-                    StartedAt = j.StartedAt ?? DateTimeOffset.UtcNow,
-                    Shards = Replace(j.Shards, shard, s => s.State == ShardState.Done ? s : s with { State = ShardState.Running, Worker = worker, Attempts = s.Attempts + 1 }),
+                    if (j.IsTerminal)
+                        return null;
+                    var now = _jobs.Time.GetUtcNow();
+                    var status = j.Shards[shard];
+                    // Every earlier start of this shard ended without storing a partial: its worker died or hung.
+                    if (status.State != ShardState.Done && status.Attempts >= _maxShardAttempts)
+                    {
+                        var workers = string.Join(", ", status.Workers.Distinct());
+                        return j.Fail(string.Create(CultureInfo.InvariantCulture,
+                            $"Shard {shard} (images {status.Start}-{status.Start + status.Count - 1}) stopped its worker {status.Attempts} times ({workers}); the job is failed instead of retried. Check those workers' logs, then remove the offending images or start again."),
+                            now);
+                    }
+                    return j.Begin(now) with
+                    {
+                        StartedAt = j.StartedAt ?? now,
+                        Shards = Replace(j.Shards, shard, s => s.State == ShardState.Done ? s
+                            : s with { State = ShardState.Running, Worker = worker, Attempts = s.Attempts + 1, Workers = [.. s.Workers, worker] }),
+                    };
                 }, cancellationToken);
                 if (job.IsTerminal)
-                    return new ShardOutcome(false, job, false);
+                    return new ShardOutcome(false, job, job.State == JobState.Failed);
             }
             var partials = await ComputeShardAsync(job, job.Shards[shard], cancellationToken);
             (stored, _) = await _jobs.StoreShardAsync(jobId, ShardPartialDocument.From(shard, worker, partials), cancellationToken);
         }
 
         var document = stored;
-        var (updated, counted) = await _jobs.UpdateAsync(jobId, j => j.IsTerminal || j.Shards[shard].State == ShardState.Done ? null : j with
+        var (updated, counted) = await _jobs.UpdateAsync(jobId, j => j.IsTerminal || j.Shards[shard].State == ShardState.Done ? null : j.Begin(_jobs.Time.GetUtcNow()) with
         {
-            State = NormStatsJobState.Running,
-            StartedAt = j.StartedAt ?? DateTimeOffset.UtcNow,
+            StartedAt = j.StartedAt ?? _jobs.Time.GetUtcNow(),
             Shards = Replace(j.Shards, shard, s => s with
             {
                 State = ShardState.Done,
@@ -189,10 +217,54 @@ public sealed class NormStatsJobCoordinator
         return new ShardOutcome(counted, finished, written);
     }
 
+    /// <summary>
+    /// One reconciler sweep over the active norm-stats jobs: a job past its deadline, or with no shard finished for
+    /// <paramref name="giveUpAfter"/>, fails with that reason; a job whose shards were never sent (the broker was down
+    /// when it was planned) or that made no progress for <paramref name="resendAfter"/> has its unfinished shards sent
+    /// again (a duplicate is computed twice at worst and counted once); final jobs leave the list.
+    /// </summary>
+    /// <param name="send">Sends shard commands; the job's record says which were sent.</param>
+    /// <returns>The jobs it failed (to announce) and how many jobs it sent shards for.</returns>
+    public async Task<(List<NormStatsJobRecord> Failed, int Resent)> ReconcileAsync(
+        Func<NormStatsJobRecord, IReadOnlyList<ShardStatus>, CancellationToken, Task> send, TimeSpan resendAfter, TimeSpan giveUpAfter,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(send);
+        var failed = new List<NormStatsJobRecord>();
+        var resent = 0;
+        foreach (var (jobId, _) in await _jobs.ListActiveAsync(cancellationToken))
+        {
+            var job = await _jobs.GetAsync(jobId, cancellationToken);
+            if (job is null || job.IsTerminal)
+            {
+                await _jobs.RetireAsync(jobId, cancellationToken);
+                continue;
+            }
+            var now = _jobs.Time.GetUtcNow();
+            var idle = now - job.UpdatedAt;
+            string? reason = job.DeadlinePassed(now) ? $"its deadline {job.Deadline:O} passed"
+                : idle >= giveUpAfter ? string.Create(CultureInfo.InvariantCulture, $"no shard finished for {idle.TotalMinutes:0} minutes (workers or storage unavailable)")
+                : null;
+            if (reason is not null)
+            {
+                var (ended, changed) = await FailAsync(jobId, $"Norm-stats job stopped: {reason}.", cancellationToken);
+                if (changed)
+                    failed.Add(ended);
+                continue;
+            }
+            if ((job.DispatchedAt is null && idle >= TimeSpan.FromSeconds(15)) || idle >= resendAfter)
+            {
+                await send(job, [.. job.Shards.Where(s => s.State != ShardState.Done)], cancellationToken);
+                await _jobs.UpdateAsync(jobId, j => j.IsTerminal ? null : j.Dispatched(_jobs.Time.GetUtcNow()), cancellationToken);
+                resent++;
+            }
+        }
+        return (failed, resent);
+    }
+
     /// <summary>Marks a job failed (unless it has ended already). Returns the record and whether this call ended it.</summary>
     public Task<(NormStatsJobRecord Job, bool Written)> FailAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
-        _jobs.UpdateAsync(jobId, j => j.IsTerminal ? null : j with { State = NormStatsJobState.Failed, Error = reason, CompletedAt = DateTimeOffset.UtcNow },
-            cancellationToken);
+        _jobs.UpdateAsync(jobId, j => j.IsTerminal ? null : j.Fail(reason, _jobs.Time.GetUtcNow()), cancellationToken);
 
     private async Task<(NormStatsJobRecord, bool)> FinishAsync(NormStatsJobRecord job, CancellationToken cancellationToken)
     {
@@ -230,12 +302,8 @@ public sealed class NormStatsJobCoordinator
             ComputedByJob = job.JobId,
         };
         await _jobs.PutCachedAsync(job.Options.CacheHash(), outcome, cancellationToken);
-        return await _jobs.UpdateAsync(job.JobId, j => j.IsTerminal ? null : j with
-        {
-            State = NormStatsJobState.Succeeded,
-            Result = outcome,
-            CompletedAt = DateTimeOffset.UtcNow,
-        }, cancellationToken);
+        return await _jobs.UpdateAsync(job.JobId, j => j.IsTerminal ? null : (j with { Result = outcome }).Succeed(_jobs.Time.GetUtcNow()),
+            cancellationToken);
     }
 
     private async Task<IReadOnlyList<NormStatsPartial>> ComputeShardAsync(NormStatsJobRecord job, ShardStatus shard, CancellationToken cancellationToken)

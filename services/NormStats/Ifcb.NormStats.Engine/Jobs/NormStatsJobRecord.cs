@@ -1,6 +1,7 @@
-namespace Ifcb.NormStats.Engine.Jobs;
+using System.Globalization;
+using Ifcb.Platform.Jobs;
 
-public enum NormStatsJobState { Queued, Running, Succeeded, Failed }
+namespace Ifcb.NormStats.Engine.Jobs;
 
 public enum ShardState { Pending, Running, Done }
 
@@ -22,6 +23,8 @@ public sealed record ShardStatus
     public string? Worker { get; init; }
     /// <summary>How many times a worker started it; above 1 after a redelivery.</summary>
     public int Attempts { get; init; }
+    /// <summary>The instances that started it, in order (a shard that keeps killing its workers names them when it fails the job).</summary>
+    public List<string> Workers { get; init; } = [];
     /// <summary>Images that went into the statistics (Done only).</summary>
     public int Images { get; init; }
     /// <summary>Images that could not be read (Done only).</summary>
@@ -50,25 +53,21 @@ public sealed record NormStatsOutcome
     public DateTimeOffset ComputedAt { get; init; } = DateTimeOffset.UtcNow;
 }
 
-/// <summary>A norm-stats job as stored in blob storage (<c>jobs/{id}/job.json</c>): the system of record for its state.</summary>
-public sealed record NormStatsJobRecord
+/// <summary>
+/// A norm-stats job as stored in blob storage (<c>jobs/{id}/job.json</c>): the system of record for its state. Its work
+/// is spread over shards that any worker may compute at once, so the job has no single lease holder (it is
+/// <see cref="JobRecord{TSelf}.Begin"/>-ed, not started); each shard counts its own attempts.
+/// </summary>
+public sealed record NormStatsJobRecord : JobRecord<NormStatsJobRecord>
 {
-    public required string JobId { get; init; }
     public required string Dataset { get; init; }
     public required string DatasetFingerprint { get; init; }
     public required NormStatsJobOptions Options { get; init; }
-    public NormStatsJobState State { get; init; } = NormStatsJobState.Queued;
     public int ImagesTotal { get; init; }
     public List<ShardStatus> Shards { get; init; } = [];
     public bool Cached { get; init; }
     public NormStatsOutcome? Result { get; init; }
-    public string? Error { get; init; }
-    public DateTimeOffset CreatedAt { get; init; } = DateTimeOffset.UtcNow;
-    public DateTimeOffset UpdatedAt { get; init; } = DateTimeOffset.UtcNow;
     public DateTimeOffset? StartedAt { get; init; }
-    public DateTimeOffset? CompletedAt { get; init; }
-
-    public bool IsTerminal => State is NormStatsJobState.Succeeded or NormStatsJobState.Failed;
 
     public int ShardsDone => Shards.Count(s => s.State == ShardState.Done);
 
@@ -82,10 +81,13 @@ public sealed record NormStatsJobRecord
         {
             if (StartedAt is not { } started || Cached)
                 return 0;
-            var seconds = ((CompletedAt ?? UpdatedAt) - started).TotalSeconds;
+            var seconds = ((EndedAt ?? UpdatedAt) - started).TotalSeconds;
             return seconds > 0 ? ImagesDone / seconds : 0;
         }
     }
+
+    public override string DescribeProgress() =>
+        string.Create(CultureInfo.InvariantCulture, $"{ShardsDone} of {Shards.Count} shards ({ImagesDone} of {ImagesTotal} images)");
 }
 
 /// <summary>

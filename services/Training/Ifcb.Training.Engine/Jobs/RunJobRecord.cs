@@ -1,3 +1,6 @@
+using System.Globalization;
+using Ifcb.Platform.Jobs;
+
 namespace Ifcb.Training.Engine.Jobs;
 
 /// <summary>What a user asked a platform RUN to do (neuston RUN's flags, with the inputs in blob storage).</summary>
@@ -20,10 +23,8 @@ public sealed record RunRequestSpec
 public sealed record RunItemFailureRecord(string Id, string Reason);
 
 /// <summary>A platform RUN as stored in blob storage (runs/{id}/job.json); its outputs are runs/{id}/artifacts/….</summary>
-public sealed record RunJobRecord : IJobRecord
+public sealed record RunJobRecord : JobRecord<RunJobRecord>
 {
-    public required string JobId { get; init; }
-    public TrainingJobState State { get; init; } = TrainingJobState.Queued;
     public required RunRequestSpec Request { get; init; }
     /// <summary>The model version resolved when the run was queued, "NAME/VERSION", so a moving alias cannot change it.</summary>
     public required string ModelVersion { get; init; }
@@ -33,14 +34,11 @@ public sealed record RunJobRecord : IJobRecord
     public double ImagesPerSecond { get; init; }
     public List<string> Completed { get; init; } = [];
     public List<RunItemFailureRecord> Failed { get; init; } = [];
-    public string? Worker { get; init; }
-    public string? Error { get; init; }
-    public DateTimeOffset CreatedAt { get; init; } = DateTimeOffset.UtcNow;
-    public DateTimeOffset UpdatedAt { get; init; } = DateTimeOffset.UtcNow;
-    public int Attempts { get; init; }
-    public bool CancelRequested { get; init; }
+    /// <summary>The run's bin set was deleted after the run ended (it belongs to the run).</summary>
+    public bool BinSetReleased { get; init; }
 
-    public bool IsTerminal => State is TrainingJobState.Succeeded or TrainingJobState.Failed or TrainingJobState.Cancelled;
+    public override string DescribeProgress() => string.Create(CultureInfo.InvariantCulture, $"{ItemsDone} of {ItemsTotal} inputs");
 
-    public IJobRecord Touched(DateTimeOffset at) => this with { UpdatedAt = at };
+    /// <summary>A finished run stays on the reconciler's list until its bin set is deleted.</summary>
+    public override bool NeedsFollowUp() => false;
 }

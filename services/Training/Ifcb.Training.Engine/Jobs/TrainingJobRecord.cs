@@ -1,10 +1,11 @@
+using System.Globalization;
 using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
+using Ifcb.Platform;
+using Ifcb.Platform.Jobs;
 
 namespace Ifcb.Training.Engine.Jobs;
-
-public enum TrainingJobState { Queued, Running, Succeeded, Failed, Cancelled }
 
 /// <summary>
 /// What a user asked for, as stored with the job (neuston TRAIN's flags; the seed is already resolved so that a
@@ -34,6 +35,30 @@ public sealed record TrainingRequestSpec
     public string? ModelId { get; init; }
     public string? RegisterAs { get; init; }
     public string Device { get; init; } = "auto";
+
+    /// <summary>
+    /// Checks the request as a client sent it — names (one rule for every name that becomes a blob path or a registry
+    /// name), the size of every string, and every option through <see cref="ToOptions"/> — so that a job accepted at
+    /// submission never fails later on its input.
+    /// </summary>
+    /// <exception cref="ArgumentException">Or IfcbException InvalidArgument: names the field and the limit.</exception>
+    public TrainingOptions Validate()
+    {
+        ResourceName.ValidateDatasetName(Dataset);
+        if (RegisterAs is not null)
+            ResourceName.ValidateModelName(RegisterAs, "register_as");
+        Limits.CheckText(ImgNorm, "img_norm");
+        Limits.CheckText(Split, "split", 32);
+        Limits.CheckText(Flip, "flip", 32);
+        Limits.CheckText(Device, "device", 32);
+        Limits.CheckText(ClassConfigColumn, "class_config_column", ResourceName.MaxSegmentLength);
+        if (ClassConfigCsv is { Length: > Limits.MaxClassConfigBytes })
+            throw IfcbException.InvalidArgument(
+                $"class_config_csv has {ClassConfigCsv.Length} characters; the limit is {Limits.MaxClassConfigBytes} (limit {nameof(Limits.MaxClassConfigBytes)}).");
+        if (ClassMin is < 0 or > 1_000_000)
+            throw IfcbException.InvalidArgument($"class_min is {ClassMin}; use 0 to 1000000.");
+        return ToOptions();
+    }
 
     public bool WantsAutoImgNorm => string.Equals(ImgNorm?.Trim(), "auto", StringComparison.OrdinalIgnoreCase);
 
@@ -96,11 +121,12 @@ public sealed record TrainingRequestSpec
     }
 }
 
-/// <summary>A training job as stored in blob storage (jobs/{id}/job.json): the system of record for its state.</summary>
-public sealed record TrainingJobRecord : IJobRecord
+/// <summary>
+/// A training job as stored in blob storage (jobs/{id}/job.json): the system of record for its state. State changes
+/// are the kernel's transitions (<see cref="JobRecord{TSelf}"/>); this record adds what training reports.
+/// </summary>
+public sealed record TrainingJobRecord : JobRecord<TrainingJobRecord>
 {
-    public required string JobId { get; init; }
-    public TrainingJobState State { get; init; } = TrainingJobState.Queued;
     public required TrainingRequestSpec Request { get; init; }
     public int Epoch { get; init; }
     public int Batch { get; init; }
@@ -108,22 +134,26 @@ public sealed record TrainingJobRecord : IJobRecord
     public double ImagesPerSecond { get; init; }
     public List<EpochRecord> Epochs { get; init; } = [];
     public int BestEpoch { get; init; } = -1;
-    public string? Worker { get; init; }
-    public string? Error { get; init; }
-    public DateTimeOffset CreatedAt { get; init; } = DateTimeOffset.UtcNow;
-    public DateTimeOffset UpdatedAt { get; init; } = DateTimeOffset.UtcNow;
     public string? DatasetFingerprint { get; init; }
     public double[]? ImgNormMean { get; init; }
     public double[]? ImgNormStd { get; init; }
     public List<string>? Classes { get; init; }
     public string? BestCheckpoint { get; init; }
-    public string? RegisteredVersion { get; init; }
-    public int Attempts { get; init; }
+    public string? CheckpointSha256 { get; init; }
+    public long CheckpointSize { get; init; }
     /// <summary>Epochs already completed when the latest attempt started (above 0 after a resume).</summary>
     public int ResumedFromEpoch { get; init; }
-    public bool CancelRequested { get; init; }
+    /// <summary>When ModelTrained was last sent to the Registry (the reconciler sends it again until it hears back).</summary>
+    public DateTimeOffset? ModelTrainedSentAt { get; init; }
+    /// <summary>"name/version" once the Registry registered the best checkpoint.</summary>
+    public string? RegisteredVersion { get; init; }
+    /// <summary>Why the Registry refused the checkpoint for good (the job itself still SUCCEEDED).</summary>
+    public string? RegistrationError { get; init; }
 
-    public bool IsTerminal => State is TrainingJobState.Succeeded or TrainingJobState.Failed or TrainingJobState.Cancelled;
+    public override string DescribeProgress() => Epochs.Count == 0 && Batch == 0
+        ? "the start of training (no epoch completed)"
+        : string.Create(CultureInfo.InvariantCulture, $"epoch {Epoch} (batch {Batch} of {BatchesPerEpoch}; {Epochs.Count} epochs completed)");
 
-    public IJobRecord Touched(DateTimeOffset at) => this with { UpdatedAt = at };
+    /// <summary>A succeeded job stays on the reconciler's list until the Registry registered (or refused) its checkpoint.</summary>
+    public override bool NeedsFollowUp() => State == JobState.Succeeded && RegisteredVersion is null && RegistrationError is null;
 }
