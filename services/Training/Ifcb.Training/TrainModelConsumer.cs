@@ -122,8 +122,7 @@ public sealed class TrainingJobWork(
         if (result.Cancelled)
         {
             // Stopped between batches: a cancel request or deadline (the runner records CANCELLED), or this worker is
-            // going away or lost the job (the runner releases it or writes nothing).
-            cancellationToken.ThrowIfCancellationRequested();
+            // going away or lost the job (the runner then releases it or writes nothing).
             return JobCompletion<TrainingJobRecord>.Stopped(j => j with { Epochs = [.. result.Epochs] });
         }
 

@@ -134,6 +134,8 @@ public sealed class TrainingGrpcService(
         Limits.CheckText(request.FilterMode, "filter_mode", 8);
         Limits.CheckList(request.Outfile, "outfile");
         Limits.CheckList(request.FilterKeywords, "filter_keywords");
+        if (request.Batch != 0)
+            Limits.Check(request.Batch, 1, Limits.MaxBatch, "batch", nameof(Limits.MaxBatch));
         var hasBins = !string.IsNullOrWhiteSpace(request.BinSet);
         if (hasBins == !string.IsNullOrWhiteSpace(request.Dataset))
             throw IfcbException.InvalidArgument("Give exactly one input: bin_set (raw bins) or dataset (images).");

@@ -117,7 +117,12 @@ public sealed class JobReconciler<T>(
 
                 if (job.State == JobState.Queued && (requeuedNow || NeedsDispatch(job, now)))
                 {
-                    await dispatch(job, cancellationToken).ConfigureAwait(false);
+                    // A paused broker must not stall the sweep of every other job: bounded like a submission's send.
+                    using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                    {
+                        timeout.CancelAfter(options.DispatchTimeout);
+                        await dispatch(job, timeout.Token).ConfigureAwait(false);
+                    }
                     await store.UpdateAsync(jobId, j => j.State == JobState.Queued ? j.Dispatched(store.Time.GetUtcNow()) : null, cancellationToken)
                         .ConfigureAwait(false);
                     dispatched++;

@@ -12,9 +12,9 @@ namespace Ifcb.NormStats.Engine.Jobs;
 public sealed record NormStatsJobOptions
 {
     public const int DefaultResize = 299;
-    public const int MaxResize = 4096;
+    public const int MaxResize = Ifcb.Platform.Limits.MaxResize;
     public const int DefaultShardSize = 500;
-    public const int MaxShardSize = 100_000;
+    public const int MaxShardSize = Ifcb.Platform.Limits.MaxShardSize;
 
     public int Resize { get; init; } = DefaultResize;
     public string? ClassConfigCsv { get; init; }

@@ -1,0 +1,145 @@
+using Grpc.Core;
+using Ifcb.Client;
+using Ifcb.Protos;
+using Ifcb.Testing;
+
+namespace Ifcb.EndToEnd.Tests;
+
+/// <summary>
+/// Requests a careless or hostile client sends (each was seen to break the platform before): every one is refused at
+/// submission with InvalidArgument naming the field and the limit, nothing is queued, and the services keep serving.
+/// </summary>
+[Collection(PlatformCollection.Name)]
+public sealed class HostileInputTests(PlatformFixture platform)
+{
+    private static readonly string Sample = Path.Combine(RepoPaths.Root, "testdata", "training-sample");
+    private Ifcb.Protos.Training.TrainingClient Training => new(platform.Channel("training"));
+
+    private async Task<string> SampleDatasetAsync()
+    {
+        await DatasetUpload.UploadFolderAsync(new Datasets.DatasetsClient(platform.Channel("training")), "hostile-sample", Sample, PlatformFixture.Auth);
+        return "hostile-sample";
+    }
+
+    private static StartTrainingRequest Job(string dataset) => new()
+    {
+        Dataset = dataset, Model = "resnet18", TrainId = "hostile", Untrain = true, Resize = 32, Batch = 8, Emax = 1, Emin = 1,
+    };
+
+    private async Task<RpcException> RefusedAsync(StartTrainingRequest request)
+    {
+        var before = (await Training.ListJobsAsync(new ListJobsRequest { PageSize = 1000 })).Jobs.Count;
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartTrainingAsync(request, PlatformFixture.Auth));
+        Assert.Equal(before, (await Training.ListJobsAsync(new ListJobsRequest { PageSize = 1000 })).Jobs.Count); // nothing queued
+        return error;
+    }
+
+    [Fact]
+    public async Task The_batch_that_killed_the_training_worker_in_a_restart_loop_is_refused_at_submission()
+    {
+        var request = Job(await SampleDatasetAsync());
+        request.Batch = 28533;
+
+        var error = await RefusedAsync(request);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("batch is 28533", error.Status.Detail);
+        Assert.Contains("MaxBatch", error.Status.Detail);
+        Assert.Equal("training", (await Training.GetInfoAsync(new GetInfoRequest())).Service); // still serving
+    }
+
+    [Theory]
+    [InlineData("register_as", "../../models/x")]
+    [InlineData("register_as", "has space")]
+    [InlineData("model_id", "a/b")]
+    [InlineData("train_id", "..")]
+    public async Task Names_that_would_become_bad_blob_paths_or_registry_names_are_refused_at_submission(string field, string value)
+    {
+        var request = Job(await SampleDatasetAsync());
+        switch (field)
+        {
+            case "register_as": request.RegisterAs = value; break;
+            case "model_id": request.ModelId = value; break;
+            default: request.TrainId = value; break;
+        }
+
+        var error = await RefusedAsync(request);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains(field == "train_id" ? "TRAIN_ID" : field, error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Out_of_range_numbers_name_their_limit()
+    {
+        var dataset = await SampleDatasetAsync();
+        var epochs = Job(dataset);
+        epochs.Emax = 2_000_000;
+        Assert.Contains("MaxEpochs", (await RefusedAsync(epochs)).Status.Detail);
+        var deadline = Job(dataset);
+        deadline.DeadlineSeconds = 365L * 24 * 3600;
+        Assert.Contains("MaxJobDeadline", (await RefusedAsync(deadline)).Status.Detail);
+        var config = Job(dataset);
+        config.ClassConfigCsv = new string('x', 2 << 20);
+        config.ClassConfigColumn = "c";
+        Assert.Contains("MaxClassConfigBytes", (await RefusedAsync(config)).Status.Detail);
+    }
+
+    [Theory]
+    [InlineData("/tmp/ifcb-poc/{BIN_ID}.csv")]
+    [InlineData("../../{BIN_ID}.csv")]
+    [InlineData("D{BIN_YEAR}/../../../{BIN_ID}.h5")]
+    public async Task Run_output_patterns_that_leave_the_runs_folder_are_refused(string pattern)
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(new StartRunRequest
+        {
+            Model = "any-model", RunId = "hostile-run", BinSet = "any-set", Outfile = { pattern },
+        }, PlatformFixture.Auth));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_run_batch_that_overflowed_and_spun_forever_is_refused()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(new StartRunRequest
+        {
+            Model = "any-model", RunId = "hostile-run", BinSet = "any-set", Batch = 536870912,
+        }, PlatformFixture.Auth));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("MaxBatch", error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task A_norm_stats_job_of_one_image_per_shard_with_a_huge_class_config_is_refused()
+    {
+        var dataset = await SampleDatasetAsync();
+        var normStats = new NormStats.NormStatsClient(platform.Channel("normstats"));
+
+        var huge = await Assert.ThrowsAsync<RpcException>(async () => await normStats.ComputeAsync(new ComputeNormRequest
+        {
+            Dataset = dataset,
+            Options = new NormOptions { ShardSize = 1, ClassConfigCsv = new string('x', 2 << 20), ClassConfigColumn = "c" },
+        }, PlatformFixture.Auth));
+        Assert.Equal(StatusCode.InvalidArgument, huge.StatusCode);
+
+        var manyShards = await Assert.ThrowsAsync<RpcException>(async () => await normStats.ComputeAsync(new ComputeNormRequest
+        {
+            Dataset = dataset,
+            Options = new NormOptions { ShardSize = 200_000 },
+        }, PlatformFixture.Auth));
+        Assert.Equal(StatusCode.InvalidArgument, manyShards.StatusCode);
+        Assert.Contains("shard_size", manyShards.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Unknown_jobs_and_datasets_are_NotFound_not_Unknown()
+    {
+        var job = await Assert.ThrowsAsync<RpcException>(async () => await Training.GetJobAsync(new GetJobRequest { JobId = "../../etc/passwd" }));
+        Assert.Equal(StatusCode.NotFound, job.StatusCode);
+        var request = Job("no-such-dataset");
+        var dataset = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartTrainingAsync(request, PlatformFixture.Auth));
+        Assert.Equal(StatusCode.NotFound, dataset.StatusCode);
+    }
+}
