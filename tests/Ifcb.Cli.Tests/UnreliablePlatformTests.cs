@@ -274,6 +274,28 @@ public sealed class UnreliablePlatformTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Register_sends_the_metadata_of_a_checkpoint_as_training_writes_it()
+    {
+        var path = Path.Combine(_temp, "trained.ifcbmodel");
+        using (var model = Ifcb.Models.ModelZoo.Create("squeezenet1_1", 3, false))
+        await using (var file = File.Create(path))
+        {
+            var hparams = new Ifcb.Models.Checkpoints.ModelHparams("squeezenet1_1", ["a", "b", "c"], 96, new Ifcb.Data.ImgNorm([0.5, 0.4, 0.3], [0.2, 0.2, 0.2]),
+                false, 3, "m", "t", "fp", DateTimeOffset.UtcNow, "test");
+            Ifcb.Models.Checkpoints.Checkpoint.Save(file, hparams, model);
+        }
+
+        var result = await CliRunner.RunAsync("models", "register", path, "--name", "plankton", "--registry-url", _platform.Url, "--metric", "f1_weighted=0.9");
+
+        Assert.True(result.ExitCode == ExitCodes.Success, result.Error);
+        var m = Assert.Single(_platform.Registrations).Header.Metadata;
+        Assert.Equal(("squeezenet1_1", 96, false, "fp"), (m.Arch, m.Resize, m.Pretrained, m.DatasetFingerprint));
+        Assert.Equal(["a", "b", "c"], m.Classes);
+        Assert.Equal([0.5, 0.4, 0.3], m.ImgNorm.Mean);
+        Assert.Equal(0.9, m.Metrics["f1_weighted"]);
+    }
+
+    [Fact]
     public async Task Registering_the_same_file_again_returns_the_same_version()
     {
         var checkpoint = WriteCheckpoint("same.ifcbmodel");
