@@ -46,7 +46,7 @@ public static class GlobalOptions
     {
         Description = $"Seconds each call to the platform may take before it is retried or given up (env {TimeoutVariable}; default 30). " +
             "Reads are retried on Unavailable, DeadlineExceeded and ResourceExhausted: 5 attempts within 60 s (or twice --timeout). " +
-            "Watches, uploads and downloads have no overall limit; keep-alive pings notice a dead server.",
+            "Watches, downloads and dataset uploads have no overall limit (a checkpoint upload: 2 min + 1 s per MiB); keep-alive pings notice a dead server.",
         Recursive = true,
     };
 
