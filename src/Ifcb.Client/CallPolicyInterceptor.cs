@@ -20,6 +20,11 @@ namespace Ifcb.Client;
 /// (<see cref="ServiceCallException"/>); never an empty message.</item>
 /// </list>
 /// </summary>
+/// <remarks>
+/// Why not Grpc.Net.Client's own retry policy (ServiceConfig): its deadline covers all attempts together, so a call
+/// that hung (DeadlineExceeded: the live failure of peer discovery with 24 clients at once) can never be retried with
+/// a fresh deadline; and it buffers at most 1 MiB of a stream, so checkpoint uploads would not be retried anyway.
+/// </remarks>
 /// <param name="service">The service as users know it (Training, NormStats, Registry).</param>
 /// <param name="address">Its URL, as configured or discovered.</param>
 public sealed class CallPolicyInterceptor(string service, string address, CallRetry retry, TimeSpan callTimeout) : Interceptor
