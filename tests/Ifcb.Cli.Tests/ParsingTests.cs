@@ -155,7 +155,7 @@ public sealed class ParsingTests
         var environment = new Dictionary<string, string> { [GlobalOptions.ServerVariable] = "http://127.0.0.1:9" };
         var result = await CliRunner.RunAsync(environment, "jobs", "list");
         Assert.Equal(ExitCodes.Unavailable, result.ExitCode);
-        Assert.Contains("Unavailable", result.Error, StringComparison.Ordinal);
+        Assert.Contains("error: the Training service at http://127.0.0.1:9 is unavailable (connection refused", result.Error, StringComparison.Ordinal);
     }
 
     [Theory]

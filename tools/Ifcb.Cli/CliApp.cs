@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Grpc.Core;
+using Ifcb.Client;
 
 namespace Ifcb.Cli;
 
@@ -54,6 +55,9 @@ public static class CliApp
 
     private static string Describe(Exception e) => e switch
     {
+        // Already in words: the service, its address, the call and what to check.
+        ServiceCallException named => named.Message,
+        RpcException rpc when string.IsNullOrWhiteSpace(rpc.Status.Detail) => $"{rpc.StatusCode} (the server gave no reason).",
         RpcException rpc => $"{rpc.StatusCode}: {rpc.Status.Detail}",
         OperationCanceledException => "interrupted.",
         _ => e.Message,

@@ -10,6 +10,7 @@ public static class GlobalOptions
     public const string TrainingUrlVariable = "IFCB_TRAINING_URL";
     public const string NormStatsUrlVariable = "IFCB_NORMSTATS_URL";
     public const string RegistryUrlVariable = "IFCB_REGISTRY_URL";
+    public const string TimeoutVariable = "IFCB_TIMEOUT";
 
     public static readonly Option<string?> Server = new("--server")
     {
@@ -41,6 +42,14 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    public static readonly Option<string?> Timeout = new("--timeout")
+    {
+        Description = $"Seconds each call to the platform may take before it is retried or given up (env {TimeoutVariable}; default 30). " +
+            "Reads are retried on Unavailable, DeadlineExceeded and ResourceExhausted: 5 attempts within 60 s (or twice --timeout). " +
+            "Watches, downloads and dataset uploads have no overall limit (a checkpoint upload: 2 min + 1 s per MiB); keep-alive pings notice a dead server.",
+        Recursive = true,
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Print machine-readable JSON on stdout instead of tables and progress bars.",
@@ -49,7 +58,7 @@ public static class GlobalOptions
 
     public static void AddTo(RootCommand root)
     {
-        foreach (var option in new Option[] { Server, TrainingUrl, NormStatsUrl, RegistryUrl, ApiKey, Json })
+        foreach (var option in new Option[] { Server, TrainingUrl, NormStatsUrl, RegistryUrl, ApiKey, Timeout, Json })
             root.Options.Add(option);
     }
 }

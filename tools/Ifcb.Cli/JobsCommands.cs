@@ -178,36 +178,37 @@ public static class JobsCommands
             var partial = path + ".partial";
             await using (var file = File.Create(partial))
             {
-                using var call = platform.Training.DownloadArtifact(new DownloadArtifactRequest { JobId = jobId, Name = artifact.Name }, cancellationToken: cancellationToken);
-                await ChunkedDownload.CopyToAsync(call.ResponseStream, file, cancellationToken: cancellationToken);
+                var training = platform.Training;
+                var request = new DownloadArtifactRequest { JobId = jobId, Name = artifact.Name };
+                await ChunkedDownload.DownloadAsync("Training.DownloadArtifact", token => training.DownloadArtifact(request, cancellationToken: token), file,
+                    platform.Retry, cancellationToken: cancellationToken);
             }
             File.Move(partial, path, overwrite: true);
         }
         return wanted;
     }
 
-    /// <summary>Follows a job's WatchJob stream, feeding the progress bars, until the job ends; returns its final state.</summary>
+    /// <summary>
+    /// Follows a job's WatchJob stream, feeding the progress bars, until the job ends; returns its final state. A watch
+    /// that breaks (the service restarted, the connection was lost) is resumed (see <see cref="ResumableWatch"/>).
+    /// </summary>
     public static async Task<TrainingJob> FollowAsync(PlatformConnection platform, string jobId, ITrainingProgress progress, CancellationToken cancellationToken)
     {
         var request = new GetJobRequest { JobId = jobId };
         var shown = new HashSet<int>();
-        var last = await platform.Training.GetJobAsync(request, cancellationToken: cancellationToken);
-        while (!IsFinished(last))
-        {
-            using var call = platform.Training.WatchJob(request, cancellationToken: cancellationToken);
-            await foreach (var update in call.ResponseStream.ReadAllAsync(cancellationToken))
+        var training = platform.Training;
+        var last = await ResumableWatch.FollowAsync("Training.WatchJob",
+            token => training.GetJobAsync(request, cancellationToken: token).ResponseAsync,
+            token => training.WatchJob(request, cancellationToken: token),
+            IsFinished,
+            update =>
             {
-                last = update;
                 foreach (var epoch in update.Epochs.Where(e => shown.Add(e.Epoch)))
                     progress.Epoch(EpochRow.From(epoch));
                 if (update.State == JobState.Running && update.BatchesPerEpoch > 0 && !shown.Contains(update.Epoch))
                     progress.Batch(update.Epoch, update.Batch, update.BatchesPerEpoch, update.ImagesPerSecond);
-                if (IsFinished(update))
-                    break;
-            }
-            // The stream may end early (a proxy timeout, a worker restart); the job's state decides whether to watch again.
-            last = await platform.Training.GetJobAsync(request, cancellationToken: cancellationToken);
-        }
+            },
+            platform.Retry, cancellationToken);
         foreach (var epoch in last.Epochs.Where(e => shown.Add(e.Epoch)))
             progress.Epoch(EpochRow.From(epoch));
         return last;

@@ -1,9 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Grpc.Core;
 using Ifcb.Client;
-using Ifcb.Models.Checkpoints;
+using Ifcb.Platform.Checkpoints;
 using Ifcb.Protos;
 using Spectre.Console;
 
@@ -279,8 +280,9 @@ public static partial class ModelsCommands
         var exact = new VersionRef { Name = version.Name, Version = version.Version };
         await using (var file = File.Create(partial))
         {
-            using var call = platform.Registry.DownloadCheckpoint(exact, cancellationToken: ct);
-            downloaded = await ChunkedDownload.CopyToAsync(call.ResponseStream, file, c => (c.Data.Memory, c.TotalSize, c.Sha256), cancellationToken: ct);
+            var registry = platform.Registry;
+            downloaded = await ChunkedDownload.DownloadAsync("Registry.DownloadCheckpoint", token => registry.DownloadCheckpoint(exact, cancellationToken: token),
+                file, c => (c.Data.Memory, c.TotalSize, c.Sha256), platform.Retry, cancellationToken: ct);
         }
         File.Move(partial, path, overwrite: true);
         return (version, path, downloaded);
@@ -288,9 +290,13 @@ public static partial class ModelsCommands
 
     private static Command Register(CliContext context)
     {
-        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "A trained .ifcbmodel checkpoint (metadata is read from it)." };
+        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "A trained .ifcbmodel checkpoint (metadata is read from its hparams.json; the weights are sent, not loaded)." };
         var name = new Option<string>("--name") { Description = "Registered model name (created if missing).", Required = true };
-        var key = new Option<string?>("--idempotency-key") { Description = "e.g. ci:$PIPELINE_ID; repeating it returns the version registered before." };
+        var key = new Option<string?>("--idempotency-key")
+        {
+            Description = "e.g. ci:$PIPELINE_ID; repeating it returns the version registered before. Default sha256:<the file's SHA-256>, " +
+                "so registering the same file under the same name again (or a retry after a failure) returns the same version.",
+        };
         var commit = new Option<string?>("--commit") { Description = "Source commit (lineage)." };
         var pipeline = new Option<string?>("--pipeline-url") { Description = "CI pipeline run URL (lineage)." };
         var description = new Option<string?>("--description");
@@ -369,10 +375,18 @@ public static partial class ModelsCommands
         return command;
     }
 
+    /// <summary>The idempotency key <c>models register</c> sends when none is given: the same file under the same name is one version.</summary>
+    public static string DefaultIdempotencyKey(string checkpointSha256) => "sha256:" + checkpointSha256;
+
     /// <summary>
-    /// Reads the checkpoint's hparams (architecture, classes, img-norm, input size; loading it also proves the weights
-    /// fit) and registers it through Registry.RegisterVersion.
+    /// Registers a checkpoint through Registry.RegisterVersion with the metadata in its hparams.json (architecture,
+    /// classes, img-norm, input size, pretrained, dataset fingerprint). Only the zip's directory and hparams.json are
+    /// read, never the weights, so this needs no libtorch; the Registry checks the upload. Always sent with an
+    /// idempotency key (<see cref="DefaultIdempotencyKey"/> unless one is given), so a failed attempt is sent again
+    /// and a repeated registration returns the version registered before.
     /// </summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="InvalidDataException">Not a checkpoint, or its hparams are malformed or out of bounds; the message names the file and the field.</exception>
     public static async Task<ModelVersion> RegisterCheckpointAsync(PlatformConnection platform, string checkpointPath, string name,
         IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, string> tags, string? idempotencyKey, string? description,
         string? commit, string? pipelineUrl, CancellationToken cancellationToken)
@@ -380,14 +394,22 @@ public static partial class ModelsCommands
         if (!File.Exists(checkpointPath))
             throw new FileNotFoundException($"Checkpoint {checkpointPath} does not exist.", checkpointPath);
         await using var file = File.OpenRead(checkpointPath);
-        ModelHparams hparams;
-        var loaded = Checkpoint.Load(file);
-        hparams = loaded.Hparams;
-        loaded.Model.Dispose();
+        CheckpointHeader hparams;
+        try
+        {
+            hparams = CheckpointHeader.Read(file);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{checkpointPath}: {e.Message}", e);
+        }
+        file.Position = 0;
+        var sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, cancellationToken));
+        var size = file.Position;
         file.Position = 0;
         var metadata = new VersionMetadata
         {
-            Arch = hparams.Architecture, Pretrained = hparams.Pretrained, Resize = hparams.Resize, Description = description ?? "",
+            Arch = hparams.Arch, Pretrained = hparams.Pretrained, Resize = hparams.Resize, Description = description ?? "",
             SourceCommit = commit ?? "", SourcePipelineUrl = pipelineUrl ?? "", DatasetFingerprint = hparams.DatasetFingerprint ?? "",
         };
         metadata.Classes.AddRange(hparams.Classes);
@@ -397,8 +419,13 @@ public static partial class ModelsCommands
             metadata.Metrics[metric] = value;
         foreach (var (tag, value) in tags)
             metadata.Tags[tag] = value;
-        var header = new RegisterVersionHeader { Name = name, Metadata = metadata, IdempotencyKey = idempotencyKey ?? "" };
-        return await RegistryUpload.RegisterCheckpointAsync(platform.Registry, header, file, platform.Auth, cancellationToken: cancellationToken);
+        var header = new RegisterVersionHeader
+        {
+            Name = name, Metadata = metadata, Sha256 = sha256, Size = size,
+            IdempotencyKey = string.IsNullOrWhiteSpace(idempotencyKey) ? DefaultIdempotencyKey(sha256) : idempotencyKey,
+        };
+        return await RegistryUpload.RegisterCheckpointAsync(platform.Registry, header, file, platform.Auth, retry: platform.Retry,
+            cancellationToken: cancellationToken);
     }
 
     private static IEnumerable<KeyValuePair<string, string>> KeyValues(string[]? pairs, string flag)

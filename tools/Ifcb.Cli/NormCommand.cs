@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Grpc.Core;
+using Ifcb.Client;
 using Ifcb.Data.Datasets;
 using Ifcb.NormStats.Engine;
 using Ifcb.Protos;
@@ -115,19 +116,12 @@ public static class NormCommand
     {
         if (IsFinished(job))
             return job;
-        async Task<NormJob> Follow(Action<NormJob> update)
-        {
-            var last = job;
-            using var call = platform.NormStats.Watch(new GetNormJobRequest { JobId = job.JobId }, cancellationToken: cancellationToken);
-            await foreach (var state in call.ResponseStream.ReadAllAsync(cancellationToken))
-            {
-                last = state;
-                update(state);
-                if (IsFinished(state))
-                    break;
-            }
-            return IsFinished(last) ? last : await platform.NormStats.GetAsync(new GetNormJobRequest { JobId = job.JobId }, cancellationToken: cancellationToken);
-        }
+        // A watch that breaks is resumed (see ResumableWatch).
+        var normStats = platform.NormStats;
+        var request = new GetNormJobRequest { JobId = job.JobId };
+        Task<NormJob> Follow(Action<NormJob> update) =>
+            ResumableWatch.FollowAsync("NormStats.Watch", token => normStats.GetAsync(request, cancellationToken: token).ResponseAsync,
+                token => normStats.Watch(request, cancellationToken: token), IsFinished, update, platform.Retry, cancellationToken);
         if (quiet)
             return await Follow(_ => { });
         return await context.Console.Progress()

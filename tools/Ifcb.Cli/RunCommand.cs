@@ -127,15 +127,17 @@ public static class RunCommand
         }
         var run = await platform.Training.StartRunAsync(request, platform.Auth, cancellationToken: ct);
         context.Warn($"run {run.JobId} queued with {run.ModelVersion}");
-        using (var watch = platform.Training.WatchRun(new Ifcb.Protos.GetJobRequest { JobId = run.JobId }, cancellationToken: ct))
-        {
-            await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
+        // A watch that breaks (the service restarted, the connection was lost) is resumed; see ResumableWatch.
+        var training = platform.Training;
+        var runRef = new Ifcb.Protos.GetJobRequest { JobId = run.JobId };
+        run = await Ifcb.Client.ResumableWatch.FollowAsync("Training.WatchRun", token => training.GetRunAsync(runRef, cancellationToken: token).ResponseAsync,
+            token => training.WatchRun(runRef, cancellationToken: token),
+            r => r.State is Ifcb.Protos.JobState.Succeeded or Ifcb.Protos.JobState.Failed or Ifcb.Protos.JobState.Cancelled,
+            update =>
             {
-                run = update;
                 if (!json)
-                    context.Console.MarkupLine(Markup.Escape($"{run.State}: {run.ItemsDone}/{run.ItemsTotal} bins, {run.ImagesClassified} images"));
-            }
-        }
+                    context.Console.MarkupLine(Markup.Escape($"{update.State}: {update.ItemsDone}/{update.ItemsTotal} bins, {update.ImagesClassified} images"));
+            }, platform.Retry, ct);
         var outputs = Path.GetFullPath(parse.GetValue<string?>("--outdir") ?? Path.Combine("run-output", runId));
         var listing = await platform.Training.ListRunOutputsAsync(new Ifcb.Protos.GetJobRequest { JobId = run.JobId }, cancellationToken: ct);
         foreach (var artifact in listing.Artifacts)
@@ -145,8 +147,9 @@ public static class RunCommand
                 throw new InvalidDataException($"The server listed an output outside the run folder: {artifact.Name}");
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             await using var file = File.Create(path);
-            using var download = platform.Training.DownloadRunOutput(new Ifcb.Protos.DownloadArtifactRequest { JobId = run.JobId, Name = artifact.Name }, cancellationToken: ct);
-            await Ifcb.Client.ChunkedDownload.CopyToAsync(download.ResponseStream, file, cancellationToken: ct);
+            var output = new Ifcb.Protos.DownloadArtifactRequest { JobId = run.JobId, Name = artifact.Name };
+            await Ifcb.Client.ChunkedDownload.DownloadAsync("Training.DownloadRunOutput", token => training.DownloadRunOutput(output, cancellationToken: token),
+                file, platform.Retry, cancellationToken: ct);
         }
         foreach (var failure in run.Failed)
             context.Warn($"{failure.Id}: {failure.Reason}");
