@@ -218,6 +218,24 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
     }
 
     [Fact]
+    public async Task An_upload_slower_than_the_grace_period_restores_what_a_collector_took_before_it_commits()
+    {
+        var store = new BlobDatasetStore(azurite.NewContainer(), new DatasetStoreOptions { GarbageGrace = Grace });
+        using var reachedFirstFile = new CountdownEvent(1);
+        using var release = new ManualResetEventSlim();
+        var upload = Task.Run(() => store.UploadFromFolderAsync("slow", Folder(0, 2, "a"), parallelism: 1,
+            filesDone: new SynchronousProgress(done => { if (done == 1) { reachedFirstFile.Signal(); release.Wait(TimeSpan.FromSeconds(30)); } })));
+        Assert.True(reachedFirstFile.Wait(TimeSpan.FromSeconds(30)));
+        await PastGraceAsync();
+        Assert.Equal(1, await store.CollectGarbageAsync("slow", CancellationToken.None)); // the first image: old, and no manifest names it yet
+        release.Set();
+        await upload;
+        var cache = TestData.TempDirectory();
+        _folders.Add(cache);
+        Assert.Equal(2, (await store.MaterializeAsync("slow", cache)).Downloaded);
+    }
+
+    [Fact]
     public async Task A_delete_hides_the_dataset_at_once_and_its_images_are_collected_after_the_grace_period()
     {
         var container = azurite.NewContainer();

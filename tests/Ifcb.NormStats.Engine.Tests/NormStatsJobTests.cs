@@ -203,7 +203,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
     public async Task A_dataset_replaced_after_planning_is_read_as_planned_and_a_collected_one_fails_the_shard_with_a_reason()
     {
         var (coordinator, datasets) = await NewCoordinatorAsync();
-        var store = new BlobDatasetStore(datasets, new DatasetStoreOptions { GarbageGrace = TimeSpan.FromSeconds(1) });
+        var store = new BlobDatasetStore(datasets, new DatasetStoreOptions { GarbageGrace = TimeSpan.FromSeconds(2) });
         var folder = Replicate(1, "d");
         var planned = await store.UploadFromFolderAsync("changing", folder);
         var (job, _) = await coordinator.StartAsync("changing", new NormStatsJobOptions { Resize = 16 });
@@ -220,7 +220,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
         // Once a generation is collected, a job planned on it fails its shard with a reason instead of computing other images.
         var (orphan, _) = await coordinator.StartAsync("changing", new NormStatsJobOptions { Resize = 17 });
         await store.DeleteAsync("changing");
-        await Task.Delay(TimeSpan.FromSeconds(2.2)); // past the grace period (Last-Modified has whole seconds)
+        await Task.Delay(TimeSpan.FromSeconds(3.2)); // past the grace period (Last-Modified has whole seconds)
         Assert.True(await store.CollectGarbageAsync("changing", CancellationToken.None) > 0);
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => coordinator.RunShardAsync(orphan.JobId, 0, Worker));
         Assert.Contains("lost", error.Message);

@@ -82,6 +82,7 @@ public sealed partial class BlobDatasetStore
     private const string CurrentState = "current";
     private const string GenerationMetadataKey = "generation";
     private const int MaxDeleteAttempts = 5;
+    private const int MaxRenewalPasses = 3;
     private static readonly BlobHttpHeaders JsonHeaders = new() { ContentType = "application/json" };
 
     private readonly BlobContainerClient _container;
@@ -92,8 +93,8 @@ public sealed partial class BlobDatasetStore
         ArgumentNullException.ThrowIfNull(container);
         _container = container;
         _options = options ?? new DatasetStoreOptions();
-        if (_options.GarbageGrace < TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(options), "The garbage grace period cannot be negative.");
+        if (_options.GarbageGrace <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), "The garbage grace period must be positive: it is what keeps a replaced generation readable.");
     }
 
     public DatasetStoreOptions Options => _options;
@@ -121,6 +122,10 @@ public sealed partial class BlobDatasetStore
     private static string Root(string dataset) => $"{Prefix}{ResourceName.ValidateDatasetName(dataset)}/";
 
     private static DateTimeOffset Now => DateTimeOffset.UtcNow;
+
+    private string GraceText => _options.GarbageGrace >= TimeSpan.FromMinutes(1)
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_options.GarbageGrace.TotalMinutes:0.#} min")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_options.GarbageGrace.TotalSeconds:0.#} s");
 
     /// <summary>Reads the state an upload to <paramref name="name"/> will be based on; pass it to <see cref="UploadFromFolderAsync"/>.</summary>
     /// <exception cref="ArgumentException">Invalid dataset name.</exception>
@@ -180,8 +185,14 @@ public sealed partial class BlobDatasetStore
                 filesDone?.Report(Interlocked.Increment(ref done));
             }).ConfigureAwait(false);
 
-        while (Now - renewedAt > _options.GarbageGrace / 2)
+        // The first objects were renewed when the upload began; if that is long ago, renew them all again so that none
+        // can reach the collector's age before the flip below. A renewal pass must itself be quick against the grace period.
+        for (var pass = 1; Now - renewedAt > _options.GarbageGrace / 2; pass++)
         {
+            if (pass > MaxRenewalPasses)
+                throw IfcbException.Unavailable(
+                    $"Renewing the {pathOfObject.Count} stored images of this upload took longer than half the {GraceText} grace period " +
+                    $"{MaxRenewalPasses} times; storage is too slow right now. Upload again later.");
             renewedAt = Now;
             await RenewObjectsAsync(name, pathOfObject, parallelism, cancellationToken).ConfigureAwait(false);
         }
@@ -204,7 +215,7 @@ public sealed partial class BlobDatasetStore
         }
         catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
         {
-            await _container.DeleteBlobIfExistsAsync(generationBlob.Name, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+            await TryDeleteAsync(generationBlob.Name, etag: null, CancellationToken.None).ConfigureAwait(false); // else collected later
             throw new IfcbException(ErrorKind.Aborted,
                 $"Dataset {name} changed while this upload was running: another upload of dataset {name} finished first (or it was deleted), " +
                 "so this upload did not replace it. Check `ifcb dataset show`, then upload again to make these files the dataset.", e);
@@ -401,7 +412,16 @@ public sealed partial class BlobDatasetStore
     {
         var deleted = 0;
         await foreach (var name in ListNamesAsync(cancellationToken).ConfigureAwait(false))
-            deleted += await CollectGarbageAsync(name, cancellationToken).ConfigureAwait(false);
+        {
+            try
+            {
+                deleted += await CollectGarbageAsync(name, cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidDataException)
+            {
+                // A damaged manifest: keep that dataset's blobs for a person to look at, and sweep the others.
+            }
+        }
         return deleted;
     }
 
@@ -466,7 +486,7 @@ public sealed partial class BlobDatasetStore
         return deleted;
     }
 
-    /// <summary>Deletes a blob only if it still has the ETag the caller saw; false when it changed or is gone.</summary>
+    /// <summary>Deletes a blob only if it still has the ETag the caller saw; false when it changed or is gone (or, without an ETag, on any storage error).</summary>
     private async Task<bool> TryDeleteAsync(string blobName, ETag? etag, CancellationToken cancellationToken)
     {
         try
@@ -475,7 +495,7 @@ public sealed partial class BlobDatasetStore
                 cancellationToken: cancellationToken).ConfigureAwait(false);
             return response.Value;
         }
-        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        catch (RequestFailedException e) when (e.Status is 409 or 412 || etag is null)
         {
             return false;
         }
@@ -557,7 +577,7 @@ public sealed partial class BlobDatasetStore
             bytes = await TryDownloadAsync(second, token).ConfigureAwait(false)
                 ?? throw new KeyNotFoundException(
                     $"Image {className}/{fileName} of dataset {dataset} is gone: the dataset was re-uploaded or deleted more than " +
-                    $"{_options.GarbageGrace.TotalMinutes:0.#} min ago. Start again to read its current version.");
+                    $"{GraceText} ago. Start again to read its current version.");
         }
         var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
         if (hash != sha256)
