@@ -4,7 +4,7 @@ using Ifcb.Protos;
 
 namespace Ifcb.Client;
 
-/// <summary>Uploads raw IFCB bins (their .adc, .hdr and .roi files) as a named bin set through Datasets.UploadBins.</summary>
+/// <summary>Uploads raw IFCB bins (their .adc, .hdr and .roi files) as a new bin set through Datasets.UploadBins.</summary>
 public static class BinSetUpload
 {
     /// <summary>
@@ -33,9 +33,14 @@ public static class BinSetUpload
         }
     }
 
+    /// <summary>
+    /// Uploads <paramref name="files"/> as a new bin set labelled <paramref name="name"/>. Each call creates a set of
+    /// its own: pass the returned <see cref="BinSetInfo.Id"/> (not the name) to StartRun.
+    /// </summary>
     public static async Task<BinSetInfo> UploadAsync(Datasets.DatasetsClient client, string name, IReadOnlyList<string> files,
         Metadata? headers = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(files);
         using var call = client.UploadBins(headers, cancellationToken: cancellationToken);
         var upload = new UploadStream<DatasetUploadChunk, BinSetInfo>(call, cancellationToken);
         await upload.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } });

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Grpc.Core;
 using Ifcb.Data.Datasets;
+using Ifcb.Platform;
 using Ifcb.Protos;
 
 namespace Ifcb.Client;
@@ -64,11 +65,23 @@ public static class DatasetUpload
         return files;
     }
 
+    /// <summary>
+    /// Uploads <paramref name="files"/> as the new generation of dataset <paramref name="name"/>. If another upload (or a
+    /// delete) of the same dataset finishes while this one runs, the server answers Aborted and nothing changed.
+    /// </summary>
     /// <param name="filesDone">Reports (files sent, total files).</param>
+    /// <exception cref="ArgumentException">An invalid dataset, class or file name (checked before anything is sent).</exception>
     public static async Task<DatasetInfo> UploadFilesAsync(Datasets.DatasetsClient client, string name, IReadOnlyList<ImageToUpload> files,
         Metadata? headers = null, IProgress<(int Done, int Total)>? filesDone = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(files);
+        // The server checks the same rules; checking first fails fast, before any byte is sent.
+        ResourceName.ValidateDatasetName(name);
+        foreach (var file in files)
+        {
+            ResourceName.ValidateClassName(file.ClassName);
+            ResourceName.ValidateFileName(file.FileName);
+        }
         var duplicate = files.GroupBy(f => (f.ClassName, f.FileName)).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
             throw new InvalidDataException($"Two files would both be {duplicate.Key.ClassName}/{duplicate.Key.FileName}: {string.Join(", ", duplicate.Select(f => f.LocalPath))}.");

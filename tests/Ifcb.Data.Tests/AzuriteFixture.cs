@@ -17,44 +17,61 @@ public sealed class AzuriteFixture : IAsyncLifetime
     public BlobContainerClient NewContainer() =>
         new BlobServiceClient(ConnectionString).GetBlobContainerClient("c" + Guid.NewGuid().ToString("N")[..20]);
 
+    // On a loaded 2-core machine a start can be slow, or lose its port to another process between probe and bind:
+    // start again on a fresh port, and say what Azurite printed if it never comes up.
     public async Task InitializeAsync()
     {
         var azurite = FindAzurite();
-        int port;
-        using (var listener = new TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
         _location = Path.Combine(Path.GetTempPath(), "azurite-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(_location);
-        var start = new ProcessStartInfo(azurite) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "--blobHost", "127.0.0.1", "--blobPort", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                                  "--location", _location, "--skipApiVersionCheck", "--loose", "--silent" })
-            start.ArgumentList.Add(a);
-        _process = Process.Start(start)!;
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        ConnectionString = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevKey};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        for (var attempt = 1; ; attempt++)
         {
-            try
+            int port;
+            using (var listener = new TcpListener(IPAddress.Loopback, 0))
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port);
-                return;
+                listener.Start();
+                port = ((IPEndPoint)listener.LocalEndpoint).Port;
             }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !_process.HasExited)
+            var start = new ProcessStartInfo(azurite) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "--blobHost", "127.0.0.1", "--blobPort", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                                      "--location", _location, "--skipApiVersionCheck", "--loose", "--silent" })
+                start.ArgumentList.Add(a);
+            _process = Process.Start(start)!;
+            _process.OutputDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
+            _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+            ConnectionString = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevKey};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
+            var deadline = DateTime.UtcNow.AddSeconds(45);
+            while (DateTime.UtcNow < deadline && !_process.HasExited)
             {
-                await Task.Delay(100);
+                try
+                {
+                    using var client = new TcpClient();
+                    await client.ConnectAsync(IPAddress.Loopback, port);
+                    return;
+                }
+                catch (SocketException)
+                {
+                    await Task.Delay(100);
+                }
             }
+            StopProcess();
+            if (attempt == 3)
+                throw new InvalidOperationException($"Azurite did not start in 3 attempts. Its output:\n{string.Join('\n', output)}");
         }
     }
 
     public Task DisposeAsync()
+    {
+        StopProcess();
+        if (_location is not null && Directory.Exists(_location))
+            Directory.Delete(_location, true);
+        return Task.CompletedTask;
+    }
+
+    private void StopProcess()
     {
         if (_process is { HasExited: false })
         {
@@ -62,9 +79,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
             _process.WaitForExit(5000);
         }
         _process?.Dispose();
-        if (_location is not null && Directory.Exists(_location))
-            Directory.Delete(_location, true);
-        return Task.CompletedTask;
+        _process = null;
     }
 
     private static string FindAzurite()

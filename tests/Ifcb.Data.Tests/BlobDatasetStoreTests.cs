@@ -62,7 +62,8 @@ public class BlobDatasetStoreTests(AzuriteFixture azurite) : IClassFixture<Azuri
         Assert.Equal([16, 14], loader.ReadEpoch(0).Select(b => { using (b) return b.Count; }));
         Assert.Equal(30, manifest.Files.Count);
 
-        Assert.Equal(30, await store.DeleteAsync("sample"));
+        var deleted = await store.DeleteAsync("sample");
+        Assert.Equal(first.Manifest.Fingerprint, deleted.Fingerprint);
         Assert.Equal(["copy"], await store.ListAsync());
         var missing = await Assert.ThrowsAsync<KeyNotFoundException>(() => store.DescribeAsync("sample"));
         Assert.Contains("\"sample\" does not exist", missing.Message);

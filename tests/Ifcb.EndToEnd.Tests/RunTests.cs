@@ -51,7 +51,7 @@ public sealed class RunTests(PlatformFixture platform)
 
         var started = await Training.StartRunAsync(new StartRunRequest
         {
-            Model = "e2e-run-model@production", RunId = "e2e-run", BinSet = "e2e-bins",
+            Model = "e2e-run-model@production", RunId = "e2e-run", BinSet = set.Id,
             Outfile = { "D{BIN_YEAR}/D{BIN_DATE}/{BIN_ID}_class.h5", "{BIN_ID}.csv" },
         }, PlatformFixture.Auth);
         Assert.Equal(version, started.ModelVersion);
@@ -95,7 +95,7 @@ public sealed class RunTests(PlatformFixture platform)
         var set = await BinSetUpload.UploadAsync(Datasets, "e2e-bins-bad", BinSetUpload.FindBinFiles(
             Path.Combine(RepoPaths.Root, "testdata", "bins", "white")), PlatformFixture.Auth);
         var unknownModel = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(
-            new StartRunRequest { Model = "no-such-model@production", RunId = "r", BinSet = set.Name }, PlatformFixture.Auth));
+            new StartRunRequest { Model = "no-such-model@production", RunId = "r", BinSet = set.Id }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.NotFound, unknownModel.StatusCode);
 
         var unknownSet = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(

@@ -201,22 +201,35 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
     }
 
     [Fact]
-    public async Task A_dataset_changed_after_planning_fails_the_shard_instead_of_computing_other_images()
+    public async Task A_dataset_replaced_after_planning_is_read_as_planned_and_a_collected_one_fails_the_shard_with_a_reason()
     {
         var (coordinator, datasets) = await NewCoordinatorAsync();
+        var store = new BlobDatasetStore(datasets, new DatasetStoreOptions { GarbageGrace = TimeSpan.FromSeconds(2) });
         var folder = Replicate(1, "d");
-        await UploadAsync(datasets, "changing", folder);
+        var planned = await store.UploadFromFolderAsync("changing", folder);
         var (job, _) = await coordinator.StartAsync("changing", new NormStatsJobOptions { Resize = 16 });
         var first = Directory.EnumerateFiles(Path.Combine(folder, "Mesodinium_major")).Order(StringComparer.Ordinal).First();
         File.Copy(Directory.EnumerateFiles(Path.Combine(folder, "Strombidium-like")).First(), first, overwrite: true);
-        await UploadAsync(datasets, "changing", folder);
+        await store.UploadFromFolderAsync("changing", folder);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => coordinator.RunShardAsync(job.JobId, 0, Worker));
-        Assert.Contains("changed after the job was started", error.Message);
-        var (failed, written) = await coordinator.FailAsync(job.JobId, error.Message);
+        // The generation the job planned stays readable for the grace period after the re-upload: the job computes on
+        // exactly the images it planned, not on a mix of two versions.
+        var outcome = await coordinator.RunShardAsync(job.JobId, 0, Worker);
+        Assert.True(outcome.Finished);
+        Assert.Equal(planned.Manifest.Fingerprint, outcome.Job!.DatasetFingerprint);
+
+        // Once a generation is collected, a job planned on it fails its shard with a reason instead of computing other images.
+        var (orphan, _) = await coordinator.StartAsync("changing", new NormStatsJobOptions { Resize = 17 });
+        await store.DeleteAsync("changing");
+        await Task.Delay(TimeSpan.FromSeconds(3.2)); // past the grace period (Last-Modified has whole seconds)
+        Assert.True(await store.CollectGarbageAsync("changing", CancellationToken.None) > 0);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => coordinator.RunShardAsync(orphan.JobId, 0, Worker));
+        Assert.Contains("lost", error.Message);
+        Assert.Contains("start the computation again", error.Message);
+        var (failed, written) = await coordinator.FailAsync(orphan.JobId, error.Message);
         Assert.True(written);
         Assert.Equal(JobState.Failed, failed.State);
-        Assert.False((await coordinator.RunShardAsync(job.JobId, 0, Worker)).Counted);
+        Assert.False((await coordinator.RunShardAsync(orphan.JobId, 0, Worker)).Counted);
     }
 
     [Fact]

@@ -50,7 +50,9 @@ public static class DatasetCommands
     {
         var folder = new Argument<string>("SRC") { Description = "Folder with one subfolder per class, images inside; or a dataset-config CSV whose merge is uploaded as one dataset." };
         var name = new Option<string?>("--name", "--dataset") { Description = "Dataset name; default: the folder (or CSV file) name, sanitised." };
-        var command = new Command("upload", "Upload a class-folder dataset (re-uploading only changed files).") { folder, name };
+        var command = new Command("upload",
+            "Upload a class-folder dataset as its new version (sending only changed files); if another upload of the same name finishes first, this one fails and changes nothing.")
+            { folder, name };
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
@@ -114,7 +116,7 @@ public static class DatasetCommands
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(info);
             else
-                context.Console.MarkupLine($"Deleted dataset [bold]{Markup.Escape(info.Name)}[/] ({info.Images} images).");
+                context.Console.MarkupLine($"Deleted dataset [bold]{Markup.Escape(info.Name)}[/] ({info.Images} images; jobs reading it may finish, then its files are removed).");
             return ExitCodes.Success;
         });
         return command;
@@ -172,6 +174,7 @@ public static class DatasetCommands
     private static void Render(IAnsiConsole console, DatasetInfo info)
     {
         console.MarkupLine($"Dataset [bold]{Markup.Escape(info.Name)}[/]: {info.Images} images in {info.Classes.Count} classes, {info.Bytes} bytes, fingerprint {Short(info.Fingerprint)}" +
+                           (info.Generation.Length > 0 ? $", generation {Markup.Escape(info.Generation)}" : "") +
                            (info.Uploaded + info.Skipped > 0 ? $" (uploaded {info.Uploaded}, unchanged {info.Skipped})" : ""));
         var table = new Table().Border(TableBorder.Simple).AddColumns("class", "images");
         foreach (var c in info.Classes)

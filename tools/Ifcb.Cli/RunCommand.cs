@@ -119,11 +119,11 @@ public static class RunCommand
         }
         else
         {
+            // Every upload is a bin set of its own (the server picks its id), so reusing a RUN_ID never mixes bins.
             var files = Ifcb.Client.BinSetUpload.FindBinFiles(src);
-            var set = DatasetNames.FromFolder(runId);
-            var uploaded = await Ifcb.Client.BinSetUpload.UploadAsync(platform.Datasets, set, files, platform.Auth, ct);
-            context.Warn($"uploaded {uploaded.Files} bin files ({uploaded.Bytes} bytes) as bin set '{uploaded.Name}'");
-            request.BinSet = set;
+            var uploaded = await Ifcb.Client.BinSetUpload.UploadAsync(platform.Datasets, DatasetNames.FromFolder(runId), files, platform.Auth, ct);
+            context.Warn($"uploaded {uploaded.Files} bin files ({uploaded.Bytes} bytes) as bin set '{uploaded.Id}'");
+            request.BinSet = uploaded.Id;
         }
         var run = await platform.Training.StartRunAsync(request, platform.Auth, cancellationToken: ct);
         context.Warn($"run {run.JobId} queued with {run.ModelVersion}");

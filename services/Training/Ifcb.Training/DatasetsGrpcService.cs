@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
 using Ifcb.Platform;
 using Ifcb.Protos;
@@ -6,11 +7,28 @@ using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Training;
 
-/// <summary>The Datasets gRPC API (protos/training.proto): class-folder image datasets in blob storage.</summary>
-public sealed class DatasetsGrpcService(BlobDatasetStore datasets, Ifcb.Data.Bins.BlobBinSetStore binSets, IConfiguration configuration) : Datasets.DatasetsBase
+/// <summary>
+/// The Datasets gRPC API (protos/training.proto): class-folder image datasets and RUN bin sets in blob storage. Uploads
+/// are counted against their limits as they stream in; failures are IfcbException/ArgumentException/KeyNotFoundException,
+/// which the ErrorInterceptor maps to InvalidArgument, NotFound and Aborted.
+/// </summary>
+public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetStore binSets, IConfiguration configuration) : Datasets.DatasetsBase
 {
-    private long MaxFileBytes => configuration.GetValue("Ifcb:MaxUploadFileBytes", 32L * 1024 * 1024);
-    private long MaxUploadBytes => configuration.GetValue("Ifcb:MaxUploadBytes", 8L * 1024 * 1024 * 1024);
+    private UploadLimits DatasetLimits => new(
+        configuration.GetValue("Ifcb:MaxUploadFileBytes", 32L * 1024 * 1024),
+        configuration.GetValue("Ifcb:MaxUploadFiles", 1_000_000),
+        configuration.GetValue("Ifcb:MaxUploadBytes", 8L * 1024 * 1024 * 1024))
+    {
+        MaxFileBytesSetting = "Ifcb:MaxUploadFileBytes", MaxFilesSetting = "Ifcb:MaxUploadFiles", MaxTotalBytesSetting = "Ifcb:MaxUploadBytes",
+    };
+
+    private UploadLimits BinSetLimits => new(
+        configuration.GetValue("Ifcb:MaxBinFileBytes", 512L * 1024 * 1024),
+        configuration.GetValue("Ifcb:MaxUploadBinFiles", 30_000),
+        configuration.GetValue("Ifcb:MaxUploadBytes", 8L * 1024 * 1024 * 1024))
+    {
+        MaxFileBytesSetting = "Ifcb:MaxBinFileBytes", MaxFilesSetting = "Ifcb:MaxUploadBinFiles", MaxTotalBytesSetting = "Ifcb:MaxUploadBytes",
+    };
 
     [RequiresApiKey]
     public override async Task<DatasetInfo> Upload(IAsyncStreamReader<DatasetUploadChunk> requestStream, ServerCallContext context)
@@ -18,8 +36,10 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, Ifcb.Data.Bin
         var staging = Directory.CreateTempSubdirectory("ifcb-upload-");
         try
         {
-            string? name = null;
-            long total = 0;
+            // The dataset as it is when the upload begins: if another upload or a delete finishes first, this one is
+            // Aborted instead of silently replacing what that one wrote.
+            DatasetHead? head = null;
+            var budget = new UploadBudget(DatasetLimits, "dataset upload");
             FileStream? open = null;
             string? openKey = null;
             try
@@ -28,36 +48,33 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, Ifcb.Data.Bin
                 {
                     if (chunk.PartCase == DatasetUploadChunk.PartOneofCase.Header)
                     {
-                        name = Validate(() => ResourceName.ValidateDatasetName(chunk.Header.Name));
+                        if (head is not null)
+                            throw IfcbException.InvalidArgument("The upload has a second header; send the dataset name once, first.");
+                        head = await datasets.ReadHeadAsync(ResourceName.ValidateDatasetName(chunk.Header.Name), context.CancellationToken);
                         continue;
                     }
-                    if (name is null)
-                        throw new RpcException(new Status(StatusCode.InvalidArgument, "Send the upload header (dataset name) before any file chunk."));
+                    if (head is null)
+                        throw IfcbException.InvalidArgument("Send the upload header (dataset name) before any file chunk.");
                     var file = chunk.File;
-                    var className = Validate(() => ResourceName.ValidateClassName(file.ClassName));
-                    var fileName = Validate(() => ResourceName.ValidateFileName(file.FileName));
-                    var key = $"{className}/{fileName}";
-                    if (key != openKey)
+                    var key = $"{ResourceName.ValidateClassName(file.ClassName)}/{ResourceName.ValidateFileName(file.FileName)}";
+                    if (key != openKey && open is not null)
                     {
-                        if (open is not null)
-                            await open.DisposeAsync();
-                        Directory.CreateDirectory(Path.Combine(staging.FullName, className));
-                        open = new FileStream(Path.Combine(staging.FullName, className, fileName), FileMode.Append);
+                        await open.DisposeAsync();
+                        open = null;
+                    }
+                    if (budget.Add(key, file.Data.Length))
+                    {
+                        Directory.CreateDirectory(Path.Combine(staging.FullName, file.ClassName));
+                        open = new FileStream(Path.Combine(staging.FullName, file.ClassName, file.FileName), FileMode.CreateNew);
                         openKey = key;
                     }
-                    total += file.Data.Length;
-                    if (open!.Length + file.Data.Length > MaxFileBytes)
-                        throw new RpcException(new Status(StatusCode.InvalidArgument,
-                            $"{key} is larger than the {MaxFileBytes / (1024 * 1024)} MiB per-file limit (Ifcb:MaxUploadFileBytes)."));
-                    if (total > MaxUploadBytes)
-                        throw new RpcException(new Status(StatusCode.InvalidArgument,
-                            $"The upload exceeds the {MaxUploadBytes / (1024 * 1024)} MiB limit (Ifcb:MaxUploadBytes)."));
-                    await open.WriteAsync(file.Data.Memory, context.CancellationToken);
+                    await open!.WriteAsync(file.Data.Memory, context.CancellationToken);
                     if (file.Last)
                     {
                         await open.DisposeAsync();
                         open = null;
                         openKey = null;
+                        budget.EndFile();
                     }
                 }
             }
@@ -66,17 +83,17 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, Ifcb.Data.Bin
                 if (open is not null)
                     await open.DisposeAsync();
             }
-            if (name is null)
-                throw new RpcException(new Status(StatusCode.InvalidArgument, "The upload had no header; send the dataset name first."));
+            if (head is null)
+                throw IfcbException.InvalidArgument("The upload had no header; send the dataset name first.");
 
             DatasetUploadResult result;
             try
             {
-                result = await datasets.UploadFromFolderAsync(name, staging.FullName, cancellationToken: context.CancellationToken);
+                result = await datasets.UploadFromFolderAsync(head.Name, staging.FullName, basedOn: head, cancellationToken: context.CancellationToken);
             }
             catch (InvalidDataException e)
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+                throw IfcbException.InvalidArgument(e.Message);
             }
             var info = ToInfo(result.Manifest);
             info.Uploaded = result.Uploaded;
@@ -92,103 +109,66 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, Ifcb.Data.Bin
     [RequiresApiKey]
     public override async Task<BinSetInfo> UploadBins(IAsyncStreamReader<DatasetUploadChunk> requestStream, ServerCallContext context)
     {
-        string? name = null;
-        var files = new HashSet<string>(StringComparer.Ordinal);
-        long bytes = 0;
-        string? current = null;
-        using var buffer = new MemoryStream();
-        async Task FlushAsync()
+        BinSetWriter? writer = null;
+        try
         {
-            if (current is null)
-                return;
-            buffer.Position = 0;
-            await binSets.UploadFileAsync(name!, current, buffer, context.CancellationToken);
-            files.Add(current);
-            buffer.SetLength(0);
-            current = null;
+            await foreach (var chunk in requestStream.ReadAllAsync(context.CancellationToken))
+            {
+                if (chunk.PartCase == DatasetUploadChunk.PartOneofCase.Header)
+                {
+                    if (writer is not null)
+                        throw IfcbException.InvalidArgument("The upload has a second header; send the bin set name once, first.");
+                    writer = await binSets.BeginUploadAsync(chunk.Header.Name, BinSetLimits, context.CancellationToken);
+                    continue;
+                }
+                if (writer is null)
+                    throw IfcbException.InvalidArgument("Send the upload header (bin set name) before any file chunk.");
+                await writer.WriteAsync(chunk.File.FileName, chunk.File.Data.Memory, chunk.File.Last, context.CancellationToken);
+            }
+            if (writer is null)
+                throw IfcbException.InvalidArgument("The upload had no header; send the bin set name first.");
+            var listing = await writer.CommitAsync(context.CancellationToken);
+            return new BinSetInfo { Name = listing.Name, Id = listing.Id, Files = listing.Files.Count, Bytes = listing.Bytes };
         }
-        await foreach (var chunk in requestStream.ReadAllAsync(context.CancellationToken))
+        finally
         {
-            if (chunk.PartCase == DatasetUploadChunk.PartOneofCase.Header)
-            {
-                name = Validate(() => ResourceName.ValidateDatasetName(chunk.Header.Name));
-                continue;
-            }
-            if (name is null)
-                throw new RpcException(new Status(StatusCode.InvalidArgument, "Send the upload header (bin set name) before any file chunk."));
-            var fileName = Validate(() => Ifcb.Data.Bins.BlobBinSetStore.ValidateFileName(chunk.File.FileName));
-            if (fileName != current)
-            {
-                await FlushAsync();
-                if (files.Contains(fileName))
-                    throw new RpcException(new Status(StatusCode.InvalidArgument,
-                        $"{fileName} appears twice in this upload; a bin set is flat, so every bin (lid) may appear once."));
-            }
-            current = fileName;
-            bytes += chunk.File.Data.Length;
-            if (buffer.Length + chunk.File.Data.Length > MaxFileBytes * 16)
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"{fileName} is larger than the per-file limit for bins."));
-            await buffer.WriteAsync(chunk.File.Data.Memory, context.CancellationToken);
-            if (chunk.File.Last)
-                await FlushAsync();
+            if (writer is not null)
+                await writer.DisposeAsync();
         }
-        await FlushAsync();
-        if (name is null)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "The upload had no header; send the bin set name first."));
-        return new BinSetInfo { Name = name, Files = files.Count, Bytes = bytes };
     }
 
     public override async Task<ListDatasetsReply> List(ListDatasetsRequest request, ServerCallContext context)
     {
         var reply = new ListDatasetsReply();
         foreach (var name in await datasets.ListAsync(context.CancellationToken))
-            reply.Datasets.Add(ToInfo(await datasets.GetManifestAsync(name, context.CancellationToken)));
+        {
+            try
+            {
+                reply.Datasets.Add(ToInfo(await datasets.GetManifestAsync(name, context.CancellationToken)));
+            }
+            catch (KeyNotFoundException)
+            {
+                // deleted between listing and reading
+            }
+        }
         return reply;
     }
 
     public override async Task<DatasetInfo> Describe(DatasetRef request, ServerCallContext context) =>
-        ToInfo(await Map(() => datasets.GetManifestAsync(request.Name, context.CancellationToken)));
+        ToInfo(await datasets.GetManifestAsync(request.Name, context.CancellationToken));
 
     [RequiresApiKey]
-    public override async Task<DatasetInfo> Delete(DatasetRef request, ServerCallContext context)
-    {
-        var manifest = await Map(() => datasets.GetManifestAsync(request.Name, context.CancellationToken));
-        await datasets.DeleteAsync(request.Name, context.CancellationToken);
-        return ToInfo(manifest);
-    }
+    public override async Task<DatasetInfo> Delete(DatasetRef request, ServerCallContext context) =>
+        ToInfo(await datasets.DeleteAsync(request.Name, context.CancellationToken));
 
     private static DatasetInfo ToInfo(DatasetManifest manifest)
     {
-        var info = new DatasetInfo { Name = manifest.Name, Fingerprint = manifest.Fingerprint, Images = manifest.Files.Count, Bytes = manifest.TotalBytes };
+        var info = new DatasetInfo
+        {
+            Name = manifest.Name, Fingerprint = manifest.Fingerprint, Images = manifest.Files.Count, Bytes = manifest.TotalBytes,
+            Generation = manifest.Generation ?? "",
+        };
         info.Classes.AddRange(manifest.CountPerClass.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => new ClassCount { Name = c.Key, Images = c.Value }));
         return info;
-    }
-
-    private static string Validate(Func<string> validate)
-    {
-        try
-        {
-            return validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-    }
-
-    private static async Task<T> Map<T>(Func<Task<T>> call)
-    {
-        try
-        {
-            return await call();
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-        catch (KeyNotFoundException e)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
-        }
     }
 }

@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace Ifcb.Data.Datasets;
 
@@ -11,13 +9,15 @@ public sealed record DatasetFile(string Class, string File, long Size, string Sh
 /// <summary>
 /// What a stored dataset contains. <see cref="Fingerprint"/> is the SHA-256 of the canonical listing (files ordered
 /// ordinally by class then name, one <c>class/file size sha256</c> line each), so the same content gives the same
-/// fingerprint whatever the upload order, parallelism or dataset name.
+/// fingerprint whatever the upload order, parallelism, dataset name or generation.
 /// </summary>
 public sealed record DatasetManifest(string Name, IReadOnlyList<string> Classes, IReadOnlyList<DatasetFile> Files, string Fingerprint)
 {
-    public const int FormatVersion = 1;
-
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    /// <summary>
+    /// The stored generation this manifest describes (see <see cref="BlobDatasetStore"/>); null for a dataset stored
+    /// before generations, or a manifest not (yet) stored. Not part of the fingerprint.
+    /// </summary>
+    public string? Generation { get; init; }
 
     /// <summary>Builds a manifest from files in any order; classes and files come out in canonical order.</summary>
     public static DatasetManifest Create(string name, IEnumerable<DatasetFile> files)
@@ -40,41 +40,16 @@ public sealed record DatasetManifest(string Name, IReadOnlyList<string> Classes,
         Files.GroupBy(f => f.Class, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
 
     public long TotalBytes => Files.Sum(f => f.Size);
-
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(new ManifestDocument(FormatVersion, Name, Fingerprint, Classes, Files), Json);
-
-    /// <exception cref="InvalidDataException">Not a manifest, or its fingerprint does not match its files.</exception>
-    public static DatasetManifest FromJson(ReadOnlySpan<byte> json, string sourceName)
-    {
-        ManifestDocument? doc;
-        try
-        {
-            doc = JsonSerializer.Deserialize<ManifestDocument>(json, Json);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{sourceName} is not a dataset manifest: {e.Message}", e);
-        }
-        if (doc is null || doc.Files is null || doc.Name is null || doc.Fingerprint is null)
-            throw new InvalidDataException($"{sourceName} is not a dataset manifest (missing name, fingerprint or files).");
-        var manifest = Create(doc.Name, doc.Files);
-        if (manifest.Fingerprint != doc.Fingerprint)
-            throw new InvalidDataException($"{sourceName}: fingerprint {doc.Fingerprint} does not match its file list ({manifest.Fingerprint}); the manifest was edited or damaged.");
-        return manifest;
-    }
-
-    private sealed record ManifestDocument(
-        [property: JsonPropertyName("formatVersion")] int FormatVersion,
-        string Name,
-        string Fingerprint,
-        IReadOnlyList<string> Classes,
-        IReadOnlyList<DatasetFile> Files);
 }
 
 /// <summary>Per-class counts and identity of a stored dataset.</summary>
 public sealed record DatasetDescription(string Name, string Fingerprint, IReadOnlyDictionary<string, int> CountPerClass, int FileCount, long TotalBytes);
 
-/// <summary>Result of an upload: the manifest written, and how many files were sent, already present, or removed as stale.</summary>
+/// <summary>
+/// Result of an upload: the manifest made current (its <see cref="DatasetManifest.Generation"/> is the new generation);
+/// how many files had content not yet stored for this dataset (sent), or already stored (not sent again); and how many
+/// files of the previous generation are not in this one (their images are removed after the grace period).
+/// </summary>
 public sealed record DatasetUploadResult(DatasetManifest Manifest, int Uploaded, int AlreadyPresent, int RemovedStale);
 
 /// <summary>A dataset downloaded to a local folder of class subfolders (use with <see cref="DatasetSpec.FromFolder"/>).</summary>

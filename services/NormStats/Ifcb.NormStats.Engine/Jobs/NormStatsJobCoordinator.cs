@@ -322,21 +322,20 @@ public sealed class NormStatsJobCoordinator
 
     private async Task<byte[]> DownloadVerifiedAsync(string dataset, JobImage image, CancellationToken cancellationToken)
     {
-        var blobName = BlobDatasetStore.ImageBlobName(dataset, image.Class, image.File);
-        byte[] bytes;
         try
         {
-            bytes = (await _datasetContainer.GetBlobClient(blobName).DownloadContentAsync(cancellationToken)).Value.Content.ToArray();
+            return await _datasets.DownloadImageAsync(dataset, image.Class, image.File, image.Sha256, cancellationToken);
         }
-        catch (RequestFailedException e) when (e.Status == 404)
+        catch (KeyNotFoundException e)
         {
             throw new InvalidOperationException(
                 $"Dataset '{dataset}' lost {image.DatasetPath} after the job was started (deleted or re-uploaded); start the computation again.", e);
         }
-        if (Convert.ToHexStringLower(SHA256.HashData(bytes)) != image.Sha256)
+        catch (InvalidDataException e)
+        {
             throw new InvalidOperationException(
-                $"Dataset '{dataset}' changed after the job was started ({image.DatasetPath} has new content); start the computation again.");
-        return bytes;
+                $"Dataset '{dataset}' changed after the job was started ({image.DatasetPath} has new content); start the computation again.", e);
+        }
     }
 
     private static List<ShardStatus> Replace(List<ShardStatus> shards, int index, Func<ShardStatus, ShardStatus> change) =>
