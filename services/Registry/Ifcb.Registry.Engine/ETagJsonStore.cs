@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -77,7 +78,7 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
     /// attempt) and must not have side effects beyond recording what it saw; returning null means "no change".
     /// </summary>
     public async Task<Updated<T>> UpdateAsync<T>(
-        string blobName, Func<T, T?> mutate, Func<RegistryException> whenMissing, CancellationToken cancellationToken)
+        string blobName, Func<T, T?> mutate, Func<IfcbException> whenMissing, CancellationToken cancellationToken)
         where T : class
     {
         for (var attempt = 1; ; attempt++)
@@ -96,7 +97,7 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
 
             if (attempt >= options.MaxWriteAttempts)
             {
-                throw new RegistryException(RegistryErrorKind.Aborted,
+                throw new IfcbException(ErrorKind.Aborted,
                     $"{blobName} was changed by other writers {attempt} times in a row; retry the request.");
             }
 

@@ -5,6 +5,7 @@ using System.Globalization;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -12,7 +13,7 @@ namespace Ifcb.Registry.Engine;
 /// The model registry (MLflow Model Registry semantics: versions, @aliases, tags, lineage, status, search), kept
 /// entirely in one blob container; see <see cref="RegistryLayout"/> for the blob names. Safe for many concurrent
 /// callers and processes: every write is ETag-guarded. Every write takes the <c>actor</c> recorded in the audit log.
-/// Expected failures throw <see cref="RegistryException"/>; storage outages surface as Azure's RequestFailedException.
+/// Expected failures throw <see cref="IfcbException"/>; storage outages surface as Azure's RequestFailedException.
 /// </summary>
 /// <remarks>
 /// The audit entry is appended after the change it describes; a crash in between loses that entry but never
@@ -55,7 +56,7 @@ public sealed class ModelRegistry
         };
         if (await _store.TryCreateAsync(RegistryLayout.ModelDocument(name), model, cancellationToken).ConfigureAwait(false) is null)
         {
-            throw new RegistryException(RegistryErrorKind.AlreadyExists,
+            throw new IfcbException(ErrorKind.AlreadyExists,
                 $"Registered model '{name}' already exists; register a new version of it or choose another name.");
         }
 
@@ -176,7 +177,7 @@ public sealed class ModelRegistry
         var versions = await ListVersionNumbersAsync(name, cancellationToken).ConfigureAwait(false);
         if (versions.Count > 0 && !force)
         {
-            throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+            throw new IfcbException(ErrorKind.FailedPrecondition,
                 $"Registered model '{name}' still has {versions.Count} version(s); delete them first or delete with force.");
         }
 
@@ -253,7 +254,7 @@ public sealed class ModelRegistry
         }
         catch (Exception failure)
         {
-            var reason = failure is RegistryException ? failure.Message : $"Checkpoint upload failed: {failure.Message}";
+            var reason = failure is IfcbException ? failure.Message : $"Checkpoint upload failed: {failure.Message}";
             await MarkFailedAsync(pending.Value, reason, actor).ConfigureAwait(false);
             throw;
         }
@@ -290,7 +291,7 @@ public sealed class ModelRegistry
         {
             if (!model.Aliases.TryGetValue(alias, out var target))
             {
-                throw new RegistryException(RegistryErrorKind.NotFound,
+                throw new IfcbException(ErrorKind.NotFound,
                     $"Model '{name}' has no alias '@{alias}'; set it first (aliases: {string.Join(", ", model.Aliases.Keys.Select(a => "@" + a))}).");
             }
 
@@ -310,7 +311,7 @@ public sealed class ModelRegistry
             }
         }
 
-        throw new RegistryException(RegistryErrorKind.NotFound, $"Model '{name}' has no READY version yet; register one first.");
+        throw new IfcbException(ErrorKind.NotFound, $"Model '{name}' has no READY version yet; register one first.");
     }
 
     /// <summary>
@@ -428,7 +429,7 @@ public sealed class ModelRegistry
             removedAliases = current.Aliases.Where(a => a.Value == version).Select(a => a.Key).ToArray();
             if (removedAliases.Length > 0 && !force)
             {
-                throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+                throw new IfcbException(ErrorKind.FailedPrecondition,
                     $"Version {version} of '{modelName}' is the target of {string.Join(", ", removedAliases.Select(a => "@" + a))}; " +
                     "move or delete the alias first, or delete with force.");
             }
@@ -473,7 +474,7 @@ public sealed class ModelRegistry
         var version = await GetVersionAsync(reference, cancellationToken).ConfigureAwait(false);
         if (version.Status != ModelVersionStatus.Ready)
         {
-            throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+            throw new IfcbException(ErrorKind.FailedPrecondition,
                 $"Version {version.Version} of '{version.ModelName}' is {version.Status.ToString().ToUpperInvariant()}; only READY versions can be downloaded.");
         }
 
@@ -486,7 +487,7 @@ public sealed class ModelRegistry
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw new RegistryException(RegistryErrorKind.DataLoss,
+            throw new IfcbException(ErrorKind.DataLoss,
                 $"Checkpoint of READY version {version.Version} of '{version.ModelName}' is missing from storage ({version.CheckpointBlob}).", e);
         }
 
@@ -511,7 +512,7 @@ public sealed class ModelRegistry
             ?? throw VersionNotFound(modelName, version);
         if (target.Value.Status != ModelVersionStatus.Ready)
         {
-            throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+            throw new IfcbException(ErrorKind.FailedPrecondition,
                 $"Version {version} of '{modelName}' is {target.Value.Status.ToString().ToUpperInvariant()}; aliases may only point at READY versions.");
         }
 
@@ -643,7 +644,7 @@ public sealed class ModelRegistry
                 var candidate = start + probe;
                 if (candidate > RegistryValidation.MaxVersionNumber)
                 {
-                    throw new RegistryException(RegistryErrorKind.ResourceExhausted,
+                    throw new IfcbException(ErrorKind.ResourceExhausted,
                         $"Model '{model.Name}' has used all {RegistryValidation.MaxVersionNumber} version numbers; register under a new model name.");
                 }
 
@@ -658,7 +659,7 @@ public sealed class ModelRegistry
                 }
             }
 
-            throw new RegistryException(RegistryErrorKind.Aborted,
+            throw new IfcbException(ErrorKind.Aborted,
                 $"Could not allocate a version of '{model.Name}' after {_options.MaxVersionAllocationProbes} taken slots; retry the registration.");
         }
         finally
@@ -688,7 +689,7 @@ public sealed class ModelRegistry
             await UpdateModelAsync(modelName, actor, model => model.LatestVersion >= version ? null : model with { LatestVersion = version },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (RegistryException e) when (e.Kind == RegistryErrorKind.Aborted)
+        catch (IfcbException e) when (e.Kind == ErrorKind.Aborted)
         {
             // Heavy contention: a later registration or delete raises it; allocation probes past a stale value.
         }
@@ -708,9 +709,9 @@ public sealed class ModelRegistry
         var updated = await _store.UpdateAsync<ModelVersion>(document, version =>
                 version.Status == ModelVersionStatus.Pending
                     ? version with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor }
-                    : throw new RegistryException(RegistryErrorKind.Aborted,
+                    : throw new IfcbException(ErrorKind.Aborted,
                         $"Version {number} of '{modelName}' changed to {version.Status} while its checkpoint uploaded; register again."),
-            () => new RegistryException(RegistryErrorKind.Aborted,
+            () => new IfcbException(ErrorKind.Aborted,
                 $"Version {number} of '{modelName}' was deleted while its checkpoint uploaded; register again."),
             cancellationToken).ConfigureAwait(false);
         return updated.Value;
@@ -725,7 +726,7 @@ public sealed class ModelRegistry
         {
             if (waited.Elapsed > _options.IdempotencyWaitTimeout)
             {
-                throw new RegistryException(RegistryErrorKind.Aborted,
+                throw new IfcbException(ErrorKind.Aborted,
                     $"Another registration of '{modelName}' with idempotency key '{key}' is still in progress; retry later.");
             }
 
@@ -750,7 +751,7 @@ public sealed class ModelRegistry
                 {
                     if (existing.Value.Sha256 != sha256)
                     {
-                        throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+                        throw new IfcbException(ErrorKind.FailedPrecondition,
                             $"Idempotency key '{key}' already registered version {number} of '{modelName}' with a different checkpoint " +
                             $"(sha256 {existing.Value.Sha256}); use a new key for a different checkpoint.");
                     }
@@ -800,7 +801,7 @@ public sealed class ModelRegistry
         {
             await _container.GetBlobClient(blobName).UploadAsync(verifying, options, cancellationToken).ConfigureAwait(false);
         }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1 && e.InnerException is RegistryException inner)
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1 && e.InnerException is IfcbException inner)
         {
             throw inner;
         }
@@ -821,7 +822,7 @@ public sealed class ModelRegistry
             await AuditAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
                 CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RequestFailedException or RegistryException)
+        catch (Exception e) when (e is RequestFailedException or IfcbException)
         {
             // The original failure is what the caller needs; a version left PENDING is never served as READY.
         }
@@ -862,9 +863,9 @@ public sealed class ModelRegistry
         await _store.TryCreateAsync(RegistryLayout.AuditEntry(modelName, now), entry, cancellationToken).ConfigureAwait(false);
     }
 
-    private static RegistryException ModelNotFound(string name) =>
-        new(RegistryErrorKind.NotFound, $"Registered model '{name}' does not exist; create it first.");
+    private static IfcbException ModelNotFound(string name) =>
+        new(ErrorKind.NotFound, $"Registered model '{name}' does not exist; create it first.");
 
-    private static RegistryException VersionNotFound(string name, int version) =>
-        new(RegistryErrorKind.NotFound, $"Version {version} of model '{name}' does not exist.");
+    private static IfcbException VersionNotFound(string name, int version) =>
+        new(ErrorKind.NotFound, $"Version {version} of model '{name}' does not exist.");
 }

@@ -1,4 +1,5 @@
 using Azure.Storage;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -8,7 +9,7 @@ public sealed record RegistryOptions
     /// <summary>Largest checkpoint accepted; larger declared sizes are refused before anything is stored.</summary>
     public long MaxCheckpointBytes { get; init; } = 2L * 1024 * 1024 * 1024;
 
-    /// <summary>Read-modify-write attempts on one JSON blob before giving up with <see cref="RegistryErrorKind.Aborted"/>.</summary>
+    /// <summary>Read-modify-write attempts on one JSON blob before giving up with <see cref="ErrorKind.Aborted"/>.</summary>
     public int MaxWriteAttempts { get; init; } = 25;
 
     /// <summary>First backoff step after an ETag conflict; doubles per attempt, with full jitter.</summary>

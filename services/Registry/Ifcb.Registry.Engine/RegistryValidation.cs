@@ -1,15 +1,16 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.RegularExpressions;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
 /// <summary>
 /// Every input check in one place, so the rules (which double as blob-path safety) cannot drift between operations.
-/// Each method throws <see cref="RegistryException"/> of kind InvalidArgument with a message that says what to fix.
+/// Each method throws <see cref="IfcbException"/> of kind InvalidArgument with a message that says what to fix.
 /// </summary>
 public static partial class RegistryValidation
 {
-    public const int MaxNameLength = 128;
+    public const int MaxNameLength = ResourceName.MaxModelNameLength;
     public const int MaxTagKeyLength = 250;
     public const int MaxTagValueLength = 5000;
     public const int MaxDescriptionLength = 5000;
@@ -22,9 +23,6 @@ public static partial class RegistryValidation
     /// <summary>Version numbers are zero-padded to seven digits in blob names, so listing order is numeric order.</summary>
     public const int MaxVersionNumber = 9_999_999;
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    private static partial Regex NamePattern();
-
     [GeneratedRegex("^v[0-9]+$")]
     private static partial Regex VersionLikeAlias();
 
@@ -34,13 +32,13 @@ public static partial class RegistryValidation
     [GeneratedRegex("^[0-9a-fA-F]{64}$")]
     private static partial Regex Sha256Pattern();
 
-    /// <summary>Model names become blob path segments: [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..".</summary>
-    public static void ModelName(string? name) => PathSafeName(name, "Model name");
+    /// <summary>Model names become blob path segments: the platform's registry-name rule, [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..".</summary>
+    public static void ModelName(string? name) => RegistryName(name, "model name");
 
     /// <summary>Aliases follow model-name rules; "latest" and "v&lt;digits&gt;" are reserved because references use them.</summary>
     public static void Alias(string? alias)
     {
-        PathSafeName(alias, "Alias");
+        RegistryName(alias, "alias");
         if (alias == "latest" || VersionLikeAlias().IsMatch(alias!))
         {
             Fail($"Alias '{alias}' is reserved (\"latest\" and \"v<number>\" mean versions); choose another, e.g. 'production'.");
@@ -135,7 +133,7 @@ public static partial class RegistryValidation
 
         if (request.SizeBytes > maxCheckpointBytes)
         {
-            throw new RegistryException(RegistryErrorKind.ResourceExhausted,
+            throw new IfcbException(ErrorKind.ResourceExhausted,
                 $"Checkpoint is {request.SizeBytes} bytes; this registry accepts at most {maxCheckpointBytes} bytes.");
         }
 
@@ -201,36 +199,22 @@ public static partial class RegistryValidation
         }
     }
 
-    private static void PathSafeName(string? name, string what)
+    /// <summary>
+    /// The platform's one rule for registry names (<see cref="ResourceName.ValidateModelName"/>), reported as this
+    /// engine's typed error so callers see InvalidArgument with the rule's own message.
+    /// </summary>
+    private static void RegistryName(string? name, string what)
     {
-        if (string.IsNullOrEmpty(name))
+        try
         {
-            Fail($"{what} is empty; use letters, digits, '.', '_' or '-'.");
+            ResourceName.ValidateModelName(name, what);
         }
-
-        if (name!.Length > MaxNameLength)
+        catch (ArgumentException e)
         {
-            Fail($"{what} '{name[..20]}…' is {name.Length} characters; the limit is {MaxNameLength}.");
-        }
-
-        if (name.Any(char.IsControl))
-        {
-            Fail($"{what} contains control characters; use letters, digits, '.', '_' or '-'.");
-        }
-
-        if (name.Contains('/', StringComparison.Ordinal) || name.Contains('\\', StringComparison.Ordinal))
-        {
-            Fail($"{what} '{name}' contains a slash; use letters, digits, '.', '_' or '-'.");
-        }
-
-        if (name.Contains("..", StringComparison.Ordinal))
-        {
-            Fail($"{what} '{name}' contains '..'; use single dots only.");
-        }
-
-        if (!NamePattern().IsMatch(name))
-        {
-            Fail($"{what} '{name}' must start with a letter or digit and contain only letters, digits, '.', '_' or '-'.");
+            // ArgumentException appends " (Parameter 'name')", which means nothing to a client.
+            var suffix = $" (Parameter '{e.ParamName}')";
+            var message = e.ParamName is not null && e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message;
+            throw IfcbException.InvalidArgument(message);
         }
     }
 
@@ -281,5 +265,5 @@ public static partial class RegistryValidation
     }
 
     [DoesNotReturn]
-    private static void Fail(string message) => throw new RegistryException(RegistryErrorKind.InvalidArgument, message);
+    private static void Fail(string message) => throw IfcbException.InvalidArgument(message);
 }

@@ -12,7 +12,7 @@ public static class RegistryServiceExtensions
 
     private const int UploadBlockBytes = 4 * 1024 * 1024;
 
-    /// <summary>The Registry service's wiring: the engine over blob storage, gRPC with error mapping, the bus.</summary>
+    /// <summary>The Registry service's wiring: the engine over blob storage, gRPC (errors mapped by the platform's interceptor), the bus.</summary>
     public static WebApplicationBuilder AddIfcbRegistryServices(this WebApplicationBuilder builder)
     {
         var limits = RegistryLimits.From(builder.Configuration);
@@ -32,8 +32,8 @@ public static class RegistryServiceExtensions
         builder.Services.AddScoped<RegistryEvents>();
         builder.Services.AddHostedService<ContainerInitializer>();
 
+        // AddIfcbGrpc registers the platform's ErrorInterceptor, which maps the engine's IfcbException kinds 1:1.
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
-        builder.Services.AddGrpc().AddServiceOptions<RegistryGrpcService>(o => o.Interceptors.Add<RegistryErrorInterceptor>());
         builder.AddIfcbMessaging("registry", bus => bus.AddConsumer<ModelTrainedConsumer>());
         return builder;
     }

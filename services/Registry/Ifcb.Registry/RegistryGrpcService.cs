@@ -9,7 +9,7 @@ namespace Ifcb.Registry;
 
 /// <summary>
 /// The Registry gRPC API (protos/registry.proto): a thin adapter over <see cref="ModelRegistry"/>. Errors are the
-/// engine's, mapped to status codes by <see cref="RegistryErrorInterceptor"/>; every successful change is announced
+/// engine's <see cref="Ifcb.Platform.IfcbException"/>s, mapped to status codes by the platform's ErrorInterceptor; every successful change is announced
 /// on the bus by <see cref="RegistryEvents"/>.
 /// </summary>
 public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry registry, RegistryEvents events, RegistryLimits limits)
