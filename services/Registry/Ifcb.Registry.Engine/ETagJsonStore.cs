@@ -129,16 +129,21 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
     }
 
     /// <summary>Names of all blobs under <paramref name="prefix"/>, in ordinal (listing) order.</summary>
-    public async Task<List<string>> ListBlobNamesAsync(string prefix, CancellationToken cancellationToken)
+    public async Task<List<string>> ListBlobNamesAsync(string prefix, CancellationToken cancellationToken) =>
+        [.. (await ListBlobsAsync(prefix, withMetadata: false, cancellationToken).ConfigureAwait(false)).Select(blob => blob.Name)];
+
+    /// <summary>All blobs under <paramref name="prefix"/> in listing order, with their metadata if asked (same listing calls).</summary>
+    public async Task<List<(string Name, IDictionary<string, string> Metadata)>> ListBlobsAsync(
+        string prefix, bool withMetadata, CancellationToken cancellationToken)
     {
-        var names = new List<string>();
-        await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken)
-                           .ConfigureAwait(false))
+        var blobs = new List<(string, IDictionary<string, string>)>();
+        var options = new GetBlobsOptions { Prefix = prefix, Traits = withMetadata ? BlobTraits.Metadata : BlobTraits.None };
+        await foreach (var item in container.GetBlobsAsync(options, cancellationToken).ConfigureAwait(false))
         {
-            names.Add(item.Name);
+            blobs.Add((item.Name, item.Metadata ?? new Dictionary<string, string>()));
         }
 
-        return names;
+        return blobs;
     }
 
     /// <summary>The immediate "folders" under <paramref name="prefix"/>, without the prefix or trailing slash.</summary>
@@ -162,9 +167,20 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
         string blobName, T value, BlobRequestConditions conditions, CancellationToken cancellationToken)
     {
         var content = BinaryData.FromObjectAsJson(value, Json);
+        // Metadata goes in the same PUT as the content, so it always describes the stored document.
+        var metadata = (value as IListedMetadata)?.ListedMetadata;
         var response = await container.GetBlobClient(blobName)
-            .UploadAsync(content, new BlobUploadOptions { Conditions = conditions, HttpHeaders = JsonHeaders }, cancellationToken)
+            .UploadAsync(content, new BlobUploadOptions { Conditions = conditions, HttpHeaders = JsonHeaders, Metadata = metadata }, cancellationToken)
             .ConfigureAwait(false);
         return response.Value.ETag;
     }
+}
+
+/// <summary>
+/// A document that copies a few of its fields into its blob's metadata, so that a container listing (which can return
+/// metadata) answers questions like "which versions are still PENDING" without reading every document.
+/// </summary>
+internal interface IListedMetadata
+{
+    IDictionary<string, string> ListedMetadata { get; }
 }

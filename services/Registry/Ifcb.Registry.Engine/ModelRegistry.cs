@@ -33,8 +33,18 @@ public sealed class ModelRegistry
         _container = container;
         _options = options ?? new RegistryOptions();
         _time = timeProvider ?? TimeProvider.System;
+        if (_options.PendingTimeout <= _options.UploadTimeout)
+        {
+            throw new ArgumentException(
+                $"RegistryOptions.PendingTimeout ({_options.PendingTimeout}) must be longer than UploadTimeout ({_options.UploadTimeout}): " +
+                "otherwise a version could expire while its upload is still running.", nameof(options));
+        }
+
         _store = new ETagJsonStore(container, _options);
     }
+
+    /// <summary>The audit-log actor for changes the registry makes on its own (expiring abandoned versions).</summary>
+    public const string SystemActor = "registry";
 
     // ----- Registered models -----
 
@@ -226,6 +236,9 @@ public sealed class ModelRegistry
             claim = ownClaim;
         }
 
+        // Started before the version exists, so no upload outlives its version's CreatedAt + UploadTimeout.
+        using var deadline = new CancellationTokenSource(_options.UploadTimeout, _time);
+        using var uploadCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         var pending = await AllocateVersionAsync(model.Value, number =>
         {
             var now = _time.GetUtcNow();
@@ -240,6 +253,7 @@ public sealed class ModelRegistry
         }, actor, cancellationToken).ConfigureAwait(false);
         var number = pending.Value.Version;
 
+        ModelVersion ready;
         try
         {
             if (claim is not null)
@@ -250,16 +264,27 @@ public sealed class ModelRegistry
                     .ConfigureAwait(false);
             }
 
-            await UploadCheckpointAsync(pending.Value.CheckpointBlob, checkpoint, sha256, request.SizeBytes, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await UploadCheckpointAsync(pending.Value.CheckpointBlob, checkpoint, sha256, request.SizeBytes, uploadCancellation.Token)
+                    .ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new IfcbException(ErrorKind.DeadlineExceeded,
+                    $"The checkpoint upload did not finish within {Durations.Describe(_options.UploadTimeout)} (the registry's upload " +
+                    "deadline); the client sent too slowly or stalled. Nothing was stored; register again.", e);
+            }
+
+            ready = await MarkReadyAsync(pending, actor, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception failure)
         {
-            var reason = failure is IfcbException ? failure.Message : $"Checkpoint upload failed: {failure.Message}";
+            var reason = failure is IfcbException ? failure.Message : $"Checkpoint upload failed: {Faults.Reason(failure)}";
             await MarkFailedAsync(pending.Value, reason, actor).ConfigureAwait(false);
             throw;
         }
 
-        var ready = await MarkReadyAsync(pending, actor, cancellationToken).ConfigureAwait(false);
         await AuditAsync(modelName, actor, AuditAction.VersionRegistered, number, null,
             [("sha256", sha256), ("size_bytes", request.SizeBytes.ToString(CultureInfo.InvariantCulture)),
              ("training_job_id", request.Source.TrainingJobId ?? ""), ("idempotency_key", request.IdempotencyKey ?? "")],
@@ -283,7 +308,8 @@ public sealed class ModelRegistry
             var versionRead = _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, requested), cancellationToken);
             await Task.WhenAll(modelRead, versionRead).ConfigureAwait(false);
             var found = await versionRead.ConfigureAwait(false) ?? throw VersionNotFound(name, requested);
-            return WithAliases(found.Value, (await modelRead.ConfigureAwait(false)).Value);
+            var current = await ExpireIfStaleAsync(found.Value, cancellationToken).ConfigureAwait(false);
+            return WithAliases(current, (await modelRead.ConfigureAwait(false)).Value);
         }
 
         var model = (await ReadModelAsync(name, cancellationToken).ConfigureAwait(false)).Value;
@@ -354,20 +380,26 @@ public sealed class ModelRegistry
             {
                 var versions = await Task.WhenAll(batch.Select(v =>
                     _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, v), cancellationToken))).ConfigureAwait(false);
-                foreach (var version in versions)
+                foreach (var stored in versions)
                 {
                     scanned++;
-                    if (version is null || !filter.Matches(version.Value))
+                    if (stored is null)
                     {
                         continue;
                     }
 
-                    page.Add(WithAliases(version.Value, model.Value));
+                    var version = await ExpireIfStaleAsync(stored.Value, cancellationToken).ConfigureAwait(false);
+                    if (!filter.Matches(version))
+                    {
+                        continue;
+                    }
+
+                    page.Add(WithAliases(version, model.Value));
                     if (page.Count == pageSize)
                     {
                         var more = scanned < numbers.Count || m < models.Count - 1;
                         return new Page<ModelVersion>(page,
-                            more ? PageTokens.Encode(new VersionCursor(name, version.Value.Version), query) : null);
+                            more ? PageTokens.Encode(new VersionCursor(name, version.Version), query) : null);
                     }
                 }
             }
@@ -558,6 +590,39 @@ public sealed class ModelRegistry
         return new AliasChange(updated.Value, alias, previous, null);
     }
 
+    // ----- Abandoned uploads -----
+
+    /// <summary>
+    /// Expires every version that is still PENDING <see cref="RegistryOptions.PendingTimeout"/> after it was created
+    /// (a registry died mid-upload) to FAILED, deleting any checkpoint bytes it left; returns the versions it expired.
+    /// Reads only version documents whose blob metadata does not already say READY or FAILED, so a sweep costs one
+    /// listing plus a read per PENDING version. Safe to run on every replica at once (each change is ETag-guarded).
+    /// </summary>
+    public async Task<IReadOnlyList<ModelVersion>> ExpireStalePendingAsync(CancellationToken cancellationToken)
+    {
+        var candidates = (await _store.ListBlobsAsync(RegistryLayout.ModelsRoot, withMetadata: true, cancellationToken).ConfigureAwait(false))
+            .Where(blob => !ModelVersion.IsSettled(blob.Metadata))
+            .Select(blob => RegistryLayout.ParseVersionDocument(blob.Name))
+            .OfType<(string Model, int Version)>()
+            .ToList();
+        var expired = new List<ModelVersion>();
+        foreach (var batch in candidates.Chunk(_options.ListReadConcurrency))
+        {
+            var versions = await Task.WhenAll(batch.Select(c =>
+                _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(c.Model, c.Version), cancellationToken))).ConfigureAwait(false);
+            foreach (var stored in versions)
+            {
+                if (stored is not null && IsStale(stored.Value)
+                    && await ExpireAsync(stored.Value, cancellationToken).ConfigureAwait(false) is { } failed)
+                {
+                    expired.Add(failed);
+                }
+            }
+        }
+
+        return expired;
+    }
+
     // ----- Audit -----
 
     /// <summary>
@@ -745,21 +810,22 @@ public sealed class ModelRegistry
             bool takeOver;
             if (current.Value.Version is { } number)
             {
-                var existing = await _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, number), cancellationToken)
+                var stored = await _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, number), cancellationToken)
                     .ConfigureAwait(false);
-                if (existing is not null && existing.Value.Status != ModelVersionStatus.Failed)
+                var existing = stored is null ? null : await ExpireIfStaleAsync(stored.Value, cancellationToken).ConfigureAwait(false);
+                if (existing is not null && existing.Status != ModelVersionStatus.Failed)
                 {
-                    if (existing.Value.Sha256 != sha256)
+                    if (existing.Sha256 != sha256)
                     {
                         throw new IfcbException(ErrorKind.FailedPrecondition,
                             $"Idempotency key '{key}' already registered version {number} of '{modelName}' with a different checkpoint " +
-                            $"(sha256 {existing.Value.Sha256}); use a new key for a different checkpoint.");
+                            $"(sha256 {existing.Sha256}); use a new key for a different checkpoint.");
                     }
 
-                    return (existing.Value, null);
+                    return (existing, null);
                 }
 
-                // The earlier attempt failed (or its version was deleted): a retry with the same key may try again.
+                // The earlier attempt failed, was abandoned (expired above) or deleted: a retry with the same key may try again.
                 takeOver = true;
             }
             else
@@ -813,19 +879,63 @@ public sealed class ModelRegistry
         try
         {
             await _store.DeleteAsync(pending.CheckpointBlob, CancellationToken.None).ConfigureAwait(false);
-            await _store.UpdateAsync<ModelVersion>(RegistryLayout.VersionDocument(pending.ModelName, pending.Version),
-                version => version with
+            // Only from PENDING: if the version was expired meanwhile, its reason (and audit entry) already stand.
+            var failed = await _store.UpdateAsync<ModelVersion>(RegistryLayout.VersionDocument(pending.ModelName, pending.Version),
+                version => version.Status != ModelVersionStatus.Pending ? null : version with
                 {
                     Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor,
                 },
                 () => VersionNotFound(pending.ModelName, pending.Version), CancellationToken.None).ConfigureAwait(false);
-            await AuditAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
-                CancellationToken.None).ConfigureAwait(false);
+            if (failed.Changed)
+            {
+                await AuditAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
+                    CancellationToken.None).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is RequestFailedException or IfcbException)
         {
             // The original failure is what the caller needs; a version left PENDING is never served as READY.
         }
+    }
+
+    private bool IsStale(ModelVersion version) =>
+        version.Status == ModelVersionStatus.Pending && _time.GetUtcNow() - version.CreatedAt > _options.PendingTimeout;
+
+    /// <summary>The version as it stands, after expiring it if it is an abandoned PENDING one.</summary>
+    private async Task<ModelVersion> ExpireIfStaleAsync(ModelVersion version, CancellationToken cancellationToken) =>
+        IsStale(version) ? await ExpireAsync(version, cancellationToken).ConfigureAwait(false) ?? version : version;
+
+    /// <summary>
+    /// PENDING → FAILED for an abandoned upload, then deletes whatever checkpoint bytes it may have committed. Returns
+    /// the FAILED version, or null if it had moved on or was deleted meanwhile (then someone else settled it).
+    /// </summary>
+    private async Task<ModelVersion?> ExpireAsync(ModelVersion stale, CancellationToken cancellationToken)
+    {
+        var reason = $"The checkpoint upload did not complete within {Durations.Describe(_options.PendingTimeout)} (the registering " +
+            "process stopped or lost its connection); register again — the same idempotency key may be reused.";
+        Updated<ModelVersion> updated;
+        try
+        {
+            updated = await _store.UpdateAsync<ModelVersion>(RegistryLayout.VersionDocument(stale.ModelName, stale.Version),
+                version => IsStale(version)
+                    ? version with { Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = _time.GetUtcNow(), UpdatedBy = SystemActor }
+                    : null,
+                () => VersionNotFound(stale.ModelName, stale.Version), cancellationToken).ConfigureAwait(false);
+        }
+        catch (IfcbException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            return null;
+        }
+
+        if (!updated.Changed)
+        {
+            return updated.Value;
+        }
+
+        await _store.DeleteAsync(updated.Value.CheckpointBlob, cancellationToken).ConfigureAwait(false);
+        await AuditAsync(stale.ModelName, SystemActor, AuditAction.VersionFailed, stale.Version, null,
+            [("reason", reason), ("expired", "true")], cancellationToken).ConfigureAwait(false);
+        return updated.Value;
     }
 
     private async Task<ModelVersion> WithAliasesAsync(ModelVersion version, CancellationToken cancellationToken)

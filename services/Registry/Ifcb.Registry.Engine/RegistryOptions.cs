@@ -30,6 +30,20 @@ public sealed record RegistryOptions
     /// <summary>A claim on an idempotency key that never got a version after this long is treated as abandoned.</summary>
     public TimeSpan IdempotencyClaimTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// Longest a registration may spend from allocating its version to storing and checking the checkpoint; past it the
+    /// upload is cancelled and the version ends FAILED (DeadlineExceeded). This is what makes <see cref="PendingTimeout"/>
+    /// safe: no upload can still be running when its version expires.
+    /// </summary>
+    public TimeSpan UploadTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// A version still PENDING this long after it was created was left by a registry that died mid-upload (its own
+    /// upload would have hit <see cref="UploadTimeout"/>); it expires to FAILED, and its idempotency key may be retried.
+    /// Must be longer than <see cref="UploadTimeout"/>.
+    /// </summary>
+    public TimeSpan PendingTimeout { get; init; } = TimeSpan.FromMinutes(15);
+
     /// <summary>Check sha256 and size while a checkpoint is downloaded; a mismatch fails the read with DataLoss.</summary>
     public bool VerifyDownloads { get; init; } = true;
 

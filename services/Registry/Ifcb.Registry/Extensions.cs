@@ -22,6 +22,8 @@ public static class RegistryServiceExtensions
             new RegistryOptions
             {
                 MaxCheckpointBytes = limits.MaxCheckpointBytes,
+                UploadTimeout = limits.UploadTimeout,
+                PendingTimeout = limits.PendingTimeout,
                 // Uploads arrive as a non-seekable stream; the SDK's default would buffer up to 256 MiB of it before the
                 // first block. Small blocks bound the memory of an upload to a few blocks, whatever the checkpoint size.
                 UploadTransferOptions = new StorageTransferOptions
@@ -31,6 +33,8 @@ public static class RegistryServiceExtensions
             }));
         builder.Services.AddScoped<RegistryEvents>();
         builder.Services.AddHostedService<ContainerInitializer>();
+        // After the container initializer: hosted services start in registration order.
+        builder.Services.AddHostedService<PendingVersionSweeper>();
 
         // AddIfcbGrpc registers the platform's ErrorInterceptor, which maps the engine's IfcbException kinds 1:1.
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());

@@ -61,7 +61,8 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
-        if (!await requestStream.MoveNext(cancellationToken) || requestStream.Current.PartCase != RegisterVersionChunk.PartOneofCase.Header)
+        if (!await UploadedCheckpoint.NextWithinAsync(requestStream, limits.UploadIdleTimeout, cancellationToken)
+            || requestStream.Current.PartCase != RegisterVersionChunk.PartOneofCase.Header)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument,
                 "RegisterVersion must start with a header message (name, metadata, sha256, size), followed by the checkpoint bytes."));
@@ -77,7 +78,7 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         await registry.EnsureModelAsync(header.Name, actor, cancellationToken);
         // Only now may the client send the bytes: a refusal above reaches it before any are in flight.
         await context.WriteResponseHeadersAsync(new Metadata { { UploadProtocol.SendDataHeader, "1" } });
-        var registration = await UploadedCheckpoint.ConsumeAsync(requestStream, header.Size,
+        var registration = await UploadedCheckpoint.ConsumeAsync(requestStream, header.Size, limits.UploadIdleTimeout,
             checkpoint => registry.RegisterVersionAsync(header.Name, request, checkpoint, actor, cancellationToken), cancellationToken);
         await events.VersionRegisteredAsync(registration.Version, actor, cancellationToken);
         return registration.Version.ToProto();
