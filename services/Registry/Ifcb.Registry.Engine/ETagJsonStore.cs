@@ -77,14 +77,24 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
     /// Read-modify-write with optimistic concurrency. <paramref name="mutate"/> may run several times (once per
     /// attempt) and must not have side effects beyond recording what it saw; returning null means "no change".
     /// </summary>
-    public async Task<Updated<T>> UpdateAsync<T>(
+    public Task<Updated<T>> UpdateAsync<T>(
         string blobName, Func<T, T?> mutate, Func<IfcbException> whenMissing, CancellationToken cancellationToken)
+        where T : class =>
+        UpdateAsync<T>(blobName, current => Task.FromResult(mutate(current)), whenMissing, cancellationToken);
+
+    /// <summary>
+    /// Read-modify-write whose decision needs other reads: whatever <paramref name="mutate"/> reads after this blob is
+    /// guarded too, because a writer that changes this blob in between makes the conditional write fail and the
+    /// whole decision run again on fresh data.
+    /// </summary>
+    public async Task<Updated<T>> UpdateAsync<T>(
+        string blobName, Func<T, Task<T?>> mutate, Func<IfcbException> whenMissing, CancellationToken cancellationToken)
         where T : class
     {
         for (var attempt = 1; ; attempt++)
         {
             var current = await ReadAsync<T>(blobName, cancellationToken).ConfigureAwait(false) ?? throw whenMissing();
-            var updated = mutate(current.Value);
+            var updated = await mutate(current.Value).ConfigureAwait(false);
             if (updated is null)
             {
                 return new Updated<T>(current.Value, current.ETag, Changed: false);

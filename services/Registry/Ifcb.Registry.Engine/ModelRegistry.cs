@@ -445,6 +445,12 @@ public sealed class ModelRegistry
     /// <paramref name="force"/>, which removes those aliases first. Its number is never reused. Returns the deleted
     /// version; its <see cref="ModelVersion.Aliases"/> are the aliases removed with it.
     /// </summary>
+    /// <remarks>
+    /// One ETag-guarded write of model.json removes the aliases and marks the number in
+    /// <see cref="RegisteredModel.DeletingVersions"/>; SetAlias refuses a marked number, so no alias can land on the
+    /// version while its blobs go. The document goes last but for the mark, so a delete interrupted at any point is
+    /// finished by deleting again (if only the mark was left, that second delete reports NotFound once it has cleared it).
+    /// </remarks>
     public async Task<ModelVersion> DeleteVersionAsync(
         string modelName, int version, string actor, bool force = false, CancellationToken cancellationToken = default)
     {
@@ -452,12 +458,16 @@ public sealed class ModelRegistry
         RegistryValidation.VersionNumber(version);
         RegistryValidation.Actor(actor);
         var document = RegistryLayout.VersionDocument(modelName, version);
-        var existing = await _store.ReadAsync<ModelVersion>(document, cancellationToken).ConfigureAwait(false)
-            ?? throw VersionNotFound(modelName, version);
+        var existing = await _store.ReadAsync<ModelVersion>(document, cancellationToken).ConfigureAwait(false);
 
         string[] removedAliases = [];
         var model = await UpdateModelAsync(modelName, actor, current =>
         {
+            if (existing is null && !current.DeletingVersions.Contains(version))
+            {
+                throw VersionNotFound(modelName, version);
+            }
+
             removedAliases = current.Aliases.Where(a => a.Value == version).Select(a => a.Key).ToArray();
             if (removedAliases.Length > 0 && !force)
             {
@@ -467,14 +477,17 @@ public sealed class ModelRegistry
             }
 
             // Raising the counter here guarantees a deleted number is never handed out again.
-            return removedAliases.Length == 0 && current.LatestVersion >= version
+            return removedAliases.Length == 0 && current.LatestVersion >= version && current.DeletingVersions.Contains(version)
                 ? null
-                : current with { Aliases = current.Aliases.RemoveRange(removedAliases), LatestVersion = Math.Max(current.LatestVersion, version) };
+                : current with
+                {
+                    Aliases = current.Aliases.RemoveRange(removedAliases), LatestVersion = Math.Max(current.LatestVersion, version),
+                    DeletingVersions = current.DeletingVersions.Add(version),
+                };
         }, cancellationToken).ConfigureAwait(false);
 
-        await _store.DeleteAsync(existing.Value.CheckpointBlob, cancellationToken).ConfigureAwait(false);
-        await _store.DeleteAsync(document, cancellationToken).ConfigureAwait(false);
-        if (existing.Value.IdempotencyKey is { } key)
+        await _store.DeleteAsync(existing?.Value.CheckpointBlob ?? RegistryLayout.Checkpoint(modelName, version), cancellationToken).ConfigureAwait(false);
+        if (existing?.Value.IdempotencyKey is { } key)
         {
             var claimName = RegistryLayout.IdempotencyClaim(modelName, key);
             var claim = await _store.ReadAsync<IdempotencyClaim>(claimName, cancellationToken).ConfigureAwait(false);
@@ -482,6 +495,16 @@ public sealed class ModelRegistry
             {
                 await _store.DeleteAsync(claimName, cancellationToken, claim.ETag).ConfigureAwait(false);
             }
+        }
+
+        await _store.DeleteAsync(document, cancellationToken).ConfigureAwait(false);
+        await UpdateModelAsync(modelName, actor, current =>
+                current.DeletingVersions.Contains(version) ? current with { DeletingVersions = current.DeletingVersions.Remove(version) } : null,
+            cancellationToken).ConfigureAwait(false);
+        if (existing is null)
+        {
+            throw new IfcbException(ErrorKind.NotFound,
+                $"Version {version} of model '{modelName}' does not exist; an interrupted deletion of it has now been completed.");
         }
 
         foreach (var alias in removedAliases)
@@ -533,6 +556,11 @@ public sealed class ModelRegistry
     /// Points <paramref name="alias"/> at a READY version, creating or moving it. The move is one ETag-guarded write
     /// of model.json, so readers see either the old or the new target; the audit entry and the result record old → new.
     /// </summary>
+    /// <remarks>
+    /// The version is checked after model.json is read and before it is written back If-Match: a delete marks the
+    /// number in model.json before it removes the document, so either this write fails and the check runs again (and
+    /// sees the mark, or the missing document), or the alias is in place before the delete looks for aliases.
+    /// </remarks>
     public async Task<AliasChange> SetAliasAsync(
         string modelName, string alias, int version, string actor, CancellationToken cancellationToken = default)
     {
@@ -540,17 +568,23 @@ public sealed class ModelRegistry
         RegistryValidation.Alias(alias);
         RegistryValidation.VersionNumber(version);
         RegistryValidation.Actor(actor);
-        var target = await _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, version), cancellationToken).ConfigureAwait(false)
-            ?? throw VersionNotFound(modelName, version);
-        if (target.Value.Status != ModelVersionStatus.Ready)
-        {
-            throw new IfcbException(ErrorKind.FailedPrecondition,
-                $"Version {version} of '{modelName}' is {target.Value.Status.ToString().ToUpperInvariant()}; aliases may only point at READY versions.");
-        }
-
         int? previous = null;
-        var updated = await UpdateModelAsync(modelName, actor, model =>
+        var updated = await UpdateModelAsync(modelName, actor, async model =>
         {
+            if (model.DeletingVersions.Contains(version))
+            {
+                throw new IfcbException(ErrorKind.NotFound,
+                    $"Version {version} of '{modelName}' is being deleted; point @{alias} at another version.");
+            }
+
+            var target = await _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, version), cancellationToken)
+                .ConfigureAwait(false) ?? throw VersionNotFound(modelName, version);
+            if (target.Value.Status != ModelVersionStatus.Ready)
+            {
+                throw new IfcbException(ErrorKind.FailedPrecondition,
+                    $"Version {version} of '{modelName}' is {target.Value.Status.ToString().ToUpperInvariant()}; aliases may only point at READY versions.");
+            }
+
             previous = model.Aliases.TryGetValue(alias, out var current) ? current : null;
             return previous == version ? null : model with { Aliases = model.Aliases.SetItem(alias, version) };
         }, cancellationToken).ConfigureAwait(false);
@@ -667,6 +701,15 @@ public sealed class ModelRegistry
         string name, string actor, Func<RegisteredModel, RegisteredModel?> change, CancellationToken cancellationToken) =>
         _store.UpdateAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), model =>
             change(model) is { } changed
+                ? changed with { Revision = model.Revision + 1, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor }
+                : null,
+            () => ModelNotFound(name), cancellationToken);
+
+    /// <inheritdoc cref="UpdateModelAsync(string, string, Func{RegisteredModel, RegisteredModel?}, CancellationToken)"/>
+    private Task<Updated<RegisteredModel>> UpdateModelAsync(
+        string name, string actor, Func<RegisteredModel, Task<RegisteredModel?>> change, CancellationToken cancellationToken) =>
+        _store.UpdateAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), async model =>
+            await change(model).ConfigureAwait(false) is { } changed
                 ? changed with { Revision = model.Revision + 1, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor }
                 : null,
             () => ModelNotFound(name), cancellationToken);
