@@ -24,11 +24,12 @@ internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
 /// Storage as one registry process sees it, with faults a test can switch on: <see cref="Crash"/> makes every later
 /// request fail (the process died: nothing it does afterwards reaches storage), and <see cref="PauseAt"/> holds the
 /// first request that matches until the test releases or kills it, which lets a test interleave two operations at an
-/// exact blob write.
+/// exact blob write. <see cref="Responses"/> records what each request got back.
 /// </summary>
 internal sealed class FaultyStorage : HttpPipelinePolicy
 {
     private readonly Lock _lock = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(string Method, string Path, long Bytes)> _responses = new();
     private volatile bool _crashed;
     private Pause? _pause;
 
@@ -49,6 +50,9 @@ internal sealed class FaultyStorage : HttpPipelinePolicy
 
     public void Crash() => _crashed = true;
 
+    /// <summary>Every completed request: method, blob path and the response body's length (Content-Length, 0 if none).</summary>
+    public IReadOnlyCollection<(string Method, string Path, long Bytes)> Responses => _responses;
+
     /// <summary>Holds the first request for which <paramref name="matches"/>(method, blob path) is true.</summary>
     public Pause PauseAt(Func<string, string, bool> matches)
     {
@@ -61,10 +65,21 @@ internal sealed class FaultyStorage : HttpPipelinePolicy
         return pause;
     }
 
-    public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline) =>
-        throw new NotSupportedException("The registry uses the async API only.");
+    public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+    {
+        BeforeAsync(message).AsTask().GetAwaiter().GetResult();
+        ProcessNext(message, pipeline);
+        Record(message);
+    }
 
     public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+    {
+        await BeforeAsync(message).ConfigureAwait(false);
+        await ProcessNextAsync(message, pipeline).ConfigureAwait(false);
+        Record(message);
+    }
+
+    private async ValueTask BeforeAsync(HttpMessage message)
     {
         ThrowIfCrashed();
         Pause? pause = null;
@@ -87,8 +102,11 @@ internal sealed class FaultyStorage : HttpPipelinePolicy
         }
 
         ThrowIfCrashed();
-        await ProcessNextAsync(message, pipeline).ConfigureAwait(false);
     }
+
+    private void Record(HttpMessage message) =>
+        _responses.Enqueue((message.Request.Method.ToString(), message.Request.Uri.Path,
+            message.HasResponse && message.Response.Headers.ContentLength is { } length ? length : 0));
 
     private void ThrowIfCrashed()
     {

@@ -6,6 +6,7 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Ifcb.Platform;
+using Ifcb.Platform.Checkpoints;
 
 namespace Ifcb.Registry.Engine;
 
@@ -25,6 +26,8 @@ public sealed class ModelRegistry
     private readonly BlobContainerClient _container;
     private readonly RegistryOptions _options;
     private readonly TimeProvider _time;
+    private const int HeaderReadBufferBytes = 64 * 1024;
+
     private readonly ConcurrentDictionary<string, AllocationState> _allocations = new(StringComparer.Ordinal);
 
     public ModelRegistry(BlobContainerClient container, RegistryOptions? options = null, TimeProvider? timeProvider = null)
@@ -210,14 +213,37 @@ public sealed class ModelRegistry
 
     /// <summary>
     /// Registers a new version: allocates the next number (race-free, no gaps), records it PENDING, streams the
-    /// checkpoint while verifying its declared sha256 and size, then marks it READY. On any failure the version
-    /// ends FAILED with no checkpoint blob, and the error is rethrown (DataLoss for a mismatch). With an
-    /// idempotency key, a repeat of an earlier registration (even a concurrent one) returns that version instead.
+    /// checkpoint while verifying its declared sha256 and size, reads its hparams.json back from storage and checks it
+    /// against the declared metadata (<see cref="CheckpointConformance"/>), then marks it READY. On any failure the
+    /// version ends FAILED with no checkpoint blob, and the error is rethrown (DataLoss for a sha256/size mismatch,
+    /// InvalidArgument for a file that is no checkpoint or contradicts its metadata, DeadlineExceeded past
+    /// <see cref="RegistryOptions.UploadTimeout"/>). With an idempotency key, a repeat of an earlier registration (even a
+    /// concurrent one) returns that version instead. The caller keeps ownership of <paramref name="checkpoint"/>.
     /// </summary>
-    public async Task<VersionRegistration> RegisterVersionAsync(
+    public Task<VersionRegistration> RegisterVersionAsync(
         string modelName, NewModelVersion request, Stream checkpoint, string actor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
+        return RegisterVersionAsync(modelName, request, _ => Task.FromResult(checkpoint), ownsCheckpoint: false, actor, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="RegisterVersionAsync(string, NewModelVersion, Stream, string, CancellationToken)"/>, but the
+    /// checkpoint is opened only when a new version is really needed: a repeat of an idempotency key returns the
+    /// existing version without calling <paramref name="openCheckpoint"/> (a redelivered event does not fetch the bytes
+    /// again, and does not fail because they were cleaned up meanwhile). The opened stream is disposed here.
+    /// </summary>
+    public Task<VersionRegistration> RegisterVersionAsync(
+        string modelName, NewModelVersion request, Func<CancellationToken, Task<Stream>> openCheckpoint, string actor,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(openCheckpoint);
+        return RegisterVersionAsync(modelName, request, openCheckpoint, ownsCheckpoint: true, actor, cancellationToken);
+    }
+
+    private async Task<VersionRegistration> RegisterVersionAsync(string modelName, NewModelVersion request,
+        Func<CancellationToken, Task<Stream>> openCheckpoint, bool ownsCheckpoint, string actor, CancellationToken cancellationToken)
+    {
         RegistryValidation.ModelName(modelName);
         RegistryValidation.Actor(actor);
         RegistryValidation.NewVersion(request, _options.MaxCheckpointBytes);
@@ -239,18 +265,39 @@ public sealed class ModelRegistry
         // Started before the version exists, so no upload outlives its version's CreatedAt + UploadTimeout.
         using var deadline = new CancellationTokenSource(_options.UploadTimeout, _time);
         using var uploadCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        var pending = await AllocateVersionAsync(model.Value, number =>
+        Stream checkpoint;
+        Stored<ModelVersion> pending;
+        try
         {
-            var now = _time.GetUtcNow();
-            return new ModelVersion
+            checkpoint = await openCheckpoint(uploadCancellation.Token).ConfigureAwait(false);
+            try
             {
-                ModelName = modelName, Version = number, Status = ModelVersionStatus.Pending, Description = request.Description,
-                Arch = request.Arch, Classes = request.Classes, ImgNorm = request.ImgNorm, Pretrained = request.Pretrained,
-                Metrics = request.Metrics, Tags = request.Tags, Source = request.Source, DatasetFingerprint = request.DatasetFingerprint,
-                Resize = request.Resize, CheckpointBlob = RegistryLayout.Checkpoint(modelName, number), Sha256 = sha256, SizeBytes = request.SizeBytes,
-                IdempotencyKey = request.IdempotencyKey, CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
-            };
-        }, actor, cancellationToken).ConfigureAwait(false);
+                pending = await AllocateVersionAsync(model.Value, number =>
+                {
+                    var now = _time.GetUtcNow();
+                    return new ModelVersion
+                    {
+                        ModelName = modelName, Version = number, Status = ModelVersionStatus.Pending, Description = request.Description,
+                        Arch = request.Arch, Classes = request.Classes, ImgNorm = request.ImgNorm, Pretrained = request.Pretrained,
+                        Metrics = request.Metrics, Tags = request.Tags, Source = request.Source, DatasetFingerprint = request.DatasetFingerprint,
+                        Resize = request.Resize, CheckpointBlob = RegistryLayout.Checkpoint(modelName, number), Sha256 = sha256, SizeBytes = request.SizeBytes,
+                        IdempotencyKey = request.IdempotencyKey, CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
+                    };
+                }, actor, cancellationToken).ConfigureAwait(false);
+            }
+            catch when (ownsCheckpoint)
+            {
+                await checkpoint.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+        catch when (claim is not null)
+        {
+            await ReleaseClaimAsync(claim).ConfigureAwait(false);
+            throw;
+        }
+
+        await using var ownedCheckpoint = ownsCheckpoint ? checkpoint : null;
         var number = pending.Value.Version;
 
         ModelVersion ready;
@@ -276,7 +323,10 @@ public sealed class ModelRegistry
                     "deadline); the client sent too slowly or stalled. Nothing was stored; register again.", e);
             }
 
-            ready = await MarkReadyAsync(pending, actor, cancellationToken).ConfigureAwait(false);
+            var stored = await ReadCheckpointHeaderAsync(pending.Value.CheckpointBlob, uploadCancellation.Token).ConfigureAwait(false);
+            CheckpointConformance.Check(request, stored);
+            ready = await MarkReadyAsync(pending, version => CheckpointConformance.Complete(version, stored), actor, cancellationToken)
+                .ConfigureAwait(false);
         }
         catch (Exception failure)
         {
@@ -803,12 +853,16 @@ public sealed class ModelRegistry
         }
     }
 
-    /// <summary>PENDING → READY, normally one write using the ETag from creation; re-reads only if someone wrote since.</summary>
-    private async Task<ModelVersion> MarkReadyAsync(Stored<ModelVersion> pending, string actor, CancellationToken cancellationToken)
+    /// <summary>
+    /// PENDING → READY (with <paramref name="complete"/> applied), normally one write using the ETag from creation;
+    /// re-reads only if someone wrote since.
+    /// </summary>
+    private async Task<ModelVersion> MarkReadyAsync(
+        Stored<ModelVersion> pending, Func<ModelVersion, ModelVersion> complete, string actor, CancellationToken cancellationToken)
     {
         var (modelName, number) = (pending.Value.ModelName, pending.Value.Version);
         var document = RegistryLayout.VersionDocument(modelName, number);
-        var ready = pending.Value with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor };
+        var ready = complete(pending.Value) with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor };
         if (await _store.TryReplaceAsync(document, ready, pending.ETag, cancellationToken).ConfigureAwait(false) is not null)
         {
             return ready;
@@ -816,13 +870,33 @@ public sealed class ModelRegistry
 
         var updated = await _store.UpdateAsync<ModelVersion>(document, version =>
                 version.Status == ModelVersionStatus.Pending
-                    ? version with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor }
+                    ? complete(version) with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor }
                     : throw new IfcbException(ErrorKind.Aborted,
                         $"Version {number} of '{modelName}' changed to {version.Status} while its checkpoint uploaded; register again."),
             () => new IfcbException(ErrorKind.Aborted,
                 $"Version {number} of '{modelName}' was deleted while its checkpoint uploaded; register again."),
             cancellationToken).ConfigureAwait(false);
         return updated.Value;
+    }
+
+    /// <summary>
+    /// Reads the stored checkpoint's hparams.json back from storage. The blob is opened as a seekable stream with a
+    /// small buffer, so only the zip's directory (at its end) and the hparams entry (at its start) are fetched, a few
+    /// 64 KiB ranges: the weights in between are never downloaded.
+    /// </summary>
+    private async Task<CheckpointHeader> ReadCheckpointHeaderAsync(string blobName, CancellationToken cancellationToken)
+    {
+        var options = new BlobOpenReadOptions(allowModifications: false) { BufferSize = HeaderReadBufferBytes };
+        await using var stored = await _container.GetBlobClient(blobName).OpenReadAsync(options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // The zip reader is synchronous; keep its few blocking range reads off the caller's thread.
+            return await Task.Run(() => CheckpointHeader.Read(stored), cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw IfcbException.InvalidArgument($"The uploaded file is not a valid model checkpoint: {e.Message}");
+        }
     }
 
     private async Task<(ModelVersion? Existing, Stored<IdempotencyClaim>? Claim)> ClaimIdempotencyKeyAsync(
@@ -913,6 +987,22 @@ public sealed class ModelRegistry
         catch (AggregateException e) when (e.InnerExceptions.Count == 1 && e.InnerException is IfcbException inner)
         {
             throw inner;
+        }
+    }
+
+    /// <summary>
+    /// Gives up a claim no version holds yet (opening the checkpoint or allocating failed), so that a retry with the
+    /// key does not wait <see cref="RegistryOptions.IdempotencyClaimTimeout"/> for it. Best effort: the caller is
+    /// already failing with the error that matters, and a claim left behind only delays retries.
+    /// </summary>
+    private async Task ReleaseClaimAsync(Stored<IdempotencyClaim> claim)
+    {
+        try
+        {
+            await _store.DeleteAsync(claim.Value.Name, CancellationToken.None, claim.ETag).ConfigureAwait(false);
+        }
+        catch (RequestFailedException)
+        {
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Ifcb.Platform;
 
@@ -149,8 +150,7 @@ public static partial class RegistryValidation
 
         if (request.ImgNorm is { } norm)
         {
-            PrintableText(norm.Mean, "Img-norm mean", MaxTagKeyLength);
-            PrintableText(norm.Std, "Img-norm std", MaxTagKeyLength);
+            ImgNormValues(norm);
         }
 
         foreach (var (metric, value) in request.Metrics)
@@ -172,6 +172,45 @@ public static partial class RegistryValidation
         if (request.Resize is < 1 or > MaxResize)
         {
             Fail($"Resize {request.Resize} is out of range; give the model's square input side in pixels (1 to {MaxResize}) or none.");
+        }
+    }
+
+    /// <summary>
+    /// The numbers of a stored img-norm (neuston's strings: one value, or three comma-separated): 1 or 3 finite means
+    /// and as many stds, each std &gt; 0.
+    /// </summary>
+    public static (double[] Mean, double[] Std) ImgNormValues(ImageNormalization norm)
+    {
+        ArgumentNullException.ThrowIfNull(norm);
+        PrintableText(norm.Mean, "Img-norm mean", MaxTagKeyLength);
+        PrintableText(norm.Std, "Img-norm std", MaxTagKeyLength);
+        var mean = Numbers(norm.Mean, "mean");
+        var std = Numbers(norm.Std, "std");
+        if (std.Length != mean.Length || std.Any(s => s <= 0))
+        {
+            Fail($"Img-norm std '{norm.Std}' needs as many values as the mean '{norm.Mean}', each greater than 0.");
+        }
+
+        return (mean, std);
+
+        static double[] Numbers(string text, string what)
+        {
+            var parts = text.Split(',');
+            var values = new double[parts.Length];
+            for (var i = 0; i < parts.Length; i++)
+            {
+                if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !double.IsFinite(values[i]))
+                {
+                    Fail($"Img-norm {what} '{text}' must be one number or three comma-separated numbers, e.g. '0.667' or '0.056,0.058,0.051'.");
+                }
+            }
+
+            if (values.Length is not (1 or 3))
+            {
+                Fail($"Img-norm {what} '{text}' has {values.Length} values; give one or three.");
+            }
+
+            return values;
         }
     }
 
