@@ -149,8 +149,15 @@ public sealed class ModelRegistry
         RegistryValidation.TagKey(key);
         RegistryValidation.TagValue(key, value);
         var updated = await UpdateModelAsync(name, actor, model =>
-            model.Tags.TryGetValue(key, out var current) && current == value ? null : model with { Tags = model.Tags.SetItem(key, value) },
-            cancellationToken).ConfigureAwait(false);
+        {
+            if (model.Tags.TryGetValue(key, out var current) && current == value)
+            {
+                return null;
+            }
+
+            CheckRoomForTag(model.Tags, key, $"Model '{name}'");
+            return model with { Tags = model.Tags.SetItem(key, value) };
+        }, cancellationToken).ConfigureAwait(false);
         if (updated.Changed)
         {
             await AuditAsync(updated.Value, actor, AuditAction.ModelTagSet, null, [("key", key), ("value", value)], cancellationToken)
@@ -464,8 +471,15 @@ public sealed class ModelRegistry
         RegistryValidation.TagKey(key);
         RegistryValidation.TagValue(key, value);
         var updated = await UpdateVersionAsync(modelName, version, actor, current =>
-            current.Tags.TryGetValue(key, out var existing) && existing == value ? null : current with { Tags = current.Tags.SetItem(key, value) },
-            cancellationToken).ConfigureAwait(false);
+        {
+            if (current.Tags.TryGetValue(key, out var existing) && existing == value)
+            {
+                return null;
+            }
+
+            CheckRoomForTag(current.Tags, key, $"Version {version} of '{modelName}'");
+            return current with { Tags = current.Tags.SetItem(key, value) };
+        }, cancellationToken).ConfigureAwait(false);
         if (updated.Changed)
         {
             await AuditAsync(modelName, actor, AuditAction.VersionTagSet, version, null, [("key", key), ("value", value)], cancellationToken)
@@ -636,6 +650,12 @@ public sealed class ModelRegistry
             }
 
             previous = model.Aliases.TryGetValue(alias, out var current) ? current : null;
+            if (previous is null && model.Aliases.Count >= _options.MaxAliasesPerModel)
+            {
+                throw new IfcbException(ErrorKind.ResourceExhausted, string.Create(CultureInfo.InvariantCulture,
+                    $"Model '{modelName}' already has {model.Aliases.Count} aliases, the most it may have (RegistryOptions.MaxAliasesPerModel); delete one first."));
+            }
+
             return previous == version ? null : model with { Aliases = model.Aliases.SetItem(alias, version) };
         }, cancellationToken).ConfigureAwait(false);
 
@@ -1028,6 +1048,16 @@ public sealed class ModelRegistry
         catch (Exception e) when (e is RequestFailedException or IfcbException)
         {
             // The original failure is what the caller needs; a version left PENDING is never served as READY.
+        }
+    }
+
+    /// <summary>A new tag key needs room: tags live in one document that every change rewrites.</summary>
+    private static void CheckRoomForTag(IReadOnlyDictionary<string, string> tags, string key, string owner)
+    {
+        if (!tags.ContainsKey(key) && tags.Count >= Limits.MaxListItems)
+        {
+            throw new IfcbException(ErrorKind.ResourceExhausted, string.Create(CultureInfo.InvariantCulture,
+                $"{owner} already has {tags.Count} tags, the most it may have (limit {nameof(Limits.MaxListItems)}); delete one first."));
         }
     }
 

@@ -50,6 +50,9 @@ public sealed record RegistryOptions
     /// <summary>Block size and parallelism for checkpoint uploads; null uses the Azure SDK defaults.</summary>
     public StorageTransferOptions? UploadTransferOptions { get; init; }
 
+    /// <summary>Most aliases one model may have (model.json holds them all and is rewritten on every change).</summary>
+    public int MaxAliasesPerModel { get; init; } = Ifcb.Platform.Limits.MaxListItems;
+
     /// <summary>How many JSON blobs list and search operations read at once.</summary>
     public int ListReadConcurrency { get; init; } = 16;
 }

@@ -17,9 +17,7 @@ public static partial class RegistryValidation
     public const int MaxDescriptionLength = 5000;
     public const int MaxActorLength = 256;
     public const int MaxIdempotencyKeyLength = 1024;
-    public const int MaxClassCount = 100_000;
     public const int MaxPageSize = 1000;
-    public const int MaxResize = 16_384;
 
     /// <summary>Version numbers are zero-padded to seven digits in blob names, so listing order is numeric order.</summary>
     public const int MaxVersionNumber = 9_999_999;
@@ -71,6 +69,7 @@ public static partial class RegistryValidation
     public static void Tags(IReadOnlyDictionary<string, string> tags)
     {
         ArgumentNullException.ThrowIfNull(tags);
+        Limits.Check(tags.Count, 0, Limits.MaxListItems, "tags", nameof(Limits.MaxListItems));
         foreach (var (key, value) in tags)
         {
             TagKey(key);
@@ -138,14 +137,16 @@ public static partial class RegistryValidation
                 $"Checkpoint is {request.SizeBytes} bytes; this registry accepts at most {maxCheckpointBytes} bytes.");
         }
 
-        if (request.Classes.IsDefault || request.Classes.Length > MaxClassCount)
+        if (request.Classes.IsDefault)
         {
-            Fail($"Classes must be a list of at most {MaxClassCount} names.");
+            Fail("Classes must be a list (empty when not declared).");
         }
 
+        // The platform's bounds, the same the checkpoint reader applies to hparams.json: what is registered can be loaded.
+        Limits.Check(request.Classes.Length, 0, Limits.MaxClasses, "classes", nameof(Limits.MaxClasses));
         foreach (var className in request.Classes)
         {
-            PrintableText(className, "Class name", MaxTagKeyLength);
+            PrintableText(className, "Class name", Limits.MaxClassNameLength);
         }
 
         if (request.ImgNorm is { } norm)
@@ -153,6 +154,7 @@ public static partial class RegistryValidation
             ImgNormValues(norm);
         }
 
+        Limits.Check(request.Metrics.Count, 0, Limits.MaxListItems, "metrics", nameof(Limits.MaxListItems));
         foreach (var (metric, value) in request.Metrics)
         {
             MetricName(metric);
@@ -169,9 +171,9 @@ public static partial class RegistryValidation
         OptionalText(request.Source.PipelineUrl, "Pipeline url", MaxTagValueLength);
         OptionalText(request.DatasetFingerprint, "Dataset fingerprint", MaxTagValueLength);
         OptionalText(request.IdempotencyKey, "Idempotency key", MaxIdempotencyKeyLength);
-        if (request.Resize is < 1 or > MaxResize)
+        if (request.Resize is { } resize)
         {
-            Fail($"Resize {request.Resize} is out of range; give the model's square input side in pixels (1 to {MaxResize}) or none.");
+            Limits.Check(resize, Limits.MinResize, Limits.MaxResize, "resize (the model's square input side in pixels)", nameof(Limits.MaxResize));
         }
     }
 
@@ -228,6 +230,7 @@ public static partial class RegistryValidation
             Fail("Metric conditions must be a list (empty for none).");
         }
 
+        Limits.Check(filter.Metrics.Length, 0, Limits.MaxListItems, "metric conditions", nameof(Limits.MaxListItems));
         foreach (var threshold in filter.Metrics)
         {
             MetricName(threshold.Metric);
