@@ -106,6 +106,22 @@ public sealed class PendingExpiryTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task The_sweep_gives_documents_written_before_the_status_was_mirrored_their_metadata_once()
+    {
+        var (registry, container) = await azurite.NewRegistryAsync();
+        await registry.CreateModelAsync("legacy", Actor);
+        var checkpoint = TestCheckpoint.Create();
+        await registry.RegisterVersionAsync("legacy", checkpoint.Request(), checkpoint.Stream(), Actor);
+        var document = container.GetBlobClient("models/legacy/versions/0000001/version.json");
+        await document.SetMetadataAsync(new Dictionary<string, string>()); // as written by an older registry
+
+        Assert.Empty(await registry.ExpireStalePendingAsync(CancellationToken.None));
+
+        Assert.Equal("ready", (await document.GetPropertiesAsync()).Value.Metadata["status"]);
+        Assert.Equal(ModelVersionStatus.Ready, (await registry.GetVersionAsync("legacy/1")).Status);
+    }
+
+    [Fact]
     public async Task A_stalled_upload_fails_at_its_deadline_instead_of_holding_PENDING()
     {
         var (registry, container) = await azurite.NewRegistryAsync(new RegistryOptions { UploadTimeout = TimeSpan.FromSeconds(2) });

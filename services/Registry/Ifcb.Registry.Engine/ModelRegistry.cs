@@ -318,10 +318,12 @@ public sealed class ModelRegistry
                     .ConfigureAwait(false);
             }
 
+            CheckpointHeader stored;
             try
             {
                 await UploadCheckpointAsync(pending.Value.CheckpointBlob, checkpoint, sha256, request.SizeBytes, uploadCancellation.Token)
                     .ConfigureAwait(false);
+                stored = await ReadCheckpointHeaderAsync(pending.Value.CheckpointBlob, uploadCancellation.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
@@ -330,7 +332,6 @@ public sealed class ModelRegistry
                     "deadline); the client sent too slowly or stalled. Nothing was stored; register again.", e);
             }
 
-            var stored = await ReadCheckpointHeaderAsync(pending.Value.CheckpointBlob, uploadCancellation.Token).ConfigureAwait(false);
             CheckpointConformance.Check(request, stored);
             ready = await MarkReadyAsync(pending, version => CheckpointConformance.Complete(version, stored), actor, cancellationToken)
                 .ConfigureAwait(false);
@@ -716,8 +717,19 @@ public sealed class ModelRegistry
                 _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(c.Model, c.Version), cancellationToken))).ConfigureAwait(false);
             foreach (var stored in versions)
             {
-                if (stored is not null && IsStale(stored.Value)
-                    && await ExpireAsync(stored.Value, cancellationToken).ConfigureAwait(false) is { } failed)
+                if (stored is null)
+                {
+                    continue;
+                }
+
+                if (stored.Value.Status != ModelVersionStatus.Pending)
+                {
+                    // Written before the status was mirrored into metadata: rewrite it once (same content, now with
+                    // metadata) so later sweeps skip it. If-Match: a concurrent change wins and carries metadata anyway.
+                    await _store.TryReplaceAsync(RegistryLayout.VersionDocument(stored.Value.ModelName, stored.Value.Version),
+                        stored.Value, stored.ETag, cancellationToken).ConfigureAwait(false);
+                }
+                else if (IsStale(stored.Value) && await ExpireAsync(stored.Value, cancellationToken).ConfigureAwait(false) is { } failed)
                 {
                     expired.Add(failed);
                 }
