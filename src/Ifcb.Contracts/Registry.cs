@@ -8,3 +8,12 @@ public sealed record ModelAliasChanged(string Model, string Alias, int? Version,
 
 /// <summary>Event: a model version and its blobs were deleted.</summary>
 public sealed record ModelVersionDeleted(string Model, int Version, string Actor);
+
+/// <summary>
+/// Event: the checkpoint of training job <paramref name="JobId"/> will not be registered as <paramref name="Model"/>,
+/// for a reason that retrying the same <c>ModelTrained</c> cannot fix (the name breaks the registry's rules, the
+/// checkpoint is missing, larger than the registry accepts, corrupt, or contradicts the job's metadata). Published in
+/// place of <see cref="ModelVersionRegistered"/>; <paramref name="Reason"/> is one line, safe to show to the user.
+/// Transient failures (storage or broker down) are not announced: the registry retries those.
+/// </summary>
+public sealed record ModelRegistrationFailed(string JobId, string Model, string Reason);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine.Tests;
 
@@ -12,7 +13,7 @@ public sealed class AliasTests(AzuriteFixture azurite)
         await registry.CreateModelAsync(model, Actor);
         for (var i = 0; i < count; i++)
         {
-            var checkpoint = TestCheckpoint.Random(128);
+            var checkpoint = TestCheckpoint.Create(128);
             await registry.RegisterVersionAsync(model, checkpoint.Request(), checkpoint.Stream(), Actor);
         }
 
@@ -35,8 +36,8 @@ public sealed class AliasTests(AzuriteFixture azurite)
         Assert.Empty((await registry.GetVersionAsync("aliased/1")).Aliases);
 
         await registry.DeleteAliasAsync("aliased", "production", "carol");
-        var missing = await Assert.ThrowsAsync<RegistryException>(() => registry.GetVersionAsync("aliased@production"));
-        Assert.Equal(RegistryErrorKind.NotFound, missing.Kind);
+        var missing = await Assert.ThrowsAsync<IfcbException>(() => registry.GetVersionAsync("aliased@production"));
+        Assert.Equal(ErrorKind.NotFound, missing.Kind);
         await registry.DeleteAliasAsync("aliased", "production", "carol"); // idempotent
 
         var history = (await registry.GetAuditHistoryAsync("aliased")).Items.Where(e => e.Action is AuditAction.AliasSet or AuditAction.AliasDeleted).ToList();
@@ -49,16 +50,16 @@ public sealed class AliasTests(AzuriteFixture azurite)
     {
         var (registry, _) = await azurite.NewRegistryAsync();
         await WithVersionsAsync(registry, "strict", 1);
-        var bad = TestCheckpoint.Random(100);
-        await Assert.ThrowsAsync<RegistryException>(() =>
+        var bad = TestCheckpoint.Create(100);
+        await Assert.ThrowsAsync<IfcbException>(() =>
             registry.RegisterVersionAsync("strict", bad.Request() with { SizeBytes = 99 }, bad.Stream(), Actor));
 
-        Assert.Equal(RegistryErrorKind.FailedPrecondition,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.SetAliasAsync("strict", "production", 2, Actor))).Kind);
-        Assert.Equal(RegistryErrorKind.NotFound,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.SetAliasAsync("strict", "production", 3, Actor))).Kind);
-        Assert.Equal(RegistryErrorKind.InvalidArgument,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.SetAliasAsync("strict", "latest", 1, Actor))).Kind);
+        Assert.Equal(ErrorKind.FailedPrecondition,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.SetAliasAsync("strict", "production", 2, Actor))).Kind);
+        Assert.Equal(ErrorKind.NotFound,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.SetAliasAsync("strict", "production", 3, Actor))).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.SetAliasAsync("strict", "latest", 1, Actor))).Kind);
     }
 
     [Fact]

@@ -12,10 +12,11 @@ public sealed class AzuriteFixture : IAsyncLifetime
 
     public async Task DisposeAsync() => await Azurite.DisposeAsync();
 
-    public async Task<(ModelRegistry Registry, BlobContainerClient Container)> NewRegistryAsync(RegistryOptions? options = null)
+    public async Task<(ModelRegistry Registry, BlobContainerClient Container)> NewRegistryAsync(
+        RegistryOptions? options = null, TimeProvider? clock = null)
     {
         var container = await Azurite.CreateContainerAsync("registry");
-        return (new ModelRegistry(container, options), container);
+        return (new ModelRegistry(container, options, clock), container);
     }
 }
 

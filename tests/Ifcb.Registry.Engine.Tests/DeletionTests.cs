@@ -1,3 +1,5 @@
+using Ifcb.Platform;
+
 namespace Ifcb.Registry.Engine.Tests;
 
 [Collection(AzuriteCollection.Name)]
@@ -10,7 +12,7 @@ public sealed class DeletionTests(AzuriteFixture azurite)
     {
         var (registry, container) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("doomed", Actor);
-        var checkpoint = TestCheckpoint.Random();
+        var checkpoint = TestCheckpoint.Create();
         await registry.RegisterVersionAsync("doomed", checkpoint.Request(), checkpoint.Stream(), Actor);
         await registry.RegisterVersionAsync("doomed", checkpoint.Request("job-2"), checkpoint.Stream(), Actor);
 
@@ -18,8 +20,8 @@ public sealed class DeletionTests(AzuriteFixture azurite)
 
         Assert.DoesNotContain(await container.BlobNamesAsync("models/doomed/"), name => name.Contains("/0000002/", StringComparison.Ordinal));
         Assert.DoesNotContain(await container.BlobNamesAsync("models/doomed/idempotency/"), _ => true);
-        Assert.Equal(RegistryErrorKind.NotFound,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.GetVersionAsync("doomed/2"))).Kind);
+        Assert.Equal(ErrorKind.NotFound,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.GetVersionAsync("doomed/2"))).Kind);
 
         // A fresh instance (no remembered numbers) must still continue after the deleted number.
         var next = await new ModelRegistry(container).RegisterVersionAsync("doomed", checkpoint.Request("job-2"), checkpoint.Stream(), Actor);
@@ -32,12 +34,12 @@ public sealed class DeletionTests(AzuriteFixture azurite)
     {
         var (registry, _) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("guarded", Actor);
-        var checkpoint = TestCheckpoint.Random();
+        var checkpoint = TestCheckpoint.Create();
         await registry.RegisterVersionAsync("guarded", checkpoint.Request(), checkpoint.Stream(), Actor);
         await registry.SetAliasAsync("guarded", "production", 1, Actor);
 
-        var refused = await Assert.ThrowsAsync<RegistryException>(() => registry.DeleteVersionAsync("guarded", 1, Actor));
-        Assert.Equal(RegistryErrorKind.FailedPrecondition, refused.Kind);
+        var refused = await Assert.ThrowsAsync<IfcbException>(() => registry.DeleteVersionAsync("guarded", 1, Actor));
+        Assert.Equal(ErrorKind.FailedPrecondition, refused.Kind);
         Assert.Contains("@production", refused.Message, StringComparison.Ordinal);
         Assert.Equal(ModelVersionStatus.Ready, (await registry.GetVersionAsync("guarded/1")).Status);
 
@@ -54,18 +56,18 @@ public sealed class DeletionTests(AzuriteFixture azurite)
         var (registry, container) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("gone", Actor);
         await registry.CreateModelAsync("kept", Actor);
-        var checkpoint = TestCheckpoint.Random();
+        var checkpoint = TestCheckpoint.Create();
         await registry.RegisterVersionAsync("gone", checkpoint.Request("k"), checkpoint.Stream(), Actor);
         await registry.SetAliasAsync("gone", "production", 1, Actor);
 
-        Assert.Equal(RegistryErrorKind.FailedPrecondition,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.DeleteModelAsync("gone", Actor))).Kind);
+        Assert.Equal(ErrorKind.FailedPrecondition,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.DeleteModelAsync("gone", Actor))).Kind);
         await registry.DeleteModelAsync("gone", Actor, force: true);
 
         Assert.Empty(await container.BlobNamesAsync("models/gone/"));
         Assert.NotEmpty(await container.BlobNamesAsync("models/kept/"));
-        Assert.Equal(RegistryErrorKind.NotFound,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.GetModelAsync("gone"))).Kind);
+        Assert.Equal(ErrorKind.NotFound,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.GetModelAsync("gone"))).Kind);
         Assert.Equal(AuditAction.ModelDeleted, (await registry.GetAuditHistoryAsync("gone")).Items[^1].Action);
 
         // The name can be reused and numbering starts over for the new model.

@@ -1,3 +1,5 @@
+using Ifcb.Platform;
+
 namespace Ifcb.Registry.Engine.Tests;
 
 [Collection(AzuriteCollection.Name)]
@@ -10,7 +12,7 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (first, container) = await azurite.NewRegistryAsync();
         await first.CreateModelAsync("race", Actor);
-        var checkpoint = TestCheckpoint.Random(256);
+        var checkpoint = TestCheckpoint.Create(256);
 
         // Five registry instances stand for five service replicas (they share nothing but the container), each
         // serving twenty concurrent registrations: 100 in flight, racing both within and across instances.
@@ -31,7 +33,7 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (registry, _) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("roundtrip", Actor, "IFCB classifier");
-        var checkpoint = TestCheckpoint.Random(3 * 1024 * 1024 + 17);
+        var checkpoint = TestCheckpoint.Create(3 * 1024 * 1024 + 17);
         var request = checkpoint.Request(metrics: new Dictionary<string, double> { ["f1_weighted"] = 0.91 });
 
         var registered = (await registry.RegisterVersionAsync("roundtrip", request, checkpoint.Stream(), "ci")).Version;
@@ -59,22 +61,22 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (registry, container) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("corrupt", Actor);
-        var checkpoint = TestCheckpoint.Random(5000);
-        var other = TestCheckpoint.Random(5000);
+        var checkpoint = TestCheckpoint.Create(5000);
+        var other = TestCheckpoint.Create(5000);
 
-        var error = await Assert.ThrowsAsync<RegistryException>(() =>
+        var error = await Assert.ThrowsAsync<IfcbException>(() =>
             registry.RegisterVersionAsync("corrupt", checkpoint.Request() with { Sha256 = other.Sha256 }, checkpoint.Stream(), Actor));
 
-        Assert.Equal(RegistryErrorKind.DataLoss, error.Kind);
+        Assert.Equal(ErrorKind.DataLoss, error.Kind);
         Assert.Contains("sha256", error.Message, StringComparison.Ordinal);
         var version = await registry.GetVersionAsync("corrupt/1");
         Assert.Equal(ModelVersionStatus.Failed, version.Status);
         Assert.Contains("sha256", version.StatusMessage, StringComparison.Ordinal);
         Assert.DoesNotContain(await container.BlobNamesAsync("models/corrupt/"), name => name.EndsWith(".ifcbmodel", StringComparison.Ordinal));
         Assert.Empty((await registry.SearchVersionsAsync(new VersionFilter { Status = ModelVersionStatus.Ready })).Items);
-        await Assert.ThrowsAsync<RegistryException>(() => registry.GetVersionAsync("corrupt/latest"));
-        var download = await Assert.ThrowsAsync<RegistryException>(() => registry.OpenCheckpointAsync(ModelVersionReference.Parse("corrupt/1")));
-        Assert.Equal(RegistryErrorKind.FailedPrecondition, download.Kind);
+        await Assert.ThrowsAsync<IfcbException>(() => registry.GetVersionAsync("corrupt/latest"));
+        var download = await Assert.ThrowsAsync<IfcbException>(() => registry.OpenCheckpointAsync(ModelVersionReference.Parse("corrupt/1")));
+        Assert.Equal(ErrorKind.FailedPrecondition, download.Kind);
     }
 
     [Theory]
@@ -84,12 +86,12 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (registry, container) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("sized", Actor);
-        var checkpoint = TestCheckpoint.Random(9000);
+        var checkpoint = TestCheckpoint.Create(9000);
 
-        var error = await Assert.ThrowsAsync<RegistryException>(() => registry.RegisterVersionAsync(
+        var error = await Assert.ThrowsAsync<IfcbException>(() => registry.RegisterVersionAsync(
             "sized", checkpoint.Request() with { SizeBytes = checkpoint.Bytes.Length - sizeError }, checkpoint.Stream(), Actor));
 
-        Assert.Equal(RegistryErrorKind.DataLoss, error.Kind);
+        Assert.Equal(ErrorKind.DataLoss, error.Kind);
         Assert.Equal(ModelVersionStatus.Failed, (await registry.GetVersionAsync("sized/1")).Status);
         Assert.DoesNotContain(await container.BlobNamesAsync("models/sized/"), name => name.EndsWith(".ifcbmodel", StringComparison.Ordinal));
     }
@@ -99,14 +101,14 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (registry, container) = await azurite.NewRegistryAsync(new RegistryOptions { MaxCheckpointBytes = 1000 });
         await registry.CreateModelAsync("big", Actor);
-        var checkpoint = TestCheckpoint.Random(1001);
+        var checkpoint = TestCheckpoint.Create(1001);
         var before = await container.BlobNamesAsync();
         var stream = checkpoint.Stream();
 
-        var error = await Assert.ThrowsAsync<RegistryException>(() =>
+        var error = await Assert.ThrowsAsync<IfcbException>(() =>
             registry.RegisterVersionAsync("big", checkpoint.Request("job-big"), stream, Actor));
 
-        Assert.Equal(RegistryErrorKind.ResourceExhausted, error.Kind);
+        Assert.Equal(ErrorKind.ResourceExhausted, error.Kind);
         Assert.Contains("at most 1000 bytes", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, stream.Position);
         Assert.Equal(before, await container.BlobNamesAsync());
@@ -117,7 +119,7 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (registry, _) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("idem", Actor);
-        var checkpoint = TestCheckpoint.Random();
+        var checkpoint = TestCheckpoint.Create();
 
         var first = await registry.RegisterVersionAsync("idem", checkpoint.Request("train-42"), checkpoint.Stream(), Actor);
         var second = await registry.RegisterVersionAsync("idem", checkpoint.Request("train-42"), checkpoint.Stream(), Actor);
@@ -127,10 +129,10 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
         Assert.Equal(first.Version.Version, second.Version.Version);
         Assert.Single((await registry.SearchVersionsAsync(new VersionFilter { ModelName = "idem" })).Items);
 
-        var differentBytes = TestCheckpoint.Random();
-        var conflict = await Assert.ThrowsAsync<RegistryException>(() =>
+        var differentBytes = TestCheckpoint.Create();
+        var conflict = await Assert.ThrowsAsync<IfcbException>(() =>
             registry.RegisterVersionAsync("idem", differentBytes.Request("train-42"), differentBytes.Stream(), Actor));
-        Assert.Equal(RegistryErrorKind.FailedPrecondition, conflict.Kind);
+        Assert.Equal(ErrorKind.FailedPrecondition, conflict.Kind);
     }
 
     [Fact]
@@ -138,7 +140,7 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (registry, _) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("idem-race", Actor);
-        var checkpoint = TestCheckpoint.Random(64 * 1024);
+        var checkpoint = TestCheckpoint.Create(64 * 1024);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(() =>
             registry.RegisterVersionAsync("idem-race", checkpoint.Request("pipeline-7"), checkpoint.Stream(), Actor))));
@@ -155,9 +157,9 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (registry, _) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("retry", Actor);
-        var checkpoint = TestCheckpoint.Random();
+        var checkpoint = TestCheckpoint.Create();
 
-        await Assert.ThrowsAsync<RegistryException>(() => registry.RegisterVersionAsync(
+        await Assert.ThrowsAsync<IfcbException>(() => registry.RegisterVersionAsync(
             "retry", checkpoint.Request("job-9") with { SizeBytes = checkpoint.Bytes.Length + 1 }, checkpoint.Stream(), Actor));
         var retried = await registry.RegisterVersionAsync("retry", checkpoint.Request("job-9"), checkpoint.Stream(), Actor);
 
@@ -172,25 +174,25 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     {
         var (registry, container) = await azurite.NewRegistryAsync();
         await registry.CreateModelAsync("rot", Actor);
-        var checkpoint = TestCheckpoint.Random(2048);
+        var checkpoint = TestCheckpoint.Create(2048);
         var version = (await registry.RegisterVersionAsync("rot", checkpoint.Request(), checkpoint.Stream(), Actor)).Version;
         var tampered = (byte[])checkpoint.Bytes.Clone();
         tampered[100] ^= 0xFF;
         await container.GetBlobClient(version.CheckpointBlob).UploadAsync(new BinaryData(tampered), overwrite: true);
 
         await using var download = await registry.OpenCheckpointAsync(ModelVersionReference.ByNumber("rot", 1));
-        var error = await Assert.ThrowsAsync<RegistryException>(() => download.Content.CopyToAsync(Stream.Null));
-        Assert.Equal(RegistryErrorKind.DataLoss, error.Kind);
+        var error = await Assert.ThrowsAsync<IfcbException>(() => download.Content.CopyToAsync(Stream.Null));
+        Assert.Equal(ErrorKind.DataLoss, error.Kind);
     }
 
     [Fact]
     public async Task Registering_into_a_missing_model_is_NotFound()
     {
         var (registry, _) = await azurite.NewRegistryAsync();
-        var checkpoint = TestCheckpoint.Random();
-        var error = await Assert.ThrowsAsync<RegistryException>(() =>
+        var checkpoint = TestCheckpoint.Create();
+        var error = await Assert.ThrowsAsync<IfcbException>(() =>
             registry.RegisterVersionAsync("nobody", checkpoint.Request(), checkpoint.Stream(), Actor));
-        Assert.Equal(RegistryErrorKind.NotFound, error.Kind);
+        Assert.Equal(ErrorKind.NotFound, error.Kind);
         Assert.Contains("create it first", error.Message, StringComparison.Ordinal);
     }
 
@@ -203,14 +205,14 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
     public async Task Unsafe_model_names_are_rejected_before_touching_storage(string name)
     {
         var (registry, container) = await azurite.NewRegistryAsync();
-        var checkpoint = TestCheckpoint.Random();
+        var checkpoint = TestCheckpoint.Create();
 
-        var create = await Assert.ThrowsAsync<RegistryException>(() => registry.CreateModelAsync(name, Actor));
-        var register = await Assert.ThrowsAsync<RegistryException>(() =>
+        var create = await Assert.ThrowsAsync<IfcbException>(() => registry.CreateModelAsync(name, Actor));
+        var register = await Assert.ThrowsAsync<IfcbException>(() =>
             registry.RegisterVersionAsync(name, checkpoint.Request(), checkpoint.Stream(), Actor));
-        var alias = await Assert.ThrowsAsync<RegistryException>(() => registry.SetAliasAsync("fine", name, 1, Actor));
+        var alias = await Assert.ThrowsAsync<IfcbException>(() => registry.SetAliasAsync("fine", name, 1, Actor));
 
-        Assert.All(new[] { create, register, alias }, e => Assert.Equal(RegistryErrorKind.InvalidArgument, e.Kind));
+        Assert.All(new[] { create, register, alias }, e => Assert.Equal(ErrorKind.InvalidArgument, e.Kind));
         Assert.Empty(await container.BlobNamesAsync());
     }
 }

@@ -1,3 +1,5 @@
+using Ifcb.Platform;
+
 namespace Ifcb.Registry.Engine.Tests;
 
 [Collection(AzuriteCollection.Name)]
@@ -13,7 +15,7 @@ public sealed class SearchAndAuditTests(AzuriteFixture azurite)
         await registry.CreateModelAsync("beta", Actor);
         for (var i = 1; i <= 12; i++)
         {
-            var checkpoint = TestCheckpoint.Random(64);
+            var checkpoint = TestCheckpoint.Create(64);
             var model = i % 3 == 0 ? "beta" : "alpha";
             var tags = new Dictionary<string, string> { ["dataset"] = i % 2 == 0 ? "even" : "odd" };
             await registry.RegisterVersionAsync(model, checkpoint.Request(metrics: new Dictionary<string, double> { ["f1_weighted"] = i / 10.0 }, tags: tags),
@@ -39,15 +41,15 @@ public sealed class SearchAndAuditTests(AzuriteFixture azurite)
         Assert.Empty((await registry.SearchVersionsAsync(new VersionFilter { Status = ModelVersionStatus.Failed })).Items);
 
         var firstPage = await registry.SearchVersionsAsync(new VersionFilter(), pageSize: 5);
-        var wrongQuery = await Assert.ThrowsAsync<RegistryException>(() =>
+        var wrongQuery = await Assert.ThrowsAsync<IfcbException>(() =>
             registry.SearchVersionsAsync(new VersionFilter { ModelName = "alpha" }, 5, firstPage.NextPageToken));
-        Assert.Equal(RegistryErrorKind.InvalidArgument, wrongQuery.Kind);
-        Assert.Equal(RegistryErrorKind.InvalidArgument,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.SearchVersionsAsync(new VersionFilter(), 5, "not-a-token"))).Kind);
-        Assert.Equal(RegistryErrorKind.InvalidArgument,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.SearchVersionsAsync(new VersionFilter(), 1001))).Kind);
-        Assert.Equal(RegistryErrorKind.NotFound,
-            (await Assert.ThrowsAsync<RegistryException>(() => registry.SearchVersionsAsync(new VersionFilter { ModelName = "gamma" }))).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument, wrongQuery.Kind);
+        Assert.Equal(ErrorKind.InvalidArgument,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.SearchVersionsAsync(new VersionFilter(), 5, "not-a-token"))).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.SearchVersionsAsync(new VersionFilter(), 1001))).Kind);
+        Assert.Equal(ErrorKind.NotFound,
+            (await Assert.ThrowsAsync<IfcbException>(() => registry.SearchVersionsAsync(new VersionFilter { ModelName = "gamma" }))).Kind);
     }
 
     [Fact]
@@ -81,7 +83,7 @@ public sealed class SearchAndAuditTests(AzuriteFixture azurite)
     public async Task Audit_history_records_who_did_what_in_order()
     {
         var (registry, _) = await azurite.NewRegistryAsync();
-        var checkpoint = TestCheckpoint.Random();
+        var checkpoint = TestCheckpoint.Create();
         await registry.CreateModelAsync("audited", "alice", "first");
         await registry.UpdateModelDescriptionAsync("audited", "second", "bob");
         await registry.SetModelTagAsync("audited", "owner", "whoi", "bob");

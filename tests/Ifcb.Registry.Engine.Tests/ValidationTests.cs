@@ -1,3 +1,5 @@
+using Ifcb.Platform;
+
 namespace Ifcb.Registry.Engine.Tests;
 
 public sealed class ValidationTests
@@ -15,16 +17,17 @@ public sealed class ValidationTests
     [InlineData("space name")]
     public void Rejects_unsafe_model_names(string name)
     {
-        var error = Assert.Throws<RegistryException>(() => RegistryValidation.ModelName(name));
-        Assert.Equal(RegistryErrorKind.InvalidArgument, error.Kind);
-        Assert.Contains("Model name", error.Message, StringComparison.Ordinal);
+        var error = Assert.Throws<IfcbException>(() => RegistryValidation.ModelName(name));
+        Assert.Equal(ErrorKind.InvalidArgument, error.Kind);
+        Assert.Contains("model name", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Rejects_names_longer_than_128()
     {
         RegistryValidation.ModelName(new string('a', 128));
-        var error = Assert.Throws<RegistryException>(() => RegistryValidation.ModelName(new string('a', 129)));
+        var error = Assert.Throws<IfcbException>(() => RegistryValidation.ModelName(new string('a', 129)));
         Assert.Contains("limit is 128", error.Message, StringComparison.Ordinal);
     }
 
@@ -39,17 +42,17 @@ public sealed class ValidationTests
     [InlineData("v3")]
     [InlineData("a/b")]
     public void Rejects_reserved_or_unsafe_aliases(string alias) =>
-        Assert.Equal(RegistryErrorKind.InvalidArgument, Assert.Throws<RegistryException>(() => RegistryValidation.Alias(alias)).Kind);
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<IfcbException>(() => RegistryValidation.Alias(alias)).Kind);
 
     [Fact]
     public void Limits_tag_keys_and_values()
     {
         RegistryValidation.TagKey(new string('k', 250));
-        Assert.Throws<RegistryException>(() => RegistryValidation.TagKey(new string('k', 251)));
-        Assert.Throws<RegistryException>(() => RegistryValidation.TagKey("bad\nkey"));
+        Assert.Throws<IfcbException>(() => RegistryValidation.TagKey(new string('k', 251)));
+        Assert.Throws<IfcbException>(() => RegistryValidation.TagKey("bad\nkey"));
         RegistryValidation.TagValue("k", "multi\nline\tvalue");
-        Assert.Throws<RegistryException>(() => RegistryValidation.TagValue("k", new string('v', 5001)));
-        Assert.Throws<RegistryException>(() => RegistryValidation.TagValue("k", "bell\a"));
+        Assert.Throws<IfcbException>(() => RegistryValidation.TagValue("k", new string('v', 5001)));
+        Assert.Throws<IfcbException>(() => RegistryValidation.TagValue("k", "bell\a"));
     }
 
     [Fact]
@@ -67,8 +70,8 @@ public sealed class ValidationTests
 
         foreach (var bad in new[] { "ifcb", "ifcb/", "ifcb/x", "ifcb/-1", "ifcb/0", "../etc@prod", "ifcb@" })
         {
-            Assert.Equal(RegistryErrorKind.InvalidArgument,
-                Assert.Throws<RegistryException>(() => ModelVersionReference.Parse(bad)).Kind);
+            Assert.Equal(ErrorKind.InvalidArgument,
+                Assert.Throws<IfcbException>(() => ModelVersionReference.Parse(bad)).Kind);
         }
     }
 
@@ -78,9 +81,9 @@ public sealed class ValidationTests
         Assert.Equal(new MetricThreshold("f1_weighted", ComparisonOperator.GreaterThanOrEqual, 0.8), MetricThreshold.Parse("f1_weighted>=0.8"));
         Assert.Equal(new MetricThreshold("loss", ComparisonOperator.LessThan, 1e-3), MetricThreshold.Parse(" loss < 1e-3 "));
         Assert.Equal(new MetricThreshold("epochs", ComparisonOperator.Equal, 10), MetricThreshold.Parse("epochs=10"));
-        Assert.Throws<RegistryException>(() => MetricThreshold.Parse(">=0.8"));
-        Assert.Throws<RegistryException>(() => MetricThreshold.Parse("f1>=high"));
-        Assert.Throws<RegistryException>(() => MetricThreshold.Parse("f1 ~ 0.8"));
+        Assert.Throws<IfcbException>(() => MetricThreshold.Parse(">=0.8"));
+        Assert.Throws<IfcbException>(() => MetricThreshold.Parse("f1>=high"));
+        Assert.Throws<IfcbException>(() => MetricThreshold.Parse("f1 ~ 0.8"));
 
         var threshold = MetricThreshold.Parse("f1>0.5");
         Assert.True(threshold.IsSatisfiedBy(new Dictionary<string, double> { ["f1"] = 0.6 }));
@@ -91,13 +94,13 @@ public sealed class ValidationTests
     [Fact]
     public void Checks_registration_requests()
     {
-        var request = TestCheckpoint.Random(16).Request();
+        var request = TestCheckpoint.Create(16).Request();
         RegistryValidation.NewVersion(request, 1024);
-        Assert.Equal(RegistryErrorKind.ResourceExhausted,
-            Assert.Throws<RegistryException>(() => RegistryValidation.NewVersion(request, 8)).Kind);
-        Assert.Throws<RegistryException>(() => RegistryValidation.NewVersion(request with { Sha256 = "abc" }, 1024));
-        Assert.Throws<RegistryException>(() => RegistryValidation.NewVersion(request with { SizeBytes = 0 }, 1024));
-        Assert.Throws<RegistryException>(() => RegistryValidation.NewVersion(
+        Assert.Equal(ErrorKind.ResourceExhausted,
+            Assert.Throws<IfcbException>(() => RegistryValidation.NewVersion(request, 8)).Kind);
+        Assert.Throws<IfcbException>(() => RegistryValidation.NewVersion(request with { Sha256 = "abc" }, 1024));
+        Assert.Throws<IfcbException>(() => RegistryValidation.NewVersion(request with { SizeBytes = 0 }, 1024));
+        Assert.Throws<IfcbException>(() => RegistryValidation.NewVersion(
             request with { Metrics = request.Metrics.SetItem("f1", double.NaN) }, 1024));
     }
 }

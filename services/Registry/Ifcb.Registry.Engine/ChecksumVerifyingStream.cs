@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -61,7 +62,7 @@ internal sealed class ChecksumVerifyingStream(Stream source, long expectedSize, 
         if (_bytesSeen > expectedSize)
         {
             // Stop as soon as the stream overruns: never buffer or upload more than was declared.
-            throw new RegistryException(RegistryErrorKind.DataLoss,
+            throw new IfcbException(ErrorKind.DataLoss,
                 $"Checkpoint stream is longer than the declared size of {expectedSize} bytes; send the declared size of the file.");
         }
 
@@ -77,14 +78,14 @@ internal sealed class ChecksumVerifyingStream(Stream source, long expectedSize, 
 
         if (_bytesSeen != expectedSize)
         {
-            throw new RegistryException(RegistryErrorKind.DataLoss,
+            throw new IfcbException(ErrorKind.DataLoss,
                 $"Checkpoint stream ended after {_bytesSeen} bytes but {expectedSize} were declared; the upload was truncated or the size is wrong.");
         }
 
         var actual = Convert.ToHexStringLower(_hash.GetHashAndReset());
         if (!string.Equals(actual, expectedSha256, StringComparison.Ordinal))
         {
-            throw new RegistryException(RegistryErrorKind.DataLoss,
+            throw new IfcbException(ErrorKind.DataLoss,
                 $"Checkpoint sha256 is {actual} but {expectedSha256} was declared; the bytes were corrupted or the declared hash is wrong.");
         }
 

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -76,14 +77,24 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
     /// Read-modify-write with optimistic concurrency. <paramref name="mutate"/> may run several times (once per
     /// attempt) and must not have side effects beyond recording what it saw; returning null means "no change".
     /// </summary>
+    public Task<Updated<T>> UpdateAsync<T>(
+        string blobName, Func<T, T?> mutate, Func<IfcbException> whenMissing, CancellationToken cancellationToken)
+        where T : class =>
+        UpdateAsync<T>(blobName, current => Task.FromResult(mutate(current)), whenMissing, cancellationToken);
+
+    /// <summary>
+    /// Read-modify-write whose decision needs other reads: whatever <paramref name="mutate"/> reads after this blob is
+    /// guarded too, because a writer that changes this blob in between makes the conditional write fail and the
+    /// whole decision run again on fresh data.
+    /// </summary>
     public async Task<Updated<T>> UpdateAsync<T>(
-        string blobName, Func<T, T?> mutate, Func<RegistryException> whenMissing, CancellationToken cancellationToken)
+        string blobName, Func<T, Task<T?>> mutate, Func<IfcbException> whenMissing, CancellationToken cancellationToken)
         where T : class
     {
         for (var attempt = 1; ; attempt++)
         {
             var current = await ReadAsync<T>(blobName, cancellationToken).ConfigureAwait(false) ?? throw whenMissing();
-            var updated = mutate(current.Value);
+            var updated = await mutate(current.Value).ConfigureAwait(false);
             if (updated is null)
             {
                 return new Updated<T>(current.Value, current.ETag, Changed: false);
@@ -96,7 +107,7 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
 
             if (attempt >= options.MaxWriteAttempts)
             {
-                throw new RegistryException(RegistryErrorKind.Aborted,
+                throw new IfcbException(ErrorKind.Aborted,
                     $"{blobName} was changed by other writers {attempt} times in a row; retry the request.");
             }
 
@@ -128,16 +139,21 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
     }
 
     /// <summary>Names of all blobs under <paramref name="prefix"/>, in ordinal (listing) order.</summary>
-    public async Task<List<string>> ListBlobNamesAsync(string prefix, CancellationToken cancellationToken)
+    public async Task<List<string>> ListBlobNamesAsync(string prefix, CancellationToken cancellationToken) =>
+        [.. (await ListBlobsAsync(prefix, withMetadata: false, cancellationToken).ConfigureAwait(false)).Select(blob => blob.Name)];
+
+    /// <summary>All blobs under <paramref name="prefix"/> in listing order, with their metadata if asked (same listing calls).</summary>
+    public async Task<List<(string Name, IDictionary<string, string> Metadata)>> ListBlobsAsync(
+        string prefix, bool withMetadata, CancellationToken cancellationToken)
     {
-        var names = new List<string>();
-        await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken)
-                           .ConfigureAwait(false))
+        var blobs = new List<(string, IDictionary<string, string>)>();
+        var options = new GetBlobsOptions { Prefix = prefix, Traits = withMetadata ? BlobTraits.Metadata : BlobTraits.None };
+        await foreach (var item in container.GetBlobsAsync(options, cancellationToken).ConfigureAwait(false))
         {
-            names.Add(item.Name);
+            blobs.Add((item.Name, item.Metadata ?? new Dictionary<string, string>()));
         }
 
-        return names;
+        return blobs;
     }
 
     /// <summary>The immediate "folders" under <paramref name="prefix"/>, without the prefix or trailing slash.</summary>
@@ -161,9 +177,20 @@ internal sealed class ETagJsonStore(BlobContainerClient container, RegistryOptio
         string blobName, T value, BlobRequestConditions conditions, CancellationToken cancellationToken)
     {
         var content = BinaryData.FromObjectAsJson(value, Json);
+        // Metadata goes in the same PUT as the content, so it always describes the stored document.
+        var metadata = (value as IListedMetadata)?.ListedMetadata;
         var response = await container.GetBlobClient(blobName)
-            .UploadAsync(content, new BlobUploadOptions { Conditions = conditions, HttpHeaders = JsonHeaders }, cancellationToken)
+            .UploadAsync(content, new BlobUploadOptions { Conditions = conditions, HttpHeaders = JsonHeaders, Metadata = metadata }, cancellationToken)
             .ConfigureAwait(false);
         return response.Value.ETag;
     }
+}
+
+/// <summary>
+/// A document that copies a few of its fields into its blob's metadata, so that a container listing (which can return
+/// metadata) answers questions like "which versions are still PENDING" without reading every document.
+/// </summary>
+internal interface IListedMetadata
+{
+    IDictionary<string, string> ListedMetadata { get; }
 }

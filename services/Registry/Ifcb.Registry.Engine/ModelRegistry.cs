@@ -5,6 +5,8 @@ using System.Globalization;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Ifcb.Platform;
+using Ifcb.Platform.Checkpoints;
 
 namespace Ifcb.Registry.Engine;
 
@@ -12,7 +14,7 @@ namespace Ifcb.Registry.Engine;
 /// The model registry (MLflow Model Registry semantics: versions, @aliases, tags, lineage, status, search), kept
 /// entirely in one blob container; see <see cref="RegistryLayout"/> for the blob names. Safe for many concurrent
 /// callers and processes: every write is ETag-guarded. Every write takes the <c>actor</c> recorded in the audit log.
-/// Expected failures throw <see cref="RegistryException"/>; storage outages surface as Azure's RequestFailedException.
+/// Expected failures throw <see cref="IfcbException"/>; storage outages surface as Azure's RequestFailedException.
 /// </summary>
 /// <remarks>
 /// The audit entry is appended after the change it describes; a crash in between loses that entry but never
@@ -24,6 +26,8 @@ public sealed class ModelRegistry
     private readonly BlobContainerClient _container;
     private readonly RegistryOptions _options;
     private readonly TimeProvider _time;
+    private const int HeaderReadBufferBytes = 64 * 1024;
+
     private readonly ConcurrentDictionary<string, AllocationState> _allocations = new(StringComparer.Ordinal);
 
     public ModelRegistry(BlobContainerClient container, RegistryOptions? options = null, TimeProvider? timeProvider = null)
@@ -32,8 +36,18 @@ public sealed class ModelRegistry
         _container = container;
         _options = options ?? new RegistryOptions();
         _time = timeProvider ?? TimeProvider.System;
+        if (_options.PendingTimeout <= _options.UploadTimeout)
+        {
+            throw new ArgumentException(
+                $"RegistryOptions.PendingTimeout ({_options.PendingTimeout}) must be longer than UploadTimeout ({_options.UploadTimeout}): " +
+                "otherwise a version could expire while its upload is still running.", nameof(options));
+        }
+
         _store = new ETagJsonStore(container, _options);
     }
+
+    /// <summary>The audit-log actor for changes the registry makes on its own (expiring abandoned versions).</summary>
+    public const string SystemActor = "registry";
 
     // ----- Registered models -----
 
@@ -55,7 +69,7 @@ public sealed class ModelRegistry
         };
         if (await _store.TryCreateAsync(RegistryLayout.ModelDocument(name), model, cancellationToken).ConfigureAwait(false) is null)
         {
-            throw new RegistryException(RegistryErrorKind.AlreadyExists,
+            throw new IfcbException(ErrorKind.AlreadyExists,
                 $"Registered model '{name}' already exists; register a new version of it or choose another name.");
         }
 
@@ -135,8 +149,15 @@ public sealed class ModelRegistry
         RegistryValidation.TagKey(key);
         RegistryValidation.TagValue(key, value);
         var updated = await UpdateModelAsync(name, actor, model =>
-            model.Tags.TryGetValue(key, out var current) && current == value ? null : model with { Tags = model.Tags.SetItem(key, value) },
-            cancellationToken).ConfigureAwait(false);
+        {
+            if (model.Tags.TryGetValue(key, out var current) && current == value)
+            {
+                return null;
+            }
+
+            CheckRoomForTag(model.Tags, key, $"Model '{name}'");
+            return model with { Tags = model.Tags.SetItem(key, value) };
+        }, cancellationToken).ConfigureAwait(false);
         if (updated.Changed)
         {
             await AuditAsync(updated.Value, actor, AuditAction.ModelTagSet, null, [("key", key), ("value", value)], cancellationToken)
@@ -176,7 +197,7 @@ public sealed class ModelRegistry
         var versions = await ListVersionNumbersAsync(name, cancellationToken).ConfigureAwait(false);
         if (versions.Count > 0 && !force)
         {
-            throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+            throw new IfcbException(ErrorKind.FailedPrecondition,
                 $"Registered model '{name}' still has {versions.Count} version(s); delete them first or delete with force.");
         }
 
@@ -199,14 +220,37 @@ public sealed class ModelRegistry
 
     /// <summary>
     /// Registers a new version: allocates the next number (race-free, no gaps), records it PENDING, streams the
-    /// checkpoint while verifying its declared sha256 and size, then marks it READY. On any failure the version
-    /// ends FAILED with no checkpoint blob, and the error is rethrown (DataLoss for a mismatch). With an
-    /// idempotency key, a repeat of an earlier registration (even a concurrent one) returns that version instead.
+    /// checkpoint while verifying its declared sha256 and size, reads its hparams.json back from storage and checks it
+    /// against the declared metadata (<see cref="CheckpointConformance"/>), then marks it READY. On any failure the
+    /// version ends FAILED with no checkpoint blob, and the error is rethrown (DataLoss for a sha256/size mismatch,
+    /// InvalidArgument for a file that is no checkpoint or contradicts its metadata, DeadlineExceeded past
+    /// <see cref="RegistryOptions.UploadTimeout"/>). With an idempotency key, a repeat of an earlier registration (even a
+    /// concurrent one) returns that version instead. The caller keeps ownership of <paramref name="checkpoint"/>.
     /// </summary>
-    public async Task<VersionRegistration> RegisterVersionAsync(
+    public Task<VersionRegistration> RegisterVersionAsync(
         string modelName, NewModelVersion request, Stream checkpoint, string actor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
+        return RegisterVersionAsync(modelName, request, _ => Task.FromResult(checkpoint), ownsCheckpoint: false, actor, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="RegisterVersionAsync(string, NewModelVersion, Stream, string, CancellationToken)"/>, but the
+    /// checkpoint is opened only when a new version is really needed: a repeat of an idempotency key returns the
+    /// existing version without calling <paramref name="openCheckpoint"/> (a redelivered event does not fetch the bytes
+    /// again, and does not fail because they were cleaned up meanwhile). The opened stream is disposed here.
+    /// </summary>
+    public Task<VersionRegistration> RegisterVersionAsync(
+        string modelName, NewModelVersion request, Func<CancellationToken, Task<Stream>> openCheckpoint, string actor,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(openCheckpoint);
+        return RegisterVersionAsync(modelName, request, openCheckpoint, ownsCheckpoint: true, actor, cancellationToken);
+    }
+
+    private async Task<VersionRegistration> RegisterVersionAsync(string modelName, NewModelVersion request,
+        Func<CancellationToken, Task<Stream>> openCheckpoint, bool ownsCheckpoint, string actor, CancellationToken cancellationToken)
+    {
         RegistryValidation.ModelName(modelName);
         RegistryValidation.Actor(actor);
         RegistryValidation.NewVersion(request, _options.MaxCheckpointBytes);
@@ -225,20 +269,45 @@ public sealed class ModelRegistry
             claim = ownClaim;
         }
 
-        var pending = await AllocateVersionAsync(model.Value, number =>
+        // Started before the version exists, so no upload outlives its version's CreatedAt + UploadTimeout.
+        using var deadline = new CancellationTokenSource(_options.UploadTimeout, _time);
+        using var uploadCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        Stream checkpoint;
+        Stored<ModelVersion> pending;
+        try
         {
-            var now = _time.GetUtcNow();
-            return new ModelVersion
+            checkpoint = await openCheckpoint(uploadCancellation.Token).ConfigureAwait(false);
+            try
             {
-                ModelName = modelName, Version = number, Status = ModelVersionStatus.Pending, Description = request.Description,
-                Arch = request.Arch, Classes = request.Classes, ImgNorm = request.ImgNorm, Pretrained = request.Pretrained,
-                Metrics = request.Metrics, Tags = request.Tags, Source = request.Source, DatasetFingerprint = request.DatasetFingerprint,
-                Resize = request.Resize, CheckpointBlob = RegistryLayout.Checkpoint(modelName, number), Sha256 = sha256, SizeBytes = request.SizeBytes,
-                IdempotencyKey = request.IdempotencyKey, CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
-            };
-        }, actor, cancellationToken).ConfigureAwait(false);
+                pending = await AllocateVersionAsync(model.Value, number =>
+                {
+                    var now = _time.GetUtcNow();
+                    return new ModelVersion
+                    {
+                        ModelName = modelName, Version = number, Status = ModelVersionStatus.Pending, Description = request.Description,
+                        Arch = request.Arch, Classes = request.Classes, ImgNorm = request.ImgNorm, Pretrained = request.Pretrained,
+                        Metrics = request.Metrics, Tags = request.Tags, Source = request.Source, DatasetFingerprint = request.DatasetFingerprint,
+                        Resize = request.Resize, CheckpointBlob = RegistryLayout.Checkpoint(modelName, number), Sha256 = sha256, SizeBytes = request.SizeBytes,
+                        IdempotencyKey = request.IdempotencyKey, CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
+                    };
+                }, actor, cancellationToken).ConfigureAwait(false);
+            }
+            catch when (ownsCheckpoint)
+            {
+                await checkpoint.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+        catch when (claim is not null)
+        {
+            await ReleaseClaimAsync(claim).ConfigureAwait(false);
+            throw;
+        }
+
+        await using var ownedCheckpoint = ownsCheckpoint ? checkpoint : null;
         var number = pending.Value.Version;
 
+        ModelVersion ready;
         try
         {
             if (claim is not null)
@@ -249,16 +318,31 @@ public sealed class ModelRegistry
                     .ConfigureAwait(false);
             }
 
-            await UploadCheckpointAsync(pending.Value.CheckpointBlob, checkpoint, sha256, request.SizeBytes, cancellationToken).ConfigureAwait(false);
+            CheckpointHeader stored;
+            try
+            {
+                await UploadCheckpointAsync(pending.Value.CheckpointBlob, checkpoint, sha256, request.SizeBytes, uploadCancellation.Token)
+                    .ConfigureAwait(false);
+                stored = await ReadCheckpointHeaderAsync(pending.Value.CheckpointBlob, uploadCancellation.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new IfcbException(ErrorKind.DeadlineExceeded,
+                    $"The checkpoint upload did not finish within {Durations.Describe(_options.UploadTimeout)} (the registry's upload " +
+                    "deadline); the client sent too slowly or stalled. Nothing was stored; register again.", e);
+            }
+
+            CheckpointConformance.Check(request, stored);
+            ready = await MarkReadyAsync(pending, version => CheckpointConformance.Complete(version, stored), actor, cancellationToken)
+                .ConfigureAwait(false);
         }
         catch (Exception failure)
         {
-            var reason = failure is RegistryException ? failure.Message : $"Checkpoint upload failed: {failure.Message}";
+            var reason = failure is IfcbException ? failure.Message : $"Checkpoint upload failed: {Faults.Reason(failure)}";
             await MarkFailedAsync(pending.Value, reason, actor).ConfigureAwait(false);
             throw;
         }
 
-        var ready = await MarkReadyAsync(pending, actor, cancellationToken).ConfigureAwait(false);
         await AuditAsync(modelName, actor, AuditAction.VersionRegistered, number, null,
             [("sha256", sha256), ("size_bytes", request.SizeBytes.ToString(CultureInfo.InvariantCulture)),
              ("training_job_id", request.Source.TrainingJobId ?? ""), ("idempotency_key", request.IdempotencyKey ?? "")],
@@ -282,7 +366,8 @@ public sealed class ModelRegistry
             var versionRead = _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, requested), cancellationToken);
             await Task.WhenAll(modelRead, versionRead).ConfigureAwait(false);
             var found = await versionRead.ConfigureAwait(false) ?? throw VersionNotFound(name, requested);
-            return WithAliases(found.Value, (await modelRead.ConfigureAwait(false)).Value);
+            var current = await ExpireIfStaleAsync(found.Value, cancellationToken).ConfigureAwait(false);
+            return WithAliases(current, (await modelRead.ConfigureAwait(false)).Value);
         }
 
         var model = (await ReadModelAsync(name, cancellationToken).ConfigureAwait(false)).Value;
@@ -290,7 +375,7 @@ public sealed class ModelRegistry
         {
             if (!model.Aliases.TryGetValue(alias, out var target))
             {
-                throw new RegistryException(RegistryErrorKind.NotFound,
+                throw new IfcbException(ErrorKind.NotFound,
                     $"Model '{name}' has no alias '@{alias}'; set it first (aliases: {string.Join(", ", model.Aliases.Keys.Select(a => "@" + a))}).");
             }
 
@@ -310,7 +395,7 @@ public sealed class ModelRegistry
             }
         }
 
-        throw new RegistryException(RegistryErrorKind.NotFound, $"Model '{name}' has no READY version yet; register one first.");
+        throw new IfcbException(ErrorKind.NotFound, $"Model '{name}' has no READY version yet; register one first.");
     }
 
     /// <summary>
@@ -353,20 +438,26 @@ public sealed class ModelRegistry
             {
                 var versions = await Task.WhenAll(batch.Select(v =>
                     _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, v), cancellationToken))).ConfigureAwait(false);
-                foreach (var version in versions)
+                foreach (var stored in versions)
                 {
                     scanned++;
-                    if (version is null || !filter.Matches(version.Value))
+                    if (stored is null)
                     {
                         continue;
                     }
 
-                    page.Add(WithAliases(version.Value, model.Value));
+                    var version = await ExpireIfStaleAsync(stored.Value, cancellationToken).ConfigureAwait(false);
+                    if (!filter.Matches(version))
+                    {
+                        continue;
+                    }
+
+                    page.Add(WithAliases(version, model.Value));
                     if (page.Count == pageSize)
                     {
                         var more = scanned < numbers.Count || m < models.Count - 1;
                         return new Page<ModelVersion>(page,
-                            more ? PageTokens.Encode(new VersionCursor(name, version.Value.Version), query) : null);
+                            more ? PageTokens.Encode(new VersionCursor(name, version.Version), query) : null);
                     }
                 }
             }
@@ -381,8 +472,15 @@ public sealed class ModelRegistry
         RegistryValidation.TagKey(key);
         RegistryValidation.TagValue(key, value);
         var updated = await UpdateVersionAsync(modelName, version, actor, current =>
-            current.Tags.TryGetValue(key, out var existing) && existing == value ? null : current with { Tags = current.Tags.SetItem(key, value) },
-            cancellationToken).ConfigureAwait(false);
+        {
+            if (current.Tags.TryGetValue(key, out var existing) && existing == value)
+            {
+                return null;
+            }
+
+            CheckRoomForTag(current.Tags, key, $"Version {version} of '{modelName}'");
+            return current with { Tags = current.Tags.SetItem(key, value) };
+        }, cancellationToken).ConfigureAwait(false);
         if (updated.Changed)
         {
             await AuditAsync(modelName, actor, AuditAction.VersionTagSet, version, null, [("key", key), ("value", value)], cancellationToken)
@@ -412,6 +510,12 @@ public sealed class ModelRegistry
     /// <paramref name="force"/>, which removes those aliases first. Its number is never reused. Returns the deleted
     /// version; its <see cref="ModelVersion.Aliases"/> are the aliases removed with it.
     /// </summary>
+    /// <remarks>
+    /// One ETag-guarded write of model.json removes the aliases and marks the number in
+    /// <see cref="RegisteredModel.DeletingVersions"/>; SetAlias refuses a marked number, so no alias can land on the
+    /// version while its blobs go. The document goes last but for the mark, so a delete interrupted at any point is
+    /// finished by deleting again (if only the mark was left, that second delete reports NotFound once it has cleared it).
+    /// </remarks>
     public async Task<ModelVersion> DeleteVersionAsync(
         string modelName, int version, string actor, bool force = false, CancellationToken cancellationToken = default)
     {
@@ -419,29 +523,36 @@ public sealed class ModelRegistry
         RegistryValidation.VersionNumber(version);
         RegistryValidation.Actor(actor);
         var document = RegistryLayout.VersionDocument(modelName, version);
-        var existing = await _store.ReadAsync<ModelVersion>(document, cancellationToken).ConfigureAwait(false)
-            ?? throw VersionNotFound(modelName, version);
+        var existing = await _store.ReadAsync<ModelVersion>(document, cancellationToken).ConfigureAwait(false);
 
         string[] removedAliases = [];
         var model = await UpdateModelAsync(modelName, actor, current =>
         {
+            if (existing is null && !current.DeletingVersions.Contains(version))
+            {
+                throw VersionNotFound(modelName, version);
+            }
+
             removedAliases = current.Aliases.Where(a => a.Value == version).Select(a => a.Key).ToArray();
             if (removedAliases.Length > 0 && !force)
             {
-                throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+                throw new IfcbException(ErrorKind.FailedPrecondition,
                     $"Version {version} of '{modelName}' is the target of {string.Join(", ", removedAliases.Select(a => "@" + a))}; " +
                     "move or delete the alias first, or delete with force.");
             }
 
             // Raising the counter here guarantees a deleted number is never handed out again.
-            return removedAliases.Length == 0 && current.LatestVersion >= version
+            return removedAliases.Length == 0 && current.LatestVersion >= version && current.DeletingVersions.Contains(version)
                 ? null
-                : current with { Aliases = current.Aliases.RemoveRange(removedAliases), LatestVersion = Math.Max(current.LatestVersion, version) };
+                : current with
+                {
+                    Aliases = current.Aliases.RemoveRange(removedAliases), LatestVersion = Math.Max(current.LatestVersion, version),
+                    DeletingVersions = current.DeletingVersions.Add(version),
+                };
         }, cancellationToken).ConfigureAwait(false);
 
-        await _store.DeleteAsync(existing.Value.CheckpointBlob, cancellationToken).ConfigureAwait(false);
-        await _store.DeleteAsync(document, cancellationToken).ConfigureAwait(false);
-        if (existing.Value.IdempotencyKey is { } key)
+        await _store.DeleteAsync(existing?.Value.CheckpointBlob ?? RegistryLayout.Checkpoint(modelName, version), cancellationToken).ConfigureAwait(false);
+        if (existing?.Value.IdempotencyKey is { } key)
         {
             var claimName = RegistryLayout.IdempotencyClaim(modelName, key);
             var claim = await _store.ReadAsync<IdempotencyClaim>(claimName, cancellationToken).ConfigureAwait(false);
@@ -449,6 +560,16 @@ public sealed class ModelRegistry
             {
                 await _store.DeleteAsync(claimName, cancellationToken, claim.ETag).ConfigureAwait(false);
             }
+        }
+
+        await _store.DeleteAsync(document, cancellationToken).ConfigureAwait(false);
+        await UpdateModelAsync(modelName, actor, current =>
+                current.DeletingVersions.Contains(version) ? current with { DeletingVersions = current.DeletingVersions.Remove(version) } : null,
+            cancellationToken).ConfigureAwait(false);
+        if (existing is null)
+        {
+            throw new IfcbException(ErrorKind.NotFound,
+                $"Version {version} of model '{modelName}' does not exist; an interrupted deletion of it has now been completed.");
         }
 
         foreach (var alias in removedAliases)
@@ -473,7 +594,7 @@ public sealed class ModelRegistry
         var version = await GetVersionAsync(reference, cancellationToken).ConfigureAwait(false);
         if (version.Status != ModelVersionStatus.Ready)
         {
-            throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+            throw new IfcbException(ErrorKind.FailedPrecondition,
                 $"Version {version.Version} of '{version.ModelName}' is {version.Status.ToString().ToUpperInvariant()}; only READY versions can be downloaded.");
         }
 
@@ -486,7 +607,7 @@ public sealed class ModelRegistry
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw new RegistryException(RegistryErrorKind.DataLoss,
+            throw new IfcbException(ErrorKind.DataLoss,
                 $"Checkpoint of READY version {version.Version} of '{version.ModelName}' is missing from storage ({version.CheckpointBlob}).", e);
         }
 
@@ -500,6 +621,11 @@ public sealed class ModelRegistry
     /// Points <paramref name="alias"/> at a READY version, creating or moving it. The move is one ETag-guarded write
     /// of model.json, so readers see either the old or the new target; the audit entry and the result record old → new.
     /// </summary>
+    /// <remarks>
+    /// The version is checked after model.json is read and before it is written back If-Match: a delete marks the
+    /// number in model.json before it removes the document, so either this write fails and the check runs again (and
+    /// sees the mark, or the missing document), or the alias is in place before the delete looks for aliases.
+    /// </remarks>
     public async Task<AliasChange> SetAliasAsync(
         string modelName, string alias, int version, string actor, CancellationToken cancellationToken = default)
     {
@@ -507,18 +633,30 @@ public sealed class ModelRegistry
         RegistryValidation.Alias(alias);
         RegistryValidation.VersionNumber(version);
         RegistryValidation.Actor(actor);
-        var target = await _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, version), cancellationToken).ConfigureAwait(false)
-            ?? throw VersionNotFound(modelName, version);
-        if (target.Value.Status != ModelVersionStatus.Ready)
-        {
-            throw new RegistryException(RegistryErrorKind.FailedPrecondition,
-                $"Version {version} of '{modelName}' is {target.Value.Status.ToString().ToUpperInvariant()}; aliases may only point at READY versions.");
-        }
-
         int? previous = null;
-        var updated = await UpdateModelAsync(modelName, actor, model =>
+        var updated = await UpdateModelAsync(modelName, actor, async model =>
         {
+            if (model.DeletingVersions.Contains(version))
+            {
+                throw new IfcbException(ErrorKind.NotFound,
+                    $"Version {version} of '{modelName}' is being deleted; point @{alias} at another version.");
+            }
+
+            var target = await _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, version), cancellationToken)
+                .ConfigureAwait(false) ?? throw VersionNotFound(modelName, version);
+            if (target.Value.Status != ModelVersionStatus.Ready)
+            {
+                throw new IfcbException(ErrorKind.FailedPrecondition,
+                    $"Version {version} of '{modelName}' is {target.Value.Status.ToString().ToUpperInvariant()}; aliases may only point at READY versions.");
+            }
+
             previous = model.Aliases.TryGetValue(alias, out var current) ? current : null;
+            if (previous is null && model.Aliases.Count >= _options.MaxAliasesPerModel)
+            {
+                throw new IfcbException(ErrorKind.ResourceExhausted, string.Create(CultureInfo.InvariantCulture,
+                    $"Model '{modelName}' already has {model.Aliases.Count} aliases, the most it may have (RegistryOptions.MaxAliasesPerModel); delete one first."));
+            }
+
             return previous == version ? null : model with { Aliases = model.Aliases.SetItem(alias, version) };
         }, cancellationToken).ConfigureAwait(false);
 
@@ -555,6 +693,50 @@ public sealed class ModelRegistry
         }
 
         return new AliasChange(updated.Value, alias, previous, null);
+    }
+
+    // ----- Abandoned uploads -----
+
+    /// <summary>
+    /// Expires every version that is still PENDING <see cref="RegistryOptions.PendingTimeout"/> after it was created
+    /// (a registry died mid-upload) to FAILED, deleting any checkpoint bytes it left; returns the versions it expired.
+    /// Reads only version documents whose blob metadata does not already say READY or FAILED, so a sweep costs one
+    /// listing plus a read per PENDING version. Safe to run on every replica at once (each change is ETag-guarded).
+    /// </summary>
+    public async Task<IReadOnlyList<ModelVersion>> ExpireStalePendingAsync(CancellationToken cancellationToken)
+    {
+        var candidates = (await _store.ListBlobsAsync(RegistryLayout.ModelsRoot, withMetadata: true, cancellationToken).ConfigureAwait(false))
+            .Where(blob => !ModelVersion.IsSettled(blob.Metadata))
+            .Select(blob => RegistryLayout.ParseVersionDocument(blob.Name))
+            .OfType<(string Model, int Version)>()
+            .ToList();
+        var expired = new List<ModelVersion>();
+        foreach (var batch in candidates.Chunk(_options.ListReadConcurrency))
+        {
+            var versions = await Task.WhenAll(batch.Select(c =>
+                _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(c.Model, c.Version), cancellationToken))).ConfigureAwait(false);
+            foreach (var stored in versions)
+            {
+                if (stored is null)
+                {
+                    continue;
+                }
+
+                if (stored.Value.Status != ModelVersionStatus.Pending)
+                {
+                    // Written before the status was mirrored into metadata: rewrite it once (same content, now with
+                    // metadata) so later sweeps skip it. If-Match: a concurrent change wins and carries metadata anyway.
+                    await _store.TryReplaceAsync(RegistryLayout.VersionDocument(stored.Value.ModelName, stored.Value.Version),
+                        stored.Value, stored.ETag, cancellationToken).ConfigureAwait(false);
+                }
+                else if (IsStale(stored.Value) && await ExpireAsync(stored.Value, cancellationToken).ConfigureAwait(false) is { } failed)
+                {
+                    expired.Add(failed);
+                }
+            }
+        }
+
+        return expired;
     }
 
     // ----- Audit -----
@@ -605,6 +787,15 @@ public sealed class ModelRegistry
                 : null,
             () => ModelNotFound(name), cancellationToken);
 
+    /// <inheritdoc cref="UpdateModelAsync(string, string, Func{RegisteredModel, RegisteredModel?}, CancellationToken)"/>
+    private Task<Updated<RegisteredModel>> UpdateModelAsync(
+        string name, string actor, Func<RegisteredModel, Task<RegisteredModel?>> change, CancellationToken cancellationToken) =>
+        _store.UpdateAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), async model =>
+            await change(model).ConfigureAwait(false) is { } changed
+                ? changed with { Revision = model.Revision + 1, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor }
+                : null,
+            () => ModelNotFound(name), cancellationToken);
+
     private Task<Updated<ModelVersion>> UpdateVersionAsync(
         string modelName, int version, string actor, Func<ModelVersion, ModelVersion?> change, CancellationToken cancellationToken)
     {
@@ -643,7 +834,7 @@ public sealed class ModelRegistry
                 var candidate = start + probe;
                 if (candidate > RegistryValidation.MaxVersionNumber)
                 {
-                    throw new RegistryException(RegistryErrorKind.ResourceExhausted,
+                    throw new IfcbException(ErrorKind.ResourceExhausted,
                         $"Model '{model.Name}' has used all {RegistryValidation.MaxVersionNumber} version numbers; register under a new model name.");
                 }
 
@@ -658,7 +849,7 @@ public sealed class ModelRegistry
                 }
             }
 
-            throw new RegistryException(RegistryErrorKind.Aborted,
+            throw new IfcbException(ErrorKind.Aborted,
                 $"Could not allocate a version of '{model.Name}' after {_options.MaxVersionAllocationProbes} taken slots; retry the registration.");
         }
         finally
@@ -688,18 +879,22 @@ public sealed class ModelRegistry
             await UpdateModelAsync(modelName, actor, model => model.LatestVersion >= version ? null : model with { LatestVersion = version },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (RegistryException e) when (e.Kind == RegistryErrorKind.Aborted)
+        catch (IfcbException e) when (e.Kind == ErrorKind.Aborted)
         {
             // Heavy contention: a later registration or delete raises it; allocation probes past a stale value.
         }
     }
 
-    /// <summary>PENDING → READY, normally one write using the ETag from creation; re-reads only if someone wrote since.</summary>
-    private async Task<ModelVersion> MarkReadyAsync(Stored<ModelVersion> pending, string actor, CancellationToken cancellationToken)
+    /// <summary>
+    /// PENDING → READY (with <paramref name="complete"/> applied), normally one write using the ETag from creation;
+    /// re-reads only if someone wrote since.
+    /// </summary>
+    private async Task<ModelVersion> MarkReadyAsync(
+        Stored<ModelVersion> pending, Func<ModelVersion, ModelVersion> complete, string actor, CancellationToken cancellationToken)
     {
         var (modelName, number) = (pending.Value.ModelName, pending.Value.Version);
         var document = RegistryLayout.VersionDocument(modelName, number);
-        var ready = pending.Value with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor };
+        var ready = complete(pending.Value) with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor };
         if (await _store.TryReplaceAsync(document, ready, pending.ETag, cancellationToken).ConfigureAwait(false) is not null)
         {
             return ready;
@@ -707,13 +902,33 @@ public sealed class ModelRegistry
 
         var updated = await _store.UpdateAsync<ModelVersion>(document, version =>
                 version.Status == ModelVersionStatus.Pending
-                    ? version with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor }
-                    : throw new RegistryException(RegistryErrorKind.Aborted,
+                    ? complete(version) with { Status = ModelVersionStatus.Ready, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor }
+                    : throw new IfcbException(ErrorKind.Aborted,
                         $"Version {number} of '{modelName}' changed to {version.Status} while its checkpoint uploaded; register again."),
-            () => new RegistryException(RegistryErrorKind.Aborted,
+            () => new IfcbException(ErrorKind.Aborted,
                 $"Version {number} of '{modelName}' was deleted while its checkpoint uploaded; register again."),
             cancellationToken).ConfigureAwait(false);
         return updated.Value;
+    }
+
+    /// <summary>
+    /// Reads the stored checkpoint's hparams.json back from storage. The blob is opened as a seekable stream with a
+    /// small buffer, so only the zip's directory (at its end) and the hparams entry (at its start) are fetched, a few
+    /// 64 KiB ranges: the weights in between are never downloaded.
+    /// </summary>
+    private async Task<CheckpointHeader> ReadCheckpointHeaderAsync(string blobName, CancellationToken cancellationToken)
+    {
+        var options = new BlobOpenReadOptions(allowModifications: false) { BufferSize = HeaderReadBufferBytes };
+        await using var stored = await _container.GetBlobClient(blobName).OpenReadAsync(options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // The zip reader is synchronous; keep its few blocking range reads off the caller's thread.
+            return await Task.Run(() => CheckpointHeader.Read(stored), cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw IfcbException.InvalidArgument($"The uploaded file is not a valid model checkpoint: {e.Message}");
+        }
     }
 
     private async Task<(ModelVersion? Existing, Stored<IdempotencyClaim>? Claim)> ClaimIdempotencyKeyAsync(
@@ -725,7 +940,7 @@ public sealed class ModelRegistry
         {
             if (waited.Elapsed > _options.IdempotencyWaitTimeout)
             {
-                throw new RegistryException(RegistryErrorKind.Aborted,
+                throw new IfcbException(ErrorKind.Aborted,
                     $"Another registration of '{modelName}' with idempotency key '{key}' is still in progress; retry later.");
             }
 
@@ -744,21 +959,22 @@ public sealed class ModelRegistry
             bool takeOver;
             if (current.Value.Version is { } number)
             {
-                var existing = await _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, number), cancellationToken)
+                var stored = await _store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, number), cancellationToken)
                     .ConfigureAwait(false);
-                if (existing is not null && existing.Value.Status != ModelVersionStatus.Failed)
+                var existing = stored is null ? null : await ExpireIfStaleAsync(stored.Value, cancellationToken).ConfigureAwait(false);
+                if (existing is not null && existing.Status != ModelVersionStatus.Failed)
                 {
-                    if (existing.Value.Sha256 != sha256)
+                    if (existing.Sha256 != sha256)
                     {
-                        throw new RegistryException(RegistryErrorKind.FailedPrecondition,
+                        throw new IfcbException(ErrorKind.FailedPrecondition,
                             $"Idempotency key '{key}' already registered version {number} of '{modelName}' with a different checkpoint " +
-                            $"(sha256 {existing.Value.Sha256}); use a new key for a different checkpoint.");
+                            $"(sha256 {existing.Sha256}); use a new key for a different checkpoint.");
                     }
 
-                    return (existing.Value, null);
+                    return (existing, null);
                 }
 
-                // The earlier attempt failed (or its version was deleted): a retry with the same key may try again.
+                // The earlier attempt failed, was abandoned (expired above) or deleted: a retry with the same key may try again.
                 takeOver = true;
             }
             else
@@ -800,9 +1016,25 @@ public sealed class ModelRegistry
         {
             await _container.GetBlobClient(blobName).UploadAsync(verifying, options, cancellationToken).ConfigureAwait(false);
         }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1 && e.InnerException is RegistryException inner)
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1 && e.InnerException is IfcbException inner)
         {
             throw inner;
+        }
+    }
+
+    /// <summary>
+    /// Gives up a claim no version holds yet (opening the checkpoint or allocating failed), so that a retry with the
+    /// key does not wait <see cref="RegistryOptions.IdempotencyClaimTimeout"/> for it. Best effort: the caller is
+    /// already failing with the error that matters, and a claim left behind only delays retries.
+    /// </summary>
+    private async Task ReleaseClaimAsync(Stored<IdempotencyClaim> claim)
+    {
+        try
+        {
+            await _store.DeleteAsync(claim.Value.Name, CancellationToken.None, claim.ETag).ConfigureAwait(false);
+        }
+        catch (RequestFailedException)
+        {
         }
     }
 
@@ -812,19 +1044,73 @@ public sealed class ModelRegistry
         try
         {
             await _store.DeleteAsync(pending.CheckpointBlob, CancellationToken.None).ConfigureAwait(false);
-            await _store.UpdateAsync<ModelVersion>(RegistryLayout.VersionDocument(pending.ModelName, pending.Version),
-                version => version with
+            // Only from PENDING: if the version was expired meanwhile, its reason (and audit entry) already stand.
+            var failed = await _store.UpdateAsync<ModelVersion>(RegistryLayout.VersionDocument(pending.ModelName, pending.Version),
+                version => version.Status != ModelVersionStatus.Pending ? null : version with
                 {
                     Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor,
                 },
                 () => VersionNotFound(pending.ModelName, pending.Version), CancellationToken.None).ConfigureAwait(false);
-            await AuditAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
-                CancellationToken.None).ConfigureAwait(false);
+            if (failed.Changed)
+            {
+                await AuditAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
+                    CancellationToken.None).ConfigureAwait(false);
+            }
         }
-        catch (Exception e) when (e is RequestFailedException or RegistryException)
+        catch (Exception e) when (e is RequestFailedException or IfcbException)
         {
             // The original failure is what the caller needs; a version left PENDING is never served as READY.
         }
+    }
+
+    /// <summary>A new tag key needs room: tags live in one document that every change rewrites.</summary>
+    private static void CheckRoomForTag(IReadOnlyDictionary<string, string> tags, string key, string owner)
+    {
+        if (!tags.ContainsKey(key) && tags.Count >= Limits.MaxListItems)
+        {
+            throw new IfcbException(ErrorKind.ResourceExhausted, string.Create(CultureInfo.InvariantCulture,
+                $"{owner} already has {tags.Count} tags, the most it may have (limit {nameof(Limits.MaxListItems)}); delete one first."));
+        }
+    }
+
+    private bool IsStale(ModelVersion version) =>
+        version.Status == ModelVersionStatus.Pending && _time.GetUtcNow() - version.CreatedAt > _options.PendingTimeout;
+
+    /// <summary>The version as it stands, after expiring it if it is an abandoned PENDING one.</summary>
+    private async Task<ModelVersion> ExpireIfStaleAsync(ModelVersion version, CancellationToken cancellationToken) =>
+        IsStale(version) ? await ExpireAsync(version, cancellationToken).ConfigureAwait(false) ?? version : version;
+
+    /// <summary>
+    /// PENDING → FAILED for an abandoned upload, then deletes whatever checkpoint bytes it may have committed. Returns
+    /// the FAILED version, or null if it had moved on or was deleted meanwhile (then someone else settled it).
+    /// </summary>
+    private async Task<ModelVersion?> ExpireAsync(ModelVersion stale, CancellationToken cancellationToken)
+    {
+        var reason = $"The checkpoint upload did not complete within {Durations.Describe(_options.PendingTimeout)} (the registering " +
+            "process stopped or lost its connection); register again — the same idempotency key may be reused.";
+        Updated<ModelVersion> updated;
+        try
+        {
+            updated = await _store.UpdateAsync<ModelVersion>(RegistryLayout.VersionDocument(stale.ModelName, stale.Version),
+                version => IsStale(version)
+                    ? version with { Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = _time.GetUtcNow(), UpdatedBy = SystemActor }
+                    : null,
+                () => VersionNotFound(stale.ModelName, stale.Version), cancellationToken).ConfigureAwait(false);
+        }
+        catch (IfcbException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            return null;
+        }
+
+        if (!updated.Changed)
+        {
+            return updated.Value;
+        }
+
+        await _store.DeleteAsync(updated.Value.CheckpointBlob, cancellationToken).ConfigureAwait(false);
+        await AuditAsync(stale.ModelName, SystemActor, AuditAction.VersionFailed, stale.Version, null,
+            [("reason", reason), ("expired", "true")], cancellationToken).ConfigureAwait(false);
+        return updated.Value;
     }
 
     private async Task<ModelVersion> WithAliasesAsync(ModelVersion version, CancellationToken cancellationToken)
@@ -862,9 +1148,9 @@ public sealed class ModelRegistry
         await _store.TryCreateAsync(RegistryLayout.AuditEntry(modelName, now), entry, cancellationToken).ConfigureAwait(false);
     }
 
-    private static RegistryException ModelNotFound(string name) =>
-        new(RegistryErrorKind.NotFound, $"Registered model '{name}' does not exist; create it first.");
+    private static IfcbException ModelNotFound(string name) =>
+        new(ErrorKind.NotFound, $"Registered model '{name}' does not exist; create it first.");
 
-    private static RegistryException VersionNotFound(string name, int version) =>
-        new(RegistryErrorKind.NotFound, $"Version {version} of model '{name}' does not exist.");
+    private static IfcbException VersionNotFound(string name, int version) =>
+        new(ErrorKind.NotFound, $"Version {version} of model '{name}' does not exist.");
 }

@@ -24,9 +24,13 @@ public sealed record VersionSource
     public string? PipelineUrl { get; init; }
 }
 
-/// <summary>One version of a registered model, as stored in <c>models/{name}/versions/{N}/version.json</c>.</summary>
-public sealed record ModelVersion
+/// <summary>
+/// One version of a registered model, as stored in <c>models/{name}/versions/{N}/version.json</c>. Its status is
+/// also written to the blob's metadata (<c>status</c>), so the expiry sweep lists PENDING versions without reading all.
+/// </summary>
+public sealed record ModelVersion : IListedMetadata
 {
+    private const string StatusMetadataKey = "status";
     public required string ModelName { get; init; }
 
     public required int Version { get; init; }
@@ -80,6 +84,17 @@ public sealed record ModelVersion
     /// <summary>Aliases pointing at this version, filled from model.json when read (not stored with the version).</summary>
     [JsonIgnore]
     public ImmutableArray<string> Aliases { get; init; } = [];
+
+    IDictionary<string, string> IListedMetadata.ListedMetadata =>
+        new Dictionary<string, string> { [StatusMetadataKey] = Status.ToString().ToLowerInvariant() };
+
+    /// <summary>
+    /// True when a version document's blob metadata says READY or FAILED: such a version can never expire. Documents
+    /// written before the status was copied into metadata have none and count as unsettled (they are read to find out).
+    /// </summary>
+    internal static bool IsSettled(IDictionary<string, string> blobMetadata) =>
+        blobMetadata.TryGetValue(StatusMetadataKey, out var status)
+        && (status == nameof(ModelVersionStatus.Ready).ToLowerInvariant() || status == nameof(ModelVersionStatus.Failed).ToLowerInvariant());
 }
 
 /// <summary>What to register: the metadata of a new version. The checkpoint bytes are passed separately as a stream.</summary>

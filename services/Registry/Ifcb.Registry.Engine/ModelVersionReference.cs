@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -72,7 +73,7 @@ public sealed record ModelVersionReference
             }
         }
 
-        throw new RegistryException(RegistryErrorKind.InvalidArgument,
+        throw new IfcbException(ErrorKind.InvalidArgument,
             $"Model reference '{reference}' must look like 'name/3', 'name@alias' or 'name/latest'.");
     }
 

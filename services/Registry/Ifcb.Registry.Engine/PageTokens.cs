@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -44,6 +45,6 @@ internal static class PageTokens
         return envelope.Cursor;
     }
 
-    private static RegistryException Invalid(Exception? inner) => new(RegistryErrorKind.InvalidArgument,
+    private static IfcbException Invalid(Exception? inner) => new(ErrorKind.InvalidArgument,
         "Page token is malformed or belongs to a different query; repeat the query exactly, or start again without a token.", inner);
 }

@@ -14,6 +14,13 @@ public sealed record RegisteredModel
     /// <summary>Alias → version number. Kept here, not on the versions, so moving an alias is one ETag-guarded write.</summary>
     public ImmutableSortedDictionary<string, int> Aliases { get; init; } = ImmutableSortedDictionary<string, int>.Empty;
 
+    /// <summary>
+    /// Versions whose deletion has started (marked in the same ETag-guarded write that removed their aliases) and not
+    /// yet finished. SetAlias refuses them, so no alias can be set on a version on its way out; deleting again finishes
+    /// an interrupted deletion and clears the mark.
+    /// </summary>
+    public ImmutableSortedSet<int> DeletingVersions { get; init; } = [];
+
     /// <summary>Highest version number handed out so far (0 before the first); deleted numbers are never reused.</summary>
     public int LatestVersion { get; init; }
 

@@ -56,6 +56,19 @@ internal static class RegistryLayout
         return int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : null;
     }
 
+    /// <summary>The model and version a <see cref="VersionDocument"/> name belongs to; null for any other blob.</summary>
+    public static (string Model, int Version)? ParseVersionDocument(string blobName)
+    {
+        // models/{name}/versions/{0000003}/version.json: model names never contain '/', so the segments are fixed.
+        var segments = blobName.Split('/');
+        if (segments is not [var root, var model, "versions", _, "version.json"] || root + "/" != ModelsRoot)
+        {
+            return null;
+        }
+
+        return VersionFromDocument(model, blobName) is { } version ? (model, version) : null;
+    }
+
     private static string VersionFolder(string model, int version) =>
         $"{VersionsPrefix(model)}{version.ToString("D7", CultureInfo.InvariantCulture)}/";
 }

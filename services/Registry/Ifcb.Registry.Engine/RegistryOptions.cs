@@ -1,4 +1,5 @@
 using Azure.Storage;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -8,7 +9,7 @@ public sealed record RegistryOptions
     /// <summary>Largest checkpoint accepted; larger declared sizes are refused before anything is stored.</summary>
     public long MaxCheckpointBytes { get; init; } = 2L * 1024 * 1024 * 1024;
 
-    /// <summary>Read-modify-write attempts on one JSON blob before giving up with <see cref="RegistryErrorKind.Aborted"/>.</summary>
+    /// <summary>Read-modify-write attempts on one JSON blob before giving up with <see cref="ErrorKind.Aborted"/>.</summary>
     public int MaxWriteAttempts { get; init; } = 25;
 
     /// <summary>First backoff step after an ETag conflict; doubles per attempt, with full jitter.</summary>
@@ -29,11 +30,28 @@ public sealed record RegistryOptions
     /// <summary>A claim on an idempotency key that never got a version after this long is treated as abandoned.</summary>
     public TimeSpan IdempotencyClaimTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// Longest a registration may spend from allocating its version to storing and checking the checkpoint; past it the
+    /// upload is cancelled and the version ends FAILED (DeadlineExceeded). This is what makes <see cref="PendingTimeout"/>
+    /// safe: no upload can still be running when its version expires.
+    /// </summary>
+    public TimeSpan UploadTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// A version still PENDING this long after it was created was left by a registry that died mid-upload (its own
+    /// upload would have hit <see cref="UploadTimeout"/>); it expires to FAILED, and its idempotency key may be retried.
+    /// Must be longer than <see cref="UploadTimeout"/>.
+    /// </summary>
+    public TimeSpan PendingTimeout { get; init; } = TimeSpan.FromMinutes(15);
+
     /// <summary>Check sha256 and size while a checkpoint is downloaded; a mismatch fails the read with DataLoss.</summary>
     public bool VerifyDownloads { get; init; } = true;
 
     /// <summary>Block size and parallelism for checkpoint uploads; null uses the Azure SDK defaults.</summary>
     public StorageTransferOptions? UploadTransferOptions { get; init; }
+
+    /// <summary>Most aliases one model may have (model.json holds them all and is rewritten on every change).</summary>
+    public int MaxAliasesPerModel { get; init; } = Ifcb.Platform.Limits.MaxListItems;
 
     /// <summary>How many JSON blobs list and search operations read at once.</summary>
     public int ListReadConcurrency { get; init; } = 16;

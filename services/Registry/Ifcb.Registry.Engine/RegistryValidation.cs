@@ -1,29 +1,26 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Text.RegularExpressions;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
 /// <summary>
 /// Every input check in one place, so the rules (which double as blob-path safety) cannot drift between operations.
-/// Each method throws <see cref="RegistryException"/> of kind InvalidArgument with a message that says what to fix.
+/// Each method throws <see cref="IfcbException"/> of kind InvalidArgument with a message that says what to fix.
 /// </summary>
 public static partial class RegistryValidation
 {
-    public const int MaxNameLength = 128;
+    public const int MaxNameLength = ResourceName.MaxModelNameLength;
     public const int MaxTagKeyLength = 250;
     public const int MaxTagValueLength = 5000;
     public const int MaxDescriptionLength = 5000;
     public const int MaxActorLength = 256;
     public const int MaxIdempotencyKeyLength = 1024;
-    public const int MaxClassCount = 100_000;
     public const int MaxPageSize = 1000;
-    public const int MaxResize = 16_384;
 
     /// <summary>Version numbers are zero-padded to seven digits in blob names, so listing order is numeric order.</summary>
     public const int MaxVersionNumber = 9_999_999;
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    private static partial Regex NamePattern();
 
     [GeneratedRegex("^v[0-9]+$")]
     private static partial Regex VersionLikeAlias();
@@ -34,13 +31,13 @@ public static partial class RegistryValidation
     [GeneratedRegex("^[0-9a-fA-F]{64}$")]
     private static partial Regex Sha256Pattern();
 
-    /// <summary>Model names become blob path segments: [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..".</summary>
-    public static void ModelName(string? name) => PathSafeName(name, "Model name");
+    /// <summary>Model names become blob path segments: the platform's registry-name rule, [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..".</summary>
+    public static void ModelName(string? name) => RegistryName(name, "model name");
 
     /// <summary>Aliases follow model-name rules; "latest" and "v&lt;digits&gt;" are reserved because references use them.</summary>
     public static void Alias(string? alias)
     {
-        PathSafeName(alias, "Alias");
+        RegistryName(alias, "alias");
         if (alias == "latest" || VersionLikeAlias().IsMatch(alias!))
         {
             Fail($"Alias '{alias}' is reserved (\"latest\" and \"v<number>\" mean versions); choose another, e.g. 'production'.");
@@ -72,6 +69,7 @@ public static partial class RegistryValidation
     public static void Tags(IReadOnlyDictionary<string, string> tags)
     {
         ArgumentNullException.ThrowIfNull(tags);
+        Limits.Check(tags.Count, 0, Limits.MaxListItems, "tags", nameof(Limits.MaxListItems));
         foreach (var (key, value) in tags)
         {
             TagKey(key);
@@ -135,26 +133,28 @@ public static partial class RegistryValidation
 
         if (request.SizeBytes > maxCheckpointBytes)
         {
-            throw new RegistryException(RegistryErrorKind.ResourceExhausted,
+            throw new IfcbException(ErrorKind.ResourceExhausted,
                 $"Checkpoint is {request.SizeBytes} bytes; this registry accepts at most {maxCheckpointBytes} bytes.");
         }
 
-        if (request.Classes.IsDefault || request.Classes.Length > MaxClassCount)
+        if (request.Classes.IsDefault)
         {
-            Fail($"Classes must be a list of at most {MaxClassCount} names.");
+            Fail("Classes must be a list (empty when not declared).");
         }
 
+        // The platform's bounds, the same the checkpoint reader applies to hparams.json: what is registered can be loaded.
+        Limits.Check(request.Classes.Length, 0, Limits.MaxClasses, "classes", nameof(Limits.MaxClasses));
         foreach (var className in request.Classes)
         {
-            PrintableText(className, "Class name", MaxTagKeyLength);
+            PrintableText(className, "Class name", Limits.MaxClassNameLength);
         }
 
         if (request.ImgNorm is { } norm)
         {
-            PrintableText(norm.Mean, "Img-norm mean", MaxTagKeyLength);
-            PrintableText(norm.Std, "Img-norm std", MaxTagKeyLength);
+            ImgNormValues(norm);
         }
 
+        Limits.Check(request.Metrics.Count, 0, Limits.MaxListItems, "metrics", nameof(Limits.MaxListItems));
         foreach (var (metric, value) in request.Metrics)
         {
             MetricName(metric);
@@ -171,9 +171,48 @@ public static partial class RegistryValidation
         OptionalText(request.Source.PipelineUrl, "Pipeline url", MaxTagValueLength);
         OptionalText(request.DatasetFingerprint, "Dataset fingerprint", MaxTagValueLength);
         OptionalText(request.IdempotencyKey, "Idempotency key", MaxIdempotencyKeyLength);
-        if (request.Resize is < 1 or > MaxResize)
+        if (request.Resize is { } resize)
         {
-            Fail($"Resize {request.Resize} is out of range; give the model's square input side in pixels (1 to {MaxResize}) or none.");
+            Limits.Check(resize, Limits.MinResize, Limits.MaxResize, "resize (the model's square input side in pixels)", nameof(Limits.MaxResize));
+        }
+    }
+
+    /// <summary>
+    /// The numbers of a stored img-norm (neuston's strings: one value, or three comma-separated): 1 or 3 finite means
+    /// and as many stds, each std &gt; 0.
+    /// </summary>
+    public static (double[] Mean, double[] Std) ImgNormValues(ImageNormalization norm)
+    {
+        ArgumentNullException.ThrowIfNull(norm);
+        PrintableText(norm.Mean, "Img-norm mean", MaxTagKeyLength);
+        PrintableText(norm.Std, "Img-norm std", MaxTagKeyLength);
+        var mean = Numbers(norm.Mean, "mean");
+        var std = Numbers(norm.Std, "std");
+        if (std.Length != mean.Length || std.Any(s => s <= 0))
+        {
+            Fail($"Img-norm std '{norm.Std}' needs as many values as the mean '{norm.Mean}', each greater than 0.");
+        }
+
+        return (mean, std);
+
+        static double[] Numbers(string text, string what)
+        {
+            var parts = text.Split(',');
+            var values = new double[parts.Length];
+            for (var i = 0; i < parts.Length; i++)
+            {
+                if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !double.IsFinite(values[i]))
+                {
+                    Fail($"Img-norm {what} '{text}' must be one number or three comma-separated numbers, e.g. '0.667' or '0.056,0.058,0.051'.");
+                }
+            }
+
+            if (values.Length is not (1 or 3))
+            {
+                Fail($"Img-norm {what} '{text}' has {values.Length} values; give one or three.");
+            }
+
+            return values;
         }
     }
 
@@ -191,6 +230,7 @@ public static partial class RegistryValidation
             Fail("Metric conditions must be a list (empty for none).");
         }
 
+        Limits.Check(filter.Metrics.Length, 0, Limits.MaxListItems, "metric conditions", nameof(Limits.MaxListItems));
         foreach (var threshold in filter.Metrics)
         {
             MetricName(threshold.Metric);
@@ -201,36 +241,22 @@ public static partial class RegistryValidation
         }
     }
 
-    private static void PathSafeName(string? name, string what)
+    /// <summary>
+    /// The platform's one rule for registry names (<see cref="ResourceName.ValidateModelName"/>), reported as this
+    /// engine's typed error so callers see InvalidArgument with the rule's own message.
+    /// </summary>
+    private static void RegistryName(string? name, string what)
     {
-        if (string.IsNullOrEmpty(name))
+        try
         {
-            Fail($"{what} is empty; use letters, digits, '.', '_' or '-'.");
+            ResourceName.ValidateModelName(name, what);
         }
-
-        if (name!.Length > MaxNameLength)
+        catch (ArgumentException e)
         {
-            Fail($"{what} '{name[..20]}…' is {name.Length} characters; the limit is {MaxNameLength}.");
-        }
-
-        if (name.Any(char.IsControl))
-        {
-            Fail($"{what} contains control characters; use letters, digits, '.', '_' or '-'.");
-        }
-
-        if (name.Contains('/', StringComparison.Ordinal) || name.Contains('\\', StringComparison.Ordinal))
-        {
-            Fail($"{what} '{name}' contains a slash; use letters, digits, '.', '_' or '-'.");
-        }
-
-        if (name.Contains("..", StringComparison.Ordinal))
-        {
-            Fail($"{what} '{name}' contains '..'; use single dots only.");
-        }
-
-        if (!NamePattern().IsMatch(name))
-        {
-            Fail($"{what} '{name}' must start with a letter or digit and contain only letters, digits, '.', '_' or '-'.");
+            // ArgumentException appends " (Parameter 'name')", which means nothing to a client.
+            var suffix = $" (Parameter '{e.ParamName}')";
+            var message = e.ParamName is not null && e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message;
+            throw IfcbException.InvalidArgument(message);
         }
     }
 
@@ -281,5 +307,5 @@ public static partial class RegistryValidation
     }
 
     [DoesNotReturn]
-    private static void Fail(string message) => throw new RegistryException(RegistryErrorKind.InvalidArgument, message);
+    private static void Fail(string message) => throw IfcbException.InvalidArgument(message);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
 
@@ -68,7 +69,7 @@ public sealed record MetricThreshold(string Metric, ComparisonOperator Operator,
             var number = expression[(at + symbol.Length)..].Trim();
             if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
             {
-                throw new RegistryException(RegistryErrorKind.InvalidArgument,
+                throw new IfcbException(ErrorKind.InvalidArgument,
                     $"Metric condition '{expression}' must end in a finite number, e.g. 'f1_weighted>=0.8'.");
             }
 
@@ -76,7 +77,7 @@ public sealed record MetricThreshold(string Metric, ComparisonOperator Operator,
             return new MetricThreshold(metric, op, value);
         }
 
-        throw new RegistryException(RegistryErrorKind.InvalidArgument,
+        throw new IfcbException(ErrorKind.InvalidArgument,
             $"Metric condition '{expression}' needs the form 'metric OP number' with OP one of >=, <=, >, <, =, !=, e.g. 'f1_weighted>=0.8'.");
     }
 

@@ -12,7 +12,7 @@ public static class RegistryServiceExtensions
 
     private const int UploadBlockBytes = 4 * 1024 * 1024;
 
-    /// <summary>The Registry service's wiring: the engine over blob storage, gRPC with error mapping, the bus.</summary>
+    /// <summary>The Registry service's wiring: the engine over blob storage, gRPC (errors mapped by the platform's interceptor), the bus.</summary>
     public static WebApplicationBuilder AddIfcbRegistryServices(this WebApplicationBuilder builder)
     {
         var limits = RegistryLimits.From(builder.Configuration);
@@ -22,6 +22,8 @@ public static class RegistryServiceExtensions
             new RegistryOptions
             {
                 MaxCheckpointBytes = limits.MaxCheckpointBytes,
+                UploadTimeout = limits.UploadTimeout,
+                PendingTimeout = limits.PendingTimeout,
                 // Uploads arrive as a non-seekable stream; the SDK's default would buffer up to 256 MiB of it before the
                 // first block. Small blocks bound the memory of an upload to a few blocks, whatever the checkpoint size.
                 UploadTransferOptions = new StorageTransferOptions
@@ -31,9 +33,11 @@ public static class RegistryServiceExtensions
             }));
         builder.Services.AddScoped<RegistryEvents>();
         builder.Services.AddHostedService<ContainerInitializer>();
+        // After the container initializer: hosted services start in registration order.
+        builder.Services.AddHostedService<PendingVersionSweeper>();
 
+        // AddIfcbGrpc registers the platform's ErrorInterceptor, which maps the engine's IfcbException kinds 1:1.
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
-        builder.Services.AddGrpc().AddServiceOptions<RegistryGrpcService>(o => o.Interceptors.Add<RegistryErrorInterceptor>());
         builder.AddIfcbMessaging("registry", bus => bus.AddConsumer<ModelTrainedConsumer>());
         return builder;
     }

@@ -1,3 +1,4 @@
+using Ifcb.Platform;
 using Ifcb.Registry.Engine;
 
 namespace Ifcb.Registry;
@@ -14,13 +15,13 @@ public static class ModelRegistryExtensions
         {
             await registry.GetModelAsync(name, cancellationToken);
         }
-        catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+        catch (IfcbException e) when (e.Kind == ErrorKind.NotFound)
         {
             try
             {
                 await registry.CreateModelAsync(name, actor, cancellationToken: cancellationToken);
             }
-            catch (RegistryException again) when (again.Kind == RegistryErrorKind.AlreadyExists)
+            catch (IfcbException again) when (again.Kind == ErrorKind.AlreadyExists)
             {
                 // Another registration created it first.
             }

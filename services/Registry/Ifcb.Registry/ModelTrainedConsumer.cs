@@ -1,6 +1,9 @@
 using System.Collections.Immutable;
+using System.Globalization;
+using Azure;
 using Azure.Storage.Blobs;
 using Ifcb.Contracts;
+using Ifcb.Platform;
 using Ifcb.Registry.Engine;
 using MassTransit;
 
@@ -8,9 +11,17 @@ namespace Ifcb.Registry;
 
 /// <summary>
 /// Registers the best checkpoint of every finished training job. Idempotent on the job id (key "training:JOB"), so
-/// a redelivered <see cref="ModelTrained"/> returns the version registered the first time instead of adding one.
+/// a redelivered <see cref="ModelTrained"/> returns the version registered the first time, without fetching the
+/// checkpoint again, and announces it again (a Training job that missed the first announcement learns its version).
 /// The model is <c>RegisterAs</c> if the job named one, else the job's model id; it is created if missing.
 /// </summary>
+/// <remarks>
+/// Failures come in two kinds. Transient ones (storage or broker down, a concurrent writer: <see cref="Faults.IsTransient"/>)
+/// are thrown, so MassTransit retries the message. Everything else cannot be fixed by retrying the same message (a
+/// name the registry refuses, a checkpoint that is missing, too large, corrupt or contradicts the job's metadata):
+/// it is announced as <see cref="ModelRegistrationFailed"/> and the message is consumed, instead of dying silently
+/// in the error queue while the job waits for a version that will never come.
+/// </remarks>
 public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClient blobs, RegistryEvents events, RegistryLimits limits,
     ILogger<ModelTrainedConsumer> logger) : IConsumer<ModelTrained>
 {
@@ -24,7 +35,35 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClie
         var trained = context.Message;
         var cancellationToken = context.CancellationToken;
         var name = string.IsNullOrWhiteSpace(trained.RegisterAs) ? trained.ModelId : trained.RegisterAs;
+        VersionRegistration registration;
+        try
+        {
+            registration = await RegisterAsync(trained, name, cancellationToken);
+        }
+        catch (Exception e) when (!Faults.IsTransient(e) && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            var reason = Faults.Reason(e);
+            if (e is IfcbException)
+                logger.LogWarning("Training job {JobId} cannot be registered as {Model}: {Reason}", trained.JobId, name, reason);
+            else
+                logger.LogError(e, "Training job {JobId} cannot be registered as {Model} (unexpected failure)", trained.JobId, name);
+            await events.RegistrationFailedAsync(trained.JobId, name, reason, cancellationToken);
+            return;
+        }
 
+        await events.VersionRegisteredAsync(registration.Version, Actor, cancellationToken);
+        if (registration.Version.Status == ModelVersionStatus.Pending)
+            // The first delivery is still uploading (it announces the version when READY), or it died: then the version
+            // expires after the registry's PendingTimeout and the next ModelTrained for this job registers afresh.
+            logger.LogInformation("Training job {JobId}: version {Model}/{Version} is still being registered by an earlier delivery",
+                trained.JobId, name, registration.Version.Version);
+        else
+            logger.LogInformation("Training job {JobId} {Outcome} as {Model}/{Version}", trained.JobId,
+                registration.AlreadyRegistered ? "was already registered" : "registered", name, registration.Version.Version);
+    }
+
+    private async Task<VersionRegistration> RegisterAsync(ModelTrained trained, string name, CancellationToken cancellationToken)
+    {
         // The registry refuses non-finite metrics, and a diverged run can report a NaN loss; keep the rest.
         var metrics = trained.Metrics.Where(m => double.IsFinite(m.Value)).ToImmutableSortedDictionary(m => m.Key, m => m.Value, StringComparer.Ordinal);
         if (metrics.Count < trained.Metrics.Count)
@@ -43,7 +82,7 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClie
             {
                 ["train_id"] = trained.TrainId,
                 ["dataset"] = trained.Dataset,
-                ["best_epoch"] = trained.BestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["best_epoch"] = trained.BestEpoch.ToString(CultureInfo.InvariantCulture),
             }),
             Source = new VersionSource { TrainingJobId = trained.JobId },
             DatasetFingerprint = trained.DatasetFingerprint,
@@ -56,11 +95,28 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClie
         RegistryValidation.NewVersion(request, limits.MaxCheckpointBytes);
 
         await registry.EnsureModelAsync(name, Actor, cancellationToken);
-        var checkpoint = blobs.GetBlobContainerClient(trained.CheckpointContainer).GetBlobClient(trained.CheckpointBlob);
-        await using var content = (await checkpoint.DownloadStreamingAsync(cancellationToken: cancellationToken)).Value.Content;
-        var registration = await registry.RegisterVersionAsync(name, request, content, Actor, cancellationToken);
-        await events.VersionRegisteredAsync(registration.Version, Actor, cancellationToken);
-        logger.LogInformation("Training job {JobId} {Outcome} as {Model}/{Version}", trained.JobId,
-            registration.AlreadyRegistered ? "was already registered" : "registered", name, registration.Version.Version);
+        return await registry.RegisterVersionAsync(name, request, token => OpenCheckpointAsync(trained, token), Actor, cancellationToken);
+    }
+
+    /// <summary>Training's copy of the checkpoint; fetched only when a new version is registered (not for a redelivery).</summary>
+    private async Task<Stream> OpenCheckpointAsync(ModelTrained trained, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var checkpoint = blobs.GetBlobContainerClient(trained.CheckpointContainer).GetBlobClient(trained.CheckpointBlob);
+            return (await checkpoint.DownloadStreamingAsync(cancellationToken: cancellationToken)).Value.Content;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw IfcbException.FailedPrecondition(
+                $"The checkpoint of training job {trained.JobId} ({trained.CheckpointContainer}/{trained.CheckpointBlob}) does not exist; " +
+                "nothing was registered. Train again, or register the checkpoint by hand if you have it.");
+        }
+        catch (RequestFailedException e) when (e.Status == 400)
+        {
+            // An invalid container or blob name in the event: the storage service refuses it as a bad request.
+            throw IfcbException.InvalidArgument(
+                $"The checkpoint location of training job {trained.JobId} ({trained.CheckpointContainer}/{trained.CheckpointBlob}) is not valid: {e.ErrorCode}.");
+        }
     }
 }

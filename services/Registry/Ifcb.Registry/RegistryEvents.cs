@@ -18,6 +18,10 @@ public sealed class RegistryEvents(IPublishEndpoint bus)
                 cancellationToken)
             : Task.CompletedTask;
 
+    /// <summary>Publishes <see cref="ModelRegistrationFailed"/>: a training job's checkpoint will not be registered, and why.</summary>
+    public Task RegistrationFailedAsync(string jobId, string model, string reason, CancellationToken cancellationToken) =>
+        bus.Publish(new ModelRegistrationFailed(jobId, model, reason), cancellationToken);
+
     /// <summary>Publishes <see cref="ModelAliasChanged"/> if the alias really moved (setting it to where it was changes nothing).</summary>
     public Task AliasChangedAsync(AliasChange change, string actor, CancellationToken cancellationToken) =>
         change.Changed

@@ -9,7 +9,7 @@ namespace Ifcb.Registry;
 
 /// <summary>
 /// The Registry gRPC API (protos/registry.proto): a thin adapter over <see cref="ModelRegistry"/>. Errors are the
-/// engine's, mapped to status codes by <see cref="RegistryErrorInterceptor"/>; every successful change is announced
+/// engine's <see cref="Ifcb.Platform.IfcbException"/>s, mapped to status codes by the platform's ErrorInterceptor; every successful change is announced
 /// on the bus by <see cref="RegistryEvents"/>.
 /// </summary>
 public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry registry, RegistryEvents events, RegistryLimits limits)
@@ -61,7 +61,8 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
-        if (!await requestStream.MoveNext(cancellationToken) || requestStream.Current.PartCase != RegisterVersionChunk.PartOneofCase.Header)
+        if (!await UploadedCheckpoint.NextWithinAsync(requestStream, limits.UploadIdleTimeout, cancellationToken)
+            || requestStream.Current.PartCase != RegisterVersionChunk.PartOneofCase.Header)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument,
                 "RegisterVersion must start with a header message (name, metadata, sha256, size), followed by the checkpoint bytes."));
@@ -77,7 +78,7 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         await registry.EnsureModelAsync(header.Name, actor, cancellationToken);
         // Only now may the client send the bytes: a refusal above reaches it before any are in flight.
         await context.WriteResponseHeadersAsync(new Metadata { { UploadProtocol.SendDataHeader, "1" } });
-        var registration = await UploadedCheckpoint.ConsumeAsync(requestStream, header.Size,
+        var registration = await UploadedCheckpoint.ConsumeAsync(requestStream, header.Size, limits.UploadIdleTimeout,
             checkpoint => registry.RegisterVersionAsync(header.Name, request, checkpoint, actor, cancellationToken), cancellationToken);
         await events.VersionRegisteredAsync(registration.Version, actor, cancellationToken);
         return registration.Version.ToProto();

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Ifcb.Platform;
 using Ifcb.Registry.Engine;
 using Proto = Ifcb.Protos;
 
@@ -86,7 +87,7 @@ internal static class RegistryProtoMapping
     {
         if (mean.Count is not (1 or 3) || std.Count != mean.Count || !mean.Concat(std).All(double.IsFinite) || std.Any(s => s <= 0))
         {
-            throw new RegistryException(RegistryErrorKind.InvalidArgument,
+            throw IfcbException.InvalidArgument(
                 $"img_norm needs 1 or 3 finite means and as many stds, each std > 0; got mean [{string.Join(", ", mean)}], std [{string.Join(", ", std)}].");
         }
 
@@ -128,7 +129,7 @@ internal static class RegistryProtoMapping
         Proto.VersionStatus.Pending => ModelVersionStatus.Pending,
         Proto.VersionStatus.Ready => ModelVersionStatus.Ready,
         Proto.VersionStatus.Failed => ModelVersionStatus.Failed,
-        _ => throw new RegistryException(RegistryErrorKind.InvalidArgument,
+        _ => throw IfcbException.InvalidArgument(
             $"Version status {(int)status} is unknown; use PENDING, READY, FAILED or UNSPECIFIED (any)."),
     };
 
@@ -140,7 +141,7 @@ internal static class RegistryProtoMapping
         "<" => ComparisonOperator.LessThan,
         "==" or "=" => ComparisonOperator.Equal,
         "!=" => ComparisonOperator.NotEqual,
-        _ => throw new RegistryException(RegistryErrorKind.InvalidArgument,
+        _ => throw IfcbException.InvalidArgument(
             $"Metric operator '{op}' is unknown; use one of >=, >, <=, <, ==, !=."),
     };
 

@@ -18,9 +18,10 @@ internal static class UploadedCheckpoint
     /// the consumer returns without reading everything (a repeated idempotency key), the rest of the declared bytes
     /// is read and dropped before the answer goes out: answering while the client's data is still in flight made
     /// Kestrel reset the HTTP/2 connection (STREAM_CLOSED) and the client lost the answer. A failure of the client
-    /// stream (a second header, a disconnect) is what the caller sees, rather than the consumer's reaction to it.
+    /// stream (a second header, a disconnect, no message within <paramref name="idleTimeout"/>) is what the caller
+    /// sees, rather than the consumer's reaction to it.
     /// </summary>
-    public static async Task<T> ConsumeAsync<T>(IAsyncStreamReader<RegisterVersionChunk> chunks, long declaredSize,
+    public static async Task<T> ConsumeAsync<T>(IAsyncStreamReader<RegisterVersionChunk> chunks, long declaredSize, TimeSpan idleTimeout,
         Func<Stream, Task<T>> consume, CancellationToken cancellationToken)
     {
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: PauseWriterBytes, resumeWriterThreshold: PauseWriterBytes / 2,
@@ -63,7 +64,7 @@ internal static class UploadedCheckpoint
             long received = 0;
             try
             {
-                while (await chunks.MoveNext(stopPump.Token))
+                while (await NextWithinAsync(chunks, idleTimeout, stopPump.Token, stalled => clientFailure = stalled))
                 {
                     if (chunks.Current.PartCase != RegisterVersionChunk.PartOneofCase.Data)
                     {
@@ -89,6 +90,30 @@ internal static class UploadedCheckpoint
                 await writer.CompleteAsync(e);
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// The client's next message, waiting at most <paramref name="idleTimeout"/>: a client that stops sending must not
+    /// hold its PENDING version (and a request thread) until the upload deadline. On a stall, reports the failure to
+    /// <paramref name="stalled"/> before throwing it.
+    /// </summary>
+    public static async Task<bool> NextWithinAsync(IAsyncStreamReader<RegisterVersionChunk> chunks, TimeSpan idleTimeout,
+        CancellationToken cancellationToken, Action<RpcException>? stalled = null)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        idle.CancelAfter(idleTimeout);
+        try
+        {
+            return await chunks.MoveNext(idle.Token);
+        }
+        catch (OperationCanceledException) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            var failure = new RpcException(new Status(StatusCode.DeadlineExceeded,
+                $"No RegisterVersion message arrived for {idleTimeout.TotalSeconds:0} s ({RegistryLimits.UploadIdleTimeoutKey}); " +
+                "the upload was abandoned and nothing was stored. Register again."));
+            stalled?.Invoke(failure);
+            throw failure;
         }
     }
 }
