@@ -43,7 +43,7 @@ public static class ResourceName
     private static string Validate(string? name, string what, int maxLength, Func<char, bool> extra)
     {
         var error = TryValidate(name, what, maxLength, extra);
-        return error is null ? name! : throw new ArgumentException(error, nameof(name));
+        return error is null ? name! : throw new ArgumentException(error);
     }
 
     private static string? TryValidate(string? name, string what, int maxLength, Func<char, bool> extra)

@@ -20,7 +20,8 @@ public static class TrainingServiceExtensions
             sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(sp => new RunJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer),
             sp.GetRequiredService<TimeProvider>()));
-        builder.Services.AddSingleton(sp => new BlobDatasetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
+        builder.Services.AddSingleton(sp => new BlobDatasetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer),
+            new DatasetStoreOptions { GarbageGrace = builder.Configuration.GetValue("Ifcb:DatasetGarbageGrace", DatasetStoreOptions.DefaultGarbageGrace) }));
         builder.Services.AddSingleton(sp => new Ifcb.Data.Bins.BlobBinSetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
         builder.Services.AddSingleton<RegistryCheckpoints>();
         builder.Services.AddSingleton<IWeightsStore>(sp => new BlobWeightsStore(sp.GetRequiredService<BlobServiceClient>()));
@@ -49,6 +50,7 @@ public static class TrainingServiceExtensions
                 e.ConcurrentMessageLimit = slots;
             });
             bus.AddConsumer<ModelVersionRegisteredConsumer>();
+            bus.AddConsumer<ModelRegistrationFailedConsumer>();
             bus.AddRequestClient<ComputeNormStats>();
         });
         return builder;

@@ -71,6 +71,24 @@ public sealed class RunJobWork(
         {
             logger.LogWarning("Run {JobId} is {State}, but announcing it failed ({Reason}).", job.JobId, job.State, Faults.Reason(e));
         }
+        try
+        {
+            await ReleaseBinSetAsync(job, cancellationToken);
+        }
+        catch (Exception e) when (Faults.IsTransient(e) || e is OperationCanceledException)
+        {
+            logger.LogInformation("Run {JobId}: its bin set is deleted later by the reconciler ({Reason}).", job.JobId, Faults.Reason(e));
+        }
+    }
+
+    /// <summary>Deletes a finished run's bin set (it belongs to the run) and records that, which ends the run's follow-up.</summary>
+    public async Task ReleaseBinSetAsync(RunJobRecord job, CancellationToken cancellationToken)
+    {
+        if (!job.NeedsFollowUp() || job.Request.BinSet is not { } binSet)
+            return;
+        var deleted = await binSets.DeleteAsync(binSet, cancellationToken);
+        await runs.UpdateAsync(job.JobId, j => j.BinSetReleased ? null : j with { BinSetReleased = true }, cancellationToken);
+        logger.LogInformation("Run {JobId} ended {State}; its bin set {BinSet} was deleted ({Blobs} blobs).", job.JobId, job.State, binSet, deleted);
     }
 
     private async Task<JobCompletion<RunJobRecord>> ClassifyAsync(JobLease<RunJobRecord> lease, CancellationToken cancellationToken)

@@ -143,9 +143,7 @@ public sealed class TrainingGrpcService(
             Ifcb.Inference.OutputPattern.Validate(pattern, hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
         if (!string.IsNullOrEmpty(request.FilterMode))
             Ifcb.Inference.RunFilter.Parse(request.FilterMode, request.FilterKeywords);
-        if (hasBins)
-            await binSets.ListAsync(request.BinSet, context.CancellationToken);
-        else
+        if (!hasBins)
             await datasets.DescribeAsync(request.Dataset, context.CancellationToken);
         var version = await registry.ResolveAsync(request.Model, context.CancellationToken);
         if (version.Status != VersionStatus.Ready)
@@ -155,10 +153,14 @@ public sealed class TrainingGrpcService(
         Limits.CheckBatch(batch, metadata.Resize > 0 ? metadata.Resize
             : ModelZoo.Architectures.Contains(metadata.Arch) ? ModelZoo.InputSize(metadata.Arch) : 299);
 
+        var jobId = RunJobStore.NewId();
+        // The bin set becomes this run's (a second run naming it gets FailedPrecondition); the run deletes it when it ends.
+        if (hasBins)
+            await binSets.ClaimAsync(request.BinSet, jobId, context.CancellationToken);
         var now = runs.Time.GetUtcNow();
         var run = new RunJobRecord
         {
-            JobId = RunJobStore.NewId(),
+            JobId = jobId,
             ModelVersion = $"{version.Name}/{version.Version}",
             Request = new RunRequestSpec
             {

@@ -40,5 +40,5 @@ public sealed record RunJobRecord : JobRecord<RunJobRecord>
     public override string DescribeProgress() => string.Create(CultureInfo.InvariantCulture, $"{ItemsDone} of {ItemsTotal} inputs");
 
     /// <summary>A finished run stays on the reconciler's list until its bin set is deleted.</summary>
-    public override bool NeedsFollowUp() => false;
+    public override bool NeedsFollowUp() => IsTerminal && Request.BinSet is not null && !BinSetReleased;
 }
