@@ -138,6 +138,7 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, Ifcb.Data.Bin
         return new BinSetInfo { Name = name, Files = files.Count, Bytes = bytes };
     }
 
+    [ReadOnlyRpc]
     public override async Task<ListDatasetsReply> List(ListDatasetsRequest request, ServerCallContext context)
     {
         var reply = new ListDatasetsReply();
@@ -146,6 +147,7 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, Ifcb.Data.Bin
         return reply;
     }
 
+    [ReadOnlyRpc]
     public override async Task<DatasetInfo> Describe(DatasetRef request, ServerCallContext context) =>
         ToInfo(await Map(() => datasets.GetManifestAsync(request.Name, context.CancellationToken)));
 
