@@ -17,16 +17,22 @@ dotnet build Ifcb.sln --no-restore --nologo -clp:ErrorsOnly
 
 mkdir -p .state
 chmod 700 .state
-if [[ ! -s .state/api-key ]]; then
-  (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > .state/api-key)
-fi
+for secret in api-key dashboard-token; do
+  if [[ ! -s .state/$secret ]]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > ".state/$secret")
+  fi
+done
 export IFCB_API_KEY=$(cat .state/api-key)
 export IFCB_SERVER=http://localhost:5101
 dashboard=http://localhost:15080
+# The dashboard shows every resource's logs, traces and settings, so it asks for this token (kept in .state/, like
+# the API key); the login URL below sets a cookie in the browser that opens it.
+dashboard_login="$dashboard/login?t=$(cat .state/dashboard-token)"
 ifcb() { dotnet "$root/tools/Ifcb.Cli/bin/Debug/net10.0/linux-x64/ifcb.dll" "$@"; }
 
 echo "==> starting the platform (log: .state/apphost.log)"
-env "Parameters__api-key=$IFCB_API_KEY" dotnet run --project Ifcb.AppHost --no-build --launch-profile http > .state/apphost.log 2>&1 &
+env "Parameters__api-key=$IFCB_API_KEY" "ASPIRE_DASHBOARD_FRONTEND_BROWSERTOKEN=$(cat .state/dashboard-token)" \
+  dotnet run --project Ifcb.AppHost --no-build --launch-profile http > .state/apphost.log 2>&1 &
 apphost=$!
 stop() {
   trap - INT TERM EXIT
@@ -47,6 +53,7 @@ for _ in $(seq 1 300); do
 done
 echo
 ifcb status
+echo "==> dashboard: $dashboard_login"
 
 if [[ "${IFCB_DEMO:-1}" != "0" ]]; then
   train_id=demo-$(date -u +%Y%m%dT%H%M%S)
@@ -71,7 +78,7 @@ if [[ "${IFCB_DEMO:-1}" != "0" ]]; then
   ifcb models alias plankton-demo production "$version"
   cat <<SUMMARY
 
-  Dashboard:           $dashboard
+  Dashboard:           $dashboard_login
   Registered model:    plankton-demo version $version (alias plankton-demo@production)
   Training outputs:    $root/demo-output/$train_id  (epochs.csv, results.json, $train_id.ifcbmodel)
   Plots:               $root/demo-output/$train_id/{loss_curves,f1_curves,confusion_matrix}.png
@@ -83,5 +90,5 @@ fi
 if [[ "${IFCB_EXIT:-0}" == "1" ]]; then
   exit 0
 fi
-echo "==> the platform is running: $dashboard  (Ctrl+C to stop)"
+echo "==> the platform is running: $dashboard_login  (Ctrl+C to stop)"
 wait "$apphost"

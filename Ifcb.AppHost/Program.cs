@@ -5,7 +5,8 @@ var infrastructure = new LocalInfrastructure(builder);
 var messaging = infrastructure.AddRabbitMq("rabbitmq");
 var blobs = infrastructure.AddAzuriteBlobs("azurite");
 
-// Write RPCs (registry changes, training submissions) require this key; generated once and kept in user secrets.
+// Write RPCs (registry changes, training submissions) require this key; generated once and kept in user secrets
+// (./run.sh passes its own, from .state/api-key). The services are given only its SHA-256.
 var apiKey = builder.AddParameter("api-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
 
 var registry = builder.AddIfcbService<Projects.Ifcb_Registry>("registry", messaging, blobs, apiKey);

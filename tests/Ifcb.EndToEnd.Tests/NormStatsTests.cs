@@ -109,7 +109,7 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
     {
         var dataset = await UploadReplicaAsync("ns-sample", 1);
         var options = new NormOptions { Resize = 299 };
-        var started = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-sample", Options = options });
+        var started = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-sample", Options = options }, PlatformFixture.Auth);
         Assert.False(started.Cached);
         Assert.Equal(dataset.Fingerprint, started.DatasetFingerprint);
         Assert.Equal(30, started.ImagesTotal);
@@ -145,7 +145,7 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
         output.WriteLine($"--img-norm {result.ImgNorm}");
 
         // Same content, same options (the shard size is not part of the key): answered at once from the cache.
-        var again = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-sample", Options = new NormOptions { Resize = 299, ShardSize = 3 } });
+        var again = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-sample", Options = new NormOptions { Resize = 299, ShardSize = 3 } }, PlatformFixture.Auth);
         Assert.Equal(NormJobState.Succeeded, again.State);
         Assert.True(again.Cached);
         Assert.Equal(0, again.ShardsTotal);
@@ -165,8 +165,8 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
     {
         await UploadReplicaAsync("ns-one-shard", 3);
         await UploadReplicaAsync("ns-many-shards", 3);
-        var one = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-one-shard", Options = new NormOptions { Resize = 64, ShardSize = 1000 } });
-        var many = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-many-shards", Options = new NormOptions { Resize = 64, ShardSize = 7 } });
+        var one = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-one-shard", Options = new NormOptions { Resize = 64, ShardSize = 1000 } }, PlatformFixture.Auth);
+        var many = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-many-shards", Options = new NormOptions { Resize = 64, ShardSize = 7 } }, PlatformFixture.Auth);
         Assert.Equal((1, 13), (one.ShardsTotal, many.ShardsTotal));
 
         one = await WaitAsync(one.JobId, Ended, TimeSpan.FromMinutes(3));
@@ -194,15 +194,15 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
         await UploadReplicaAsync("ns-bad-requests", 1);
 
         var unknown = await Assert.ThrowsAsync<RpcException>(async () =>
-            await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-no-such-dataset" }));
+            await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-no-such-dataset" }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
 
         var badOptions = await Assert.ThrowsAsync<RpcException>(async () =>
-            await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-bad-requests", Options = new NormOptions { Resize = -1 } }));
+            await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-bad-requests", Options = new NormOptions { Resize = -1 } }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.InvalidArgument, badOptions.StatusCode);
 
         var empty = await Assert.ThrowsAsync<RpcException>(async () =>
-            await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-bad-requests", Options = new NormOptions { ClassMin = 50 } }));
+            await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-bad-requests", Options = new NormOptions { ClassMin = 50 } }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.FailedPrecondition, empty.StatusCode);
         Assert.Contains("Mesodinium_major=14", empty.Status.Detail);
         Assert.Contains("Strombidium-like=16", empty.Status.Detail);
@@ -255,7 +255,7 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
     {
         const int copies = 30; // 900 images in 45 shards: long enough to kill a worker in the middle
         await UploadReplicaAsync("ns-kill", copies);
-        var started = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-kill", Options = new NormOptions { Resize = 299, ShardSize = 20 } });
+        var started = await NormStats.ComputeAsync(new ComputeNormRequest { Dataset = "ns-kill", Options = new NormOptions { Resize = 299, ShardSize = 20 } }, PlatformFixture.Auth);
         Assert.Equal(45, started.ShardsTotal);
 
         // Wait until both instances have stored shards and one of them is busy with another, then SIGKILL that one.

@@ -117,7 +117,7 @@ public sealed class TrainingTests(PlatformFixture platform)
         var stats = await new NormStats.NormStatsClient(platform.Channel("normstats")).ComputeAsync(new ComputeNormRequest
         {
             Dataset = "sample-auto-norm", Options = new NormOptions { Resize = 32 },
-        });
+        }, PlatformFixture.Auth);
         var result = (await WaitForNormAsync(stats.JobId)).Result;
         Assert.Equal(result.Mean, done.ImgNorm.Mean);
         Assert.Equal(result.Std, done.ImgNorm.Std);

@@ -10,6 +10,7 @@ namespace Ifcb.NormStats;
 public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobLauncher launcher, NormStatsJobStore jobs)
     : Ifcb.Protos.NormStats.NormStatsBase
 {
+    [ReadOnlyRpc]
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
         Task.FromResult(identity.ToServiceInfo(new Dictionary<string, string>
         {
@@ -17,6 +18,7 @@ public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobL
             ["default_shard_size"] = NormStatsJobOptions.DefaultShardSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }));
 
+    [RequiresApiKey]
     public override async Task<NormJob> Compute(ComputeNormRequest request, ServerCallContext context)
     {
         if (string.IsNullOrWhiteSpace(request.Dataset))
@@ -34,13 +36,16 @@ public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobL
         }
     }
 
+    [ReadOnlyRpc]
     public override async Task<NormJob> Get(GetNormJobRequest request, ServerCallContext context) =>
         (await RequireJobAsync(request.JobId, context.CancellationToken)).ToProto();
 
+    [ReadOnlyRpc]
     public override Task Watch(GetNormJobRequest request, IServerStreamWriter<NormJob> responseStream, ServerCallContext context) =>
         JobWatch.StreamUntilTerminalAsync(ct => RequireJobAsync(request.JobId, ct), j => j.UpdatedAt, j => j.IsTerminal, j => j.ToProto(),
             responseStream, context.CancellationToken);
 
+    [ReadOnlyRpc]
     public override async Task<NormResult> Lookup(LookupNormRequest request, ServerCallContext context)
     {
         var fingerprint = request.DatasetFingerprint ?? "";

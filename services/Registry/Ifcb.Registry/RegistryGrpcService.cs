@@ -18,6 +18,7 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
     /// <summary>Download chunk size: large enough that per-message overhead is small, well under gRPC's 4 MiB default limit.</summary>
     public const int DownloadChunkBytes = 1024 * 1024;
 
+    [ReadOnlyRpc]
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
         Task.FromResult(identity.ToServiceInfo([new("max_checkpoint_bytes", limits.MaxCheckpointBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))]));
 
@@ -28,9 +29,11 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         (await registry.CreateModelAsync(request.Name, ApiKeyInterceptor.Actor(context), request.Description, request.Tags,
             context.CancellationToken)).ToProto();
 
+    [ReadOnlyRpc]
     public override async Task<Ifcb.Protos.RegisteredModel> GetModel(ModelRef request, ServerCallContext context) =>
         (await registry.GetModelAsync(request.Name, context.CancellationToken)).ToProto();
 
+    [ReadOnlyRpc]
     public override async Task<ListModelsReply> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var page = await registry.ListModelsAsync(RegistryProtoMapping.PageSize(request.PageSize),
@@ -84,9 +87,11 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         return registration.Version.ToProto();
     }
 
+    [ReadOnlyRpc]
     public override async Task<Ifcb.Protos.ModelVersion> GetVersion(VersionRef request, ServerCallContext context) =>
         (await registry.GetVersionAsync(request.ToEngine(), context.CancellationToken)).ToProto();
 
+    [ReadOnlyRpc]
     public override async Task<SearchVersionsReply> SearchVersions(SearchVersionsRequest request, ServerCallContext context)
     {
         var page = await registry.SearchVersionsAsync(request.ToEngine(), RegistryProtoMapping.PageSize(request.PageSize),
@@ -148,6 +153,7 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
 
     // ----- Checkpoints and history -----
 
+    [ReadOnlyRpc]
     public override async Task DownloadCheckpoint(VersionRef request, IServerStreamWriter<CheckpointChunk> responseStream, ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
@@ -171,6 +177,7 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         }
     }
 
+    [ReadOnlyRpc]
     public override async Task<HistoryReply> GetHistory(GetHistoryRequest request, ServerCallContext context)
     {
         var page = await registry.GetAuditHistoryAsync(request.Name, RegistryProtoMapping.PageSize(request.PageSize),

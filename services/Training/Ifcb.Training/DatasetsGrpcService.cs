@@ -137,6 +137,7 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
         }
     }
 
+    [ReadOnlyRpc]
     public override async Task<ListDatasetsReply> List(ListDatasetsRequest request, ServerCallContext context)
     {
         var reply = new ListDatasetsReply();
@@ -154,6 +155,7 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
         return reply;
     }
 
+    [ReadOnlyRpc]
     public override async Task<DatasetInfo> Describe(DatasetRef request, ServerCallContext context) =>
         ToInfo(await datasets.GetManifestAsync(request.Name, context.CancellationToken));
 

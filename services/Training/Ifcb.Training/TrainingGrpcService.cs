@@ -29,6 +29,7 @@ public sealed class TrainingGrpcService(
     JobKernelOptions jobOptions,
     ILogger<TrainingGrpcService> logger) : Ifcb.Protos.Training.TrainingBase
 {
+    [ReadOnlyRpc]
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
         Task.FromResult(identity.ToServiceInfo(new Dictionary<string, string>
         {
@@ -79,13 +80,16 @@ public sealed class TrainingGrpcService(
         _ => now.AddSeconds(seconds),
     };
 
+    [ReadOnlyRpc]
     public override async Task<TrainingJob> GetJob(GetJobRequest request, ServerCallContext context) =>
         (await RequireJobAsync(request.JobId, context.CancellationToken)).ToProto();
 
+    [ReadOnlyRpc]
     public override Task WatchJob(GetJobRequest request, IServerStreamWriter<TrainingJob> responseStream, ServerCallContext context) =>
         JobWatch.StreamUntilTerminalAsync(ct => RequireJobAsync(request.JobId, ct), j => j.UpdatedAt, j => j.IsTerminal, j => j.ToProto(),
             responseStream, context.CancellationToken);
 
+    [ReadOnlyRpc]
     public override async Task<ListJobsReply> ListJobs(ListJobsRequest request, ServerCallContext context)
     {
         var pageSize = request.PageSize switch { <= 0 => 50, > 1000 => 1000, var n => n };
@@ -112,12 +116,14 @@ public sealed class TrainingGrpcService(
         return job.ToProto();
     }
 
+    [ReadOnlyRpc]
     public override async Task<ListArtifactsReply> ListArtifacts(GetJobRequest request, ServerCallContext context)
     {
         await RequireJobAsync(request.JobId, context.CancellationToken);
         return await ListAsync(jobs.Artifacts(request.JobId), context.CancellationToken);
     }
 
+    [ReadOnlyRpc]
     public override async Task DownloadArtifact(DownloadArtifactRequest request, IServerStreamWriter<DataChunk> responseStream,
         ServerCallContext context)
     {
@@ -175,9 +181,11 @@ public sealed class TrainingGrpcService(
         return run.ToProto();
     }
 
+    [ReadOnlyRpc]
     public override async Task<RunJob> GetRun(GetJobRequest request, ServerCallContext context) =>
         (await RequireRunAsync(request.JobId, context.CancellationToken)).ToProto();
 
+    [ReadOnlyRpc]
     public override Task WatchRun(GetJobRequest request, IServerStreamWriter<RunJob> responseStream, ServerCallContext context) =>
         JobWatch.StreamUntilTerminalAsync(ct => RequireRunAsync(request.JobId, ct), j => j.UpdatedAt, j => j.IsTerminal, j => j.ToProto(),
             responseStream, context.CancellationToken);
@@ -191,6 +199,7 @@ public sealed class TrainingGrpcService(
         return run.ToProto();
     }
 
+    [ReadOnlyRpc]
     public override async Task<ListArtifactsReply> ListRunOutputs(GetJobRequest request, ServerCallContext context)
     {
         await RequireRunAsync(request.JobId, context.CancellationToken);
@@ -205,6 +214,7 @@ public sealed class TrainingGrpcService(
         return reply;
     }
 
+    [ReadOnlyRpc]
     public override async Task DownloadRunOutput(DownloadArtifactRequest request, IServerStreamWriter<DataChunk> responseStream,
         ServerCallContext context)
     {
