@@ -3,7 +3,8 @@
 #
 # Inputs (environment): RABBITMQ_NODE_PORT (AMQP), RABBITMQ_MANAGEMENT_PORT (management UI/API),
 # ERL_EPMD_PORT (this node's private epmd), RABBITMQ_DIST_PORT (Erlang distribution), IFCB_STATE_DIR (optional: the
-# broker's data is kept there across restarts; otherwise a temporary directory is used and deleted on exit).
+# broker's data is kept there across restarts; otherwise a temporary directory is used and deleted on exit),
+# IFCB_RABBITMQ_CONSUMER_TIMEOUT_MS (optional: how long a consumer may hold an unacknowledged message; default 30 min).
 #
 # Everything listens on 127.0.0.1 only. epmd is started here as our own child (never the shared system daemon) and
 # a watchdog stops epmd and the broker when this script goes away for any reason, even SIGKILL, so no beam.smp or
@@ -36,8 +37,9 @@ listeners.tcp.1 = 127.0.0.1:$RABBITMQ_NODE_PORT
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $RABBITMQ_MANAGEMENT_PORT
 loopback_users.guest = true
-# Training jobs hold their message until they end; the default 30-minute ack timeout would redeliver long jobs.
-consumer_timeout = 604800000
+# RabbitMQ's own default (30 min). Jobs do not depend on it: a worker acknowledges a job's message once it holds the
+# job's lease (see JobExecutor); the end-to-end tests lower it to 15 s to prove that.
+consumer_timeout = ${IFCB_RABBITMQ_CONSUMER_TIMEOUT_MS:-1800000}
 log.console = true
 log.console.level = warning
 log.file = false

@@ -66,6 +66,11 @@ public class PlatformFixture : IAsyncLifetime
                     env.EnvironmentVariables[name] = value;
             });
 
+        // The broker redelivers a message held unacknowledged for 15 s (checked about once a minute) instead of after
+        // RabbitMQ's default 30 minutes: every training job longer than that proves jobs do not hold their message.
+        foreach (var broker in builder.Resources.OfType<ExecutableResource>().Where(r => r.Name == "rabbitmq"))
+            builder.CreateResourceBuilder(broker).WithEnvironment("IFCB_RABBITMQ_CONSUMER_TIMEOUT_MS", "15000");
+
         App = await builder.BuildAsync(startup.Token);
         await App.StartAsync(startup.Token);
         foreach (var service in Services)

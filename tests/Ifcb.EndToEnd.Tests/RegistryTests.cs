@@ -28,8 +28,9 @@ public sealed class RegistryTests(PlatformFixture platform)
     private static byte[] SaveUntrainedResnet18()
     {
         using var model = ModelZoo.Create("resnet18", 2, false);
-        var hparams = new ModelHparams("resnet18", ["Mesodinium_major", "Strombidium-like"], 32, null, false, 7, "ci-model", "ci",
-            null, DateTimeOffset.UtcNow, "e2e");
+        // The img-norm the CI header declares (the registry checks the checkpoint's hparams against the declaration).
+        var hparams = new ModelHparams("resnet18", ["Mesodinium_major", "Strombidium-like"], 32, new Ifcb.Data.ImgNorm([0.667], [0.161]),
+            false, 7, "ci-model", "ci", null, DateTimeOffset.UtcNow, "e2e");
         using var stream = new MemoryStream();
         Checkpoint.Save(stream, hparams, model);
         return stream.ToArray();
@@ -178,7 +179,7 @@ public sealed class RegistryTests(PlatformFixture platform)
             PlatformFixture.Auth);
         Assert.Equal("plankton", created.Tags["team"]);
         foreach (var f1 in new[] { 0.5, 0.7, 0.9 })
-            await UploadAsync(Header(name, f1), RandomNumberGenerator.GetBytes(4096));
+            await UploadAsync(Header(name, f1), RealCheckpoint.Value);
 
         // Alias: set, move (atomically, announced with the previous target), resolve.
         await Registry.SetAliasAsync(new SetAliasRequest { Name = name, Alias = "production", Version = 1 }, PlatformFixture.Auth);
