@@ -63,9 +63,10 @@ public static partial class OutputPattern
     /// <exception cref="ArgumentException">It would resolve outside the folder.</exception>
     public static string Resolve(string outputDirectory, string expanded)
     {
-        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDirectory));
+        var root = Path.GetFullPath(outputDirectory);
+        var inside = Path.EndsInDirectorySeparator(root) ? root : root + Path.DirectorySeparatorChar;
         var full = Path.GetFullPath(Path.Combine(root, expanded));
-        if (!full.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        if (!full.StartsWith(inside, StringComparison.Ordinal))
             throw new ArgumentException($"Output file \"{expanded}\" resolves outside the output folder {root}; output files must stay inside it.", nameof(expanded));
         return full;
     }

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Ifcb.Platform;
