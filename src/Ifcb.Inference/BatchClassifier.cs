@@ -1,6 +1,7 @@
 using Ifcb.Data.Imaging;
 using Ifcb.Models;
 using Ifcb.Models.Checkpoints;
+using Ifcb.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -25,10 +26,12 @@ public sealed class BatchClassifier
     private readonly Device _device;
     private float[] _buffer = [];
 
+    /// <exception cref="IfcbException">InvalidArgument: the batch is over <see cref="Limits.MaxBatch"/> or, at the model's
+    /// resize, its input tensor over <see cref="Limits.MaxBatchTensorBytes"/>.</exception>
     public BatchClassifier(LoadedCheckpoint checkpoint, int batchSize = 108, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        Limits.CheckBatch(batchSize, checkpoint.Hparams.Resize);
         _model = checkpoint.Model;
         Hparams = checkpoint.Hparams;
         if (Hparams.Classes.Count != _model.NumClasses)

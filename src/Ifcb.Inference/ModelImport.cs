@@ -1,11 +1,10 @@
-using System.Collections;
 using System.Globalization;
 using System.Reflection;
 using Ifcb.Data;
 using Ifcb.Models;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Models.Weights;
-using TorchSharp.PyBridge;
+using Ifcb.Platform;
 using static TorchSharp.torch;
 
 namespace Ifcb.Inference;
@@ -48,7 +47,10 @@ public sealed record NeustonHparamsOverrides
 /// <summary>
 /// Brings existing models onto the platform as a <see cref="LoadedCheckpoint"/> (save it with <see cref="Checkpoint.Save"/>):
 /// a torchvision state dict plus its description, or a neuston_net Lightning <c>.ptl</c> checkpoint.
-/// Weights are checked key by key and shape by shape against the zoo's architecture before anything is returned.
+/// The hparams go through the same bounds as a checkpoint's (<see cref="ModelHparams.Validate"/>: class count and names,
+/// resize…) before a model is built; the weights are then checked key by key and shape by shape against the zoo's
+/// architecture and read from the file straight into the model (<see cref="TorchSaveArchive"/>, <see cref="StateDictReader"/>).
+/// Files are read as data: a pickle never runs code here.
 /// </summary>
 public static class ModelImport
 {
@@ -65,9 +67,6 @@ public static class ModelImport
         ArgumentException.ThrowIfNullOrWhiteSpace(weightsPath);
         ArgumentNullException.ThrowIfNull(spec);
         var format = StateDictFile.FormatOf(weightsPath);
-        Dictionary<string, Tensor> stateDict;
-        using (var stream = File.OpenRead(weightsPath))
-            stateDict = StateDictFile.Read(stream, format);
         var hparams = new ModelHparams(
             spec.Architecture, spec.Classes, spec.Resize ?? ZooInputSize(spec.Architecture), spec.ImgNorm, spec.Pretrained, spec.Seed,
             spec.ModelId ?? Path.GetFileNameWithoutExtension(weightsPath), TrainingId: "imported", DatasetFingerprint: null,
@@ -77,59 +76,52 @@ public static class ModelImport
                 ["imported_from"] = Path.GetFileName(weightsPath),
                 ["import_format"] = format == WeightsFormat.Safetensors ? "torchvision-safetensors" : "torchvision-state-dict",
             });
-        try
-        {
-            return Build(hparams, stateDict);
-        }
-        finally
-        {
-            DisposeTensors(stateDict);
-        }
+        CheckBounds(hparams, e => new ArgumentException($"The import spec is out of bounds: {e.Message}", nameof(spec), e));
+        using var stream = File.OpenRead(weightsPath);
+        using var reader = StateDictReader.Open(stream, format);
+        return Build(hparams, reader.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Shape, StringComparer.Ordinal), reader.ReadInto);
     }
 
     /// <summary>
     /// Imports a neuston_net <c>.ptl</c> (a <c>torch.save</c> dict with <c>state_dict</c> keys prefixed <c>model.</c> and
-    /// <c>hyper_parameters</c> holding MODEL, classes, img_norm, pretrained, resize, model_id, seed), read with
-    /// TorchSharp.PyBridge's unpickler (no Python needed).
+    /// <c>hyper_parameters</c> holding MODEL, classes, img_norm, pretrained, resize, model_id, seed), read as data by
+    /// <see cref="TorchSaveArchive"/> (no Python needed, and nothing in the file is executed).
     /// </summary>
     /// <exception cref="InvalidDataException">
-    /// The file cannot be unpickled (the message names the Python type PyBridge could not rebuild), has no state_dict, or
-    /// lacks hparams that <paramref name="overrides"/> do not supply.
+    /// The file is not a torch.save checkpoint, has no state_dict, lacks hparams that <paramref name="overrides"/> do not
+    /// supply, or its hparams are out of bounds (the message names the field and the limit).
     /// </exception>
     /// <exception cref="ArgumentException">The weights do not fit the architecture or the class count.</exception>
     public static LoadedCheckpoint FromNeustonCheckpoint(string checkpointPath, NeustonHparamsOverrides? overrides = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(checkpointPath);
         overrides ??= new NeustonHparamsOverrides();
-        Hashtable root;
+        using var stream = File.OpenRead(checkpointPath);
+        TorchSaveArchive archive;
         try
         {
-            using var stream = File.OpenRead(checkpointPath);
-            root = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true);
+            archive = TorchSaveArchive.Open(stream);
         }
-        catch (Exception e) when (e is not (FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or OutOfMemoryException))
+        catch (InvalidDataException e)
         {
             throw new InvalidDataException(
-                $"Could not unpickle {checkpointPath} as a torch.save checkpoint: {e.GetType().Name}: {e.Message} " +
-                "If a pickled Python type is named above, re-save the checkpoint in Python without it, e.g. " +
+                $"Could not read {checkpointPath} as a torch.save checkpoint: {e.Message} " +
+                "If it holds something this reader does not support, re-save it in Python without it, e.g. " +
                 "torch.save({k[6:]: v for k, v in ckpt['state_dict'].items()}, 'weights.pth'), and import that state dict " +
                 "with its architecture, classes and img_norm given explicitly.", e);
         }
-
-        // Model creation must stay outside any dispose scope, so the unpickled tensors (weights, optimizer state) are
-        // disposed explicitly once the weights are copied into the model.
-        try
+        using (archive)
         {
-            if (root["state_dict"] is not IDictionary lightningState)
+            if (archive.Root is not PickleDict root || AsDict(root["state_dict"]) is not { } lightningState)
                 throw new InvalidDataException(
-                    $"{checkpointPath} has no 'state_dict' dict; keys are: {string.Join(", ", root.Keys.Cast<object>())}. " +
+                    $"{checkpointPath} has no 'state_dict' dict; keys are: {string.Join(", ", (archive.Root as PickleDict)?.Keys ?? [])}. " +
                     "A bare model state dict is imported with FromStateDict.");
-            var stateDict = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            var stateDict = new Dictionary<string, TorchTensorRef>(StringComparer.Ordinal);
             var ignored = new List<string>();
-            foreach (DictionaryEntry entry in lightningState)
+            foreach (var (entryKey, value) in lightningState)
             {
-                var key = entry.Key as string ?? "";
-                if (key.StartsWith(NeustonModelPrefix, StringComparison.Ordinal) && entry.Value is Tensor tensor)
+                var key = entryKey as string ?? "";
+                if (key.StartsWith(NeustonModelPrefix, StringComparison.Ordinal) && value is TorchTensorRef tensor)
                     stateDict[key[NeustonModelPrefix.Length..]] = tensor;
                 else
                     ignored.Add(key);
@@ -137,11 +129,11 @@ public static class ModelImport
             if (stateDict.Count == 0)
                 throw new InvalidDataException($"{checkpointPath}: state_dict has no '{NeustonModelPrefix}*' tensors; is it a neuston_net checkpoint?");
 
-            var stored = root["hyper_parameters"] as IDictionary;
+            var stored = AsDict(root["hyper_parameters"]);
             var architecture = overrides.Architecture ?? Text(stored, "MODEL") ?? throw MissingHparam(checkpointPath, "MODEL", "architecture");
             var classes = overrides.Classes ?? Strings(stored, "classes") ?? throw MissingHparam(checkpointPath, "classes", "class list");
             var pretrained = overrides.Pretrained ?? (stored?["pretrained"] is bool b && b);
-            var resize = overrides.Resize ?? (Number(stored, "resize") is { } r ? (int)r : ZooInputSize(architecture));
+            var resize = overrides.Resize ?? (Number(stored, "resize") is { } r ? Resize(r, checkpointPath) : ZooInputSize(architecture));
             var imgNorm = overrides.ImgNorm ?? NeustonImgNorm(stored, checkpointPath);
             var modelId = overrides.ModelId ?? Text(stored, "model_id") ?? Path.GetFileNameWithoutExtension(checkpointPath);
             var seed = overrides.Seed ?? Number(stored, "seed") ?? 0;
@@ -152,7 +144,7 @@ public static class ModelImport
             };
             foreach (var key in new[] { "epoch", "global_step", "pytorch-lightning_version" })
             {
-                if (root[key] is { } value)
+                if (root[key] is (long or string) and var value)
                     extras[key] = Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
             }
             if (Text(stored, "version") is { } neustonVersion)
@@ -161,11 +153,9 @@ public static class ModelImport
                 extras["ignored_state_dict_keys"] = string.Join(",", ignored);
             var hparams = new ModelHparams(architecture, classes, resize, imgNorm, pretrained, seed, modelId,
                 Text(stored, "TRAIN_ID") ?? "imported", DatasetFingerprint: null, DateTimeOffset.UtcNow, PlatformVersion, extras);
-            return Build(hparams, stateDict);
-        }
-        finally
-        {
-            DisposeTensors(root);
+            CheckBounds(hparams, e => new InvalidDataException($"{checkpointPath}: {e.Message}", e));
+            return Build(hparams, stateDict.ToDictionary(kv => kv.Key, kv => kv.Value.Shape, StringComparer.Ordinal),
+                (key, destination) => archive.ReadInto(stateDict[key], destination));
         }
     }
 
@@ -174,8 +164,27 @@ public static class ModelImport
 
     private static int ZooInputSize(string architecture) => ModelZoo.InputSize(architecture);
 
-    /// <summary>Builds the zoo model, checks the weights against it (class count first, for a clear message) and loads them.</summary>
-    private static LoadedCheckpoint Build(ModelHparams hparams, Dictionary<string, Tensor> stateDict)
+    // The limits a saved checkpoint must meet, checked before a model is built (Checkpoint.Save would refuse them anyway).
+    private static void CheckBounds(ModelHparams hparams, Func<InvalidDataException, Exception> refuse)
+    {
+        try
+        {
+            hparams.Validate();
+        }
+        catch (InvalidDataException e)
+        {
+            throw refuse(e);
+        }
+    }
+
+    private static int Resize(long resize, string path) =>
+        resize is >= Limits.MinResize and <= Limits.MaxResize
+            ? (int)resize
+            : throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{path}: hyper_parameters resize is {resize}; it must be {Limits.MinResize}-{Limits.MaxResize} (limit {nameof(Limits.MaxResize)}), or give it as an override."));
+
+    /// <summary>Builds the zoo model, checks the weights against it (class count first, for a clear message) and reads them in.</summary>
+    private static LoadedCheckpoint Build(ModelHparams hparams, IReadOnlyDictionary<string, long[]> shapes, Action<string, Tensor> readInto)
     {
         if (hparams.Classes.Count == 0)
             throw new ArgumentException("The class list is empty; give the class names in output-index order.", nameof(hparams));
@@ -185,13 +194,13 @@ public static class ModelImport
         var model = ModelZoo.Create(hparams.Architecture, hparams.Classes.Count, hparams.Pretrained);
         try
         {
-            var comparison = StateDictComparison.Compare(model, stateDict);
+            var comparison = StateDictComparison.Compare(model, shapes);
             if (!comparison.Matches)
             {
                 var headWeight = model.HeadKeys.FirstOrDefault(k => k.EndsWith(".weight", StringComparison.Ordinal));
-                if (headWeight is not null && stateDict.TryGetValue(headWeight, out var head) && head.shape[0] != hparams.Classes.Count)
+                if (headWeight is not null && shapes.TryGetValue(headWeight, out var head) && head.Length > 0 && head[0] != hparams.Classes.Count)
                     throw new ArgumentException(
-                        $"The weights' classifier head ({headWeight}) has {head.shape[0]} outputs, but {hparams.Classes.Count} class " +
+                        $"The weights' classifier head ({headWeight}) has {head[0]} outputs, but {hparams.Classes.Count} class " +
                         $"names were given ({string.Join(", ", hparams.Classes.Take(10))}{(hparams.Classes.Count > 10 ? ", …" : "")}). " +
                         "Give exactly one class name per output, in output-index order.", nameof(hparams));
                 throw new ArgumentException(
@@ -199,7 +208,10 @@ public static class ModelImport
                     "Check the architecture name; the state dict must use torchvision's keys.", nameof(hparams));
             }
             using (no_grad())
-                model.load_state_dict(stateDict, strict: true);
+            {
+                foreach (var (key, tensor) in model.state_dict())
+                    readInto(key, tensor);
+            }
             model.eval();
             return new LoadedCheckpoint(hparams, model);
         }
@@ -210,46 +222,30 @@ public static class ModelImport
         }
     }
 
-    /// <summary>Disposes every tensor reachable through dicts and lists (the unpickled checkpoint graph).</summary>
-    private static void DisposeTensors(object? value)
+    // Lightning stores hyper_parameters as a dict, an AttributeDict (a dict subclass) or a Namespace (attributes in its state).
+    private static PickleDict? AsDict(object? value) => value switch
     {
-        switch (value)
-        {
-            case Tensor tensor:
-                tensor.Dispose();
-                break;
-            case IDictionary dictionary:
-                foreach (DictionaryEntry entry in dictionary)
-                    DisposeTensors(entry.Value);
-                break;
-            case IEnumerable items and not string:
-                foreach (var item in items)
-                    DisposeTensors(item);
-                break;
-        }
-    }
+        PickleDict dict => dict,
+        PickleObject { Items.Count: > 0 } instance => instance.Items,
+        PickleObject { State: PickleDict state } => state,
+        _ => null,
+    };
 
     private static InvalidDataException MissingHparam(string path, string key, string what) =>
         new($"{path}: hyper_parameters has no readable '{key}'; supply the {what} as an override.");
 
-    private static string? Text(IDictionary? hparams, string key) => hparams?[key] as string;
+    private static string? Text(PickleDict? hparams, string key) => hparams?[key] as string;
 
-    private static long? Number(IDictionary? hparams, string key) => hparams?[key] switch
-    {
-        int i => i,
-        long l => l,
-        _ => null,
-    };
+    private static long? Number(PickleDict? hparams, string key) => hparams?[key] as long?;
 
-    private static List<string>? Strings(IDictionary? hparams, string key) => hparams?[key] switch
+    private static List<string>? Strings(PickleDict? hparams, string key) => hparams?[key] switch
     {
-        IEnumerable<object> items when items.All(i => i is string) => [.. items.Cast<string>()],
-        ArrayList list when list.Cast<object>().All(i => i is string) => [.. list.Cast<string>()],
+        IEnumerable<object?> items when items.All(i => i is string) => [.. items.Cast<string>()],
         _ => null,
     };
 
     /// <summary>neuston stores <c>img_norm</c> as <c>[MEAN_STR, STD_STR]</c> (each "m" or "m1,m2,m3"), or None.</summary>
-    private static ImgNorm? NeustonImgNorm(IDictionary? hparams, string path)
+    private static ImgNorm? NeustonImgNorm(PickleDict? hparams, string path)
     {
         var value = hparams?["img_norm"];
         if (value is null)

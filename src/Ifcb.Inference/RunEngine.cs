@@ -4,6 +4,7 @@ using Ifcb.Data.Bins;
 using Ifcb.Data.Imaging;
 using Ifcb.Inference.Outputs;
 using Ifcb.Models.Checkpoints;
+using Ifcb.Platform;
 using static TorchSharp.torch;
 
 namespace Ifcb.Inference;
@@ -38,24 +39,25 @@ public sealed class RunEngine
         timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>Runs <paramref name="request"/> to the end (or until cancelled) and says what was done.</summary>
-    /// <exception cref="ArgumentException">Invalid options: batch size, output pattern or extension, SRC that is not a bin.</exception>
+    /// <exception cref="IfcbException">InvalidArgument: batch size over <see cref="Limits.MaxBatch"/> or, at the model's resize,
+    /// over <see cref="Limits.MaxBatchTensorBytes"/>; too many or too long output patterns.</exception>
+    /// <exception cref="ArgumentException">Invalid options: output pattern (unknown placeholder, absolute, '..') or extension,
+    /// a run or model id that is not a plain folder name, SRC that is not a bin.</exception>
     /// <exception cref="FileNotFoundException">SRC does not exist.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; finished outputs stay.</exception>
+    /// <exception cref="OperationCanceledException">
+    /// <paramref name="cancellationToken"/> fired; it is observed between bins (or image groups) and between batches.
+    /// Finished outputs stay.
+    /// </exception>
     public RunSummary Run(RunRequest request, IProgress<RunProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.Source);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.RunId);
-        if (request.BatchSize < 1)
-            throw new ArgumentException($"Batch size must be at least 1; got {request.BatchSize}.", nameof(request));
+        Limits.CheckBatch(request.BatchSize, Hparams.Resize);
         var patterns = request.OutputFiles is { Count: > 0 } files
             ? files
             : [request.InputType == RunInputType.Bin ? RunRequest.DefaultBinOutputFile : RunRequest.DefaultImageOutputFile];
-        foreach (var pattern in patterns)
-        {
-            OutputPattern.Validate(pattern, request.InputType);
-            ResultFile.CheckExtension(pattern);
-        }
+        OutputPattern.ValidateAll(patterns, request.InputType);
         var timestamp = request.Timestamp ?? DateTimeOffset.UtcNow;
         var outputDirectory = Path.GetFullPath(OutputPattern.ExpandDirectory(
             request.OutputDirectory ?? RunRequest.DefaultOutputDirectory, request.RunId, Hparams.ModelId, timestamp));
@@ -81,7 +83,7 @@ public sealed class RunEngine
         {
             run.CancellationToken.ThrowIfCancellationRequested();
             var outputs = run.Patterns
-                .Select(p => Path.Combine(run.OutputDirectory, OutputPattern.ExpandForBin(p, bin.Id, bin.RelativeDirectory)))
+                .Select(p => OutputPattern.Resolve(run.OutputDirectory, OutputPattern.ExpandForBin(p, bin.Id, bin.RelativeDirectory)))
                 .ToList();
             if (!run.Request.Clobber && outputs.All(File.Exists))
             {
@@ -140,7 +142,7 @@ public sealed class RunEngine
         {
             run.CancellationToken.ThrowIfCancellationRequested();
             var outputs = run.Patterns
-                .Select(p => Path.Combine(run.OutputDirectory, OutputPattern.ExpandForImages(p, group.Key)))
+                .Select(p => OutputPattern.Resolve(run.OutputDirectory, OutputPattern.ExpandForImages(p, group.Key)))
                 .ToList();
             var groupSource = group.Key.Length == 0 ? run.Request.Source : Path.Combine(run.Request.Source, group.Key);
             if (!run.Request.Clobber && outputs.All(File.Exists))
@@ -186,10 +188,12 @@ public sealed class RunEngine
         var names = new List<string>();
         var scores = new List<float>();
         var classes = new List<int>();
-        var step = run.Classifier.BatchSize * 4;
+        // BatchSize is at most Limits.MaxBatch, so the step cannot overflow (it once did: --batch 536870912 spun forever).
+        var step = checked(run.Classifier.BatchSize * 4);
         for (var start = 0; start < images.Count; start += step)
         {
-            var slice = images.Skip(start).Take(step).ToList();
+            run.CancellationToken.ThrowIfCancellationRequested();
+            var slice = Enumerable.Range(start, Math.Min(step, images.Count - start)).Select(i => images[i]).ToList();
             var decoded = new DecodedImage?[slice.Count];
             var errors = new string?[slice.Count];
             Parallel.For(0, slice.Count, new ParallelOptions { CancellationToken = run.CancellationToken }, i =>

@@ -173,6 +173,101 @@ sys.stdout.write(out.tobytes().hex())
         }
     }
 
+    [Theory]
+    [InlineData(15, "2147483648", "declares 2147483648×34 px")]
+    [InlineData(16, "2147483648", "declares 88×2147483648 px")]
+    [InlineData(15, "20000000", "declares 20000000×34 px")]
+    [InlineData(17, "9223372036854775000", "starts past the end of the .roi file")]
+    [InlineData(17, "100000", "starts past the end of the .roi file")]
+    [InlineData(17, "-5", "starts outside the .roi file")]
+    [InlineData(13, "99999999999", "RoiX")]
+    public void HostileAdcNumbersAreAPerBinFailureNamingTheRoi(int column, string value, string expected)
+    {
+        // Row 7 is the first ROI of the white bin, 88×34 px (v2 columns: 13 x, 14 y, 15 width, 16 height, 17 start byte).
+        var dir = TestData.TempDirectory();
+        try
+        {
+            var stem = CraftedBin(dir, TestData.WhiteBin, lines => lines[6] = ReplaceCell(lines[6], column, value));
+            var e = Assert.Throws<InvalidDataException>(() => RawBin.Open(stem));
+            Assert.Contains("bin D20130526T095207_IFCB013: ROI 7 ", e.Message, StringComparison.Ordinal);
+            Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void RoisThatReuseTheSameRoiBytesAreRefusedInsteadOfMultiplyingMemory()
+    {
+        // Every real bin's ROIs lie one after the other in the .roi file; an ADC listing one ROI a thousand times
+        // would make ReadImages hold a thousand copies of it.
+        var dir = TestData.TempDirectory();
+        try
+        {
+            var stem = CraftedBin(dir, TestData.WhiteBin, lines =>
+            {
+                var roi = lines[6];
+                for (var i = 0; i < 1000; i++)
+                    lines.Add(roi);
+            });
+            var e = Assert.Throws<InvalidDataException>(() => RawBin.Open(stem));
+            Assert.Contains("bin D20130526T095207_IFCB013", e.Message, StringComparison.Ordinal);
+            Assert.Contains("overlap", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void AV1PairWhoseStitchedBoxIsAMemoryBombIsRefusedWhenTheBinIsOpened()
+    {
+        // Two ROIs of one trigger, 3×46340 and 46340×3, crossing: 278 KB of pixels whose bounding box is 46340² = 2.1 Gpx.
+        var dir = TestData.TempDirectory();
+        try
+        {
+            var template = File.ReadAllLines(TestData.V1Bin + ".adc")[0];
+            string Row(int x, int y, int width, int height, long start)
+            {
+                var cells = template.Split(',');
+                (cells[0], cells[9], cells[10], cells[11], cells[12], cells[13]) = ("1", $"{x}", $"{y}", $"{width}", $"{height}", $"{start}");
+                return string.Join(',', cells);
+            }
+            var stem = Path.Combine(dir, "IFCB5_2012_028_081515");
+            File.WriteAllLines(stem + ".adc", [Row(100, 0, 3, 46340, 0), Row(0, 100, 46340, 3, 3 * 46340)]);
+            File.WriteAllBytes(stem + ".roi", new byte[2 * 3 * 46340]);
+            var e = Assert.Throws<InvalidDataException>(() => RawBin.Open(stem));
+            Assert.Contains("bin IFCB5_2012_028_081515: ROIs 1 and 2", e.Message, StringComparison.Ordinal);
+            Assert.Contains("46340×46340", e.Message, StringComparison.Ordinal);
+
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    /// <summary>Copies a real bin into <paramref name="dir"/> with its ADC rows edited.</summary>
+    internal static string CraftedBin(string dir, string bin, Action<List<string>> edit)
+    {
+        var stem = Path.Combine(dir, Path.GetFileName(bin));
+        var lines = File.ReadAllLines(bin + ".adc").ToList();
+        edit(lines);
+        File.WriteAllLines(stem + ".adc", lines);
+        File.Copy(bin + ".roi", stem + ".roi");
+        return stem;
+    }
+
+    internal static string ReplaceCell(string row, int column, string value)
+    {
+        var cells = row.Split(',');
+        cells[column] = value;
+        return string.Join(',', cells);
+    }
+
     [Fact]
     public void WalkerFindsBinsInAnyFolderAndReportsSkips()
     {

@@ -123,4 +123,96 @@ for p in sys.argv[2:]:
         var png = File.ReadAllBytes(SamplePngs()[0]);
         Assert.Contains("cut.png", Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(png.AsSpan(0, png.Length / 2), "cut.png")).Message);
     }
+
+    [Fact]
+    public void AHeaderDeclaringTooManyPixelsIsRefusedBeforeThePixelsAreAllocated()
+    {
+        // 40000×40000 RGBA would be 6.4 GB decoded; the file is under 100 bytes.
+        var png = CraftedPng.Header(40_000, 40_000);
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(png, "huge.png"));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+        Assert.Contains("huge.png", error.Message, StringComparison.Ordinal);
+        Assert.Contains("40000×40000", error.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(Ifcb.Platform.Limits.MaxImagePixels), error.Message, StringComparison.Ordinal);
+        Assert.True(allocated < 1 << 20, $"refusing the header allocated {allocated} bytes");
+
+        // At the limit it is a normal (here truncated, hence corrupt) image, not refused for its size.
+        var atLimit = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(CraftedPng.Header(4096, 4096), "edge.png"));
+        Assert.DoesNotContain(nameof(Ifcb.Platform.Limits.MaxImagePixels), atLimit.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnOversizedImageInATrainingSetIsSkippedAndReportedLikeACorruptOne()
+    {
+        var dir = TestData.TempDirectory();
+        try
+        {
+            var huge = Path.Combine(dir, "huge.png");
+            File.WriteAllBytes(huge, CraftedPng.Header(40_000, 40_000));
+            var images = DatasetSpec.FromFolder(TestData.TrainingSample).Images.Take(3).Append(new LabelledImage(huge, 0)).ToList();
+            var loader = new Loading.BatchLoader(images, Loading.LocalFileImageSource.Instance, new Loading.LoaderOptions(new PreprocessOptions(16), BatchSize: 4));
+            var batch = Assert.Single(loader.ReadEpoch(0));
+            using (batch)
+                Assert.Equal(3, batch.Count);
+            var failure = Assert.Single(loader.Failures);
+            Assert.Equal(huge, failure.Path);
+            Assert.Contains(nameof(Ifcb.Platform.Limits.MaxImagePixels), failure.Reason, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}
+
+/// <summary>
+/// PNG files built byte by byte: a signature, a valid IHDR (correct CRC) declaring any size, the start of the image
+/// data (one IDAT with a few compressed rows, so decoders get past the header) and IEND.
+/// </summary>
+internal static class CraftedPng
+{
+    public static byte[] Header(int width, int height, byte colorType = 6)
+    {
+        using var png = new MemoryStream();
+        png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        var ihdr = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; // bit depth
+        ihdr[9] = colorType; // 6 = RGBA
+        Chunk(png, "IHDR", ihdr);
+        using (var rows = new MemoryStream())
+        {
+            using (var zlib = new System.IO.Compression.ZLibStream(rows, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+                zlib.Write(new byte[1024]);
+            Chunk(png, "IDAT", rows.ToArray());
+        }
+        Chunk(png, "IEND", []);
+        return png.ToArray();
+    }
+
+    private static void Chunk(Stream png, string type, byte[] data)
+    {
+        Span<byte> word = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(word, data.Length);
+        png.Write(word);
+        var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
+        png.Write(typed);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(word, Crc32(typed));
+        png.Write(word);
+    }
+
+    // The PNG specification's CRC-32 (ISO 3309, reflected polynomial 0xEDB88320), bit by bit: a few bytes only.
+    private static uint Crc32(byte[] bytes)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in bytes)
+        {
+            crc ^= b;
+            for (var k = 0; k < 8; k++)
+                crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+        }
+        return crc ^ 0xFFFFFFFFu;
+    }
 }

@@ -1,6 +1,7 @@
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Ifcb.Data.Loading;
+using Ifcb.Platform;
 using TorchSharp;
 
 namespace Ifcb.Data.Tests;
@@ -136,6 +137,79 @@ public class LoaderTests
             break;
         }
         await AssertDecodeThreadsEndAsync();
+    }
+
+    [Fact]
+    public void ABatchTooLargeForItsImageSizeIsRefusedBeforeAnythingIsAllocated()
+    {
+        // `ifcb train … --batch 28533` at 224 px: 28533 × 3 × 224² floats wrapped around int to a 48 K buffer, and the
+        // decode threads then wrote past it and took the Training process down.
+        var error = Assert.Throws<IfcbException>(() =>
+            new BatchLoader(Images(), LocalFileImageSource.Instance, new LoaderOptions(new PreprocessOptions(224), BatchSize: 28533)));
+        Assert.Equal(ErrorKind.InvalidArgument, error.Kind);
+        Assert.Contains("28533", error.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(Limits.MaxBatch), error.Message, StringComparison.Ordinal);
+
+        // Within MaxBatch but over the tensor budget at this size: the message says what fits.
+        var tooBig = Assert.Throws<IfcbException>(() =>
+            new BatchLoader(Images(), LocalFileImageSource.Instance, new LoaderOptions(new PreprocessOptions(1024), BatchSize: 2048)));
+        Assert.Contains(nameof(Limits.MaxBatchTensorBytes), tooBig.Message, StringComparison.Ordinal);
+        Assert.Throws<IfcbException>(() => new LoaderOptions(new PreprocessOptions(8), BatchSize: 4).Validate());
+    }
+
+    [Fact]
+    public async Task AnUnexpectedErrorOnADecodeThreadFailsTheEpochWithAClearErrorAndLeavesNoThread()
+    {
+        var images = Images();
+        var poisoned = images[13].Path; // in the second batch, so the consumer is waiting on the first when it fails
+        var source = new ThrowingImageSource(poisoned, () => new InvalidCastException("a bug in an image source"));
+        var loader = new BatchLoader(images, source, new LoaderOptions(new PreprocessOptions(16), BatchSize: 8, DecodeWorkers: 3));
+        var consumed = 0;
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            await foreach (var batch in loader.ReadEpochAsync(0))
+            {
+                batch.Dispose();
+                consumed++;
+            }
+        });
+        Assert.Equal(1, consumed);
+        Assert.Contains(poisoned, error.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(InvalidCastException), error.Message, StringComparison.Ordinal);
+        Assert.IsType<InvalidCastException>(error.InnerException);
+        Assert.Empty(loader.Failures); // not taken for a corrupt image: nothing was silently left out
+        await AssertDecodeThreadsEndAsync();
+
+        // The synchronous form throws the same error, and the loader stays usable once the source is healthy again.
+        Assert.Throws<InvalidOperationException>(() => loader.ReadEpoch(1).ToList());
+        await AssertDecodeThreadsEndAsync();
+        source.Healthy = true;
+        Assert.Equal(30, loader.ReadEpoch(2).Sum(batch => { using (batch) return batch.Count; }));
+    }
+
+    [Fact]
+    public async Task AStorageOutageOnADecodeThreadFailsTheEpochAsTransientInsteadOfSkippingImages()
+    {
+        var images = Images();
+        var source = new ThrowingImageSource(images[2].Path, () => new Azure.RequestFailedException(503, "The server is busy."));
+        var loader = new BatchLoader(images, source, new LoaderOptions(new PreprocessOptions(16), BatchSize: 8, DecodeWorkers: 2));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            await foreach (var batch in loader.ReadEpochAsync(0))
+                batch.Dispose();
+        });
+        Assert.True(Faults.IsTransient(error), Faults.Reason(error));
+        Assert.Empty(loader.Failures);
+        await AssertDecodeThreadsEndAsync();
+    }
+
+    /// <summary>Decodes from disk, except one path, which throws whatever <paramref name="error"/> makes until <see cref="Healthy"/>.</summary>
+    private sealed class ThrowingImageSource(string path, Func<Exception> error) : IImageSource
+    {
+        public volatile bool Healthy;
+
+        public DecodedImage Load(string imagePath) =>
+            !Healthy && imagePath == path ? throw error() : LocalFileImageSource.Instance.Load(imagePath);
     }
 
     // The loader joins its threads before the epoch's enumerator finishes, but a joined .NET thread leaves the kernel's

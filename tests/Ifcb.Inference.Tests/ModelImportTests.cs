@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Ifcb.Models.Checkpoints;
+using Ifcb.Platform;
 using static TorchSharp.torch;
 
 namespace Ifcb.Inference.Tests;
@@ -81,6 +83,65 @@ public sealed class ModelImportTests(ReferenceModelFixture fixture)
         // A bare state dict is not a neuston checkpoint: the message says what to use instead.
         var bare = Assert.Throws<InvalidDataException>(() => ModelImport.FromNeustonCheckpoint(fixture.StateDictPath));
         Assert.Contains("FromStateDict", bare.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("'classes': ['c%d' % i for i in range(20000)]", nameof(Limits.MaxClasses))]
+    [InlineData("'classes': ['a', 'b'], 'resize': 10**12", nameof(Limits.MaxResize))]
+    [InlineData("'classes': ['a', 'b\\x07bell']", "control characters")]
+    public void NeustonHparamsOutOfBoundsAreRefusedBeforeAModelIsBuilt(string hparams, string expected)
+    {
+        var path = Path.Combine(fixture.NewFolder(), "hostile.ptl");
+        Python($"torch.save({{'state_dict': {{'model.fc.weight': torch.zeros(2, 512)}}, 'hyper_parameters': {{'MODEL': 'resnet18', {hparams}}}}}, sys.argv[1])", path);
+        var clock = Stopwatch.StartNew();
+        var error = Assert.Throws<InvalidDataException>(() => ModelImport.FromNeustonCheckpoint(path));
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public void AStateDictImportSpecOutOfBoundsIsRefusedBeforeAModelIsBuilt()
+    {
+        var classes = Enumerable.Range(0, 20_000).Select(i => $"c{i}").ToList();
+        var error = Assert.Throws<ArgumentException>(() => ModelImport.FromStateDict(fixture.StateDictPath, new StateDictImportSpec("resnet18", classes)));
+        Assert.Contains(nameof(Limits.MaxClasses), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ACheckpointThatWouldRunACommandInPythonImportsWithoutRunningIt()
+    {
+        // pickle.load would call os.system while loading 'callbacks'; the importer reads it as data and ignores it.
+        var folder = fixture.NewFolder();
+        var path = Path.Combine(folder, "exploit.ptl");
+        var marker = Path.Combine(folder, "ran");
+        Python($$$"""
+            class Exploit:
+                def __reduce__(self):
+                    import os
+                    return (os.system, ('touch {{{marker}}}',))
+            weights = torch.load(sys.argv[2])
+            torch.save({'state_dict': {'model.' + k: v for k, v in weights.items()}, 'callbacks': {'x': Exploit()},
+                        'hyper_parameters': {'MODEL': 'resnet18', 'classes': ['a', 'b']}}, sys.argv[1])
+            """, path, fixture.StateDictPath);
+        Assert.False(File.Exists(marker));
+        var imported = ModelImport.FromNeustonCheckpoint(path);
+        imported.Model.Dispose();
+        Assert.False(File.Exists(marker));
+    }
+
+    private static void Python(string script, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(ReferenceModelFixture.Python) { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("import sys, torch\n" + script);
+        foreach (var argument in arguments)
+            start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, stderr.Result);
     }
 
     private static void AssertSameWeights(Ifcb.Models.ClassifierNet expected, Ifcb.Models.ClassifierNet actual)

@@ -1,15 +1,23 @@
 using System.Globalization;
+using Ifcb.Platform;
 using Microsoft.Win32.SafeHandles;
 
 namespace Ifcb.Data.Bins;
 
 /// <summary>
 /// A raw IFCB bin (<c>.adc</c> + <c>.roi</c>; the <c>.hdr</c> is not needed for images). <see cref="Open"/> parses
-/// the ADC and checks that every ROI lies inside the <c>.roi</c> file, so a truncated or corrupt bin fails there
-/// with an <see cref="InvalidDataException"/> naming the file and the problem, never later with a wrong image.
+/// the ADC and checks every number a corrupt or crafted ADC could use against the bin or the process: each ROI is at
+/// most <see cref="Limits.MaxImagePixels"/> pixels and lies inside the <c>.roi</c> file, the ROIs together fit in it
+/// (real bins store them one after another, so reading a bin never needs more memory than its <c>.roi</c> file), and
+/// v1 pairs stitch into a bounded image (see <see cref="V1Stitcher"/>). A truncated or corrupt bin fails there with an
+/// <see cref="InvalidDataException"/> naming the bin, the ROI and the problem, never later with a wrong image, an
+/// overflow or a huge allocation.
 /// </summary>
 public sealed class RawBin
 {
+    /// <summary>Largest ADC file read (real ones are a few MB: ~250 bytes per trigger).</summary>
+    public const long MaxAdcBytes = 128L << 20;
+
     private RawBin(BinId id, string adcPath, string roiPath, int adcRowCount, IReadOnlyList<RoiRecord> rois, long roiFileLength)
     {
         Id = id;
@@ -57,18 +65,41 @@ public sealed class RawBin
 
         var (rowCount, rois) = ParseAdc(id!, adcPath);
         var roiLength = new FileInfo(roiPath).Length;
+        long total = 0;
         foreach (var roi in rois)
         {
-            if (roi.StartByte < 0 || roi.StartByte + roi.ByteCount > roiLength)
-                throw new InvalidDataException(
-                    $"{roiPath}: ROI {roi.TargetNumber} at byte {roi.StartByte} needs {roi.ByteCount} bytes but .roi has {roiLength} " +
-                    $"(ROI is {roi.Width}x{roi.Height}); the .roi file is truncated or does not belong to {adcPath}.");
+            if (roi.StartByte < 0)
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"bin {lid}: ROI {roi.TargetNumber} starts outside the .roi file (byte {roi.StartByte}); the ADC file {adcPath} is corrupt."));
+            if (roi.StartByte >= roiLength)
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"bin {lid}: ROI {roi.TargetNumber} starts past the end of the .roi file (byte {roi.StartByte}; {roiPath} has {roiLength} " +
+                    $"bytes); the .roi file is truncated or does not belong to {adcPath}."));
+            // Subtracting keeps a start byte near long.MaxValue from overflowing the sum.
+            if (roi.ByteCount > roiLength - roi.StartByte)
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"bin {lid}: {roiPath}: ROI {roi.TargetNumber} at byte {roi.StartByte} needs {roi.ByteCount} bytes but .roi has {roiLength} " +
+                    $"(ROI is {roi.Width}x{roi.Height}); the .roi file is truncated or does not belong to {adcPath}."));
+            total += roi.ByteCount;
         }
-        return new RawBin(id!, adcPath, roiPath, rowCount, rois, roiLength);
+        if (total > roiLength)
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"bin {lid}: its {rois.Count} ROIs need {total} bytes but {roiPath} has {roiLength}, so some overlap in the .roi file " +
+                $"(real bins store them one after another); the ADC file {adcPath} is corrupt."));
+        if (id!.Schema == BinSchema.V1)
+        {
+            foreach (var (first, second) in V1Stitcher.FindPairs(rois))
+                V1Stitcher.CheckStitchedSize(first, second, lid);
+        }
+        return new RawBin(id, adcPath, roiPath, rowCount, rois, roiLength);
     }
 
     private static (int RowCount, List<RoiRecord> Rois) ParseAdc(BinId id, string adcPath)
     {
+        var adcLength = new FileInfo(adcPath).Length;
+        if (adcLength > MaxAdcBytes)
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"bin {id.Lid}: the ADC file {adcPath} is {adcLength} bytes; the limit is {MaxAdcBytes} ({nameof(RawBin)}.{nameof(MaxAdcBytes)}), far above any real bin's."));
         var schema = AdcSchema.For(id.Schema);
         var rois = new List<RoiRecord>();
         var rowCount = 0;
@@ -90,11 +121,18 @@ public sealed class RawBin
             var height = Field(fields, schema.RoiHeight, adcPath, lineNumber, "RoiHeight");
             if (width < 0 || height <= 0)
                 throw new InvalidDataException($"{adcPath} line {lineNumber}: ROI size {width}x{height} is not positive.");
+            // Each side alone first, so the product cannot overflow.
+            if (width > Limits.MaxImagePixels || height > Limits.MaxImagePixels || width * height > Limits.MaxImagePixels)
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"bin {id.Lid}: ROI {rowCount} declares {width}×{height} px; the limit is {Limits.MaxImagePixels} px " +
+                    $"(limit {nameof(Limits.MaxImagePixels)}), so the ADC file {adcPath} (line {lineNumber}) is corrupt."));
+            int Coordinate(int column, string name, long min) =>
+                (int)InRange(Field(fields, column, adcPath, lineNumber, name), min, int.MaxValue, id, rowCount, name, adcPath, lineNumber);
             rois.Add(new RoiRecord(
                 TargetNumber: rowCount,
-                Trigger: (int)Field(fields, schema.Trigger, adcPath, lineNumber, "trigger"),
-                X: (int)Field(fields, schema.RoiX, adcPath, lineNumber, "RoiX"),
-                Y: (int)Field(fields, schema.RoiY, adcPath, lineNumber, "RoiY"),
+                Trigger: Coordinate(schema.Trigger, "trigger", int.MinValue),
+                X: Coordinate(schema.RoiX, "RoiX", 0),
+                Y: Coordinate(schema.RoiY, "RoiY", 0),
                 Width: (int)width,
                 Height: (int)height,
                 StartByte: Field(fields, schema.StartByte, adcPath, lineNumber, "StartByte")));
@@ -103,6 +141,12 @@ public sealed class RawBin
             throw new InvalidDataException($"{adcPath} is empty: bin {id.Lid} has no ADC rows (no triggers), so it has no images.");
         return (rowCount, rois);
     }
+
+    private static long InRange(long value, long min, long max, BinId id, int roi, string name, string adcPath, int lineNumber) =>
+        value >= min && value <= max
+            ? value
+            : throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"bin {id.Lid}: ROI {roi} has {name} {value}, outside {min}..{max}; the ADC file {adcPath} (line {lineNumber}) is corrupt."));
 
     // ADC cells are written as integers for the ROI columns, but pandas would accept "96.0"; so do we, if it is whole.
     private static long Field(string[] fields, int column, string adcPath, int lineNumber, string name)

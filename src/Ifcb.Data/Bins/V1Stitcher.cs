@@ -1,3 +1,6 @@
+using System.Globalization;
+using Ifcb.Platform;
+
 namespace Ifcb.Data.Bins;
 
 /// <summary>
@@ -6,10 +9,16 @@ namespace Ifcb.Data.Bins;
 /// They become one image covering the bounding box of both (the second ROI drawn over the first); pixels neither ROI
 /// covers are filled with the rounded mean of the real pixels on the outer boundary of the (4-connected dilated) gap.
 /// The second target of the pair is dropped. Commercial (v2) bins are never stitched.
+/// The stitched image is the pair's bounding box, which a corrupt ADC can make enormous (3×46340 and 46340×3 crossing:
+/// 2.1 Gpx from 278 KB of pixels), so it is capped: at most <see cref="MaxAreaRatio"/> times the two ROIs' own area
+/// and at most <see cref="Limits.MaxImagePixels"/>. Real pairs are two halves of one object (box ≈ 1–2× their area).
 /// </summary>
 public static class V1Stitcher
 {
     private const int OverlapThreshold = 2;
+
+    /// <summary>Largest stitched box, relative to the area of the two ROIs it is made of.</summary>
+    public const int MaxAreaRatio = 16;
 
     /// <summary>The stitched pairs (first, second) of a ROI list in target order.</summary>
     public static IReadOnlyList<(RoiRecord First, RoiRecord Second)> FindPairs(IReadOnlyList<RoiRecord> rois)
@@ -26,9 +35,35 @@ public static class V1Stitcher
         return pairs;
     }
 
+    // In long: X + Width can pass int.MaxValue for a corrupt ADC.
     private static bool Overlap(RoiRecord a, RoiRecord b) =>
-        a.X < b.X + b.Width - OverlapThreshold && a.X + a.Width > b.X + OverlapThreshold &&
-        a.Y < b.Y + b.Height - OverlapThreshold && a.Y + a.Height > b.Y + OverlapThreshold;
+        a.X < (long)b.X + b.Width - OverlapThreshold && (long)a.X + a.Width > (long)b.X + OverlapThreshold &&
+        a.Y < (long)b.Y + b.Height - OverlapThreshold && (long)a.Y + a.Height > (long)b.Y + OverlapThreshold;
+
+    /// <summary>Width and height of the image stitched from <paramref name="a"/> and <paramref name="b"/> (their bounding box).</summary>
+    public static (long Width, long Height) StitchedSize(RoiRecord a, RoiRecord b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        return (Math.Max((long)a.X + a.Width, (long)b.X + b.Width) - Math.Min(a.X, b.X),
+                Math.Max((long)a.Y + a.Height, (long)b.Y + b.Height) - Math.Min(a.Y, b.Y));
+    }
+
+    /// <summary>Throws unless the pair's stitched image is within the caps (see the class remarks).</summary>
+    /// <param name="binId">The bin, for the message.</param>
+    /// <exception cref="InvalidDataException">The box is too large; the message names both ROIs, the box and the cap.</exception>
+    public static void CheckStitchedSize(RoiRecord a, RoiRecord b, string? binId = null)
+    {
+        var (width, height) = StitchedSize(a, b);
+        var own = a.ByteCount + b.ByteCount;
+        var cap = Math.Min(Limits.MaxImagePixels, MaxAreaRatio * own);
+        // Each side is below 2^32 (ints), so the product fits in a long.
+        if (width * height > cap)
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{(binId is null ? "" : $"bin {binId}: ")}ROIs {a.TargetNumber} and {b.TargetNumber} (one trigger, overlapping) would stitch into a {width}×{height} px " +
+                $"image ({width * height} px) from {own} px of ROIs; the cap is {cap} px ({MaxAreaRatio}× their area, at most " +
+                $"{nameof(Limits.MaxImagePixels)} = {Limits.MaxImagePixels}), so the ADC is corrupt."));
+    }
 
     /// <summary>
     /// Applies stitching to a bin's raw images (same order as <paramref name="rois"/>). As in pyifcb, when three
@@ -57,16 +92,18 @@ public static class V1Stitcher
     }
 
     /// <summary>Merges two overlapping ROIs into one infilled image of their bounding box.</summary>
+    /// <exception cref="InvalidDataException">The box is over the caps (<see cref="RawBin.Open"/> refuses such bins first).</exception>
     public static GrayImage StitchPair(RoiRecord a, GrayImage aImage, RoiRecord b, GrayImage bImage)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(aImage);
         ArgumentNullException.ThrowIfNull(bImage);
+        CheckStitchedSize(a, b);
         var x0 = Math.Min(a.X, b.X);
         var y0 = Math.Min(a.Y, b.Y);
-        var width = Math.Max(a.X + a.Width, b.X + b.Width) - x0;
-        var height = Math.Max(a.Y + a.Height, b.Y + b.Height) - y0;
+        var (longWidth, longHeight) = StitchedSize(a, b);
+        var (width, height) = ((int)longWidth, (int)longHeight);
         var pixels = new byte[width * height];
         var missing = new bool[width * height];
         Array.Fill(missing, true);

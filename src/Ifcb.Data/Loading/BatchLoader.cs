@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
+using Ifcb.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,7 +26,8 @@ public sealed record ImageFailure(string Path, string Reason);
 /// <summary>
 /// Loader settings. <see cref="Training"/> selects whether flips apply (validation only gets them with <c>+V</c>).
 /// <see cref="DecodeWorkers"/> threads decode each batch; at most <see cref="PrefetchBatches"/> finished batches wait
-/// for the consumer, so memory stays near (PrefetchBatches + 2) x batch size x 3·S·S floats.
+/// for the consumer, so memory stays near (PrefetchBatches + 2) x batch size x 3·S·S floats — which is why
+/// <see cref="Validate"/> bounds batch × size (see <see cref="Limits.CheckBatch"/>).
 /// </summary>
 public sealed record LoaderOptions(
     PreprocessOptions Preprocess,
@@ -36,7 +39,25 @@ public sealed record LoaderOptions(
     int PrefetchBatches = 2,
     CorruptImagePolicy CorruptImages = CorruptImagePolicy.Skip)
 {
-    public int EffectiveDecodeWorkers => DecodeWorkers > 0 ? DecodeWorkers : Environment.ProcessorCount;
+    /// <summary>Most decode threads one loader starts (more only adds contention; a typo must not start a million threads).</summary>
+    public const int MaxDecodeWorkers = 256;
+
+    /// <summary>Most finished batches kept ahead of the consumer.</summary>
+    public const int MaxPrefetchBatches = 64;
+
+    public int EffectiveDecodeWorkers => DecodeWorkers > 0 ? DecodeWorkers : Math.Min(Environment.ProcessorCount, MaxDecodeWorkers);
+
+    /// <summary>Floats in one batch buffer: batch × 3 × size², computed without overflow.</summary>
+    public long BatchFloats => (long)BatchSize * Preprocess.TensorLength;
+
+    /// <exception cref="IfcbException">InvalidArgument naming the field and its limit.</exception>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Preprocess);
+        Limits.CheckBatch(BatchSize, Preprocess.Size);
+        Limits.Check(DecodeWorkers, 0, MaxDecodeWorkers, "decode workers", nameof(MaxDecodeWorkers));
+        Limits.Check(PrefetchBatches, 0, MaxPrefetchBatches, "prefetch batches", nameof(MaxPrefetchBatches));
+    }
 }
 
 /// <summary>
@@ -151,8 +172,7 @@ public sealed class BatchLoader
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.BatchSize);
-        ArgumentOutOfRangeException.ThrowIfNegative(options.PrefetchBatches);
+        options.Validate();
         _images = images;
         _source = source;
         Options = options;
@@ -182,8 +202,16 @@ public sealed class BatchLoader
     /// dedicated threads. They take images one at a time in epoch order, so while one thread finishes a batch the others
     /// already start the next; dedicated threads (not the thread pool) keep decoding from waiting on thread injection,
     /// which cost the first epochs a third of their throughput when batches were decoded with Parallel.For on pool threads.
+    /// No exception ever escapes a decode thread: an image that is missing, unreadable, corrupt or over the pixel limit
+    /// is skipped and recorded (<see cref="Failures"/>); anything else fails the batch it happened in, and the consumer
+    /// gets it here, in batch order, once it reaches that batch. By the time this enumerator is done (finished, failed,
+    /// cancelled or disposed early) every decode thread has ended.
     /// </summary>
     /// <exception cref="InvalidDataException">With <see cref="CorruptImagePolicy.Throw"/>, an image could not be loaded.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// Loading an image failed in a way that is not the image's fault (a storage outage, a bug): the message names the
+    /// image, the inner exception is the original, so <see cref="Faults.IsTransient"/> still recognises an outage.
+    /// </exception>
     public async IAsyncEnumerable<Batch> ReadEpochAsync(int epoch, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -192,20 +220,18 @@ public sealed class BatchLoader
             SingleReader = true,
             SingleWriter = true,
         });
+        var state = new EpochState(cts);
         using var work = new BlockingCollection<(PendingBatch Batch, int Slot)>(new ConcurrentQueue<(PendingBatch, int)>());
         var workers = Enumerable.Range(0, Options.EffectiveDecodeWorkers)
-            .Select(i => new Thread(() => DecodeLoop(work, epoch, cts.Token)) { IsBackground = true, Name = $"ifcb-decode-{i}" })
+            .Select(i => new Thread(() => DecodeLoop(work, epoch, state)) { IsBackground = true, Name = $"ifcb-decode-{i}" })
             .ToList();
         workers.ForEach(w => w.Start());
         var started = new List<PendingBatch>();
         var producer = Task.Run(() => ProduceAsync(EpochOrder(epoch), channel.Writer, work, started, cts.Token), CancellationToken.None);
         try
         {
-            await foreach (var pending in channel.Reader.ReadAllAsync(cts.Token).ConfigureAwait(false))
+            while (await NextBatchAsync(channel.Reader, state, cts.Token).ConfigureAwait(false) is { } batch)
             {
-                cts.Token.ThrowIfCancellationRequested();
-                var batch = await pending.Done.Task.ConfigureAwait(false);
-                pending.Consumed = true; // from here the consumer disposes it
                 if (batch.Count > 0)
                     yield return batch;
                 else
@@ -235,6 +261,25 @@ public sealed class BatchLoader
                         pending.Done.Task.Result.Dispose();
                 }
             }
+        }
+    }
+
+    // The next batch in epoch order, or null at the end. Waiting on a batch also ends when the epoch is cancelled or a
+    // decode thread died (its batch would never finish): then the thread's error is thrown, not a bare cancellation.
+    private static async Task<Batch?> NextBatchAsync(ChannelReader<PendingBatch> reader, EpochState state, CancellationToken token)
+    {
+        try
+        {
+            if (!await reader.WaitToReadAsync(token).ConfigureAwait(false) || !reader.TryRead(out var pending))
+                return null;
+            var batch = await pending.Done.Task.WaitAsync(token).ConfigureAwait(false);
+            pending.Consumed = true; // from here the consumer disposes it
+            return batch;
+        }
+        catch (OperationCanceledException) when (state.Fault is { } fault)
+        {
+            fault.Throw();
+            throw;
         }
     }
 
@@ -274,13 +319,14 @@ public sealed class BatchLoader
     {
         try
         {
-            var imageLength = Options.Preprocess.TensorLength;
-            for (var b = 0; b * Options.BatchSize < order.Length; b++)
+            // Validate() bounded batch × size to MaxBatchTensorBytes, so a batch buffer is a valid array length.
+            var bufferLength = checked((int)Options.BatchFloats);
+            for (var b = 0; (long)b * Options.BatchSize < order.Length; b++)
             {
                 var start = b * Options.BatchSize;
                 var positions = order.AsSpan(start, Math.Min(Options.BatchSize, order.Length - start)).ToArray();
                 await writer.WaitToWriteAsync(token).ConfigureAwait(false);
-                var slots = _buffers.TryTake(out var pooled) ? pooled : new float[Options.BatchSize * imageLength];
+                var slots = _buffers.TryTake(out var pooled) ? pooled : new float[bufferLength];
                 var pending = new PendingBatch(b, start, positions, slots);
                 lock (started)
                     started.Add(pending);
@@ -297,35 +343,88 @@ public sealed class BatchLoader
         }
     }
 
-    private void DecodeLoop(BlockingCollection<(PendingBatch Batch, int Slot)> work, int epoch, CancellationToken token)
+    /// <summary>What the decode threads of one epoch share with its consumer.</summary>
+    private sealed class EpochState(CancellationTokenSource cancellation)
     {
-        var imageLength = Options.Preprocess.TensorLength;
-        try
+        private ExceptionDispatchInfo? _fault;
+
+        public CancellationToken Token => cancellation.Token;
+
+        /// <summary>Set when a decode thread died outside any one image's work; the epoch is then cancelled.</summary>
+        public ExceptionDispatchInfo? Fault => Volatile.Read(ref _fault);
+
+        public void FailEpoch(Exception error)
         {
-            foreach (var (pending, i) in work.GetConsumingEnumerable(token))
+            Interlocked.CompareExchange(ref _fault, ExceptionDispatchInfo.Capture(error), null);
+            try
             {
-                var image = _images[pending.Positions[i]];
-                try
-                {
-                    var decoded = _source.Load(image.Path);
-                    var random = new Random(MixSeed(Options.Seed, epoch, pending.FirstPosition + i));
-                    _preprocessor.Process(decoded, Options.Training, random, pending.Slots.AsSpan(i * imageLength, imageLength));
-                    pending.Ok[i] = true;
-                }
-                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or UnauthorizedAccessException)
-                {
-                    if (Options.CorruptImages == CorruptImagePolicy.Throw)
-                        pending.Done.TrySetException(new InvalidDataException($"Image {image.Path} could not be loaded: {e.Message}", e));
-                    pending.Errors[i] = new ImageFailure(image.Path, e.Message);
-                }
-                if (Interlocked.Decrement(ref pending.Remaining) == 0 && !pending.Done.Task.IsCompleted)
-                    pending.Done.TrySetResult(Assemble(pending));
+                cancellation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The epoch is already over.
             }
         }
-        catch (OperationCanceledException)
+    }
+
+    // The body of a decode thread. It must never throw: an exception leaving a thread kills the process.
+    private void DecodeLoop(BlockingCollection<(PendingBatch Batch, int Slot)> work, int epoch, EpochState state)
+    {
+        try
+        {
+            foreach (var (pending, i) in work.GetConsumingEnumerable(state.Token))
+            {
+                try
+                {
+                    DecodeOne(pending, i, epoch);
+                    if (Interlocked.Decrement(ref pending.Remaining) == 0 && !pending.Done.Task.IsCompleted)
+                        pending.Done.TrySetResult(Assemble(pending));
+                }
+                catch (Exception e)
+                {
+                    // Every exception must end here (the alternative is a dead process); the consumer gets it in order.
+                    pending.Done.TrySetException(e);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (state.Token.IsCancellationRequested)
         {
         }
+        catch (Exception e)
+        {
+            state.FailEpoch(new InvalidOperationException($"An image decode thread failed: {e.GetType().Name}: {e.Message}", e));
+        }
     }
+
+    // Loads image i of a batch into its slot. The image's own faults (missing, unreadable, corrupt, over the pixel
+    // limit) skip it; an outage or a bug is not the image's fault and fails its batch, so no image is silently lost.
+    private void DecodeOne(PendingBatch pending, int i, int epoch)
+    {
+        var imageLength = Options.Preprocess.TensorLength;
+        var image = _images[pending.Positions[i]];
+        try
+        {
+            var decoded = _source.Load(image.Path);
+            var random = new Random(MixSeed(Options.Seed, epoch, pending.FirstPosition + i));
+            _preprocessor.Process(decoded, Options.Training, random, pending.Slots.AsSpan(i * imageLength, imageLength));
+            pending.Ok[i] = true;
+        }
+        catch (Exception e) when (IsImageFault(e))
+        {
+            if (Options.CorruptImages == CorruptImagePolicy.Throw)
+                pending.Done.TrySetException(new InvalidDataException($"Image {image.Path} could not be loaded: {e.Message}", e));
+            pending.Errors[i] = new ImageFailure(image.Path, e.Message);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new InvalidOperationException($"Loading image {image.Path} failed: {e.GetType().Name}: {e.Message}", e);
+        }
+    }
+
+    private static bool IsImageFault(Exception e) =>
+        !Faults.IsTransient(e)
+        && e is InvalidDataException or IOException or UnauthorizedAccessException
+            or IfcbException { Kind: ErrorKind.NotFound or ErrorKind.InvalidArgument or ErrorKind.DataLoss };
 
     // Closes the gaps left by skipped images and records their failures.
     private Batch Assemble(PendingBatch pending)

@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using Ifcb.Data;
+using Ifcb.Models.Weights;
+using Ifcb.Platform.Checkpoints;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -16,24 +16,22 @@ public sealed record LoadedCheckpoint(ModelHparams Hparams, ClassifierNet Model)
 /// editor; <c>state_dict.pth</c> is a plain <c>torch.save</c> state dict with torchvision's keys, so Python users load it with
 /// <c>torch.load</c> after unzipping; and both entries are written by maintained code (System.IO.Compression, PyBridge's
 /// pickler) instead of a hand-rolled safetensors header writer (PyBridge cannot write safetensors metadata).
+/// <c>hparams.json</c> is a <see cref="CheckpointHeader"/>, the same bounded document the Registry and the CLI read
+/// without libtorch.
 /// </summary>
 public static class Checkpoint
 {
-    public const string HparamsEntry = "hparams.json";
-    public const string WeightsEntry = "state_dict.pth";
+    public const string HparamsEntry = CheckpointHeader.HparamsEntry;
+    public const string WeightsEntry = CheckpointHeader.WeightsEntry;
 
     /// <summary>Format marker in hparams.json, bumped on incompatible changes.</summary>
-    public const int FormatVersion = 1;
-
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
+    public const int FormatVersion = CheckpointHeader.CurrentFormatVersion;
 
     /// <summary>Writes hparams and the model's full state dict; the model is left as it was.</summary>
-    /// <exception cref="ArgumentException">hparams do not describe the model (architecture or class count differ).</exception>
+    /// <exception cref="ArgumentException">
+    /// hparams do not describe the model (architecture or class count differ) or break a limit a loader would refuse
+    /// (see <see cref="CheckpointHeader.Validate"/>).
+    /// </exception>
     public static void Save(Stream destination, ModelHparams hparams, ClassifierNet model)
     {
         ArgumentNullException.ThrowIfNull(destination);
@@ -43,55 +41,67 @@ public static class Checkpoint
             throw new ArgumentException(
                 $"hparams describe {hparams.Architecture} with {hparams.Classes.Count} classes, but the model is " +
                 $"{model.Architecture} with {model.NumClasses}.", nameof(hparams));
+        var header = hparams.ToHeader();
+        try
+        {
+            header.Validate();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException($"These hparams would make a checkpoint no loader accepts: {e.Message}", nameof(hparams), e);
+        }
 
         using var zip = new ZipArchive(destination, ZipArchiveMode.Create, leaveOpen: true);
         using (var entry = zip.CreateEntry(HparamsEntry, CompressionLevel.Optimal).Open())
-            JsonSerializer.Serialize(entry, HparamsDocument.From(hparams), Json);
-        // Weights are already dense floats: storing them uncompressed keeps save/load fast.
+            JsonSerializer.Serialize(entry, header, CheckpointHeader.Json);
+        // Stored, not deflated: the weights are dense floats (deflate gains little), and a stored entry can be read in
+        // place by Load, with no copy of the weights.
         using var weights = zip.CreateEntry(WeightsEntry, CompressionLevel.NoCompression).Open();
         ExportPyTorch(model, weights);
     }
 
-    /// <summary>Reads a checkpoint and rebuilds its model (CPU, eval mode); no training arguments are needed.</summary>
-    /// <exception cref="InvalidDataException">Not a checkpoint, or its weights do not fit its hparams.</exception>
+    /// <summary>
+    /// Reads a checkpoint and rebuilds its model (CPU, eval mode); no training arguments are needed. hparams.json is read
+    /// and checked first (<see cref="CheckpointHeader.Read"/>: class count, labels, resize, size), so a checkpoint that
+    /// breaks a limit is refused before any model is allocated. The weights then go from the file straight into the
+    /// model's parameters (<see cref="StateDictReader.LoadInto"/>): the stored <c>state_dict.pth</c> entry is read in
+    /// place, so nothing but its small pickle is buffered. Pass a seekable stream (a file, or a buffer already in
+    /// memory); any other is first copied to a temporary file (the zip directory is at the end), never to memory.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Not a checkpoint, hparams out of bounds, an unknown architecture, or weights that do not fit.</exception>
     public static LoadedCheckpoint Load(Stream source)
     {
         ArgumentNullException.ThrowIfNull(source);
-        ZipArchive zip;
+        using var temporary = source.CanSeek ? null : CopyToTemporaryFile(source);
+        var checkpoint = temporary ?? source;
+        var start = checkpoint.Position;
+        var hparams = ModelHparams.FromHeader(CheckpointHeader.Read(checkpoint));
+
+        checkpoint.Position = start;
+        using var weights = StoredZipEntry.OpenInPlace(checkpoint, WeightsEntry) ?? CopyEntryToTemporaryFile(checkpoint, start);
+        using var reader = StateDictReader.Open(weights, WeightsFormat.PyTorch);
+        ClassifierNet model;
         try
         {
-            zip = new ZipArchive(source, ZipArchiveMode.Read, leaveOpen: true);
+            model = ModelZoo.Create(hparams.Architecture, hparams.Classes.Count, hparams.Pretrained);
         }
-        catch (InvalidDataException e)
+        catch (ArgumentException e)
         {
-            throw new InvalidDataException($"Not a model checkpoint (expected a zip with {HparamsEntry} and {WeightsEntry}).", e);
+            throw new InvalidDataException($"The checkpoint's architecture is not one this platform builds: {e.Message}", e);
         }
-        using (zip)
+        try
         {
-            var hparamsEntry = zip.GetEntry(HparamsEntry) ?? throw new InvalidDataException($"The checkpoint has no {HparamsEntry}.");
-            var weightsEntry = zip.GetEntry(WeightsEntry) ?? throw new InvalidDataException($"The checkpoint has no {WeightsEntry}.");
-            HparamsDocument document;
-            using (var stream = hparamsEntry.Open())
-                document = JsonSerializer.Deserialize<HparamsDocument>(stream, Json)
-                    ?? throw new InvalidDataException($"{HparamsEntry} is empty.");
-            var hparams = document.ToHparams();
-
-            var model = ModelZoo.Create(hparams.Architecture, hparams.Classes.Count, hparams.Pretrained);
-            using (var scope = NewDisposeScope())
-            using (var weights = weightsEntry.Open())
-            {
-                var stateDict = Weights.StateDictFile.Read(weights, Weights.WeightsFormat.PyTorch);
-                var comparison = Weights.StateDictComparison.Compare(model, stateDict);
-                if (!comparison.Matches)
-                {
-                    model.Dispose();
-                    throw new InvalidDataException($"The checkpoint's weights do not fit {hparams.Architecture}: {comparison.Describe()}");
-                }
-                using (no_grad())
-                    model.load_state_dict(stateDict, strict: true);
-            }
+            var comparison = reader.CompareTo(model);
+            if (!comparison.Matches)
+                throw new InvalidDataException($"The checkpoint's weights do not fit {hparams.Architecture}: {comparison.Describe()}");
+            reader.LoadInto(model);
             model.eval();
             return new LoadedCheckpoint(hparams, model);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
         }
     }
 
@@ -110,47 +120,31 @@ public static class Checkpoint
         buffer.CopyTo(destination);
     }
 
-    private sealed record ImgNormDocument(double[] Mean, double[] Std);
-
-    private sealed record HparamsDocument(
-        int FormatVersion,
-        string Arch,
-        string[] Classes,
-        int Resize,
-        ImgNormDocument? ImgNorm,
-        bool Pretrained,
-        long Seed,
-        string ModelId,
-        string TrainingId,
-        string? DatasetFingerprint,
-        DateTimeOffset Created,
-        string PlatformVersion,
-        Dictionary<string, string>? Extras)
+    private static FileStream CopyToTemporaryFile(Stream source)
     {
-        public static HparamsDocument From(ModelHparams h) => new(
-            Checkpoint.FormatVersion, h.Architecture, [.. h.Classes], h.Resize,
-            h.ImgNorm is null ? null : new ImgNormDocument([.. h.ImgNorm.Mean], [.. h.ImgNorm.Std]),
-            h.Pretrained, h.Seed, h.ModelId, h.TrainingId, h.DatasetFingerprint, h.CreatedUtc, h.PlatformVersion,
-            h.Extras is null ? null : new Dictionary<string, string>(h.Extras));
-
-        public ModelHparams ToHparams()
+        var file = NewTemporaryFile();
+        try
         {
-            if (FormatVersion != Checkpoint.FormatVersion)
-                throw new InvalidDataException(
-                    $"Checkpoint format {FormatVersion} is not supported by this version (it reads format {Checkpoint.FormatVersion}).");
-            if (string.IsNullOrEmpty(Arch) || Classes is null || Classes.Length == 0)
-                throw new InvalidDataException($"{HparamsEntry} lacks the architecture or the class list.");
-            ImgNorm? norm;
-            try
-            {
-                norm = ImgNorm is null ? null : new ImgNorm(ImgNorm.Mean, ImgNorm.Std);
-            }
-            catch (FormatException e)
-            {
-                throw new InvalidDataException($"{HparamsEntry} holds an invalid img_norm: {e.Message}", e);
-            }
-            return new ModelHparams(Arch, Classes, Resize, norm, Pretrained, Seed, ModelId, TrainingId, DatasetFingerprint,
-                Created, PlatformVersion, Extras);
+            source.CopyTo(file);
+            file.Position = 0;
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
         }
     }
+
+    // Only for a checkpoint whose weights entry was re-zipped with compression: Save never writes one.
+    private static FileStream CopyEntryToTemporaryFile(Stream checkpoint, long start)
+    {
+        checkpoint.Position = start;
+        using var zip = new ZipArchive(checkpoint, ZipArchiveMode.Read, leaveOpen: true);
+        using var entry = zip.GetEntry(WeightsEntry)!.Open();
+        return CopyToTemporaryFile(entry);
+    }
+
+    private static FileStream NewTemporaryFile() =>
+        new(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose);
 }

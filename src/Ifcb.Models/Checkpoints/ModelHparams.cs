@@ -1,4 +1,5 @@
 using Ifcb.Data;
+using Ifcb.Platform.Checkpoints;
 
 namespace Ifcb.Models.Checkpoints;
 
@@ -49,4 +50,43 @@ public sealed record ModelHparams(
             .SequenceEqual((other.Extras ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal));
 
     public override int GetHashCode() => HashCode.Combine(Architecture, Classes.Count, ModelId, TrainingId, CreatedUtc);
+
+    /// <summary>These hparams as the checkpoint's <c>hparams.json</c> document (not yet validated).</summary>
+    public CheckpointHeader ToHeader() => new()
+    {
+        Arch = Architecture,
+        Classes = [.. Classes],
+        Resize = Resize,
+        ImgNorm = ImgNorm is null ? null : new CheckpointImgNorm([.. ImgNorm.Mean], [.. ImgNorm.Std]),
+        Pretrained = Pretrained,
+        Seed = Seed,
+        ModelId = ModelId,
+        TrainingId = TrainingId,
+        DatasetFingerprint = DatasetFingerprint,
+        Created = CreatedUtc,
+        PlatformVersion = PlatformVersion,
+        Extras = Extras is null ? null : new Dictionary<string, string>(Extras),
+    };
+
+    /// <summary>The hparams of a checkpoint header (read and validated by <see cref="CheckpointHeader.Read"/>).</summary>
+    /// <exception cref="InvalidDataException">Its img_norm is not a valid normalisation.</exception>
+    public static ModelHparams FromHeader(CheckpointHeader header)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        ImgNorm? norm;
+        try
+        {
+            norm = header.ImgNorm is null ? null : new ImgNorm(header.ImgNorm.Mean, header.ImgNorm.Std);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"{CheckpointHeader.HparamsEntry} holds an invalid img_norm: {e.Message}", e);
+        }
+        return new ModelHparams(header.Arch, header.Classes, header.Resize, norm, header.Pretrained, header.Seed, header.ModelId,
+            header.TrainingId, header.DatasetFingerprint, header.Created, header.PlatformVersion, header.Extras);
+    }
+
+    /// <summary>Checks every field against the platform's limits (class count and names, resize, img_norm, text lengths).</summary>
+    /// <exception cref="InvalidDataException">The field and the limit it breaks.</exception>
+    public void Validate() => ToHeader().Validate();
 }

@@ -20,7 +20,8 @@ public static class PretrainedWeights
     }
 
     /// <summary>
-    /// neuston's <c>pretrained=True</c> path: builds the model in pretrained layout and loads everything but the head.
+    /// neuston's <c>pretrained=True</c> path: builds the model in pretrained layout and loads everything but the head,
+    /// straight from the stored file into the model (see <see cref="StateDictReader"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown architecture, or one without pretrained weights (inception_v4).</exception>
     /// <exception cref="WeightsNotFoundException">The store has no file for it.</exception>
@@ -35,10 +36,21 @@ public static class PretrainedWeights
             await using var stream = await store.OpenReadAsync(fileName, cancellationToken);
             if (stream is null)
                 continue;
+            using var reader = StateDictReader.Open(stream, StateDictFile.FormatOf(fileName));
             var model = ModelZoo.Create(architecture, numClasses, pretrainedLayout: true);
-            using var scope = NewDisposeScope();
-            LoadExceptHead(model, StateDictFile.Read(stream, StateDictFile.FormatOf(fileName)));
-            return model;
+            try
+            {
+                var comparison = reader.CompareTo(model, model.HeadKeys);
+                if (!comparison.Matches)
+                    throw new WeightsMismatchException(model.Architecture, comparison);
+                reader.LoadInto(model, skip: model.HeadKeys);
+                return model;
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
         }
         throw new WeightsNotFoundException(architecture, string.Join(" or ", fileNames.Select(store.Describe)));
     }
@@ -71,19 +83,23 @@ public static class PretrainedWeights
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(content);
         var fileName = ModelZoo.PretrainedWeightsName(architecture) + StateDictFile.Extension(format);
-        using var buffer = new MemoryStream();
-        await content.CopyToAsync(buffer, cancellationToken);
-        buffer.Position = 0;
-        using (var scope = NewDisposeScope())
+        // Checked from a temporary file, not memory: ImageNet files are 50–550 MB, and are read one tensor at a time.
+        await using var file = new FileStream(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 81920,
+            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        await content.CopyToAsync(file, cancellationToken);
+        file.Position = 0;
+        using (var reader = StateDictReader.Open(file, format))
+        using (var reference = ModelZoo.Create(architecture, ImageNetClasses, pretrainedLayout: true))
         {
-            var stateDict = StateDictFile.Read(buffer, format);
-            using var reference = ModelZoo.Create(architecture, ImageNetClasses, pretrainedLayout: true);
-            var comparison = StateDictComparison.Compare(reference, stateDict);
+            var comparison = reader.CompareTo(reference);
             if (!comparison.Matches)
                 throw new WeightsMismatchException(architecture, comparison);
+            // Every tensor's bytes must be there too (a truncated download would otherwise fail only at training time).
+            foreach (var name in reader.Tensors.Keys)
+                reader.Read(name).Dispose();
         }
-        buffer.Position = 0;
-        await store.WriteAsync(fileName, buffer, cancellationToken);
+        file.Position = 0;
+        await store.WriteAsync(fileName, file, cancellationToken);
         return fileName;
     }
 }

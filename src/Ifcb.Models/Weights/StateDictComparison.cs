@@ -15,6 +15,14 @@ public sealed record StateDictComparison(
     public static StateDictComparison Compare(
         nn.Module model, IReadOnlyDictionary<string, Tensor> stateDict, IReadOnlyCollection<string>? ignored = null)
     {
+        ArgumentNullException.ThrowIfNull(stateDict);
+        return Compare(model, stateDict.ToDictionary(kv => kv.Key, kv => kv.Value.shape, StringComparer.Ordinal), ignored);
+    }
+
+    /// <summary>Compares the shapes of a state dict still in its file (see <see cref="StateDictReader.Tensors"/>) with the model's.</summary>
+    public static StateDictComparison Compare(
+        nn.Module model, IReadOnlyDictionary<string, long[]> stateDict, IReadOnlyCollection<string>? ignored = null)
+    {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(stateDict);
         var skip = new HashSet<string>(ignored ?? [], StringComparer.Ordinal);
@@ -27,8 +35,8 @@ public sealed record StateDictComparison(
                 continue;
             if (!stateDict.TryGetValue(key, out var given))
                 missing.Add(key);
-            else if (!given.shape.SequenceEqual(tensor.shape))
-                mismatched.Add($"{key}: expected [{string.Join(", ", tensor.shape)}], file has [{string.Join(", ", given.shape)}]");
+            else if (!given.SequenceEqual(tensor.shape))
+                mismatched.Add($"{key}: expected [{string.Join(", ", tensor.shape)}], file has [{string.Join(", ", given)}]");
         }
         var unexpected = stateDict.Keys.Where(k => !skip.Contains(k) && !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         return new StateDictComparison(missing, unexpected, mismatched);
