@@ -91,29 +91,12 @@ public sealed class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interce
     /// <summary>The status for an exception (Internal for anything unexpected; the caller replaces that message).</summary>
     public static Status ToStatus(Exception exception, bool callCancelled = false) => exception switch
     {
-        IfcbException e => new Status(ToStatusCode(e.Kind), e.Message),
+        IfcbException e => new Status(e.Kind.ToStatusCode(), e.Message),
         OperationCanceledException when callCancelled => new Status(StatusCode.Cancelled, "The call was cancelled."),
         _ when Faults.IsTransient(exception) => new Status(StatusCode.Unavailable,
             $"A dependency of this service is unavailable ({Faults.Reason(exception)}); retry in a few seconds."),
         ArgumentException e when e is not ArgumentNullException => new Status(StatusCode.InvalidArgument, Faults.Reason(e)),
         KeyNotFoundException e => new Status(StatusCode.NotFound, Faults.Reason(e)),
         _ => new Status(StatusCode.Internal, exception.GetType().Name),
-    };
-
-    public static StatusCode ToStatusCode(ErrorKind kind) => kind switch
-    {
-        ErrorKind.InvalidArgument => StatusCode.InvalidArgument,
-        ErrorKind.NotFound => StatusCode.NotFound,
-        ErrorKind.AlreadyExists => StatusCode.AlreadyExists,
-        ErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
-        ErrorKind.Aborted => StatusCode.Aborted,
-        ErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
-        ErrorKind.DataLoss => StatusCode.DataLoss,
-        ErrorKind.Unavailable => StatusCode.Unavailable,
-        ErrorKind.DeadlineExceeded => StatusCode.DeadlineExceeded,
-        ErrorKind.Unauthenticated => StatusCode.Unauthenticated,
-        ErrorKind.PermissionDenied => StatusCode.PermissionDenied,
-        ErrorKind.Cancelled => StatusCode.Cancelled,
-        _ => StatusCode.Internal,
     };
 }

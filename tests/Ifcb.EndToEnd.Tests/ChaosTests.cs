@@ -16,7 +16,7 @@ namespace Ifcb.EndToEnd.Tests;
 /// <summary>
 /// A platform of its own for the chaos tests: its broker and blob store keep their data in a state folder, as
 /// ./run.sh's do, so restarting them loses nothing; two Training replicas; the Registry expires abandoned uploads
-/// after a few seconds instead of 15 minutes.
+/// after 25 seconds instead of 15 minutes.
 /// </summary>
 public sealed class ChaosPlatform : PlatformFixture
 {
@@ -27,7 +27,8 @@ public sealed class ChaosPlatform : PlatformFixture
 
     protected override IReadOnlyDictionary<string, string> ServiceEnvironment => new Dictionary<string, string>(base.ServiceEnvironment)
     {
-        ["Ifcb__Registry__PendingTimeout"] = "00:00:05",
+        ["Ifcb__Registry__UploadTimeout"] = "00:00:20",
+        ["Ifcb__Registry__PendingTimeout"] = "00:00:25",
         ["Ifcb__Registry__PendingSweepInterval"] = "00:00:02",
     };
 
@@ -249,7 +250,7 @@ public sealed class ChaosTests(ChaosPlatform platform, ITestOutputHelper output)
 
         // The CI pipeline retries with the same key: the abandoned PENDING version expires and the retry registers.
         var version = await RetryAsync(() => RegistryUpload.RegisterCheckpointAsync(Registry, header, new MemoryStream(bytes), PlatformFixture.Auth),
-            TimeSpan.FromSeconds(60));
+            TimeSpan.FromSeconds(120));
         Assert.Equal(VersionStatus.Ready, version.Status);
         var versions = await Registry.SearchVersionsAsync(new SearchVersionsRequest { Name = name });
         Assert.Equal(VersionStatus.Failed, Assert.Single(versions.Versions, v => v.Version != version.Version).Status); // the abandoned one

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Ifcb.Models.Weights;
+using Ifcb.Platform;
 
 namespace Ifcb.Cli;
 
@@ -31,6 +32,8 @@ public static class ExitCodes
     public static int FromException(Exception exception) => exception switch
     {
         RpcException rpc => FromStatus(rpc.StatusCode),
+        // Local engines report limits and names with the platform's error model; map the kind as the server would.
+        IfcbException ifcb => FromStatus(ifcb.Kind.ToStatusCode()),
         UsageException or FormatException => Usage,
         WeightsNotFoundException => Failed,
         FileNotFoundException or DirectoryNotFoundException => NotFound,

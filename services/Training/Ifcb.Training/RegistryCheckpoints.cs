@@ -33,14 +33,19 @@ public sealed class RegistryCheckpoints(IConfiguration configuration) : IDisposa
     public async Task<ModelVersion> ResolveAsync(string reference, CancellationToken cancellationToken) =>
         await Client.GetVersionAsync(Parse(reference), cancellationToken: cancellationToken);
 
-    /// <summary>Downloads NAME/VERSION's checkpoint (size and SHA-256 verified) and loads it.</summary>
+    /// <summary>
+    /// Downloads NAME/VERSION's checkpoint (size and SHA-256 verified) into a temporary file and loads it from there: the
+    /// weights stream from the file into the model once, never as a second copy in memory (checkpoints reach gigabytes).
+    /// </summary>
     public async Task<LoadedCheckpoint> LoadAsync(string name, int version, CancellationToken cancellationToken)
     {
-        using var buffer = new MemoryStream();
+        var path = Path.Combine(Path.GetTempPath(), $"ifcb-checkpoint-{Guid.NewGuid():N}.ifcbmodel");
+        await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16,
+            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
         using (var call = Client.DownloadCheckpoint(new VersionRef { Name = name, Version = version }, cancellationToken: cancellationToken))
-            await ChunkedDownload.CopyToAsync(call.ResponseStream, buffer, c => (c.Data.Memory, c.TotalSize, c.Sha256), cancellationToken: cancellationToken);
-        buffer.Position = 0;
-        return Checkpoint.Load(buffer);
+            await ChunkedDownload.CopyToAsync(call.ResponseStream, file, c => (c.Data.Memory, c.TotalSize, c.Sha256), cancellationToken: cancellationToken);
+        file.Position = 0;
+        return Checkpoint.Load(file);
     }
 
     public void Dispose()

@@ -145,8 +145,8 @@ public sealed class TrainingGrpcService(
         var hasBins = !string.IsNullOrWhiteSpace(request.BinSet);
         if (hasBins == !string.IsNullOrWhiteSpace(request.Dataset))
             throw IfcbException.InvalidArgument("Give exactly one input: bin_set (raw bins) or dataset (images).");
-        foreach (var pattern in request.Outfile)
-            Ifcb.Inference.OutputPattern.Validate(pattern, hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
+        // Output patterns stay inside the run's folder: no absolute paths, no '..', no expansion that escapes.
+        Ifcb.Inference.OutputPattern.ValidateAll(request.Outfile, hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
         if (!string.IsNullOrEmpty(request.FilterMode))
             Ifcb.Inference.RunFilter.Parse(request.FilterMode, request.FilterKeywords);
         if (!hasBins)
