@@ -27,6 +27,7 @@ public sealed class ChaosPlatform : PlatformFixture
 
     protected override IReadOnlyDictionary<string, string> ServiceEnvironment => new Dictionary<string, string>(base.ServiceEnvironment)
     {
+        ["Ifcb__Registry__UploadIdleTimeout"] = "00:00:10",
         ["Ifcb__Registry__UploadTimeout"] = "00:00:20",
         ["Ifcb__Registry__PendingTimeout"] = "00:00:25",
         ["Ifcb__Registry__PendingSweepInterval"] = "00:00:02",
@@ -243,6 +244,13 @@ public sealed class ChaosTests(ChaosPlatform platform, ITestOutputHelper output)
         using var client = new CancellationTokenSource();
         var upload = RegistryUpload.RegisterCheckpointAsync(Registry, header, stalled, PlatformFixture.Auth, cancellationToken: client.Token);
         await stalled.Stalled.WaitAsync(TimeSpan.FromSeconds(30));
+        // Kill once the Registry holds the version PENDING and waits for the rest of the bytes.
+        var pending = Stopwatch.StartNew();
+        while ((await Registry.SearchVersionsAsync(new SearchVersionsRequest { Name = name })).Versions.SingleOrDefault()?.Status != VersionStatus.Pending)
+        {
+            Assert.True(pending.Elapsed < TimeSpan.FromSeconds(30), "the upload never reached a PENDING version");
+            await Task.Delay(100);
+        }
         ChaosPlatform.Kill(registry.InstanceId);
         await client.CancelAsync(); // the stalled client gives up too
         await Assert.ThrowsAnyAsync<Exception>(() => upload);

@@ -30,17 +30,19 @@ public sealed class PendingExpiryTests(AzuriteFixture azurite)
     public async Task A_crash_mid_upload_leaves_PENDING_that_expires_so_the_same_key_registers_afresh()
     {
         var clock = new ManualClock();
-        var (registry, container) = await azurite.NewRegistryAsync(clock: clock);
+        var (registry, container) = await azurite.NewRegistryAsync(new RegistryOptions { IdempotencyWaitTimeout = TimeSpan.FromSeconds(2) }, clock);
         await registry.CreateModelAsync("crashed", Actor);
         var checkpoint = TestCheckpoint.Create(64 * 1024);
         await CrashMidUploadAsync(container, clock, "crashed", checkpoint, "ci:run-1");
         Assert.Equal(ModelVersionStatus.Pending, (await registry.GetVersionAsync("crashed/1")).Status);
 
-        // Within the timeout the first upload might still be running: the key still returns it.
+        // Within the timeout the first upload might still be running: the key waits for it, then says to retry (a PENDING
+        // version is never handed back as if it were registered).
         clock.Advance(TimeSpan.FromMinutes(5));
-        var early = await registry.RegisterVersionAsync("crashed", checkpoint.Request("ci:run-1"), checkpoint.Stream(), Actor);
-        Assert.True(early.AlreadyRegistered);
-        Assert.Equal((1, ModelVersionStatus.Pending), (early.Version.Version, early.Version.Status));
+        var early = await Assert.ThrowsAsync<IfcbException>(() => registry.RegisterVersionAsync("crashed", checkpoint.Request("ci:run-1"), checkpoint.Stream(), Actor));
+        Assert.Equal(ErrorKind.Aborted, early.Kind);
+        Assert.Contains("is registering version 1", early.Message, StringComparison.Ordinal);
+        Assert.Contains("expires at 2025-06-01T12:15:00", early.Message, StringComparison.Ordinal);
 
         clock.Advance(PastTimeout);
         var retried = await registry.RegisterVersionAsync("crashed", checkpoint.Request("ci:run-1"), checkpoint.Stream(), Actor);

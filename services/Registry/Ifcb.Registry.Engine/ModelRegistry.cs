@@ -971,7 +971,22 @@ public sealed class ModelRegistry
                             $"(sha256 {existing.Sha256}); use a new key for a different checkpoint.");
                     }
 
-                    return (existing, null);
+                    if (existing.Status != ModelVersionStatus.Pending)
+                    {
+                        return (existing, null);
+                    }
+
+                    // A PENDING version is not a registration to hand back: its upload is still running (wait for it, as
+                    // for a claim without a number), or was abandoned by a crash and expires at the time named.
+                    if (waited.Elapsed + _store.Backoff(attempt) > _options.IdempotencyWaitTimeout)
+                    {
+                        throw new IfcbException(ErrorKind.Aborted,
+                            $"Idempotency key '{key}' is registering version {number} of '{modelName}' (PENDING since {existing.CreatedAt:O}); " +
+                            $"retry in a moment: it becomes READY when that upload finishes, or expires at {existing.CreatedAt + _options.PendingTimeout:O} if it was abandoned.");
+                    }
+
+                    await Task.Delay(_store.Backoff(attempt), cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
 
                 // The earlier attempt failed, was abandoned (expired above) or deleted: a retry with the same key may try again.
