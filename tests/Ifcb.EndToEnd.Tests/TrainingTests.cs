@@ -250,7 +250,20 @@ public sealed class TrainingTests(PlatformFixture platform)
             await Training.StartTrainingAsync(SmallJob("sample-weights", "x"), new Metadata { { "authorization", "Bearer nope" } }));
         Assert.Equal(StatusCode.PermissionDenied, wrongKey.StatusCode);
 
-        var badName = await Assert.ThrowsAsync<RpcException>(async () => await UploadSampleAsync("../escape"));
+        // The client refuses a bad name before sending anything; the service refuses it too, for clients that do not check.
+        var local = await Assert.ThrowsAsync<ArgumentException>(async () => await UploadSampleAsync("../escape"));
+        Assert.Contains("..", local.Message, StringComparison.Ordinal);
+        using var upload = Datasets.Upload(PlatformFixture.Auth);
+        try
+        {
+            await upload.RequestStream.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = "../escape" } });
+            await upload.RequestStream.CompleteAsync();
+        }
+        catch (RpcException)
+        {
+            // The service may answer before the stream is complete; the answer is read below.
+        }
+        var badName = await Assert.ThrowsAsync<RpcException>(async () => await upload.ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
     }
 

@@ -27,7 +27,10 @@ public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobL
         Limits.CheckText(request.Options?.ClassConfigCsv, "options.class_config_csv", Limits.MaxClassConfigBytes);
         try
         {
-            var job = await launcher.LaunchAsync(request.Dataset, request.Options.ToJobOptions(), null, context.CancellationToken);
+            var deadline = request.DeadlineSeconds == 0 ? (DateTimeOffset?)null
+                : DateTimeOffset.UtcNow.AddSeconds(Limits.Check(request.DeadlineSeconds, 1, (long)Limits.MaxJobDeadline.TotalSeconds, "deadline_seconds",
+                    nameof(Limits.MaxJobDeadline)));
+            var job = await launcher.LaunchAsync(request.Dataset, request.Options.ToJobOptions(), null, context.CancellationToken, deadline);
             return job.ToProto();
         }
         catch (NoImagesAfterFiltersException e)

@@ -17,9 +17,10 @@ public sealed class NormStatsJobLauncher(NormStatsJobCoordinator coordinator, IP
     /// <exception cref="ArgumentException">Invalid options or dataset name.</exception>
     /// <exception cref="KeyNotFoundException">No such dataset.</exception>
     /// <exception cref="NoImagesAfterFiltersException">No image passes the filters.</exception>
-    public async Task<NormStatsJobRecord> LaunchAsync(string dataset, NormStatsJobOptions jobOptions, string? jobId, CancellationToken cancellationToken)
+    public async Task<NormStatsJobRecord> LaunchAsync(string dataset, NormStatsJobOptions jobOptions, string? jobId, CancellationToken cancellationToken,
+        DateTimeOffset? deadline = null)
     {
-        var (job, created) = await coordinator.StartAsync(dataset, jobOptions, jobId, cancellationToken);
+        var (job, created) = await coordinator.StartAsync(dataset, jobOptions, jobId, cancellationToken, deadline);
         if (job.IsTerminal || !created)
             return job;
         logger.LogInformation("Norm-stats job {JobId}: {Images} images of {Dataset} in {Shards} shards", job.JobId, job.ImagesTotal, dataset, job.Shards.Count);

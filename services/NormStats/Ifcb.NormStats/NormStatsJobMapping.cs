@@ -64,6 +64,7 @@ internal static class NormStatsJobMapping
             Options = job.Options.ToProto(),
             CreatedAt = job.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
             CompletedAt = job.EndedAt?.ToString("O", CultureInfo.InvariantCulture) ?? "",
+            Deadline = job.Deadline?.ToString("O", CultureInfo.InvariantCulture) ?? "",
         };
         if (job.Result is { } result)
             proto.Result = result.ToProto();

@@ -65,8 +65,9 @@ public sealed class NormStatsJobCoordinator
     /// <exception cref="ArgumentException">Invalid options or dataset name.</exception>
     /// <exception cref="KeyNotFoundException">No such dataset.</exception>
     /// <exception cref="NoImagesAfterFiltersException">No image passes the filters.</exception>
+    /// <param name="deadline">When the job fails if it has not finished (the reconciler enforces it); null for none.</param>
     public async Task<(NormStatsJobRecord Job, bool Created)> StartAsync(string dataset, NormStatsJobOptions options, string? jobId = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, DateTimeOffset? deadline = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options = options.WithDefaults();
@@ -121,7 +122,7 @@ public sealed class NormStatsJobCoordinator
             Options = options,
             ImagesTotal = images.Count,
             Shards = shards,
-        };
+        }.WithDeadline(deadline, _jobs.Time.GetUtcNow());
         return await CreateOrGetAsync(job, images, cancellationToken);
     }
 
