@@ -95,8 +95,9 @@ public sealed class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interce
         OperationCanceledException when callCancelled => new Status(StatusCode.Cancelled, "The call was cancelled."),
         _ when Faults.IsTransient(exception) => new Status(StatusCode.Unavailable,
             $"A dependency of this service is unavailable ({Faults.Reason(exception)}); retry in a few seconds."),
-        ArgumentException e when e is not ArgumentNullException => new Status(StatusCode.InvalidArgument, Faults.Reason(e)),
-        KeyNotFoundException e => new Status(StatusCode.NotFound, Faults.Reason(e)),
+        // The caller's own input, quoted back as given (a job's reasons, by contrast, are scrubbed of host paths).
+        ArgumentException e when e is not ArgumentNullException => new Status(StatusCode.InvalidArgument, Faults.Message(e)),
+        KeyNotFoundException e => new Status(StatusCode.NotFound, Faults.Message(e)),
         _ => new Status(StatusCode.Internal, exception.GetType().Name),
     };
 }

@@ -40,7 +40,7 @@ public static partial class Faults
     public static string Reason(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
-        var message = FirstLine(exception.Message);
+        var message = Message(exception);
         var expected = exception is IfcbException or ArgumentException or InvalidDataException or KeyNotFoundException
             or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException
             or FormatException or RpcException;
@@ -48,6 +48,16 @@ public static partial class Faults
             message = $"{rpc.StatusCode}: {FirstLine(rpc.Status.Detail)}";
         var reason = expected ? message : $"{exception.GetType().Name}: {message}";
         return ScrubPaths(reason);
+    }
+
+    /// <summary>
+    /// An exception's message for the caller who sent the input it is about: the first line, without .NET's
+    /// " (Parameter 'x')" suffix (the message already names the field), paths left as the caller wrote them.
+    /// </summary>
+    public static string Message(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return ParameterSuffix().Replace(FirstLine(exception.Message), "");
     }
 
     /// <summary>Replaces every absolute path in <paramref name="text"/> by "…/" and its last two segments.</summary>
@@ -64,6 +74,9 @@ public static partial class Faults
         var line = text.Trim().Split('\n', 2)[0].Trim();
         return line.Length <= 1000 ? line : line[..1000] + "…";
     }
+
+    [GeneratedRegex(@"\s*\(Parameter '[^']*'\)$")]
+    private static partial Regex ParameterSuffix();
 
     // A path starts at a slash that follows whitespace, a quote, '(' or the start, and has at least two segments.
     [GeneratedRegex(@"(?<=^|[\s'""(=])/(?:[^\s'""/:]+/)+[^\s'"":,;)]*")]

@@ -113,6 +113,12 @@ public static class RunCommand
             Outfile = { parse.GetValue<string[]>("--outfile") ?? [] },
             FilterMode = filterTokens.Length > 0 ? filterTokens[0] : "", FilterKeywords = { filterTokens.Skip(1) },
         };
+        // Refuse what the service would refuse before uploading anything (a bin set uploaded for a refused run would wait
+        // a day for garbage collection).
+        Ifcb.Inference.OutputPattern.ValidateAll(request.Outfile, images ? Ifcb.Inference.RunInputType.Image : Ifcb.Inference.RunInputType.Bin);
+        Ifcb.Platform.ResourceName.ValidateModelName(runId, "RUN_ID");
+        if (request.Batch != 0)
+            Ifcb.Platform.Limits.Check(request.Batch, 1, Ifcb.Platform.Limits.MaxBatch, "--batch", nameof(Ifcb.Platform.Limits.MaxBatch));
         if (images)
         {
             request.Dataset = src;
