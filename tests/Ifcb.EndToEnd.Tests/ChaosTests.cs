@@ -60,16 +60,44 @@ public sealed class ChaosPlatform : PlatformFixture
     public IReadOnlyList<ResourceEvent> Instances(string resourceName) =>
         [.. _instances.Values.Where(i => i.Resource.Name == resourceName)];
 
-    /// <summary>Restarts a resource (all its instances) the way the dashboard's Restart button does, and waits until it is healthy.</summary>
+    /// <summary>
+    /// Restarts a resource (all its instances) the way the dashboard's Restart button does, and waits until every
+    /// instance runs a process started after the request and is healthy. (Aspire's WaitForResourceHealthyAsync is not
+    /// used: it can answer from the "Exited" snapshot the restart's stop leaves behind, before the new process is
+    /// reported, and then throws "failed to start" although the restart succeeds; seen once in CI on Azurite.)
+    /// </summary>
     public async Task RestartAsync(string resourceName, CancellationToken cancellationToken = default)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMinutes(2));
+        var requested = DateTime.UtcNow;
         foreach (var instance in Instances(resourceName))
         {
-            var result = await App.ResourceCommands.ExecuteCommandAsync(instance.ResourceId, "resource-restart", cancellationToken);
+            var result = await App.ResourceCommands.ExecuteCommandAsync(instance.ResourceId, "resource-restart", timeout.Token);
             Assert.True(result.Success, $"restart {instance.ResourceId}: {result.Message}");
         }
-        await App.ResourceNotifications.WaitForResourceHealthyAsync(resourceName, cancellationToken);
+        try
+        {
+            while (!Instances(resourceName).All(i => StartedSince(i, requested) && IsUp(i)))
+                await Task.Delay(250, timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Assert.Fail($"{resourceName} did not come back within 2 minutes of its restart: {Describe(resourceName)}");
+        }
     }
+
+    private static bool StartedSince(ResourceEvent instance, DateTime since) =>
+        instance.Snapshot.StartTimeStamp is { } started && started.ToUniversalTime() >= since;
+
+    private static bool IsUp(ResourceEvent instance) =>
+        instance.Snapshot.State?.Text == KnownResourceStates.Running &&
+        instance.Snapshot.HealthStatus == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy;
+
+    /// <summary>Each instance's state, health, start time and exit code, for a failure message.</summary>
+    public string Describe(string resourceName) => string.Join("; ", Instances(resourceName).Select(i =>
+        $"{i.ResourceId}: {i.Snapshot.State?.Text ?? "?"}, health {i.Snapshot.HealthStatus?.ToString() ?? "unknown"}, " +
+        $"started {i.Snapshot.StartTimeStamp:O}, exit code {i.Snapshot.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}"));
 
     /// <summary>SIGKILLs the service process whose instance id (service-host-PID-suffix) is given: what the OOM killer does.</summary>
     public static void Kill(string instanceId)
@@ -93,7 +121,7 @@ public sealed class ChaosPlatform : PlatformFixture
             var result = await App.ResourceCommands.ExecuteCommandAsync(instance.ResourceId, "resource-start", timeout.Token);
             Assert.True(result.Success, $"start {instance.ResourceId}: {result.Message}");
         }
-        while (Instances(resourceName).Any(i => i.Snapshot.HealthStatus != Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy))
+        while (!Instances(resourceName).All(IsUp))
             await Task.Delay(250, timeout.Token);
     }
 
