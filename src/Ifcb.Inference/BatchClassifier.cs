@@ -1,3 +1,4 @@
+using Ifcb.Contracts;
 using Ifcb.Data.Imaging;
 using Ifcb.Models;
 using Ifcb.Models.Checkpoints;
@@ -28,7 +29,7 @@ public sealed class BatchClassifier
 
     /// <exception cref="IfcbException">InvalidArgument: the batch is over <see cref="Limits.MaxBatch"/> or, at the model's
     /// resize, its input tensor over <see cref="Limits.MaxBatchTensorBytes"/>.</exception>
-    public BatchClassifier(LoadedCheckpoint checkpoint, int batchSize = 108, Device? device = null)
+    public BatchClassifier(LoadedCheckpoint checkpoint, int batchSize = Defaults.BatchSize, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         Limits.CheckBatch(batchSize, checkpoint.Hparams.Resize);

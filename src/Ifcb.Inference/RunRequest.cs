@@ -1,3 +1,5 @@
+using Ifcb.Contracts;
+
 namespace Ifcb.Inference;
 
 /// <summary>What SRC holds: raw IFCB bins (neuston's default) or image files.</summary>
@@ -46,7 +48,7 @@ public sealed record RunRequest(string Source, string RunId)
     public bool Clobber { get; init; }
 
     /// <summary>Images per forward pass (neuston's <c>--batch</c>, default 108).</summary>
-    public int BatchSize { get; init; } = 108;
+    public int BatchSize { get; init; } = Defaults.BatchSize;
 
     /// <summary>The run's timestamp written into every result file; null = now.</summary>
     public DateTimeOffset? Timestamp { get; init; }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Grpc.Core;
 using Ifcb.Cli;
+using Ifcb.Contracts;
 
 namespace Ifcb.Cli.Tests;
 
@@ -172,18 +173,11 @@ public sealed class ParsingTests
     public void Grpc_status_codes_map_to_exit_codes(StatusCode code, int exit) => Assert.Equal(exit, ExitCodes.FromStatus(code));
 
     [Theory]
-    [InlineData("plankton", "plankton", null, null)]
-    [InlineData("plankton/3", "plankton", 3, null)]
-    [InlineData("plankton@production", "plankton", null, "production")]
-    public void Model_references(string text, string name, int? version, string? alias) =>
-        Assert.Equal(new ModelsCommands.ModelReference(name, version, alias), ModelsCommands.ModelReference.Parse(text));
-
-    [Theory]
     [InlineData("plankton/x")]
     [InlineData("plankton@")]
     [InlineData("plankton/0")]
-    public void Bad_model_references_are_usage_errors(string text) =>
-        Assert.Throws<UsageException>(() => ModelsCommands.ModelReference.Parse(text));
+    public void Bad_model_references_exit_with_the_usage_code(string text) =>
+        Assert.Equal(ExitCodes.Usage, ExitCodes.FromException(Assert.Throws<FormatException>(() => ModelRef.Parse(text))));
 
     [Theory]
     [InlineData("f1_weighted>=0.8", "f1_weighted", ">=", 0.8)]

@@ -265,8 +265,9 @@ public sealed class UnreliablePlatformTests : IAsyncLifetime
         Assert.Equal(64, m.Resize);
         Assert.True(m.Pretrained);
         Assert.Equal("sha256:0123abcd", m.DatasetFingerprint);
-        Assert.Equal([0.66], m.ImgNorm.Mean);
-        Assert.Equal([0.22], m.ImgNorm.Std);
+        // Through the one ImgNorm type: three values per channel, a single neuston value repeated (as the proto documents).
+        Assert.Equal([0.66, 0.66, 0.66], m.ImgNorm.Mean);
+        Assert.Equal([0.22, 0.22, 0.22], m.ImgNorm.Std);
         Assert.Equal(Sha256Of(checkpoint), header.Sha256);
         Assert.Equal(new FileInfo(checkpoint).Length, header.Size);
         Assert.Equal("sha256:" + Sha256Of(checkpoint), header.IdempotencyKey);
@@ -280,7 +281,7 @@ public sealed class UnreliablePlatformTests : IAsyncLifetime
         using (var model = Ifcb.Models.ModelZoo.Create("squeezenet1_1", 3, false))
         await using (var file = File.Create(path))
         {
-            var hparams = new Ifcb.Models.Checkpoints.ModelHparams("squeezenet1_1", ["a", "b", "c"], 96, new Ifcb.Data.ImgNorm([0.5, 0.4, 0.3], [0.2, 0.2, 0.2]),
+            var hparams = new Ifcb.Models.Checkpoints.ModelHparams("squeezenet1_1", ["a", "b", "c"], 96, new Ifcb.Contracts.ImgNorm([0.5, 0.4, 0.3], [0.2, 0.2, 0.2]),
                 false, 3, "m", "t", "fp", DateTimeOffset.UtcNow, "test");
             Ifcb.Models.Checkpoints.Checkpoint.Save(file, hparams, model);
         }

@@ -1,3 +1,4 @@
+using Ifcb.Contracts;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Xunit.Abstractions;

@@ -138,7 +138,7 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
             AssertClose(SampleMean299, result.Mean[c], 1e-6, $"mean[{c}] vs the known value");
             AssertClose(SampleStd299, result.Std[c], 1e-6, $"std[{c}] vs the known value");
         }
-        var imgNorm = Ifcb.Data.ImgNorm.Parse(result.ImgNorm);
+        var imgNorm = Ifcb.Contracts.ImgNorm.Parse(result.ImgNorm);
         Assert.Equal(result.Mean[0], imgNorm.Mean[0]);
         var computed = await platform.Events.WaitForAsync<NormStatsComputed>(e => e.JobId == started.JobId, TimeSpan.FromSeconds(30));
         Assert.Equal(result.ImgNorm, computed.ImgNorm);

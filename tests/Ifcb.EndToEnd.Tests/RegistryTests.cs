@@ -29,7 +29,7 @@ public sealed class RegistryTests(PlatformFixture platform)
     {
         using var model = ModelZoo.Create("resnet18", 2, false);
         // The img-norm the CI header declares (the registry checks the checkpoint's hparams against the declaration).
-        var hparams = new ModelHparams("resnet18", ["Mesodinium_major", "Strombidium-like"], 32, new Ifcb.Data.ImgNorm([0.667], [0.161]),
+        var hparams = new ModelHparams("resnet18", ["Mesodinium_major", "Strombidium-like"], 32, new Ifcb.Contracts.ImgNorm([0.667], [0.161]),
             false, 7, "ci-model", "ci", null, DateTimeOffset.UtcNow, "e2e");
         using var stream = new MemoryStream();
         Checkpoint.Save(stream, hparams, model);
@@ -44,7 +44,7 @@ public sealed class RegistryTests(PlatformFixture platform)
         {
             Arch = "resnet18", Classes = { "Mesodinium_major", "Strombidium-like" }, Resize = 32, Metrics = { ["f1_weighted"] = f1 },
             SourceCommit = "0123abc", SourcePipelineUrl = "https://ci.example/pipelines/42", DatasetFingerprint = "fp-1",
-            ImgNorm = new ImgNorm { Mean = { 0.667 }, Std = { 0.161 } },
+            ImgNorm = new ImgNormValues { Mean = { 0.667 }, Std = { 0.161 } },
         },
     };
 
@@ -98,7 +98,7 @@ public sealed class RegistryTests(PlatformFixture platform)
             var again = await UploadAsync(Header(name, idempotencyKey: "ci:run-1"), bytes).WaitAsync(TimeSpan.FromMinutes(1));
             Assert.Equal(1, again.Version);
         }
-        Assert.Equal(1, (await Registry.GetModelAsync(new ModelRef { Name = name })).LatestVersion);
+        Assert.Equal(1, (await Registry.GetModelAsync(new GetModelRequest { Name = name })).LatestVersion);
 
         var (downloaded, downloadedSha) = await DownloadAsync(new VersionRef { Name = name, Version = 1 });
         Assert.Equal(sha, downloadedSha);
@@ -149,7 +149,7 @@ public sealed class RegistryTests(PlatformFixture platform)
             new MemoryStream(RandomNumberGenerator.GetBytes(8 * 1024 * 1024)), PlatformFixture.Auth, sent).WaitAsync(TimeSpan.FromMinutes(1)));
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
         Assert.Equal(0, sent.Value);
-        var missing = await RefusedAsync(async () => await Registry.GetModelAsync(new ModelRef { Name = name }));
+        var missing = await RefusedAsync(async () => await Registry.GetModelAsync(new GetModelRequest { Name = name }));
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
     }
 
@@ -165,7 +165,7 @@ public sealed class RegistryTests(PlatformFixture platform)
         var upload = await RefusedAsync(() => UploadAsync(Header(name), RandomNumberGenerator.GetBytes(1024), new Metadata()));
         Assert.Equal(StatusCode.Unauthenticated, upload.StatusCode);
 
-        var read = await RefusedAsync(async () => await Registry.GetModelAsync(new ModelRef { Name = name }));
+        var read = await RefusedAsync(async () => await Registry.GetModelAsync(new GetModelRequest { Name = name }));
         Assert.Equal(StatusCode.NotFound, read.StatusCode);
         var badName = await RefusedAsync(async () => await Registry.CreateModelAsync(new CreateModelRequest { Name = "../escape" }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
@@ -229,7 +229,7 @@ public sealed class RegistryTests(PlatformFixture platform)
         Assert.Equal(["checkpoint.ifcbmodel", "version.json"], (await StoredBlobsAsync(name, 3)).Order(StringComparer.Ordinal));
         var noCheckpoint = await RefusedAsync(() => DownloadAsync(new VersionRef { Name = name, Version = 2 }));
         Assert.Equal(StatusCode.NotFound, noCheckpoint.StatusCode);
-        Assert.Empty((await Registry.GetModelAsync(new ModelRef { Name = name })).Aliases);
+        Assert.Empty((await Registry.GetModelAsync(new GetModelRequest { Name = name })).Aliases);
         await platform.Events.WaitForAsync<ModelVersionDeleted>(e => e.Model == name && e.Version == 2, TimeSpan.FromSeconds(30));
         await platform.Events.WaitForAsync<ModelAliasChanged>(e => e.Model == name && e.Version == null && e.PreviousVersion == 2, TimeSpan.FromSeconds(30));
 

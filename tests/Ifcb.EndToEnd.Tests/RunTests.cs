@@ -81,6 +81,7 @@ public sealed class RunTests(PlatformFixture platform)
         var classified = await platform.Events.WaitForAsync<BinsClassified>(
             e => e.JobId == run.JobId && e.BinId == "D20130526T095207_IFCB013", TimeSpan.FromSeconds(30));
         Assert.Equal(19, classified.Rois);
+        Assert.Equal(ModelRef.Parse(version), classified.ModelVersion); // the exact version, through the bus and back
         Assert.Equal(2, classified.OutputBlobs.Count);
         await platform.Events.WaitForAsync<RunFinished>(e => e.JobId == run.JobId && e.State == "succeeded", TimeSpan.FromSeconds(30));
     }

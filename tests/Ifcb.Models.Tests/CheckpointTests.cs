@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
+using Ifcb.Contracts;
 using Ifcb.Data;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Platform;

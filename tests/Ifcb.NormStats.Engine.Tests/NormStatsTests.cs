@@ -181,7 +181,7 @@ print(repr(float(np.mean(x, axis=(0, 2, 3), dtype=np.float64)[0])), repr(float(n
             Assert.Equal(r.Mean[0], r.Mean[2]);
         }
         Assert.StartsWith("0.65", neuston.ImgNormArgument);
-        Assert.Equal(neuston.ImgNorm, Ifcb.Data.ImgNorm.Parse(neuston.ImgNormArgument));
+        Assert.Equal(neuston.ImgNorm, Ifcb.Contracts.ImgNorm.Parse(neuston.ImgNormArgument));
     }
 
     private sealed class SyncProgress(Action<NormStatsProgress> report) : IProgress<NormStatsProgress>

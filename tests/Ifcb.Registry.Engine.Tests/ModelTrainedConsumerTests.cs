@@ -75,7 +75,7 @@ public sealed class ModelTrainedConsumerTests(AzuriteFixture azurite)
         jobId ??= "job-" + Guid.NewGuid().ToString("N")[..8];
         var blob = $"jobs/{jobId}/best.ifcbmodel";
         await container.GetBlobClient(blob).UploadAsync(new BinaryData(checkpoint.Bytes));
-        return new ModelTrained(jobId, "train-1", "model-1", "resnet18", TestCheckpoint.Classes, [0.667], [0.161], false, 224, 7,
+        return new ModelTrained(jobId, "train-1", "model-1", "resnet18", TestCheckpoint.Classes, ImgNorm.Parse("0.667 0.161"), false, 224, 7,
             "dataset", "fp", 3, new Dictionary<string, double> { ["f1_weighted"] = 0.9 }, container.Name, blob, checkpoint.Sha256,
             checkpoint.Bytes.Length, registerAs);
     }

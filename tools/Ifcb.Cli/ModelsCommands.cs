@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Grpc.Core;
 using Ifcb.Client;
+using Ifcb.Contracts;
 using Ifcb.Platform.Checkpoints;
 using Ifcb.Protos;
 using Spectre.Console;
@@ -16,40 +17,6 @@ namespace Ifcb.Cli;
 /// </summary>
 public static partial class ModelsCommands
 {
-    /// <summary>A parsed model reference.</summary>
-    public sealed record ModelReference(string Name, int? Version, string? Alias)
-    {
-        public bool SelectsVersion => Version is not null || Alias is not null;
-
-        /// <exception cref="UsageException">Not NAME, NAME/VERSION or NAME@ALIAS.</exception>
-        public static ModelReference Parse(string text)
-        {
-            var at = text.IndexOf('@', StringComparison.Ordinal);
-            if (at > 0 && at < text.Length - 1)
-                return new(text[..at], null, text[(at + 1)..]);
-            var slash = text.IndexOf('/', StringComparison.Ordinal);
-            if (slash > 0)
-            {
-                if (int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var version) && version > 0)
-                    return new(text[..slash], version, null);
-                throw new UsageException($"'{text}': the version after '/' must be a positive number (NAME/3), or use NAME@ALIAS.");
-            }
-            if (text.Length == 0 || at >= 0)
-                throw new UsageException($"'{text}' is not a model reference; write NAME, NAME/VERSION or NAME@ALIAS.");
-            return new(text, null, null);
-        }
-
-        public VersionRef ToVersionRef()
-        {
-            var reference = new VersionRef { Name = Name };
-            if (Version is { } v)
-                reference.Version = v;
-            else if (Alias is not null)
-                reference.Alias = Alias;
-            return reference;
-        }
-    }
-
     public static Command Build(CliContext context)
     {
         var command = new Command("models", "The model registry: registered models, versions, aliases, tags.");
@@ -66,7 +33,7 @@ public static partial class ModelsCommands
         return command;
     }
 
-    private static Argument<string> Reference(string description = "NAME, NAME/VERSION or NAME@ALIAS.") => new("MODEL") { Description = description };
+    private static Argument<string> Reference(string description = "NAME, NAME/VERSION, NAME/latest or NAME@ALIAS.") => new("MODEL") { Description = description };
 
     private static Command List(CliContext context)
     {
@@ -99,7 +66,7 @@ public static partial class ModelsCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var target = ModelReference.Parse(parse.GetValue(reference)!);
+            var target = ModelRef.Parse(parse.GetValue(reference)!);
             var json = parse.GetValue(GlobalOptions.Json);
             if (target.SelectsVersion)
             {
@@ -110,7 +77,7 @@ public static partial class ModelsCommands
                     RenderVersion(context.Console, version);
                 return ExitCodes.Success;
             }
-            var model = await platform.Registry.GetModelAsync(new ModelRef { Name = target.Name }, cancellationToken: ct);
+            var model = await platform.Registry.GetModelAsync(new GetModelRequest { Name = target.Name }, cancellationToken: ct);
             if (json)
                 context.WriteJson(model);
             else
@@ -270,7 +237,7 @@ public static partial class ModelsCommands
     public static async Task<(ModelVersion Version, string Path, (string Sha256, long Size) Downloaded)> DownloadAsync(
         PlatformConnection platform, string reference, string? output, CancellationToken ct)
     {
-        var target = ModelReference.Parse(reference);
+        var target = ModelRef.Parse(reference);
         var version = await platform.Registry.GetVersionAsync(target.ToVersionRef(), cancellationToken: ct);
         var path = Path.GetFullPath(output ?? $"{version.Name}-v{version.Version}{Ifcb.Training.Engine.TrainingArtifacts.CheckpointExtension}");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
@@ -336,9 +303,9 @@ public static partial class ModelsCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var target = ModelReference.Parse(parse.GetValue(reference)!);
-            if (target.Alias is not null)
-                throw new UsageException("Delete a version by number (NAME/VERSION), not by alias.");
+            var target = ModelRef.Parse(parse.GetValue(reference)!);
+            if (target.Selector is ModelSelector.Alias or ModelSelector.Latest)
+                throw new UsageException($"Delete a version by number (NAME/VERSION), not by '{target}'.");
             Google.Protobuf.IMessage deleted = target.Version is { } number
                 ? await platform.Registry.DeleteVersionAsync(new DeleteVersionRequest { Name = target.Name, Version = number, Force = parse.GetValue(force) }, platform.Auth, cancellationToken: ct)
                 : await platform.Registry.DeleteModelAsync(new DeleteModelRequest { Name = target.Name, Force = parse.GetValue(force) }, platform.Auth, cancellationToken: ct);
@@ -414,7 +381,7 @@ public static partial class ModelsCommands
         };
         metadata.Classes.AddRange(hparams.Classes);
         if (hparams.ImgNorm is { } norm)
-            metadata.ImgNorm = new ImgNorm { Mean = { norm.Mean }, Std = { norm.Std } };
+            metadata.ImgNorm = norm.ToImgNorm().ToProto();
         foreach (var (metric, value) in metrics)
             metadata.Metrics[metric] = value;
         foreach (var (tag, value) in tags)

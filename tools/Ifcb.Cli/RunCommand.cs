@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ifcb.Contracts;
 using Ifcb.Inference;
 using Ifcb.Models.Checkpoints;
 using Grpc.Core;
@@ -33,7 +34,7 @@ public static class RunCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var clobber = new Option<bool>("--clobber") { Description = "Redo inputs whose outputs already exist." };
-        var batch = new Option<int>("--batch", "--batch-size") { Description = "Images per forward pass.", DefaultValueFactory = _ => 108 };
+        var batch = new Option<int>("--batch", "--batch-size") { Description = "Images per forward pass.", DefaultValueFactory = _ => Defaults.BatchSize };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
         var remote = new Option<bool>("--remote")
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Ifcb.Contracts;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Ifcb.Models;
@@ -41,7 +42,7 @@ public static class TrainCommand
         var estop = new Option<int>("--estop") { Description = "Early-stopping patience in epochs (val_loss); 0 disables it.", DefaultValueFactory = _ => 10 };
         var flip = new Option<string?>("--flip") { Description = "Random flips: x (vertical), y (horizontal), xy; +V also flips validation images." }
             .AcceptOnlyFromAmong("x", "y", "xy", "x+V", "y+V", "xy+V");
-        var batch = new Option<int>("--batch", "--batch-size") { Description = "Batch size.", DefaultValueFactory = _ => 108 };
+        var batch = new Option<int>("--batch", "--batch-size") { Description = "Batch size.", DefaultValueFactory = _ => Defaults.BatchSize };
         var swap = new Option<bool>("--swap") { Description = "Swap the training and validation sets." };
         var resize = new Option<int?>("--resize") { Description = "Input side in pixels (default 299 for inception, 224 otherwise)." };
         var outdir = new Option<string>("--outdir")
@@ -166,7 +167,7 @@ public static class TrainCommand
     /// <c>--img-norm auto</c> in local mode: exact statistics of the training dataset at the training input size, as
     /// the Training service asks NormStats for them.
     /// </summary>
-    private static Ifcb.Data.ImgNorm ComputeAutoNorm(CliContext context, TrainingOptions options, string source)
+    private static Ifcb.Contracts.ImgNorm ComputeAutoNorm(CliContext context, TrainingOptions options, string source)
     {
         var spec = DatasetSpec.FromSource(source, options.DatasetOptions(unchecked((int)options.Seed)));
         var result = new NormStatsCalculator(options.EffectiveResize).ComputeExact(spec.Images);

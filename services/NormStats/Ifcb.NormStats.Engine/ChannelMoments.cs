@@ -77,7 +77,7 @@ public sealed record NormStatsResult(
     IReadOnlyList<Ifcb.Data.Loading.ImageFailure> Failures,
     NormStatsEstimator Estimator)
 {
-    public Ifcb.Data.ImgNorm ImgNorm => new(Mean, Std);
+    public Ifcb.Contracts.ImgNorm ImgNorm => new(Mean, Std);
 
     /// <summary>Ready to paste after <c>--img-norm</c>: "MEAN STD", one value each when the channels agree (gray images).</summary>
     public string ImgNormArgument => ImgNorm.ToString();

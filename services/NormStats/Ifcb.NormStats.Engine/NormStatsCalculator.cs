@@ -1,4 +1,5 @@
 using System.Buffers;
+using Ifcb.Contracts;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Ifcb.Data.Loading;
@@ -37,7 +38,7 @@ public sealed class NormStatsCalculator
     }
 
     /// <summary>neuston's CALC_IMG_NORM batch size.</summary>
-    public const int NeustonBatchSize = 108;
+    public const int NeustonBatchSize = Defaults.BatchSize;
 
     /// <summary>Partial moments of <paramref name="images"/>[start, start+count): one shard of a distributed computation.</summary>
     public NormStatsPartial ComputePartial(IReadOnlyList<LabelledImage> images, int start, int count,

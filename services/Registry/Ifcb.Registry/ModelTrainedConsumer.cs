@@ -74,7 +74,7 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClie
         {
             Arch = trained.Architecture,
             Classes = [.. trained.Classes],
-            ImgNorm = trained.ImgNormMean is { } mean && trained.ImgNormStd is { } std ? RegistryProtoMapping.ImgNorm(mean, std) : null,
+            ImgNorm = trained.ImgNorm is { } norm ? RegistryProtoMapping.ImgNorm(norm.Mean, norm.Std) : null,
             Pretrained = trained.Pretrained,
             Resize = trained.Resize,
             Metrics = metrics,

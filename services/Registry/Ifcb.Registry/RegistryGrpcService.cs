@@ -30,7 +30,7 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
             context.CancellationToken)).ToProto();
 
     [ReadOnlyRpc]
-    public override async Task<Ifcb.Protos.RegisteredModel> GetModel(ModelRef request, ServerCallContext context) =>
+    public override async Task<Ifcb.Protos.RegisteredModel> GetModel(GetModelRequest request, ServerCallContext context) =>
         (await registry.GetModelAsync(request.Name, context.CancellationToken)).ToProto();
 
     [ReadOnlyRpc]

@@ -164,9 +164,9 @@ internal static class RegistryProtoMapping
         _ => entry.Action.ToString(),
     };
 
-    private static Proto.ImgNorm ToProto(ImageNormalization norm)
+    private static Proto.ImgNormValues ToProto(ImageNormalization norm)
     {
-        var reply = new Proto.ImgNorm();
+        var reply = new Proto.ImgNormValues();
         reply.Mean.Add(Numbers(norm.Mean));
         reply.Std.Add(Numbers(norm.Std));
         return reply;

@@ -1,3 +1,4 @@
+using Ifcb.Contracts;
 using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
@@ -28,7 +29,7 @@ public sealed record TrainingOptions
     /// <summary>Early-stopping patience in epochs; 0 disables early stopping (neuston <c>--estop 0</c>).</summary>
     public int Estop { get; init; } = 10;
     public FlipOption Flip { get; init; } = FlipOption.None;
-    public int BatchSize { get; init; } = 108;
+    public int BatchSize { get; init; } = Defaults.BatchSize;
     public bool Swap { get; init; }
     /// <summary>Input side; null = the architecture's (299 for inception, 224 otherwise).</summary>
     public int? Resize { get; init; }

@@ -99,9 +99,7 @@ public sealed class RunJobWork(
         var work = Path.Combine(cache.Directory, "runs", jobId);
         try
         {
-            var slash = job.ModelVersion.LastIndexOf('/');
-            var checkpoint = await registry.LoadAsync(job.ModelVersion[..slash],
-                int.Parse(job.ModelVersion[(slash + 1)..], System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+            var checkpoint = await registry.LoadAsync(job.ModelVersion, cancellationToken);
             using var model = checkpoint.Model;
             string source;
             if (spec.BinSet is { } binSet)

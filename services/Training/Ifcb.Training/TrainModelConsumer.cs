@@ -149,7 +149,7 @@ public sealed class TrainingJobWork(
 
         ImgNorm? norm = null;
         if (spec.WantsAutoImgNorm)
-            norm = job.ImgNormMean is { } mean && job.ImgNormStd is { } std ? new ImgNorm(mean, std) : await AskNormStatsAsync(job, cancellationToken);
+            norm = job.ImgNorm ?? await AskNormStatsAsync(job, cancellationToken);
 
         var options = spec.ToOptions(norm);
         var root = materialized.LocalRoot;
@@ -159,8 +159,7 @@ public sealed class TrainingJobWork(
             ? j with
             {
                 Classes = [.. inputs.Classes],
-                ImgNormMean = options.ImgNorm?.Mean.ToArray(),
-                ImgNormStd = options.ImgNorm?.Std.ToArray(),
+                ImgNorm = options.ImgNorm,
                 DatasetFingerprint = materialized.Manifest.Fingerprint,
             }
             : null, cancellationToken);

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Grpc.Core;
+using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
@@ -154,7 +155,7 @@ public sealed class TrainingGrpcService(
         var version = await registry.ResolveAsync(request.Model, context.CancellationToken);
         if (version.Status != VersionStatus.Ready)
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{version.Name}/{version.Version} is {version.Status}, not READY."));
-        var batch = request.Batch > 0 ? request.Batch : 108;
+        var batch = request.Batch > 0 ? request.Batch : Defaults.BatchSize;
         var metadata = version.Metadata ?? new VersionMetadata();
         Limits.CheckBatch(batch, metadata.Resize > 0 ? metadata.Resize
             : ModelZoo.Architectures.Contains(metadata.Arch) ? ModelZoo.InputSize(metadata.Arch) : 299);
@@ -167,7 +168,7 @@ public sealed class TrainingGrpcService(
         var run = new RunJobRecord
         {
             JobId = jobId,
-            ModelVersion = $"{version.Name}/{version.Version}",
+            ModelVersion = version.ToModelRef(),
             Request = new RunRequestSpec
             {
                 Model = request.Model, RunId = request.RunId, BinSet = hasBins ? request.BinSet : null, Dataset = hasBins ? null : request.Dataset,

@@ -27,7 +27,7 @@ internal static class TrainingJobMapping
         Emin = r.Emin > 0 ? r.Emin : 10,
         Estop = r.EstopDisabled ? 0 : r.Estop > 0 ? r.Estop : 10,
         Flip = string.IsNullOrWhiteSpace(r.Flip) ? null : r.Flip,
-        BatchSize = r.Batch > 0 ? r.Batch : 108,
+        BatchSize = r.Batch > 0 ? r.Batch : Defaults.BatchSize,
         Swap = r.Swap,
         Resize = r.Resize > 0 ? r.Resize : null,
         ModelId = string.IsNullOrWhiteSpace(r.ModelId) ? null : r.ModelId,
@@ -91,8 +91,8 @@ internal static class TrainingJobMapping
         job.Epochs.AddRange(j.Epochs.Select(ToProto));
         if (j.Classes is not null)
             job.Classes.AddRange(j.Classes);
-        if (j.ImgNormMean is not null && j.ImgNormStd is not null)
-            job.ImgNorm = new ImgNorm { Mean = { j.ImgNormMean }, Std = { j.ImgNormStd } };
+        if (j.ImgNorm is { } norm)
+            job.ImgNorm = Ifcb.Client.ImgNormProtos.ToProto(norm);
         return job;
     }
 
@@ -156,7 +156,7 @@ internal static class TrainingJobMapping
         }
         var checkpoint = job.BestCheckpoint ?? throw new InvalidOperationException($"Training job {job.JobId} has no best checkpoint recorded.");
         return new ModelTrained(job.JobId, spec.TrainId, string.IsNullOrWhiteSpace(spec.ModelId) ? spec.TrainId : spec.ModelId, spec.Architecture,
-            job.Classes ?? [], job.ImgNormMean, job.ImgNormStd, spec.Pretrained, spec.Resize ?? Ifcb.Models.ModelZoo.InputSize(spec.Architecture),
+            job.Classes ?? [], job.ImgNorm, spec.Pretrained, spec.Resize ?? Ifcb.Models.ModelZoo.InputSize(spec.Architecture),
             spec.Seed, spec.Dataset, job.DatasetFingerprint, job.BestEpoch, metrics, store.Container.Name,
             store.ArtifactBlobName(job.JobId, checkpoint), job.CheckpointSha256 ?? "", job.CheckpointSize, spec.RegisterAs);
     }
@@ -173,7 +173,7 @@ internal static class TrainingJobMapping
                 Outfile = { r.Request.OutputFiles }, Batch = r.Request.BatchSize, FilterMode = r.Request.FilterMode ?? "",
                 FilterKeywords = { r.Request.FilterKeywords }, Device = r.Request.Device,
             },
-            ModelVersion = r.ModelVersion,
+            ModelVersion = r.ModelVersion.ToString(),
             ItemsTotal = r.ItemsTotal,
             ItemsDone = r.ItemsDone,
             ImagesClassified = r.ImagesClassified,

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Ifcb.Contracts;
 
 namespace Ifcb.Data.Imaging;
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
+using Ifcb.Contracts;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Ifcb.Platform;
@@ -31,7 +32,7 @@ public sealed record ImageFailure(string Path, string Reason);
 /// </summary>
 public sealed record LoaderOptions(
     PreprocessOptions Preprocess,
-    int BatchSize = 108,
+    int BatchSize = Defaults.BatchSize,
     bool Shuffle = false,
     int Seed = 0,
     bool Training = false,

@@ -1,3 +1,4 @@
+using Ifcb.Contracts;
 using Ifcb.Data;
 using Ifcb.Platform.Checkpoints;
 
@@ -76,7 +77,7 @@ public sealed record ModelHparams(
         ImgNorm? norm;
         try
         {
-            norm = header.ImgNorm is null ? null : new ImgNorm(header.ImgNorm.Mean, header.ImgNorm.Std);
+            norm = header.ImgNorm?.ToImgNorm();
         }
         catch (FormatException e)
         {

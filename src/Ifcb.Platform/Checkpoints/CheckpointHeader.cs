@@ -5,8 +5,15 @@ using System.Text.Json.Serialization;
 
 namespace Ifcb.Platform.Checkpoints;
 
-/// <summary>A checkpoint's img-norm as stored: per-channel mean and std (1 or 3 values each).</summary>
-public sealed record CheckpointImgNorm(double[] Mean, double[] Std);
+/// <summary>
+/// A checkpoint's img-norm as its <c>hparams.json</c> stores it (per-channel mean and std, 1 or 3 values each): a file
+/// format that stays as neuston writes it; <see cref="ToImgNorm"/> gives the platform's one type.
+/// </summary>
+public sealed record CheckpointImgNorm(double[] Mean, double[] Std)
+{
+    /// <exception cref="FormatException">The stored values are not a valid img-norm.</exception>
+    public Ifcb.Contracts.ImgNorm ToImgNorm() => new(Mean, Std);
+}
 
 /// <summary>
 /// The <c>hparams.json</c> of an <c>.ifcbmodel</c> checkpoint (a zip of <c>hparams.json</c> + <c>state_dict.pth</c>),

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ifcb.Contracts;
 using Ifcb.Platform.Jobs;
 
 namespace Ifcb.Training.Engine.Jobs;
@@ -14,7 +15,7 @@ public sealed record RunRequestSpec
     /// <summary>An image dataset, for image mode.</summary>
     public string? Dataset { get; init; }
     public List<string> OutputFiles { get; init; } = [];
-    public int BatchSize { get; init; } = 108;
+    public int BatchSize { get; init; } = Defaults.BatchSize;
     public string? FilterMode { get; init; }
     public List<string> FilterKeywords { get; init; } = [];
     public string Device { get; init; } = "auto";
@@ -26,8 +27,8 @@ public sealed record RunItemFailureRecord(string Id, string Reason);
 public sealed record RunJobRecord : JobRecord<RunJobRecord>
 {
     public required RunRequestSpec Request { get; init; }
-    /// <summary>The model version resolved when the run was queued, "NAME/VERSION", so a moving alias cannot change it.</summary>
-    public required string ModelVersion { get; init; }
+    /// <summary>The exact model version (NAME/VERSION) resolved when the run was queued, so a moving alias cannot change it.</summary>
+    public required ModelRef ModelVersion { get; init; }
     public int ItemsTotal { get; init; }
     public int ItemsDone { get; init; }
     public long ImagesClassified { get; init; }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ifcb.Contracts;
 using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
@@ -29,7 +30,7 @@ public sealed record TrainingRequestSpec
     public int Emin { get; init; } = 10;
     public int Estop { get; init; } = 10;
     public string? Flip { get; init; }
-    public int BatchSize { get; init; } = 108;
+    public int BatchSize { get; init; } = Defaults.BatchSize;
     public bool Swap { get; init; }
     public int? Resize { get; init; }
     public string? ModelId { get; init; }
@@ -71,7 +72,7 @@ public sealed record TrainingRequestSpec
         ImgNorm? norm;
         try
         {
-            norm = WantsAutoImgNorm ? resolvedImgNorm : string.IsNullOrWhiteSpace(ImgNorm) ? null : Ifcb.Data.ImgNorm.Parse(ImgNorm);
+            norm = WantsAutoImgNorm ? resolvedImgNorm : string.IsNullOrWhiteSpace(ImgNorm) ? null : Ifcb.Contracts.ImgNorm.Parse(ImgNorm);
         }
         catch (FormatException e)
         {
@@ -135,8 +136,8 @@ public sealed record TrainingJobRecord : JobRecord<TrainingJobRecord>
     public List<EpochRecord> Epochs { get; init; } = [];
     public int BestEpoch { get; init; } = -1;
     public string? DatasetFingerprint { get; init; }
-    public double[]? ImgNormMean { get; init; }
-    public double[]? ImgNormStd { get; init; }
+    /// <summary>The normalisation the job trains with (given, or computed by NormStats for "auto"); null for none.</summary>
+    public ImgNorm? ImgNorm { get; init; }
     public List<string>? Classes { get; init; }
     public string? BestCheckpoint { get; init; }
     public string? CheckpointSha256 { get; init; }

@@ -1,13 +1,18 @@
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 
-namespace Ifcb.Data;
+namespace Ifcb.Contracts;
 
 /// <summary>
 /// Per-channel image normalisation, neuston's <c>--img-norm MEAN STD</c>: <c>x' = (x - mean[c]) / std[c]</c> on [0,1] pixels.
 /// Each of MEAN and STD is one value (repeated for the three channels) or three comma-separated values.
-/// This is the one place that parses and validates an img-norm; the model stores it and applies it at training and
-/// inference alike (neuston forgets it for <c>RUN --type img</c>; we do not).
+/// This is the one place that parses, validates and writes an img-norm: its one text form is <c>"MEAN STD"</c>
+/// (<see cref="ToString"/>, also its JSON in job records and bus messages). The model stores it and applies it at
+/// training and inference alike (neuston forgets it for <c>RUN --type img</c>; we do not); the tensor form of
+/// <see cref="ApplyInPlace"/> is <c>Ifcb.Data.ImgNormTensors.Apply</c>.
 /// </summary>
+[JsonConverter(typeof(ImgNormJsonConverter))]
 public sealed record ImgNorm
 {
     public IReadOnlyList<double> Mean { get; }
@@ -114,29 +119,22 @@ public sealed record ImgNorm
         }
     }
 
-    /// <summary>
-    /// Returns a new tensor <c>(x - mean) / std</c> for a float tensor shaped [3,H,W] or [B,3,H,W]; the caller owns it.
-    /// </summary>
-    public TorchSharp.torch.Tensor Apply(TorchSharp.torch.Tensor images)
-    {
-        ArgumentNullException.ThrowIfNull(images);
-        var channelDim = images.dim() switch
-        {
-            3 => 0,
-            4 => 1,
-            _ => throw new ArgumentException($"Expected a [3,H,W] or [B,3,H,W] tensor, got {images.dim()} dimensions.", nameof(images)),
-        };
-        if (images.shape[channelDim] != 3)
-            throw new ArgumentException($"Expected 3 channels, got {images.shape[channelDim]}.", nameof(images));
-        long[] shape = channelDim == 0 ? [3, 1, 1] : [1, 3, 1, 1];
-        using var mean = TorchSharp.torch.tensor(Mean.Select(m => (float)m).ToArray(), dtype: images.dtype, device: images.device).reshape(shape);
-        using var std = TorchSharp.torch.tensor(Std.Select(s => (float)s).ToArray(), dtype: images.dtype, device: images.device).reshape(shape);
-        using var centred = images.sub(mean);
-        return centred.div(std);
-    }
-
     public bool Equals(ImgNorm? other) =>
         other is not null && Mean.SequenceEqual(other.Mean) && Std.SequenceEqual(other.Std);
 
     public override int GetHashCode() => HashCode.Combine(Mean[0], Mean[1], Mean[2], Std[0], Std[1], Std[2]);
+}
+
+/// <summary>An <see cref="ImgNorm"/> in JSON is its text form, <c>"MEAN STD"</c>.</summary>
+public sealed class ImgNormJsonConverter : JsonConverter<ImgNorm>
+{
+    public override ImgNorm Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        ImgNorm.TryParse(reader.GetString() ?? "", out var norm, out var error) ? norm! : throw new JsonException(error);
+
+    public override void Write(Utf8JsonWriter writer, ImgNorm value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(value);
+        writer.WriteStringValue(value.ToString());
+    }
 }
