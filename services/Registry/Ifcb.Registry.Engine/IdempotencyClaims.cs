@@ -24,12 +24,14 @@ internal sealed class IdempotencyClaims(ETagJsonStore store, RegistryOptions opt
     {
         var claimName = RegistryLayout.IdempotencyClaim(modelName, key);
         var waited = Stopwatch.StartNew();
+        // What running out of time says: the answer for what the last wait was for (a claim still without a number, or
+        // a PENDING version), so the deadline says the same whether it is noticed before a wait or after it.
+        Func<IfcbException> timedOut = InProgress;
         for (var attempt = 1; ; attempt++)
         {
             if (waited.Elapsed > options.IdempotencyWaitTimeout)
             {
-                throw new IfcbException(ErrorKind.Aborted,
-                    $"Another registration of '{modelName}' with idempotency key '{key}' is still in progress; retry later.");
+                throw timedOut();
             }
 
             var fresh = new Claim(claimName, key, null, time.GetUtcNow());
@@ -66,14 +68,16 @@ internal sealed class IdempotencyClaims(ETagJsonStore store, RegistryOptions opt
 
                     // A PENDING version is not a registration to hand back: its upload is still running (wait for it, as
                     // for a claim without a number), or was abandoned by a crash and expires at the time named.
-                    if (waited.Elapsed + store.Backoff(attempt) > options.IdempotencyWaitTimeout)
+                    timedOut = () => new IfcbException(ErrorKind.Aborted,
+                        $"Idempotency key '{key}' is registering version {number} of '{modelName}' (PENDING since {existing.CreatedAt:O}); " +
+                        $"retry in a moment: it becomes READY when that upload finishes, or expires at {existing.CreatedAt + options.PendingTimeout:O} if it was abandoned.");
+                    var backoff = store.Backoff(attempt);
+                    if (waited.Elapsed + backoff > options.IdempotencyWaitTimeout)
                     {
-                        throw new IfcbException(ErrorKind.Aborted,
-                            $"Idempotency key '{key}' is registering version {number} of '{modelName}' (PENDING since {existing.CreatedAt:O}); " +
-                            $"retry in a moment: it becomes READY when that upload finishes, or expires at {existing.CreatedAt + options.PendingTimeout:O} if it was abandoned.");
+                        throw timedOut();
                     }
 
-                    await Task.Delay(store.Backoff(attempt), cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
@@ -96,8 +100,12 @@ internal sealed class IdempotencyClaims(ETagJsonStore store, RegistryOptions opt
             }
 
             // The first registration is between claiming the key and allocating its number: give it a moment.
+            timedOut = InProgress;
             await Task.Delay(store.Backoff(attempt), cancellationToken).ConfigureAwait(false);
         }
+
+        IfcbException InProgress() => new(ErrorKind.Aborted,
+            $"Another registration of '{modelName}' with idempotency key '{key}' is still in progress; retry later.");
     }
 
     /// <summary>
