@@ -93,6 +93,13 @@ public static partial class RegistryValidation
     /// <summary>The actor is recorded in the audit log; it must be present and printable.</summary>
     public static void Actor(string? actor) => PrintableText(actor, "Actor", MaxActorLength);
 
+    /// <summary>The preamble of every change to a model: its name, then the actor the audit log records.</summary>
+    internal static void ModelChange(string? modelName, string? actor)
+    {
+        ModelName(modelName);
+        Actor(actor);
+    }
+
     public static void VersionNumber(int version)
     {
         if (version is < 1 or > MaxVersionNumber)

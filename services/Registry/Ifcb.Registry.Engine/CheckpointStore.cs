@@ -1,0 +1,94 @@
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Ifcb.Platform;
+using Ifcb.Platform.Checkpoints;
+
+namespace Ifcb.Registry.Engine;
+
+/// <summary>
+/// The checkpoint bytes in blob storage: uploads them while verifying the declared sha256 and size, reads the stored
+/// file's hparams.json back, and opens a READY version's checkpoint for a (verified) download.
+/// </summary>
+internal sealed class CheckpointStore(BlobContainerClient container, RegistryOptions options)
+{
+    private const int HeaderReadBufferBytes = 64 * 1024;
+
+    /// <summary>
+    /// Streams <paramref name="checkpoint"/> into <paramref name="blobName"/> (which must not exist yet); a sha256 or
+    /// size mismatch fails it with DataLoss and nothing is committed. The caller keeps ownership of the stream.
+    /// </summary>
+    public async Task UploadAsync(string blobName, Stream checkpoint, string sha256, long size, CancellationToken cancellationToken)
+    {
+        await using var verifying = new ChecksumVerifyingStream(checkpoint, size, sha256, leaveOpen: true);
+        var upload = new BlobUploadOptions
+        {
+            // The slot is ours alone; If-None-Match makes a stray second writer fail instead of overwriting.
+            Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+            HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" },
+            Metadata = new Dictionary<string, string> { ["sha256"] = sha256 },
+        };
+        if (options.UploadTransferOptions is { } transfer)
+        {
+            upload.TransferOptions = transfer;
+        }
+
+        try
+        {
+            await container.GetBlobClient(blobName).UploadAsync(verifying, upload, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1 && e.InnerException is IfcbException inner)
+        {
+            throw inner;
+        }
+    }
+
+    /// <summary>
+    /// Reads the stored checkpoint's hparams.json back from storage. The blob is opened as a seekable stream with a
+    /// small buffer, so only the zip's directory (at its end) and the hparams entry (at its start) are fetched, a few
+    /// 64 KiB ranges: the weights in between are never downloaded.
+    /// </summary>
+    public async Task<CheckpointHeader> ReadHeaderAsync(string blobName, CancellationToken cancellationToken)
+    {
+        var read = new BlobOpenReadOptions(allowModifications: false) { BufferSize = HeaderReadBufferBytes };
+        await using var stored = await container.GetBlobClient(blobName).OpenReadAsync(read, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // The zip reader is synchronous; keep its few blocking range reads off the caller's thread.
+            return await Task.Run(() => CheckpointHeader.Read(stored), cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw IfcbException.InvalidArgument($"The uploaded file is not a valid model checkpoint: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Opens <paramref name="version"/>'s checkpoint: FailedPrecondition unless it is READY, DataLoss when its bytes are
+    /// missing. The stream verifies sha256 and size as it is read (unless <see cref="RegistryOptions.VerifyDownloads"/> is off).
+    /// </summary>
+    public async Task<CheckpointDownload> OpenDownloadAsync(ModelVersion version, CancellationToken cancellationToken)
+    {
+        if (version.Status != ModelVersionStatus.Ready)
+        {
+            throw new IfcbException(ErrorKind.FailedPrecondition,
+                $"Version {version.Version} of '{version.ModelName}' is {version.Status.ToString().ToUpperInvariant()}; only READY versions can be downloaded.");
+        }
+
+        Stream content;
+        try
+        {
+            var response = await container.GetBlobClient(version.CheckpointBlob)
+                .DownloadStreamingAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            content = response.Value.Content;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new IfcbException(ErrorKind.DataLoss,
+                $"Checkpoint of READY version {version.Version} of '{version.ModelName}' is missing from storage ({version.CheckpointBlob}).", e);
+        }
+
+        return new CheckpointDownload(version,
+            options.VerifyDownloads ? new ChecksumVerifyingStream(content, version.SizeBytes, version.Sha256, leaveOpen: false) : content);
+    }
+}

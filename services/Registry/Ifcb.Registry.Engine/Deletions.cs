@@ -1,0 +1,110 @@
+using System.Globalization;
+using Ifcb.Platform;
+
+namespace Ifcb.Registry.Engine;
+
+/// <summary>
+/// Deletes versions and whole models, in an order that lets an interrupted deletion be finished by deleting again;
+/// the audit history is kept.
+/// </summary>
+internal sealed class Deletions(
+    ETagJsonStore store, RegistryOptions options, ModelDocuments models, IdempotencyClaims claims, AuditLog audit, RegistryQueries queries)
+{
+    /// <summary>
+    /// Deletes a model (FailedPrecondition while it has versions, unless <paramref name="force"/>) and everything under
+    /// models/{name}/; the caller has validated the name and actor.
+    /// </summary>
+    public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force, CancellationToken cancellationToken)
+    {
+        var existing = await models.ReadAsync(name, cancellationToken).ConfigureAwait(false); // NotFound when there is no such model
+        var versions = await queries.ListVersionNumbersAsync(name, cancellationToken).ConfigureAwait(false);
+        if (versions.Count > 0 && !force)
+        {
+            throw new IfcbException(ErrorKind.FailedPrecondition,
+                $"Registered model '{name}' still has {versions.Count} version(s); delete them first or delete with force.");
+        }
+
+        // model.json goes last, so an interrupted delete leaves a model that can simply be deleted again.
+        var modelDocument = RegistryLayout.ModelDocument(name);
+        var blobs = await store.ListBlobNamesAsync(RegistryLayout.ModelPrefix(name), cancellationToken).ConfigureAwait(false);
+        await Parallel.ForEachAsync(
+            blobs.Where(blob => blob != modelDocument),
+            new ParallelOptions { MaxDegreeOfParallelism = options.ListReadConcurrency, CancellationToken = cancellationToken },
+            async (blob, token) => await store.DeleteAsync(blob, token).ConfigureAwait(false)).ConfigureAwait(false);
+        await store.DeleteAsync(modelDocument, cancellationToken).ConfigureAwait(false);
+
+        await audit.AppendAsync(name, actor, AuditAction.ModelDeleted, null, null,
+            [("forced", force ? "true" : "false"), ("versions_deleted", versions.Count.ToString(CultureInfo.InvariantCulture)), ("blobs_deleted", blobs.Count.ToString(CultureInfo.InvariantCulture))],
+            cancellationToken).ConfigureAwait(false);
+        return new ModelDeletion(existing.Value, [.. versions]);
+    }
+
+    /// <summary>
+    /// Deletes a version and its checkpoint (FailedPrecondition while an alias points at it, unless
+    /// <paramref name="force"/>, which removes those aliases first); the caller has validated the actor.
+    /// </summary>
+    /// <remarks>
+    /// One ETag-guarded write of model.json removes the aliases and marks the number in
+    /// <see cref="RegisteredModel.DeletingVersions"/>; SetAlias refuses a marked number, so no alias can land on the
+    /// version while its blobs go. The document goes last but for the mark, so a delete interrupted at any point is
+    /// finished by deleting again (if only the mark was left, that second delete reports NotFound once it has cleared it).
+    /// </remarks>
+    public async Task<ModelVersion> DeleteVersionAsync(VersionSlot slot, string actor, bool force, CancellationToken cancellationToken)
+    {
+        var (modelName, version) = (slot.ModelName, slot.Version);
+        var existing = await store.ReadAsync<ModelVersion>(slot.Document, cancellationToken).ConfigureAwait(false);
+
+        string[] removedAliases = [];
+        var model = await models.UpdateAsync(modelName, actor, current =>
+        {
+            if (existing is null && !current.DeletingVersions.Contains(version))
+            {
+                throw slot.NotFound();
+            }
+
+            removedAliases = current.Aliases.Where(a => a.Value == version).Select(a => a.Key).ToArray();
+            if (removedAliases.Length > 0 && !force)
+            {
+                throw new IfcbException(ErrorKind.FailedPrecondition,
+                    $"Version {version} of '{modelName}' is the target of {string.Join(", ", removedAliases.Select(a => "@" + a))}; " +
+                    "move or delete the alias first, or delete with force.");
+            }
+
+            // Raising the counter here guarantees a deleted number is never handed out again.
+            return removedAliases.Length == 0 && current.LatestVersion >= version && current.DeletingVersions.Contains(version)
+                ? null
+                : current with
+                {
+                    Aliases = current.Aliases.RemoveRange(removedAliases), LatestVersion = Math.Max(current.LatestVersion, version),
+                    DeletingVersions = current.DeletingVersions.Add(version),
+                };
+        }, cancellationToken).ConfigureAwait(false);
+
+        await store.DeleteAsync(existing?.Value.CheckpointBlob ?? slot.Checkpoint, cancellationToken).ConfigureAwait(false);
+        if (existing?.Value.IdempotencyKey is { } key)
+        {
+            await claims.ForgetAsync(modelName, key, version, cancellationToken).ConfigureAwait(false);
+        }
+
+        await store.DeleteAsync(slot.Document, cancellationToken).ConfigureAwait(false);
+        await models.UpdateAsync(modelName, actor, current =>
+                current.DeletingVersions.Contains(version) ? current with { DeletingVersions = current.DeletingVersions.Remove(version) } : null,
+            cancellationToken).ConfigureAwait(false);
+        if (existing is null)
+        {
+            throw new IfcbException(ErrorKind.NotFound,
+                $"Version {version} of model '{modelName}' does not exist; an interrupted deletion of it has now been completed.");
+        }
+
+        foreach (var alias in removedAliases)
+        {
+            await audit.AppendAsync(model.Value, actor, AuditAction.AliasDeleted, version, AuditLog.AliasMove(alias, version, null),
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        await audit.AppendAsync(modelName, actor, AuditAction.VersionDeleted, version, null,
+            [("sha256", existing.Value.Sha256), ("status", existing.Value.Status.ToString().ToUpperInvariant())],
+            cancellationToken).ConfigureAwait(false);
+        return existing.Value with { Aliases = [.. removedAliases] };
+    }
+}

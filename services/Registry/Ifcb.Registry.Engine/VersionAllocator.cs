@@ -1,0 +1,90 @@
+using System.Collections.Concurrent;
+using Ifcb.Platform;
+
+namespace Ifcb.Registry.Engine;
+
+/// <summary>
+/// Hands out version numbers: claims the next free number by creating its version.json with If-None-Match. A taken
+/// slot means another registration got that number, so it tries the next: numbers come out dense and unique, and a
+/// crash after the claim leaves a PENDING version rather than a gap. Within this process, registrations of one model
+/// take turns (a gate) and remember the last number, so concurrent callers do not all probe the same slots; across
+/// processes the If-None-Match create alone keeps numbers unique.
+/// </summary>
+internal sealed class VersionAllocator(ETagJsonStore store, RegistryOptions options, ModelDocuments models)
+{
+    private readonly ConcurrentDictionary<string, AllocationState> _allocations = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Creates the version <paramref name="draft"/> makes for the next free number, and raises model.json's counter to it.
+    /// </summary>
+    public async Task<Stored<ModelVersion>> AllocateAsync(
+        RegisteredModel model, Func<int, ModelVersion> draft, string actor, CancellationToken cancellationToken)
+    {
+        var state = _allocations.GetOrAdd(model.Name, _ => new AllocationState());
+        await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // A model deleted and created again under the same name starts over; the remembered number is stale.
+            if (state.ModelCreatedAt != model.CreatedAt)
+            {
+                state.ModelCreatedAt = model.CreatedAt;
+                state.LastAllocated = 0;
+            }
+
+            var start = Math.Max(model.LatestVersion, state.LastAllocated);
+            for (var probe = 1; probe <= options.MaxVersionAllocationProbes; probe++)
+            {
+                var candidate = start + probe;
+                if (candidate > RegistryValidation.MaxVersionNumber)
+                {
+                    throw new IfcbException(ErrorKind.ResourceExhausted,
+                        $"Model '{model.Name}' has used all {RegistryValidation.MaxVersionNumber} version numbers; register under a new model name.");
+                }
+
+                var version = draft(candidate);
+                if (await store.TryCreateAsync(RegistryLayout.VersionDocument(model.Name, candidate), version, cancellationToken)
+                        .ConfigureAwait(false) is { } etag)
+                {
+                    state.LastAllocated = candidate;
+                    // Inside the gate, so this process's registrations never race each other on model.json.
+                    await RaiseLatestVersionAsync(model.Name, candidate, actor, cancellationToken).ConfigureAwait(false);
+                    return new Stored<ModelVersion>(version, etag);
+                }
+            }
+
+            throw new IfcbException(ErrorKind.Aborted,
+                $"Could not allocate a version of '{model.Name}' after {options.MaxVersionAllocationProbes} taken slots; retry the registration.");
+        }
+        finally
+        {
+            state.Gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Keeps model.json's latest-version counter up to date. It is only the starting point for allocation (the
+    /// If-None-Match create is what makes numbers unique), so losing this race to a higher number is fine.
+    /// </summary>
+    private async Task RaiseLatestVersionAsync(string modelName, int version, string actor, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await models.UpdateAsync(modelName, actor, model => model.LatestVersion >= version ? null : model with { LatestVersion = version },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (IfcbException e) when (e.Kind == ErrorKind.Aborted)
+        {
+            // Heavy contention: a later registration or delete raises it; allocation probes past a stale value.
+        }
+    }
+
+    /// <summary>Per-model allocation turn-taking within this process (see <see cref="AllocateAsync"/>).</summary>
+    private sealed class AllocationState
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public DateTimeOffset ModelCreatedAt { get; set; }
+
+        public int LastAllocated { get; set; }
+    }
+}
