@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using Azure.Storage.Blobs;
+using Ifcb.Contracts;
 using Ifcb.Platform.Checkpoints;
 using Ifcb.Registry.Engine;
 using Ifcb.Testing;
@@ -38,9 +39,9 @@ foreach (var concurrency in settings.Concurrency)
 {
     var raw = await Measure(concurrency, settings.Duration, async () => await versionDocument.DownloadContentAsync());
     var byNumber = await Measure(concurrency, settings.Duration,
-        async () => await registry.GetVersionAsync(ModelVersionReference.ByNumber(Model, registered.Version)));
+        async () => await registry.GetVersionAsync(ModelRef.ToVersion(Model, registered.Version)));
     var byAlias = await Measure(concurrency, settings.Duration,
-        async () => await registry.GetVersionAsync(ModelVersionReference.ByAlias(Model, "production")));
+        async () => await registry.GetVersionAsync(ModelRef.ToAlias(Model, "production")));
     Report("GetVersion(name/N)", concurrency, byNumber, raw);
     Report("GetVersion(name@alias)", concurrency, byAlias, raw);
 }
@@ -70,9 +71,9 @@ Func<Task>[] downloads =
 [
     async () => rawMBps.Add(await DownloadRate(async () => (await checkpointBlob.DownloadStreamingAsync()).Value.Content)),
     async () => registryMBps.Add(await DownloadRate(async () =>
-        (await registry.OpenCheckpointAsync(ModelVersionReference.ByAlias(Model, "production"))).Content)),
+        (await registry.OpenCheckpointAsync(ModelRef.ToAlias(Model, "production"))).Content)),
     async () => unverifiedMBps.Add(await DownloadRate(async () =>
-        (await unverified.OpenCheckpointAsync(ModelVersionReference.ByAlias(Model, "production"))).Content)),
+        (await unverified.OpenCheckpointAsync(ModelRef.ToAlias(Model, "production"))).Content)),
 ];
 for (var round = 0; round < settings.Downloads; round++)
 {

@@ -1,3 +1,4 @@
+using Ifcb.Contracts;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine.Tests;
@@ -26,7 +27,7 @@ public sealed class AliasDeletionRaceTests(AzuriteFixture azurite)
     {
         foreach (var (alias, version) in (await registry.GetModelAsync(model)).Aliases)
         {
-            var target = await registry.GetVersionAsync(ModelVersionReference.ByNumber(model, version));
+            var target = await registry.GetVersionAsync(ModelRef.ToVersion(model, version));
             Assert.True(target.Status == ModelVersionStatus.Ready, $"@{alias} points at version {version}, which is {target.Status}");
         }
     }

@@ -1,3 +1,4 @@
+using Ifcb.Contracts;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine.Tests;
@@ -43,13 +44,13 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
         var fetched = await registry.GetVersionAsync("roundtrip/1");
         Assert.Equal("resnet18", fetched.Arch);
         Assert.Equal(["Mesodinium_major", "Strombidium-like"], fetched.Classes.ToArray());
-        Assert.Equal(new ImageNormalization("0.667", "0.161"), fetched.ImgNorm);
+        Assert.Equal(ImgNorm.Parse("0.667 0.161"), fetched.ImgNorm);
         Assert.Equal(0.91, fetched.Metrics["f1_weighted"]);
         Assert.Equal("abc123", fetched.Source.Commit);
         Assert.Equal(checkpoint.Sha256, fetched.Sha256);
         Assert.Equal("ci", fetched.CreatedBy);
 
-        await using var download = await registry.OpenCheckpointAsync(ModelVersionReference.Parse("roundtrip/latest"));
+        await using var download = await registry.OpenCheckpointAsync(ModelRef.Parse("roundtrip/latest"));
         using var copy = new MemoryStream();
         await download.Content.CopyToAsync(copy);
         Assert.Equal(checkpoint.Bytes, copy.ToArray());
@@ -75,7 +76,7 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
         Assert.DoesNotContain(await container.BlobNamesAsync("models/corrupt/"), name => name.EndsWith(".ifcbmodel", StringComparison.Ordinal));
         Assert.Empty((await registry.SearchVersionsAsync(new VersionFilter { Status = ModelVersionStatus.Ready })).Items);
         await Assert.ThrowsAsync<IfcbException>(() => registry.GetVersionAsync("corrupt/latest"));
-        var download = await Assert.ThrowsAsync<IfcbException>(() => registry.OpenCheckpointAsync(ModelVersionReference.Parse("corrupt/1")));
+        var download = await Assert.ThrowsAsync<IfcbException>(() => registry.OpenCheckpointAsync(ModelRef.Parse("corrupt/1")));
         Assert.Equal(ErrorKind.FailedPrecondition, download.Kind);
     }
 
@@ -180,7 +181,7 @@ public sealed class RegistrationTests(AzuriteFixture azurite)
         tampered[100] ^= 0xFF;
         await container.GetBlobClient(version.CheckpointBlob).UploadAsync(new BinaryData(tampered), overwrite: true);
 
-        await using var download = await registry.OpenCheckpointAsync(ModelVersionReference.ByNumber("rot", 1));
+        await using var download = await registry.OpenCheckpointAsync(ModelRef.ToVersion("rot", 1));
         var error = await Assert.ThrowsAsync<IfcbException>(() => download.Content.CopyToAsync(Stream.Null));
         Assert.Equal(ErrorKind.DataLoss, error.Kind);
     }

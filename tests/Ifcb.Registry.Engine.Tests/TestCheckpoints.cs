@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using Azure.Storage.Blobs;
+using Ifcb.Contracts;
 using Ifcb.Platform.Checkpoints;
 
 namespace Ifcb.Registry.Engine.Tests;
@@ -64,7 +65,7 @@ internal sealed record TestCheckpoint(byte[] Bytes, string Sha256)
     {
         Arch = "resnet18",
         Classes = [.. Classes],
-        ImgNorm = new ImageNormalization("0.667", "0.161"),
+        ImgNorm = ImgNorm.Parse("0.667 0.161"),
         Metrics = (metrics ?? new Dictionary<string, double>()).ToImmutableSortedDictionary(),
         Tags = (tags ?? new Dictionary<string, string>()).ToImmutableSortedDictionary(),
         Source = new VersionSource { TrainingJobId = idempotencyKey ?? "job-1", Commit = "abc123" },

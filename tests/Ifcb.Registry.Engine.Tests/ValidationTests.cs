@@ -1,3 +1,4 @@
+using Ifcb.Contracts;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine.Tests;
@@ -56,22 +57,28 @@ public sealed class ValidationTests
     }
 
     [Fact]
-    public void Parses_references()
+    public void References_follow_the_one_grammar_and_the_registry_naming_rules()
     {
-        var byNumber = ModelVersionReference.Parse("ifcb/3");
-        Assert.Equal(("ifcb", 3, (string?)null), (byNumber.ModelName, byNumber.Version!.Value, byNumber.Alias));
-
-        var byAlias = ModelVersionReference.Parse("models:/ifcb@production");
-        Assert.Equal(("ifcb", "production"), (byAlias.ModelName, byAlias.Alias!));
-        Assert.Null(byAlias.Version);
-
-        Assert.True(ModelVersionReference.Parse("ifcb/latest").IsLatest);
-        Assert.Equal("ifcb@production", byAlias.ToString());
-
-        foreach (var bad in new[] { "ifcb", "ifcb/", "ifcb/x", "ifcb/-1", "ifcb/0", "../etc@prod", "ifcb@" })
+        // The grammar is ModelRef's (tested in Ifcb.Platform.Tests); the registry adds its naming rules on top.
+        RegistryValidation.Reference(ModelRef.Parse("models:/ifcb@production"));
+        RegistryValidation.Reference(ModelRef.Parse("ifcb/3"));
+        RegistryValidation.Reference(ModelRef.Parse("ifcb"));
+        foreach (var bad in new[] { "a..b@prod", "-x/3", "ifcb@v2", "ifcb@bad alias" })
         {
             Assert.Equal(ErrorKind.InvalidArgument,
-                Assert.Throws<IfcbException>(() => ModelVersionReference.Parse(bad)).Kind);
+                Assert.Throws<IfcbException>(() => RegistryValidation.Reference(ModelRef.Parse(bad))).Kind);
+        }
+    }
+
+    [Fact]
+    public async Task A_reference_given_as_text_that_is_not_one_is_InvalidArgument_naming_the_accepted_forms()
+    {
+        var registry = new ModelRegistry(new Azure.Storage.Blobs.BlobContainerClient("UseDevelopmentStorage=true", "unused"));
+        foreach (var bad in new[] { "ifcb/", "ifcb/x", "ifcb/-1", "ifcb/0", "ifcb@" })
+        {
+            var error = await Assert.ThrowsAsync<IfcbException>(() => registry.GetVersionAsync(bad));
+            Assert.Equal(ErrorKind.InvalidArgument, error.Kind);
+            Assert.Contains("NAME/VERSION", error.Message, StringComparison.Ordinal);
         }
     }
 

@@ -51,14 +51,13 @@ public static class CheckpointConformance
 
         if (declared.ImgNorm is { } norm)
         {
-            var (mean, std) = RegistryValidation.ImgNormValues(norm);
             if (stored.ImgNorm is not { } storedNorm)
             {
-                Fail($"img_norm is declared as mean {norm.Mean} std {norm.Std} but the checkpoint has none.");
+                Fail($"img_norm is declared as \"{norm}\" but the checkpoint has none.");
             }
-            else if (!SameValues(mean, storedNorm.Mean) || !SameValues(std, storedNorm.Std))
+            else if (!SameValues(norm.Mean, storedNorm.Mean) || !SameValues(norm.Std, storedNorm.Std))
             {
-                Fail($"img_norm is declared as mean {norm.Mean} std {norm.Std} but the checkpoint's is mean {Text(storedNorm.Mean)} std {Text(storedNorm.Std)}.");
+                Fail($"img_norm is declared as \"{norm}\" but the checkpoint's is \"{Text(storedNorm.Mean)} {Text(storedNorm.Std)}\".");
             }
         }
 
@@ -77,7 +76,7 @@ public static class CheckpointConformance
         {
             Classes = version.Classes.IsDefaultOrEmpty ? [.. stored.Classes] : version.Classes,
             Resize = version.Resize ?? stored.Resize,
-            ImgNorm = version.ImgNorm ?? (stored.ImgNorm is { } norm ? new ImageNormalization(Text(norm.Mean), Text(norm.Std)) : null),
+            ImgNorm = version.ImgNorm ?? stored.ImgNorm?.ToImgNorm(),
         };
     }
 

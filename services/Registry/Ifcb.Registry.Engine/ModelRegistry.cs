@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Azure.Storage.Blobs;
+using Ifcb.Contracts;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -205,13 +206,15 @@ public sealed class ModelRegistry
         return await _registrar.RegisterAsync(modelName, request, openCheckpoint, ownsCheckpoint, actor, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Resolves a <see cref="ModelRef"/> given as text (InvalidArgument when it is not one).</summary>
     public Task<ModelVersion> GetVersionAsync(string reference, CancellationToken cancellationToken = default) =>
-        GetVersionAsync(ModelVersionReference.Parse(reference), cancellationToken);
+        GetVersionAsync(ModelRef.TryParse(reference, out var parsed, out var error) ? parsed : throw IfcbException.InvalidArgument(error),
+            cancellationToken);
 
-    /// <summary>Resolves a version by number, alias or "latest" (the newest READY version).</summary>
-    public async Task<ModelVersion> GetVersionAsync(ModelVersionReference reference, CancellationToken cancellationToken = default)
+    /// <summary>Resolves a version by number, alias, or the newest READY one (NAME alone or NAME/latest).</summary>
+    public async Task<ModelVersion> GetVersionAsync(ModelRef reference, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(reference);
+        RegistryValidation.Reference(reference);
         return await _queries.GetVersionAsync(reference, cancellationToken).ConfigureAwait(false);
     }
 
@@ -278,7 +281,7 @@ public sealed class ModelRegistry
     /// Opens a READY version's checkpoint for reading. The stream verifies sha256 and size as it is read (unless
     /// <see cref="RegistryOptions.VerifyDownloads"/> is off).
     /// </summary>
-    public async Task<CheckpointDownload> OpenCheckpointAsync(ModelVersionReference reference, CancellationToken cancellationToken = default)
+    public async Task<CheckpointDownload> OpenCheckpointAsync(ModelRef reference, CancellationToken cancellationToken = default)
     {
         var version = await GetVersionAsync(reference, cancellationToken).ConfigureAwait(false);
         return await _checkpoints.OpenDownloadAsync(version, cancellationToken).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json.Serialization;
+using Ifcb.Contracts;
 
 namespace Ifcb.Registry.Engine;
 
@@ -11,8 +12,6 @@ public enum ModelVersionStatus
     Failed,
 }
 
-/// <summary>neuston_net's <c>--img-norm MEAN STD</c>, kept as the raw strings (one float or three comma-separated).</summary>
-public sealed record ImageNormalization(string Mean, string Std);
 
 /// <summary>Where a version came from (lineage): the training job, the code and the pipeline that produced it.</summary>
 public sealed record VersionSource
@@ -48,7 +47,7 @@ public sealed record ModelVersion : IListedMetadata
     /// <summary>Class names in output-index order.</summary>
     public ImmutableArray<string> Classes { get; init; } = [];
 
-    public ImageNormalization? ImgNorm { get; init; }
+    public ImgNorm? ImgNorm { get; init; }
 
     public bool Pretrained { get; init; }
 
@@ -104,7 +103,7 @@ public sealed record NewModelVersion
 
     public ImmutableArray<string> Classes { get; init; } = [];
 
-    public ImageNormalization? ImgNorm { get; init; }
+    public ImgNorm? ImgNorm { get; init; }
 
     public bool Pretrained { get; init; }
 

@@ -1,3 +1,4 @@
+using Ifcb.Contracts;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -44,10 +45,10 @@ internal sealed class RegistryQueries(ETagJsonStore store, RegistryOptions optio
         return new Page<RegisteredModel>(page, null);
     }
 
-    /// <summary>Resolves a version by number, alias or "latest" (the newest READY version).</summary>
-    public async Task<ModelVersion> GetVersionAsync(ModelVersionReference reference, CancellationToken cancellationToken)
+    /// <summary>Resolves a version by number, alias, or the newest READY one (NAME alone or NAME/latest).</summary>
+    public async Task<ModelVersion> GetVersionAsync(ModelRef reference, CancellationToken cancellationToken)
     {
-        var name = reference.ModelName;
+        var name = reference.Name;
         if (reference.Version is { } requested)
         {
             // Both documents are needed (aliases live in model.json); fetch them together.

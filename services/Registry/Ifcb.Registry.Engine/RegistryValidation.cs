@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Ifcb.Contracts;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -33,6 +34,21 @@ public static partial class RegistryValidation
 
     /// <summary>Model names become blob path segments: the platform's registry-name rule, [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..".</summary>
     public static void ModelName(string? name) => RegistryName(name, "model name");
+
+    /// <summary>A reference's model name and alias follow the registry's naming rules (its grammar is <see cref="ModelRef"/>'s).</summary>
+    public static void Reference(ModelRef? reference)
+    {
+        if (reference is null)
+        {
+            Fail("A model reference is required: NAME, NAME/VERSION, NAME/latest or NAME@ALIAS.");
+        }
+
+        ModelName(reference!.Name);
+        if (reference.Alias is { } alias)
+        {
+            Alias(alias);
+        }
+    }
 
     /// <summary>Aliases follow model-name rules; "latest" and "v&lt;digits&gt;" are reserved because references use them.</summary>
     public static void Alias(string? alias)
@@ -156,11 +172,6 @@ public static partial class RegistryValidation
             PrintableText(className, "Class name", Limits.MaxClassNameLength);
         }
 
-        if (request.ImgNorm is { } norm)
-        {
-            ImgNormValues(norm);
-        }
-
         Limits.Check(request.Metrics.Count, 0, Limits.MaxListItems, "metrics", nameof(Limits.MaxListItems));
         foreach (var (metric, value) in request.Metrics)
         {
@@ -181,45 +192,6 @@ public static partial class RegistryValidation
         if (request.Resize is { } resize)
         {
             Limits.Check(resize, Limits.MinResize, Limits.MaxResize, "resize (the model's square input side in pixels)", nameof(Limits.MaxResize));
-        }
-    }
-
-    /// <summary>
-    /// The numbers of a stored img-norm (neuston's strings: one value, or three comma-separated): 1 or 3 finite means
-    /// and as many stds, each std &gt; 0.
-    /// </summary>
-    public static (double[] Mean, double[] Std) ImgNormValues(ImageNormalization norm)
-    {
-        ArgumentNullException.ThrowIfNull(norm);
-        PrintableText(norm.Mean, "Img-norm mean", MaxTagKeyLength);
-        PrintableText(norm.Std, "Img-norm std", MaxTagKeyLength);
-        var mean = Numbers(norm.Mean, "mean");
-        var std = Numbers(norm.Std, "std");
-        if (std.Length != mean.Length || std.Any(s => s <= 0))
-        {
-            Fail($"Img-norm std '{norm.Std}' needs as many values as the mean '{norm.Mean}', each greater than 0.");
-        }
-
-        return (mean, std);
-
-        static double[] Numbers(string text, string what)
-        {
-            var parts = text.Split(',');
-            var values = new double[parts.Length];
-            for (var i = 0; i < parts.Length; i++)
-            {
-                if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !double.IsFinite(values[i]))
-                {
-                    Fail($"Img-norm {what} '{text}' must be one number or three comma-separated numbers, e.g. '0.667' or '0.056,0.058,0.051'.");
-                }
-            }
-
-            if (values.Length is not (1 or 3))
-            {
-                Fail($"Img-norm {what} '{text}' has {values.Length} values; give one or three.");
-            }
-
-            return values;
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Ifcb.Contracts;
 using Ifcb.Platform;
 using Ifcb.Registry.Engine;
 using Proto = Ifcb.Protos;
@@ -79,19 +80,23 @@ internal static class RegistryProtoMapping
         };
     }
 
-    /// <summary>
-    /// The engine keeps img-norm as neuston's two strings (one value, or three comma-separated), the form hparams and
-    /// the CLI use; the API carries numbers. Values are written in round-trip form so nothing is lost either way.
-    /// </summary>
-    public static ImageNormalization ImgNorm(IReadOnlyList<double> mean, IReadOnlyList<double> std)
+    /// <exception cref="IfcbException">InvalidArgument: not 1 or 3 finite means and as many stds, each &gt; 0.</exception>
+    public static ImgNorm ImgNorm(IReadOnlyList<double> mean, IReadOnlyList<double> std)
     {
-        if (mean.Count is not (1 or 3) || std.Count != mean.Count || !mean.Concat(std).All(double.IsFinite) || std.Any(s => s <= 0))
+        if (mean.Count != std.Count)
         {
             throw IfcbException.InvalidArgument(
-                $"img_norm needs 1 or 3 finite means and as many stds, each std > 0; got mean [{string.Join(", ", mean)}], std [{string.Join(", ", std)}].");
+                $"img_norm needs as many stds as means (1 or 3 each); got mean [{string.Join(", ", mean)}], std [{string.Join(", ", std)}].");
         }
 
-        return new ImageNormalization(NeustonString(mean), NeustonString(std));
+        try
+        {
+            return new ImgNorm(mean, std);
+        }
+        catch (FormatException e)
+        {
+            throw IfcbException.InvalidArgument(e.Message);
+        }
     }
 
     public static VersionFilter ToEngine(this Proto.SearchVersionsRequest request) => new()
@@ -102,12 +107,23 @@ internal static class RegistryProtoMapping
         Metrics = [.. request.Metrics.Select(m => new MetricThreshold(m.Metric, Operator(m.Op), m.Value))],
     };
 
-    public static ModelVersionReference ToEngine(this Proto.VersionRef reference) => reference.SelectorCase switch
+    /// <exception cref="IfcbException">InvalidArgument: the fields do not make a reference (empty name, version out of range).</exception>
+    public static ModelRef ToEngine(this Proto.VersionRef reference)
     {
-        Proto.VersionRef.SelectorOneofCase.Version => ModelVersionReference.ByNumber(reference.Name, reference.Version),
-        Proto.VersionRef.SelectorOneofCase.Alias => ModelVersionReference.ByAlias(reference.Name, reference.Alias),
-        _ => ModelVersionReference.Latest(reference.Name),
-    };
+        try
+        {
+            return reference.SelectorCase switch
+            {
+                Proto.VersionRef.SelectorOneofCase.Version => ModelRef.ToVersion(reference.Name, reference.Version),
+                Proto.VersionRef.SelectorOneofCase.Alias => ModelRef.ToAlias(reference.Name, reference.Alias),
+                _ => ModelRef.ToLatest(reference.Name),
+            };
+        }
+        catch (FormatException e)
+        {
+            throw IfcbException.InvalidArgument(e.Message);
+        }
+    }
 
     /// <summary>The API's page size: 0 means the default of 100; the engine rejects anything outside 1..1000.</summary>
     public static int PageSize(int requested) => requested == 0 ? 100 : requested;
@@ -164,23 +180,5 @@ internal static class RegistryProtoMapping
         _ => entry.Action.ToString(),
     };
 
-    private static Proto.ImgNormValues ToProto(ImageNormalization norm)
-    {
-        var reply = new Proto.ImgNormValues();
-        reply.Mean.Add(Numbers(norm.Mean));
-        reply.Std.Add(Numbers(norm.Std));
-        return reply;
-    }
-
-    private static string NeustonString(IReadOnlyList<double> values) =>
-        values.Count > 0 && values.All(v => v.Equals(values[0]))
-            ? values[0].ToString("R", CultureInfo.InvariantCulture)
-            : string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
-
-    /// <summary>neuston's one-value form means the same value for R, G and B; the API always lists three.</summary>
-    private static IEnumerable<double> Numbers(string neuston)
-    {
-        var values = neuston.Split(',').Select(v => double.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
-        return values.Length == 1 ? [values[0], values[0], values[0]] : values;
-    }
+    private static Proto.ImgNormValues ToProto(ImgNorm norm) => new() { Mean = { norm.Mean }, Std = { norm.Std } };
 }
