@@ -53,5 +53,13 @@ public sealed class ImgNormTextTests
         Assert.Throws<JsonException>(() => JsonSerializer.Deserialize<Holder>("""{"Norm":"0.667"}"""));
     }
 
+    [Fact]
+    public void Registry_documents_written_before_the_text_form_are_still_read()
+    {
+        var legacy = JsonSerializer.Deserialize<Holder>("""{"Norm":{"Mean":"0.056,0.058,0.051","Std":"0.067"}}""")!;
+        Assert.Equal(ImgNorm.Parse("0.056,0.058,0.051 0.067"), legacy.Norm);
+        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize<Holder>("""{"Norm":{"Mean":"0.5"}}"""));
+    }
+
     private sealed record Holder(ImgNorm? Norm);
 }

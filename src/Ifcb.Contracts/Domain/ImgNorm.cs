@@ -125,11 +125,28 @@ public sealed record ImgNorm
     public override int GetHashCode() => HashCode.Combine(Mean[0], Mean[1], Mean[2], Std[0], Std[1], Std[2]);
 }
 
-/// <summary>An <see cref="ImgNorm"/> in JSON is its text form, <c>"MEAN STD"</c>.</summary>
+/// <summary>
+/// An <see cref="ImgNorm"/> in JSON is its text form, <c>"MEAN STD"</c>. Registry documents written before this type
+/// existed hold <c>{"Mean": "0.667", "Std": "0.161"}</c> (neuston's two strings); those are still read.
+/// </summary>
 public sealed class ImgNormJsonConverter : JsonConverter<ImgNorm>
 {
-    public override ImgNorm Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        ImgNorm.TryParse(reader.GetString() ?? "", out var norm, out var error) ? norm! : throw new JsonException(error);
+    public override ImgNorm Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.StartObject)
+        {
+            using var legacy = JsonDocument.ParseValue(ref reader);
+            string? Field(string name) => legacy.RootElement.EnumerateObject()
+                .FirstOrDefault(p => p.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).Value is { ValueKind: JsonValueKind.String } v
+                ? v.GetString()
+                : null;
+            return Parse(Field("Mean") is { } mean && Field("Std") is { } std ? $"{mean} {std}" : "");
+        }
+        return Parse(reader.GetString() ?? "");
+    }
+
+    private static ImgNorm Parse(string text) =>
+        ImgNorm.TryParse(text, out var norm, out var error) ? norm! : throw new JsonException(error);
 
     public override void Write(Utf8JsonWriter writer, ImgNorm value, JsonSerializerOptions options)
     {
