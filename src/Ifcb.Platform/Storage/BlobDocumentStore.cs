@@ -8,6 +8,23 @@ namespace Ifcb.Platform.Storage;
 /// <summary>A JSON document and the ETag it was read or written with.</summary>
 public sealed record Stored<T>(T Value, ETag ETag);
 
+/// <summary>How hard a contended read-modify-write tries: rounds before Aborted, and the full-jitter backoff between them.</summary>
+public sealed record DocumentWritePolicy(int MaxWriteAttempts, TimeSpan RetryBaseDelay, TimeSpan RetryMaxDelay)
+{
+    /// <summary>30 rounds, 10 ms doubling up to 1 s.</summary>
+    public static DocumentWritePolicy Default { get; } = new(30, TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1));
+}
+
+/// <summary>
+/// A document that copies a few of its fields into its blob's metadata (written in the same PUT as the content), so
+/// that a container listing, which can return metadata, answers questions like "which versions are still PENDING"
+/// without reading every document.
+/// </summary>
+public interface IListedMetadata
+{
+    IDictionary<string, string> ListedMetadata { get; }
+}
+
 /// <summary>
 /// JSON documents in blobs with optimistic concurrency, the storage primitive under every job store: creating uses
 /// <c>If-None-Match: *</c> (fails if the blob exists), replacing uses <c>If-Match: etag</c> (fails if anyone wrote
@@ -15,12 +32,11 @@ public sealed record Stored<T>(T Value, ETag ETag);
 /// or gives up with Aborted. Transport failures are retried by the Azure SDK's own policy (configured where the
 /// BlobServiceClient is built); what still escapes is a transient fault for the caller to handle.
 /// </summary>
-public sealed class BlobDocumentStore(BlobContainerClient container, JsonSerializerOptions json)
+public sealed class BlobDocumentStore(BlobContainerClient container, JsonSerializerOptions json, DocumentWritePolicy? policy = null)
 {
-    /// <summary>Rounds of a contended read-modify-write before giving up with Aborted.</summary>
-    public const int MaxWriteAttempts = 30;
-
     private static readonly BlobHttpHeaders JsonHeaders = new() { ContentType = "application/json" };
+
+    private readonly DocumentWritePolicy _policy = policy ?? DocumentWritePolicy.Default;
 
     public BlobContainerClient Container => container;
 
@@ -87,24 +103,41 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
     /// and must not have side effects beyond recording what it saw; returning null means "no change".
     /// </summary>
     /// <returns>The document now stored and whether this call changed it.</returns>
-    /// <exception cref="IfcbException">NotFound (from <paramref name="whenMissing"/>) or Aborted after <see cref="MaxWriteAttempts"/> lost rounds.</exception>
-    public async Task<(Stored<T> Document, bool Changed)> UpdateAsync<T>(string blobName, Func<T, T?> mutate, Func<Exception> whenMissing,
+    /// <exception cref="IfcbException">NotFound (from <paramref name="whenMissing"/>) or Aborted after the policy's rounds are lost.</exception>
+    public Task<(Stored<T> Document, bool Changed)> UpdateAsync<T>(string blobName, Func<T, T?> mutate, Func<Exception> whenMissing,
         CancellationToken cancellationToken) where T : class
     {
         ArgumentNullException.ThrowIfNull(mutate);
+        return UpdateAsync<T>(blobName, current => Task.FromResult(mutate(current)), whenMissing, cancellationToken);
+    }
+
+    /// <summary>
+    /// Read-modify-write whose decision needs other reads: whatever <paramref name="mutate"/> reads after this blob is
+    /// guarded too, because a writer that changes this blob in between makes the conditional write fail and the whole
+    /// decision run again on fresh data.
+    /// </summary>
+    public async Task<(Stored<T> Document, bool Changed)> UpdateAsync<T>(string blobName, Func<T, Task<T?>> mutate, Func<Exception> whenMissing,
+        CancellationToken cancellationToken) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(mutate);
+        ArgumentNullException.ThrowIfNull(whenMissing);
         for (var attempt = 1; ; attempt++)
         {
             var current = await ReadAsync<T>(blobName, cancellationToken).ConfigureAwait(false) ?? throw whenMissing();
-            var updated = mutate(current.Value);
+            var updated = await mutate(current.Value).ConfigureAwait(false);
             if (updated is null)
                 return (current, false);
             if (await TryReplaceAsync(blobName, updated, current.ETag, cancellationToken).ConfigureAwait(false) is { } etag)
                 return (new Stored<T>(updated, etag), true);
-            if (attempt >= MaxWriteAttempts)
+            if (attempt >= _policy.MaxWriteAttempts)
                 throw IfcbException.Aborted($"{container.Name}/{blobName} was changed by other writers {attempt} times in a row; retry the request.");
             await Task.Delay(Backoff(attempt), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Full-jitter exponential backoff under this store's policy: spreads retrying writers so one of them wins the next round.</summary>
+    public TimeSpan Backoff(int attempt) => TimeSpan.FromMilliseconds(Random.Shared.NextDouble() *
+        Math.Min(_policy.RetryMaxDelay.TotalMilliseconds, _policy.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16))));
 
     /// <summary>Deletes the blob if present (and, with <paramref name="ifMatch"/>, unchanged); true when this call deleted it.</summary>
     public async Task<bool> DeleteAsync(string blobName, CancellationToken cancellationToken, ETag? ifMatch = null)
@@ -151,15 +184,37 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
         }
     }
 
-    /// <summary>Full-jitter exponential backoff: spreads retrying writers so one of them wins the next round.</summary>
-    public static TimeSpan Backoff(int attempt, double baseMilliseconds = 10, double maxMilliseconds = 1000) =>
-        TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * Math.Min(maxMilliseconds, baseMilliseconds * Math.Pow(2, Math.Min(attempt, 16))));
+    /// <summary>All blobs under <paramref name="prefix"/> in listing order, with their metadata if asked (same listing calls).</summary>
+    public async Task<List<(string Name, IDictionary<string, string> Metadata)>> ListBlobsAsync(string prefix, bool withMetadata,
+        CancellationToken cancellationToken)
+    {
+        var blobs = new List<(string, IDictionary<string, string>)>();
+        var options = new GetBlobsOptions { Prefix = prefix, Traits = withMetadata ? BlobTraits.Metadata : BlobTraits.None };
+        await foreach (var item in container.GetBlobsAsync(options, cancellationToken).ConfigureAwait(false))
+            blobs.Add((item.Name, item.Metadata ?? new Dictionary<string, string>()));
+        return blobs;
+    }
+
+    /// <summary>The immediate "folders" under <paramref name="prefix"/>, without the prefix or trailing slash.</summary>
+    public async Task<List<string>> ListChildFoldersAsync(string prefix, CancellationToken cancellationToken)
+    {
+        var names = new List<string>();
+        var options = new GetBlobsByHierarchyOptions { Prefix = prefix, Delimiter = "/" };
+        await foreach (var item in container.GetBlobsByHierarchyAsync(options, cancellationToken).ConfigureAwait(false))
+        {
+            if (item.IsPrefix)
+                names.Add(item.Prefix[prefix.Length..].TrimEnd('/'));
+        }
+        return names;
+    }
 
     private async Task<ETag> WriteAsync<T>(string blobName, T value, BlobRequestConditions? conditions, CancellationToken cancellationToken)
     {
         var content = new BinaryData(JsonSerializer.SerializeToUtf8Bytes(value, json));
+        // Metadata goes in the same PUT as the content, so it always describes the stored document.
+        var metadata = (value as IListedMetadata)?.ListedMetadata;
         var response = await container.GetBlobClient(blobName)
-            .UploadAsync(content, new BlobUploadOptions { Conditions = conditions, HttpHeaders = JsonHeaders }, cancellationToken)
+            .UploadAsync(content, new BlobUploadOptions { Conditions = conditions, HttpHeaders = JsonHeaders, Metadata = metadata }, cancellationToken)
             .ConfigureAwait(false);
         return response.Value.ETag;
     }
