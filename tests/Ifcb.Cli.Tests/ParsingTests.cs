@@ -185,7 +185,7 @@ public sealed class ParsingTests
     [InlineData("accuracy==1", "accuracy", "==", 1.0)]
     public void Metric_conditions(string text, string metric, string op, double value)
     {
-        var threshold = ModelsCommands.ParseThreshold(text);
+        var threshold = ModelArguments.ParseThreshold(text);
         Assert.Equal((metric, op, value), (threshold.Metric, threshold.Op, threshold.Value));
     }
 

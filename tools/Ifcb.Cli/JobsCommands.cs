@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Grpc.Core;
 using Ifcb.Client;
 using Ifcb.Protos;
 using Spectre.Console;
@@ -30,7 +29,7 @@ public static class JobsCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var request = new ListJobsRequest { PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000), State = ParseState(parse.GetValue(state)) };
+            var request = new ListJobsRequest { PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000), State = JobStateNames.Parse(parse.GetValue(state)) };
             var jobs = (await platform.Training.ListJobsAsync(request, cancellationToken: ct)).Jobs;
             if (parse.GetValue(GlobalOptions.Json))
             {
@@ -41,7 +40,7 @@ public static class JobsCommands
             foreach (var job in jobs)
             {
                 var best = job.Epochs.FirstOrDefault(e => e.Epoch == job.BestEpoch);
-                table.AddRow(job.JobId, StateName(job.State), Markup.Escape(job.Request.TrainId), Markup.Escape(job.Request.Model), Markup.Escape(job.Request.Dataset),
+                table.AddRow(job.JobId, JobStateNames.Of(job.State), Markup.Escape(job.Request.TrainId), Markup.Escape(job.Request.Model), Markup.Escape(job.Request.Dataset),
                     job.Epochs.Count.ToString(CultureInfo.InvariantCulture), best?.F1Weighted.ToString("0.000", CultureInfo.InvariantCulture) ?? "", job.CreatedAt);
             }
             context.Console.Write(table);
@@ -65,7 +64,7 @@ public static class JobsCommands
                 var details = new Table().Border(TableBorder.Simple).HideHeaders().AddColumns("field", "value");
                 void Row(string field, string value) => details.AddRow(field, Markup.Escape(value));
                 Row("job", state.JobId);
-                Row("state", StateName(state.State));
+                Row("state", JobStateNames.Of(state.State));
                 Row("train_id", state.Request.TrainId);
                 Row("model", state.Request.Model);
                 Row("dataset", state.Request.Dataset);
@@ -96,12 +95,12 @@ public static class JobsCommands
         {
             var json = parse.GetValue(GlobalOptions.Json);
             using var platform = PlatformConnection.From(parse, context);
-            var done = await TrainingProgressView.RunAsync(context, json, progress => FollowAsync(platform, parse.GetValue(job)!, progress, ct));
-            var report = ToReport(done, null);
+            var done = await TrainingProgressView.FollowJobAsync(context, json, platform, parse.GetValue(job)!, ct);
+            var report = TrainReport.FromJob(done, null);
             if (json)
                 context.WriteJson(report);
             else
-                TrainCommand.RenderSummary(context, report);
+                report.Render(context);
             return done.State == JobState.Succeeded ? ExitCodes.Success : ExitCodes.Failed;
         });
         return command;
@@ -118,7 +117,7 @@ public static class JobsCommands
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(state);
             else
-                context.Console.MarkupLine($"Job {state.JobId}: {StateName(state.State)} (cancellation requested).");
+                context.Console.MarkupLine($"Job {state.JobId}: {JobStateNames.Of(state.State)} (cancellation requested).");
             return ExitCodes.Success;
         });
         return command;
@@ -142,7 +141,7 @@ public static class JobsCommands
             else
             {
                 folder = Path.GetFullPath(parse.GetValue(output) ?? jobId);
-                artifacts = await DownloadArtifactsAsync(platform, jobId, folder, parse.GetValue(only), ct);
+                artifacts = await JobArtifacts.DownloadAsync(platform.Training, jobId, folder, parse.GetValue(only), platform.Retry, ct);
             }
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(new { JobId = jobId, Folder = folder, Artifacts = artifacts.Select(a => new { a.Name, a.Size, a.ContentType }) });
@@ -159,85 +158,4 @@ public static class JobsCommands
         });
         return command;
     }
-
-    /// <summary>Downloads a job's artifacts (all, or those named) into <paramref name="folder"/>, each verified by size and SHA-256.</summary>
-    public static async Task<IReadOnlyList<Artifact>> DownloadArtifactsAsync(PlatformConnection platform, string jobId, string folder,
-        IReadOnlyCollection<string>? only, CancellationToken cancellationToken)
-    {
-        var listed = (await platform.Training.ListArtifactsAsync(new GetJobRequest { JobId = jobId }, cancellationToken: cancellationToken)).Artifacts;
-        var wanted = only is { Count: > 0 } ? listed.Where(a => only.Contains(a.Name)).ToList() : [.. listed];
-        if (only is { Count: > 0 } && only.Except(wanted.Select(a => a.Name)).ToList() is { Count: > 0 } missing)
-            throw new FileNotFoundException($"Job {jobId} has no artifact {string.Join(", ", missing)}; it has {string.Join(", ", listed.Select(a => a.Name))}.");
-        var root = Path.GetFullPath(folder);
-        foreach (var artifact in wanted)
-        {
-            var path = Path.GetFullPath(Path.Combine(root, artifact.Name));
-            if (!path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                throw new InvalidDataException($"The server named an artifact '{artifact.Name}' outside the download folder; refusing it.");
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var partial = path + ".partial";
-            await using (var file = File.Create(partial))
-            {
-                var training = platform.Training;
-                var request = new DownloadArtifactRequest { JobId = jobId, Name = artifact.Name };
-                await ChunkedDownload.DownloadAsync("Training.DownloadArtifact", token => training.DownloadArtifact(request, cancellationToken: token), file,
-                    platform.Retry, cancellationToken: cancellationToken);
-            }
-            File.Move(partial, path, overwrite: true);
-        }
-        return wanted;
-    }
-
-    /// <summary>
-    /// Follows a job's WatchJob stream, feeding the progress bars, until the job ends; returns its final state. A watch
-    /// that breaks (the service restarted, the connection was lost) is resumed (see <see cref="ResumableWatch"/>).
-    /// </summary>
-    public static async Task<TrainingJob> FollowAsync(PlatformConnection platform, string jobId, ITrainingProgress progress, CancellationToken cancellationToken)
-    {
-        var request = new GetJobRequest { JobId = jobId };
-        var shown = new HashSet<int>();
-        var training = platform.Training;
-        var last = await ResumableWatch.FollowAsync("Training.WatchJob",
-            token => training.GetJobAsync(request, cancellationToken: token).ResponseAsync,
-            token => training.WatchJob(request, cancellationToken: token),
-            IsFinished,
-            update =>
-            {
-                foreach (var epoch in update.Epochs.Where(e => shown.Add(e.Epoch)))
-                    progress.Epoch(EpochRow.From(epoch));
-                if (update.State == JobState.Running && update.BatchesPerEpoch > 0 && !shown.Contains(update.Epoch))
-                    progress.Batch(update.Epoch, update.Batch, update.BatchesPerEpoch, update.ImagesPerSecond);
-            },
-            platform.Retry, cancellationToken);
-        foreach (var epoch in last.Epochs.Where(e => shown.Add(e.Epoch)))
-            progress.Epoch(EpochRow.From(epoch));
-        return last;
-    }
-
-    internal static TrainCommand.TrainReport ToReport(TrainingJob job, string? outdir) => new(
-        "server", job.JobId, StateName(job.State), job.Request.TrainId, job.Request.ModelId.Length > 0 ? job.Request.ModelId : job.Request.TrainId,
-        job.Seed, [.. job.Classes], job.BestEpoch, [.. job.Epochs.Select(EpochRow.From)], outdir, null,
-        job.RegisteredVersion.Length > 0 ? job.RegisteredVersion : null, job.Error.Length > 0 ? job.Error : null);
-
-    private static bool IsFinished(TrainingJob job) => job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
-
-    internal static string StateName(JobState state) => state switch
-    {
-        JobState.Queued => "queued",
-        JobState.Running => "running",
-        JobState.Succeeded => "succeeded",
-        JobState.Failed => "failed",
-        JobState.Cancelled => "cancelled",
-        _ => "unspecified",
-    };
-
-    private static JobState ParseState(string? state) => state switch
-    {
-        "queued" => JobState.Queued,
-        "running" => JobState.Running,
-        "succeeded" => JobState.Succeeded,
-        "failed" => JobState.Failed,
-        "cancelled" => JobState.Cancelled,
-        _ => JobState.Unspecified,
-    };
 }

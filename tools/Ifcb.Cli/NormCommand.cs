@@ -76,7 +76,7 @@ public static class NormCommand
 
             async Task<NormReport> RunOnPlatformAsync(ParseResult p, CliContext c, PlatformConnection connection, CancellationToken token)
             {
-                var info = await DatasetCommands.ResolveAsync(connection, c, p.GetValue(source)!, p.GetValue(dataset), json, token);
+                var info = await DatasetSource.ResolveAsync(connection, c, p.GetValue(source)!, p.GetValue(dataset), json, token);
                 var (csv, column) = NeustonOptions.ClassConfigText(p, classConfig);
                 var options = new NormOptions
                 {

@@ -1,8 +1,8 @@
 using System.CommandLine;
+using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Inference;
 using Ifcb.Models.Checkpoints;
-using Grpc.Core;
 using Spectre.Console;
 
 namespace Ifcb.Cli;
@@ -127,8 +127,8 @@ public static class RunCommand
         else
         {
             // Every upload is a bin set of its own (the server picks its id), so reusing a RUN_ID never mixes bins.
-            var files = Ifcb.Client.BinSetUpload.FindBinFiles(src);
-            var uploaded = await Ifcb.Client.BinSetUpload.UploadAsync(platform.Datasets, DatasetNames.FromFolder(runId), files, platform.Auth, ct);
+            var files = BinSetUpload.FindBinFiles(src);
+            var uploaded = await BinSetUpload.UploadAsync(platform.Datasets, DatasetNames.FromFolder(runId), files, platform.Auth, ct);
             context.Warn($"uploaded {uploaded.Files} bin files ({uploaded.Bytes} bytes) as bin set '{uploaded.Id}'");
             request.BinSet = uploaded.Id;
         }
@@ -137,7 +137,7 @@ public static class RunCommand
         // A watch that breaks (the service restarted, the connection was lost) is resumed; see ResumableWatch.
         var training = platform.Training;
         var runRef = new Ifcb.Protos.GetJobRequest { JobId = run.JobId };
-        run = await Ifcb.Client.ResumableWatch.FollowAsync("Training.WatchRun", token => training.GetRunAsync(runRef, cancellationToken: token).ResponseAsync,
+        run = await ResumableWatch.FollowAsync("Training.WatchRun", token => training.GetRunAsync(runRef, cancellationToken: token).ResponseAsync,
             token => training.WatchRun(runRef, cancellationToken: token),
             r => r.State is Ifcb.Protos.JobState.Succeeded or Ifcb.Protos.JobState.Failed or Ifcb.Protos.JobState.Cancelled,
             update =>
@@ -155,7 +155,7 @@ public static class RunCommand
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             await using var file = File.Create(path);
             var output = new Ifcb.Protos.DownloadArtifactRequest { JobId = run.JobId, Name = artifact.Name };
-            await Ifcb.Client.ChunkedDownload.DownloadAsync("Training.DownloadRunOutput", token => training.DownloadRunOutput(output, cancellationToken: token),
+            await ChunkedDownload.DownloadAsync("Training.DownloadRunOutput", token => training.DownloadRunOutput(output, cancellationToken: token),
                 file, platform.Retry, cancellationToken: ct);
         }
         foreach (var failure in run.Failed)
@@ -181,9 +181,9 @@ public static class RunCommand
         var temporary = Path.Combine(Path.GetTempPath(), $"ifcb-run-{Guid.NewGuid():N}.ifcbmodel");
         try
         {
-            var (version, path, _) = await ModelsCommands.DownloadAsync(platform, model, temporary, ct);
-            context.Warn($"using {version.Name}/{version.Version}");
-            await using var file = File.OpenRead(path);
+            var downloaded = await ModelDownloads.DownloadAsync(platform.Registry, ModelRef.Parse(model), _ => temporary, platform.Retry, ct);
+            context.Warn($"using {downloaded.Version.Name}/{downloaded.Version.Version}");
+            await using var file = File.OpenRead(downloaded.Path);
             return Checkpoint.Load(file);
         }
         finally

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
@@ -19,12 +20,6 @@ namespace Ifcb.Cli;
 /// </summary>
 public static class TrainCommand
 {
-    /// <summary>What train prints with --json.</summary>
-    public sealed record TrainReport(
-        string Mode, string? JobId, string State, string TrainId, string ModelId, long Seed, IReadOnlyList<string> Classes, int BestEpoch,
-        IReadOnlyList<EpochRow> Epochs, string? Outdir, string? Checkpoint, string? RegisteredVersion, string? Error,
-        string? Malloc = null); // local mode: NativeAllocator.Settings (environment | in-process | glibc-defaults)
-
     public static Command Build(CliContext context)
     {
         var source = new Argument<string>("SRC") { Description = "Class-folder dataset or dataset-config CSV (see dataset make-config); with --server also an existing dataset name." };
@@ -52,7 +47,7 @@ public static class TrainCommand
         };
         var modelId = new Option<string?>("--model-id") { Description = "Model id (checkpoint name); default TRAIN_ID." };
         var register = new Option<string?>("--register") { Description = "Register the best checkpoint in the registry under this model name." };
-        var weights = WeightsCommands.WeightsDirectoryOption();
+        var weights = WeightsDirectory.CreateOption();
         var dataset = new Option<string?>("--dataset") { Description = "With --server: dataset name for the upload of SRC (default: folder name)." };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" }
             .AcceptOnlyFromAmong([.. DeviceSelection.Choices]);
@@ -78,7 +73,7 @@ public static class TrainCommand
             if (json)
                 context.WriteJson(report);
             else
-                RenderSummary(context, report);
+                report.Render(context);
             var accepted = report.State == "succeeded" || (parse.GetValue(noWait) && report.State is "queued" or "running");
             return accepted ? ExitCodes.Success : ExitCodes.Failed;
 
@@ -99,7 +94,7 @@ public static class TrainCommand
                 var src = parse.GetValue(source)!;
                 if (norm.Auto)
                     options = options with { ImgNorm = ComputeAutoNorm(context, options, src) };
-                var store = options.Pretrained ? new FileSystemWeightsStore(WeightsCommands.WeightsDirectory(parse, weights, context)) : null;
+                var store = options.Pretrained ? new FileSystemWeightsStore(WeightsDirectory.Resolve(parse, weights, context)) : null;
                 var inputs = TrainingPreparation.FromSource(options, src, store);
                 foreach (var note in inputs.Training.Report.DatasetConfigNotes ?? [])
                     context.Warn(note);
@@ -123,8 +118,8 @@ public static class TrainCommand
                     {
                         ["val_loss"] = best.ValLoss, ["f1_macro"] = best.F1Macro, ["f1_weighted"] = best.F1Weighted, ["accuracy"] = best.Accuracy,
                     };
-                    var version = await ModelsCommands.RegisterCheckpointAsync(platform, checkpoint, registerAs, metrics,
-                        new Dictionary<string, string>(), idempotencyKey: null, description: $"ifcb train {options.TrainId} (local)", commit: null, pipelineUrl: null, ct);
+                    var details = new VersionDetails { Metrics = metrics, Description = $"ifcb train {options.TrainId} (local)" };
+                    var version = await CheckpointRegistration.RegisterAsync(platform.Registry, checkpoint, registerAs, details, platform.Auth, platform.Retry, ct);
                     registered = $"{version.Name}/{version.Version}";
                 }
                 return new TrainReport("local", null, result.Cancelled ? "cancelled" : "succeeded", options.TrainId, options.EffectiveModelId, inputs.Seed,
@@ -134,7 +129,7 @@ public static class TrainCommand
 
             async Task<TrainReport> OnPlatformAsync()
             {
-                var info = await DatasetCommands.ResolveAsync(platform, context, parse.GetValue(source)!, parse.GetValue(dataset), json, ct);
+                var info = await DatasetSource.ResolveAsync(platform, context, parse.GetValue(source)!, parse.GetValue(dataset), json, ct);
                 var (csv, column) = NeustonOptions.ClassConfigText(parse, classConfig);
                 var request = new StartTrainingRequest
                 {
@@ -149,15 +144,15 @@ public static class TrainCommand
                 if (!json)
                     context.Console.MarkupLine($"Job [bold]{job.JobId}[/] queued (dataset {Markup.Escape(info.Name)}).");
                 if (parse.GetValue(noWait))
-                    return JobsCommands.ToReport(job, null);
-                job = await TrainingProgressView.RunAsync(context, json, progress => JobsCommands.FollowAsync(platform, job.JobId, progress, ct));
+                    return TrainReport.FromJob(job, null);
+                job = await TrainingProgressView.FollowJobAsync(context, json, platform, job.JobId, ct);
                 string? downloaded = null;
                 if (outdirGiven && job.State == JobState.Succeeded)
                 {
-                    await JobsCommands.DownloadArtifactsAsync(platform, job.JobId, outputFolder, only: null, ct);
+                    await JobArtifacts.DownloadAsync(platform.Training, job.JobId, outputFolder, only: null, platform.Retry, ct);
                     downloaded = Path.GetFullPath(outputFolder);
                 }
-                return JobsCommands.ToReport(job, downloaded);
+                return TrainReport.FromJob(job, downloaded);
             }
         });
         return command;
@@ -173,24 +168,6 @@ public static class TrainCommand
         var result = new NormStatsCalculator(options.EffectiveResize).ComputeExact(spec.Images);
         context.Info($"img-norm auto: {result.ImgNormArgument} ({result.ImageCount} images at {options.EffectiveResize}x{options.EffectiveResize})");
         return result.ImgNorm;
-    }
-
-    internal static void RenderSummary(CliContext context, TrainReport report)
-    {
-        if (report.Epochs.Count > 0)
-            TrainingProgressView.RenderMetrics(context.Console, report.Epochs, $"{report.ModelId}: {report.State}");
-        var best = report.Epochs.FirstOrDefault(e => e.Epoch == report.BestEpoch);
-        if (best is not null)
-            context.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                $"Best epoch {best.Epoch}: val_loss {best.ValLoss:0.0000}, f1_weighted {best.F1Weighted:0.0000}, f1_macro {best.F1Macro:0.0000}, accuracy {best.Accuracy:0.0000}"));
-        if (report.JobId is not null)
-            context.Console.MarkupLine($"Job {report.JobId}: {report.State}{(report.Error is { Length: > 0 } ? " — " + Markup.Escape(report.Error) : "")}");
-        if (report.Outdir is not null)
-            context.Console.MarkupLine($"Outputs in {Markup.Escape(report.Outdir)}");
-        if (report.RegisteredVersion is { Length: > 0 })
-            context.Console.MarkupLine($"Registered as [bold]{Markup.Escape(report.RegisteredVersion)}[/]");
-        if (report.State != "succeeded" && report.Error is { Length: > 0 })
-            context.Error.WriteLine($"error: training {report.State}: {report.Error}");
     }
 
     /// <summary>Forwards the engine's callbacks to the progress bars.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ifcb.Client;
 using Ifcb.Protos;
 using Ifcb.Training.Engine;
 using Spectre.Console;
@@ -41,6 +42,13 @@ public static class TrainingProgressView
                 new ElapsedTimeColumn(), new SpinnerColumn())
             .StartAsync(progress => work(new EpochBars(progress)));
     }
+
+    /// <summary>Follows a platform training job to its end (<see cref="TrainingJobs.FollowAsync"/>) with this view's progress bars.</summary>
+    public static Task<TrainingJob> FollowJobAsync(CliContext context, bool quiet, PlatformConnection platform, string jobId, CancellationToken cancellationToken) =>
+        RunAsync(context, quiet, progress => TrainingJobs.FollowAsync(platform.Training, jobId, platform.Retry,
+            epoch => progress.Epoch(EpochRow.From(epoch)),
+            job => progress.Batch(job.Epoch, job.Batch, job.BatchesPerEpoch, job.ImagesPerSecond),
+            cancellationToken));
 
     /// <summary>The per-epoch metrics, best epoch marked.</summary>
     public static void RenderMetrics(IAnsiConsole console, IReadOnlyList<EpochRow> epochs, string title)

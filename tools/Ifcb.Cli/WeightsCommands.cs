@@ -14,20 +14,7 @@ namespace Ifcb.Cli;
 /// </summary>
 public static class WeightsCommands
 {
-    public const string WeightsDirectoryVariable = "IFCB_WEIGHTS_DIR";
-
     public sealed record ImportReport(string Architecture, string StoredAs, string Location);
-
-    /// <summary><c>--weights DIR</c>, shared with train's local mode.</summary>
-    public static Option<string?> WeightsDirectoryOption() => new("--weights")
-    {
-        Description = $"Local weights folder (env {WeightsDirectoryVariable}; default ~/.ifcb/weights).",
-    };
-
-    public static string WeightsDirectory(ParseResult parse, Option<string?> option, CliContext context) =>
-        parse.GetValue(option) is { Length: > 0 } given ? given
-        : context.Environment(WeightsDirectoryVariable) is { Length: > 0 } configured ? configured
-        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ifcb", "weights");
 
     public static Command Build(CliContext context)
     {
@@ -40,7 +27,7 @@ public static class WeightsCommands
     {
         var architecture = new Argument<string>("ARCH") { Description = $"Architecture: {string.Join(", ", ModelZoo.Architectures.Where(ModelZoo.SupportsPretrained))}." };
         var file = new Argument<string>("FILE") { Description = "torchvision state dict: torch.save(model.state_dict()) .pth, or .safetensors." };
-        var weights = WeightsDirectoryOption();
+        var weights = WeightsDirectory.CreateOption();
         var blobs = new Option<string?>("--blobs") { Description = "Azure Storage connection string: import into the platform's 'weights' container instead." };
         var command = new Command("import", "Validate a torchvision ImageNet state dict and store it for training.") { architecture, file, weights, blobs };
         command.SetHandler(context, async (parse, ct) =>
@@ -56,7 +43,7 @@ public static class WeightsCommands
             var format = StateDictFile.FormatOf(path);
             IWeightsStore store = parse.GetValue(blobs) is { Length: > 0 } connection
                 ? new BlobWeightsStore(new BlobServiceClient(connection))
-                : new FileSystemWeightsStore(WeightsDirectory(parse, weights, context));
+                : new FileSystemWeightsStore(WeightsDirectory.Resolve(parse, weights, context));
             await using var stream = File.OpenRead(path);
             var stored = await PretrainedWeights.ImportAsync(store, arch, stream, format, ct);
             var report = new ImportReport(arch, stored, store.Describe(stored));

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ifcb.Client;
 using Ifcb.Inference;
 using Ifcb.Models.Checkpoints;
 using Spectre.Console;
@@ -69,9 +70,8 @@ public static class ModelImportCommand
             if (parse.GetValue(register) is { } name)
             {
                 using var platform = PlatformConnection.From(parse, context);
-                var version = await ModelsCommands.RegisterCheckpointAsync(platform, destination, name, new Dictionary<string, double>(),
-                    new Dictionary<string, string> { ["imported_from"] = Path.GetFileName(path) }, idempotencyKey: null, description: null,
-                    commit: null, pipelineUrl: null, ct);
+                var details = new VersionDetails { Tags = new Dictionary<string, string> { ["imported_from"] = Path.GetFileName(path) } };
+                var version = await CheckpointRegistration.RegisterAsync(platform.Registry, destination, name, details, platform.Auth, platform.Retry, ct);
                 context.Console.MarkupLine(Markup.Escape($"registered {version.Name}/{version.Version} ({version.Status})"));
             }
             return ExitCodes.Success;
