@@ -9,7 +9,8 @@ using Azure.Storage.Sas;
 namespace Ifcb.Registry.Engine;
 
 /// <summary>
-/// The checkpoint bytes in blob storage: uploads them while verifying the declared sha256 and size, reads the stored
+/// The checkpoint bytes in blob storage: uploads them while verifying the declared sha256 and size (or copies them
+/// inside storage from another blob, and verifies them there when asked), reads the stored
 /// file's hparams.json back, and opens a READY version's checkpoint for a (verified) download.
 /// </summary>
 internal sealed class CheckpointStore(BlobContainerClient container, RegistryOptions options)

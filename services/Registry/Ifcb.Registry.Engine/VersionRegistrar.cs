@@ -6,9 +6,9 @@ using Ifcb.Platform.Checkpoints;
 namespace Ifcb.Registry.Engine;
 
 /// <summary>
-/// Registers a new version end to end: honours its idempotency key, allocates the next number (PENDING), stores
-/// (uploads or copies, see <see cref="CheckpointTransfer"/>) and checks the checkpoint within <see cref="RegistryOptions.UploadTimeout"/>, then marks it READY, or FAILED with no
-/// checkpoint blob left behind.
+/// Registers a new version end to end: honours its idempotency key, allocates the next number (PENDING), stores the
+/// checkpoint (uploaded or copied, see <see cref="CheckpointTransfer"/>) and checks it within
+/// <see cref="RegistryOptions.UploadTimeout"/>, then marks it READY, or FAILED with no checkpoint blob left behind.
 /// </summary>
 internal sealed class VersionRegistrar(
     ETagJsonStore store, RegistryOptions options, TimeProvider time, ModelDocuments models, VersionAllocator allocator,
