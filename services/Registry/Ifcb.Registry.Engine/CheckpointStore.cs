@@ -3,16 +3,23 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Ifcb.Platform;
 using Ifcb.Platform.Checkpoints;
+using Ifcb.Platform.Storage;
+using Azure.Storage.Sas;
 
 namespace Ifcb.Registry.Engine;
 
 /// <summary>
-/// The checkpoint bytes in blob storage: uploads them while verifying the declared sha256 and size, reads the stored
+/// The checkpoint bytes in blob storage: uploads them while verifying the declared sha256 and size (or copies them
+/// inside storage from another blob, and verifies them there when asked), reads the stored
 /// file's hparams.json back, and opens a READY version's checkpoint for a (verified) download.
 /// </summary>
 internal sealed class CheckpointStore(BlobContainerClient container, RegistryOptions options)
 {
     private const int HeaderReadBufferBytes = 64 * 1024;
+    private static readonly TimeSpan CopyPollInterval = TimeSpan.FromMilliseconds(250);
+
+    // A SAS is checked against the storage service's clock, not ours.
+    private static readonly TimeSpan SasClockSkew = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// Streams <paramref name="checkpoint"/> into <paramref name="blobName"/> (which must not exist yet); a sha256 or
@@ -26,7 +33,7 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
             // The slot is ours alone; If-None-Match makes a stray second writer fail instead of overwriting.
             Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
             HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" },
-            Metadata = new Dictionary<string, string> { ["sha256"] = sha256 },
+            Metadata = new Dictionary<string, string> { [BlobChecksum.Sha256Metadata] = sha256 },
         };
         if (options.UploadTransferOptions is { } transfer)
         {
@@ -41,6 +48,67 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
         {
             throw inner;
         }
+    }
+
+    /// <summary>
+    /// Copies <paramref name="source"/> (exactly the version <paramref name="sourceETag"/>) into <paramref name="blobName"/>
+    /// (which must not exist yet) inside storage: the bytes never pass through this process. An asynchronous Copy Blob,
+    /// polled to completion, because the synchronous Copy Blob From URL stops at 256 MiB and checkpoints may be up to
+    /// <see cref="RegistryOptions.MaxCheckpointBytes"/>; within one account it normally completes at once. The source is
+    /// read with a short-lived read-only SAS when its client holds the account key. Returns the copied blob's size.
+    /// </summary>
+    public async Task<long> CopyAsync(string blobName, BlobClient source, ETag sourceETag, string sha256, CancellationToken cancellationToken)
+    {
+        var destination = container.GetBlobClient(blobName);
+        var copy = new BlobCopyFromUriOptions
+        {
+            // The slot is ours alone (If-None-Match), and the source must still be the blob whose properties were checked.
+            DestinationConditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+            SourceConditions = new BlobRequestConditions { IfMatch = sourceETag },
+            Metadata = new Dictionary<string, string> { [BlobChecksum.Sha256Metadata] = sha256 },
+        };
+        var sourceUri = source.CanGenerateSasUri
+            ? source.GenerateSasUri(BlobSasPermissions.Read, DateTimeOffset.UtcNow + options.UploadTimeout + SasClockSkew)
+            : source.Uri;
+        var operation = await destination.StartCopyFromUriAsync(sourceUri, copy, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await operation.WaitForCompletionAsync(CopyPollInterval, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (!operation.HasCompleted)
+        {
+            try
+            {
+                await destination.AbortCopyFromUriAsync(operation.Id, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (RequestFailedException)
+            {
+                // Finished or failed meanwhile; the caller deletes the destination either way.
+            }
+
+            throw;
+        }
+
+        var copied = (await destination.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        if (copied.CopyStatus != CopyStatus.Success)
+        {
+            throw new IfcbException(ErrorKind.Unavailable,
+                $"Copying the checkpoint inside storage ended {copied.CopyStatus}: {copied.CopyStatusDescription}. Nothing was stored; register again.");
+        }
+
+        return copied.ContentLength;
+    }
+
+    /// <summary>
+    /// Reads the stored checkpoint once, start to end, and fails with DataLoss unless its sha256 and size are the declared
+    /// ones (the check <see cref="UploadAsync"/> makes on the way in, for bytes that did not come through this process).
+    /// </summary>
+    public async Task VerifyAsync(string blobName, string sha256, long size, CancellationToken cancellationToken)
+    {
+        var content = (await container.GetBlobClient(blobName).DownloadStreamingAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+            .Value.Content;
+        await using var verifying = new ChecksumVerifyingStream(content, size, sha256, leaveOpen: false);
+        await verifying.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Azure.Storage.Blobs;
 using Ifcb.Contracts;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -181,7 +182,8 @@ public sealed class ModelRegistry
         string modelName, NewModelVersion request, Stream checkpoint, string actor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        return RegisterVersionAsync(modelName, request, _ => Task.FromResult(checkpoint), ownsCheckpoint: false, actor, cancellationToken);
+        return RegisterVersionAsync(modelName, request, _ => Task.FromResult<CheckpointTransfer>(new StreamedCheckpoint(checkpoint, ownsCheckpoint: false)),
+            actor, cancellationToken);
     }
 
     /// <summary>
@@ -195,15 +197,35 @@ public sealed class ModelRegistry
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(openCheckpoint);
-        return RegisterVersionAsync(modelName, request, openCheckpoint, ownsCheckpoint: true, actor, cancellationToken);
+        return RegisterVersionAsync(modelName, request,
+            async token => new StreamedCheckpoint(await openCheckpoint(token).ConfigureAwait(false), ownsCheckpoint: true), actor, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="RegisterVersionAsync(string, NewModelVersion, Stream, string, CancellationToken)"/> (same idempotency,
+    /// version allocation, deadline and FAILED-on-any-failure), for a checkpoint that is already a blob, such as a training
+    /// job's best checkpoint: the storage service copies <paramref name="source"/> into the version's checkpoint blob, so
+    /// the bytes never pass through this process. The source must be in the registry's storage account; its client needs
+    /// the account key (a short-lived read SAS is made for the copy) or must be readable by the copy as it is. Then the
+    /// size is checked, the sha256 (trusted when the source recorded the same one as it was written, see
+    /// <see cref="BlobChecksum"/>; otherwise read once from the copy), and the hparams.json (a few ranged reads).
+    /// A source that does not exist is FailedPrecondition and uses no version number; a repeat of an idempotency key
+    /// does not look at the source at all.
+    /// </summary>
+    public Task<VersionRegistration> RegisterVersionFromBlobAsync(
+        string modelName, NewModelVersion request, BlobClient source, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(request);
+        return RegisterVersionAsync(modelName, request, token => CopiedCheckpoint.OpenAsync(source, request, token), actor, cancellationToken);
     }
 
     private async Task<VersionRegistration> RegisterVersionAsync(string modelName, NewModelVersion request,
-        Func<CancellationToken, Task<Stream>> openCheckpoint, bool ownsCheckpoint, string actor, CancellationToken cancellationToken)
+        Func<CancellationToken, Task<CheckpointTransfer>> openCheckpoint, string actor, CancellationToken cancellationToken)
     {
         RegistryValidation.ModelChange(modelName, actor);
         RegistryValidation.NewVersion(request, _options.MaxCheckpointBytes);
-        return await _registrar.RegisterAsync(modelName, request, openCheckpoint, ownsCheckpoint, actor, cancellationToken).ConfigureAwait(false);
+        return await _registrar.RegisterAsync(modelName, request, openCheckpoint, actor, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Resolves a <see cref="ModelRef"/> given as text (InvalidArgument when it is not one).</summary>

@@ -6,21 +6,20 @@ using Ifcb.Platform.Checkpoints;
 namespace Ifcb.Registry.Engine;
 
 /// <summary>
-/// Registers a new version end to end: honours its idempotency key, allocates the next number (PENDING), uploads and
-/// checks the checkpoint within <see cref="RegistryOptions.UploadTimeout"/>, then marks it READY, or FAILED with no
-/// checkpoint blob left behind.
+/// Registers a new version end to end: honours its idempotency key, allocates the next number (PENDING), stores the
+/// checkpoint (uploaded or copied, see <see cref="CheckpointTransfer"/>) and checks it within
+/// <see cref="RegistryOptions.UploadTimeout"/>, then marks it READY, or FAILED with no checkpoint blob left behind.
 /// </summary>
 internal sealed class VersionRegistrar(
     ETagJsonStore store, RegistryOptions options, TimeProvider time, ModelDocuments models, VersionAllocator allocator,
     IdempotencyClaims claims, CheckpointStore checkpoints, AuditLog audit, RegistryQueries queries)
 {
     /// <summary>
-    /// The registration behind both <c>ModelRegistry.RegisterVersionAsync</c> overloads; the caller has validated the
-    /// model name, actor and request. The checkpoint is opened only when a new version is needed, and disposed here
-    /// when <paramref name="ownsCheckpoint"/>.
+    /// The registration behind every <c>ModelRegistry.RegisterVersion*Async</c>; the caller has validated the model
+    /// name, actor and request. The checkpoint is opened only when a new version is needed, and disposed here.
     /// </summary>
     public async Task<VersionRegistration> RegisterAsync(string modelName, NewModelVersion request,
-        Func<CancellationToken, Task<Stream>> openCheckpoint, bool ownsCheckpoint, string actor, CancellationToken cancellationToken)
+        Func<CancellationToken, Task<CheckpointTransfer>> openCheckpoint, string actor, CancellationToken cancellationToken)
     {
         var sha256 = RegistryValidation.Sha256(request.Sha256);
         var model = await models.ReadAsync(modelName, cancellationToken).ConfigureAwait(false);
@@ -40,7 +39,7 @@ internal sealed class VersionRegistrar(
         // Started before the version exists, so no upload outlives its version's CreatedAt + UploadTimeout.
         using var deadline = new CancellationTokenSource(options.UploadTimeout, time);
         using var uploadCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        Stream checkpoint;
+        CheckpointTransfer checkpoint;
         Stored<ModelVersion> pending;
         try
         {
@@ -50,7 +49,7 @@ internal sealed class VersionRegistrar(
                 pending = await allocator.AllocateAsync(model.Value, number => Draft(modelName, number, request, sha256, actor), actor, cancellationToken)
                     .ConfigureAwait(false);
             }
-            catch when (ownsCheckpoint)
+            catch
             {
                 await checkpoint.DisposeAsync().ConfigureAwait(false);
                 throw;
@@ -62,7 +61,7 @@ internal sealed class VersionRegistrar(
             throw;
         }
 
-        await using var ownedCheckpoint = ownsCheckpoint ? checkpoint : null;
+        await using var ownedCheckpoint = checkpoint;
         var number = pending.Value.Version;
 
         ModelVersion ready;
@@ -76,15 +75,15 @@ internal sealed class VersionRegistrar(
             CheckpointHeader stored;
             try
             {
-                await checkpoints.UploadAsync(pending.Value.CheckpointBlob, checkpoint, sha256, request.SizeBytes, uploadCancellation.Token)
+                await checkpoint.StoreAsync(checkpoints, pending.Value.CheckpointBlob, sha256, request.SizeBytes, uploadCancellation.Token)
                     .ConfigureAwait(false);
                 stored = await checkpoints.ReadHeaderAsync(pending.Value.CheckpointBlob, uploadCancellation.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 throw new IfcbException(ErrorKind.DeadlineExceeded,
-                    $"The checkpoint upload did not finish within {Durations.Describe(options.UploadTimeout)} (the registry's upload " +
-                    "deadline); the client sent too slowly or stalled. Nothing was stored; register again.", e);
+                    $"The checkpoint {checkpoint.Noun} did not finish within {Durations.Describe(options.UploadTimeout)} (the registry's upload " +
+                    $"deadline); {checkpoint.StallHint}. Nothing was stored; register again.", e);
             }
 
             CheckpointConformance.Check(request, stored);
@@ -93,14 +92,15 @@ internal sealed class VersionRegistrar(
         }
         catch (Exception failure)
         {
-            var reason = failure is IfcbException ? failure.Message : $"Checkpoint upload failed: {Faults.Reason(failure)}";
+            var reason = failure is IfcbException ? failure.Message : $"Checkpoint {checkpoint.Noun} failed: {Faults.Reason(failure)}";
             await MarkFailedAsync(pending.Value, reason, actor).ConfigureAwait(false);
             throw;
         }
 
         await audit.AppendAsync(modelName, actor, AuditAction.VersionRegistered, number, null,
             [("sha256", sha256), ("size_bytes", request.SizeBytes.ToString(CultureInfo.InvariantCulture)),
-             ("training_job_id", request.Source.TrainingJobId ?? ""), ("idempotency_key", request.IdempotencyKey ?? "")],
+             ("training_job_id", request.Source.TrainingJobId ?? ""), ("idempotency_key", request.IdempotencyKey ?? ""),
+             .. checkpoint.AuditDetails],
             cancellationToken).ConfigureAwait(false);
         // Aliases need a READY version and this one only just became READY, so there are none to look up.
         return new VersionRegistration(ready, AlreadyRegistered: false);

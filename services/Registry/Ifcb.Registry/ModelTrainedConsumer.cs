@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Globalization;
-using Azure;
 using Azure.Storage.Blobs;
 using Ifcb.Contracts;
 using Ifcb.Platform;
@@ -11,9 +10,11 @@ namespace Ifcb.Registry;
 
 /// <summary>
 /// Registers the best checkpoint of every finished training job. Idempotent on the job id (key "training:JOB"), so
-/// a redelivered <see cref="ModelTrained"/> returns the version registered the first time, without fetching the
+/// a redelivered <see cref="ModelTrained"/> returns the version registered the first time, without looking at the
 /// checkpoint again, and announces it again (a Training job that missed the first announcement learns its version).
-/// The model is <c>RegisterAs</c> if the job named one, else the job's model id; it is created if missing.
+/// The model is <c>RegisterAs</c> if the job named one, else the job's model id; it is created if missing. The
+/// checkpoint is copied by the storage service from Training's container (<see cref="ModelRegistry.RegisterVersionFromBlobAsync"/>),
+/// with the sha256 and size Training recorded when it wrote it.
 /// </summary>
 /// <remarks>
 /// Failures come in two kinds. Transient ones (storage or broker down, a concurrent writer: <see cref="Faults.IsTransient"/>)
@@ -95,28 +96,8 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClie
         RegistryValidation.NewVersion(request, limits.MaxCheckpointBytes);
 
         await registry.EnsureModelAsync(name, Actor, cancellationToken);
-        return await registry.RegisterVersionAsync(name, request, token => OpenCheckpointAsync(trained, token), Actor, cancellationToken);
-    }
-
-    /// <summary>Training's copy of the checkpoint; fetched only when a new version is registered (not for a redelivery).</summary>
-    private async Task<Stream> OpenCheckpointAsync(ModelTrained trained, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var checkpoint = blobs.GetBlobContainerClient(trained.CheckpointContainer).GetBlobClient(trained.CheckpointBlob);
-            return (await checkpoint.DownloadStreamingAsync(cancellationToken: cancellationToken)).Value.Content;
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            throw IfcbException.FailedPrecondition(
-                $"The checkpoint of training job {trained.JobId} ({trained.CheckpointContainer}/{trained.CheckpointBlob}) does not exist; " +
-                "nothing was registered. Train again, or register the checkpoint by hand if you have it.");
-        }
-        catch (RequestFailedException e) when (e.Status == 400)
-        {
-            // An invalid container or blob name in the event: the storage service refuses it as a bad request.
-            throw IfcbException.InvalidArgument(
-                $"The checkpoint location of training job {trained.JobId} ({trained.CheckpointContainer}/{trained.CheckpointBlob}) is not valid: {e.ErrorCode}.");
-        }
+        // Copied inside storage from Training's container: the checkpoint's bytes never pass through this process.
+        var checkpoint = blobs.GetBlobContainerClient(trained.CheckpointContainer).GetBlobClient(trained.CheckpointBlob);
+        return await registry.RegisterVersionFromBlobAsync(name, request, checkpoint, Actor, cancellationToken);
     }
 }

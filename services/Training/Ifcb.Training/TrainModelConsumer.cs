@@ -126,8 +126,7 @@ public sealed class TrainingJobWork(
             return JobCompletion<TrainingJobRecord>.Stopped(j => j with { Epochs = [.. result.Epochs] });
         }
 
-        var checkpoint = jobs.Artifacts(lease.JobId).Blob(result.BestCheckpointName);
-        var (sha, size) = await HashBlobAsync(checkpoint, cancellationToken);
+        var (sha, size) = await BestCheckpointChecksumAsync(jobs.Artifacts(lease.JobId), result.BestCheckpointName, cancellationToken);
         return JobCompletion<TrainingJobRecord>.Success(j => j with
         {
             Epochs = [.. result.Epochs],
@@ -202,6 +201,17 @@ public sealed class TrainingJobWork(
     /// <summary>The norm-stats job id a training job's img_norm=auto uses (32 hex digits, stable per training job).</summary>
     public static string NormStatsJobIdFor(string trainingJobId) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("img-norm-auto:" + trainingJobId)))[..32];
+
+    /// <summary>
+    /// The best checkpoint's SHA-256 and size as recorded when it was written (<see cref="BlobArtifactSink"/>): no
+    /// download. Only a checkpoint written by an earlier build, which recorded no hash, is read once to hash it.
+    /// </summary>
+    private static async Task<(string Sha256, long Size)> BestCheckpointChecksumAsync(BlobArtifactSink artifacts, string name,
+        CancellationToken cancellationToken)
+    {
+        var (recorded, size) = await artifacts.RecordedChecksumAsync(name, cancellationToken);
+        return recorded is not null ? (recorded, size) : await HashBlobAsync(artifacts.Blob(name), cancellationToken);
+    }
 
     private static async Task<(string Sha256, long Size)> HashBlobAsync(Azure.Storage.Blobs.BlobClient blob, CancellationToken cancellationToken)
     {
