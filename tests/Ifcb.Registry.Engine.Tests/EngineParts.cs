@@ -1,4 +1,5 @@
 using Azure.Storage.Blobs;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine.Tests;
 
@@ -13,7 +14,7 @@ internal sealed class EngineParts
         Container = container;
         Options = options;
         Clock = clock;
-        Store = new ETagJsonStore(container, options);
+        Store = RegistryStore.Create(container, options);
         Models = new ModelDocuments(Store, clock);
         Audit = new AuditLog(Store, options, clock);
         Expiry = new PendingExpiry(Store, options, clock, Audit);
@@ -26,7 +27,7 @@ internal sealed class EngineParts
 
     public ManualClock Clock { get; }
 
-    public ETagJsonStore Store { get; }
+    public BlobDocumentStore Store { get; }
 
     public ModelDocuments Models { get; }
 

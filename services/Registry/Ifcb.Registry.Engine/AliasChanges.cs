@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -7,7 +8,7 @@ namespace Ifcb.Registry.Engine;
 /// Sets, moves and removes a model's @aliases: each change is one ETag-guarded write of model.json (where aliases
 /// live), audited with where the alias pointed before and after.
 /// </summary>
-internal sealed class AliasChanges(ETagJsonStore store, RegistryOptions options, ModelDocuments models, AuditLog audit)
+internal sealed class AliasChanges(BlobDocumentStore store, RegistryOptions options, ModelDocuments models, AuditLog audit)
 {
     /// <summary>
     /// Points <paramref name="alias"/> at the READY version in <paramref name="slot"/>; the caller has validated the input.

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -7,7 +8,7 @@ namespace Ifcb.Registry.Engine;
 /// The append-only audit log (<c>audit/{model}/…</c>, see <see cref="RegistryLayout"/>): appends one entry per change
 /// and pages through a model's history, oldest first.
 /// </summary>
-internal sealed class AuditLog(ETagJsonStore store, RegistryOptions options, TimeProvider time)
+internal sealed class AuditLog(BlobDocumentStore store, RegistryOptions options, TimeProvider time)
 {
     /// <summary>Appends an entry for a change that wrote model.json; it carries the revision that write produced.</summary>
     public Task AppendAsync(

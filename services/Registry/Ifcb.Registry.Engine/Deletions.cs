@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -8,7 +9,7 @@ namespace Ifcb.Registry.Engine;
 /// the audit history is kept.
 /// </summary>
 internal sealed class Deletions(
-    ETagJsonStore store, RegistryOptions options, ModelDocuments models, IdempotencyClaims claims, AuditLog audit, RegistryQueries queries)
+    BlobDocumentStore store, RegistryOptions options, ModelDocuments models, IdempotencyClaims claims, AuditLog audit, RegistryQueries queries)
 {
     /// <summary>
     /// Deletes a model (FailedPrecondition while it has versions, unless <paramref name="force"/>) and everything under

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Azure;
+using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -8,7 +9,7 @@ namespace Ifcb.Registry.Engine;
 /// Idempotency keys (<c>models/{name}/idempotency/…</c>): a registration claims its key, publishes the version number
 /// it got, and gives the claim up if it fails before it has one; a repeat of the key finds the earlier version instead.
 /// </summary>
-internal sealed class IdempotencyClaims(ETagJsonStore store, RegistryOptions options, TimeProvider time, PendingExpiry expiry)
+internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions options, TimeProvider time, PendingExpiry expiry)
 {
     /// <summary>Claim of an idempotency key; <see cref="Version"/> is null until the claimant has its number.</summary>
     internal sealed record Claim(string Name, string Key, int? Version, DateTimeOffset ClaimedAt);

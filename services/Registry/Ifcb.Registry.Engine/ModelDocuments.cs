@@ -1,4 +1,5 @@
 using Azure;
+using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -7,7 +8,7 @@ namespace Ifcb.Registry.Engine;
 /// The registered models' model.json documents: reads one (NotFound naming the model when it is missing) and
 /// read-modify-writes one, stamping the next revision, the time and the actor on every real change.
 /// </summary>
-internal sealed class ModelDocuments(ETagJsonStore store, TimeProvider time)
+internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time)
 {
     public static IfcbException NotFound(string name) =>
         new(ErrorKind.NotFound, $"Registered model '{name}' does not exist; create it first.");
@@ -35,5 +36,5 @@ internal sealed class ModelDocuments(ETagJsonStore store, TimeProvider time)
             await change(model).ConfigureAwait(false) is { } changed
                 ? changed with { Revision = model.Revision + 1, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor }
                 : null,
-            () => NotFound(name), cancellationToken);
+            () => NotFound(name), cancellationToken).Updated();
 }

@@ -21,7 +21,7 @@ namespace Ifcb.Registry.Engine;
 /// </remarks>
 public sealed class ModelRegistry
 {
-    private readonly ETagJsonStore _store;
+    private readonly BlobDocumentStore _store;
     private readonly RegistryOptions _options;
     private readonly TimeProvider _time;
     private readonly ModelDocuments _models;
@@ -45,7 +45,7 @@ public sealed class ModelRegistry
                 "otherwise a version could expire while its upload is still running.", nameof(options));
         }
 
-        _store = new ETagJsonStore(container, _options);
+        _store = RegistryStore.Create(container, _options);
         _models = new ModelDocuments(_store, _time);
         _audit = new AuditLog(_store, _options, _time);
         _expiry = new PendingExpiry(_store, _options, _time, _audit);
@@ -370,6 +370,6 @@ public sealed class ModelRegistry
         RegistryValidation.Actor(actor);
         return _store.UpdateAsync<ModelVersion>(slot.Document, current =>
                 change(current) is { } changed ? changed with { UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor } : null,
-            slot.NotFound, cancellationToken);
+            slot.NotFound, cancellationToken).Updated();
     }
 }

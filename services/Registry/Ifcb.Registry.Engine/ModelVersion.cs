@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json.Serialization;
 using Ifcb.Contracts;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 

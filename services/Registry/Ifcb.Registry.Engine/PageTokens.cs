@@ -14,10 +14,10 @@ internal static class PageTokens
     private sealed record Envelope<TCursor>(TCursor Cursor, string Query);
 
     public static string QueryFingerprint<TQuery>(TQuery query) =>
-        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(query, ETagJsonStore.Json)))[..16];
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(query, RegistryStore.Json)))[..16];
 
     public static string Encode<TCursor>(TCursor cursor, string queryFingerprint) =>
-        Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Envelope<TCursor>(cursor, queryFingerprint), ETagJsonStore.Json));
+        Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Envelope<TCursor>(cursor, queryFingerprint), RegistryStore.Json));
 
     public static TCursor? Decode<TCursor>(string? token, string queryFingerprint)
         where TCursor : class
@@ -30,7 +30,7 @@ internal static class PageTokens
         Envelope<TCursor>? envelope;
         try
         {
-            envelope = JsonSerializer.Deserialize<Envelope<TCursor>>(Base64Url.DecodeFromChars(token), ETagJsonStore.Json);
+            envelope = JsonSerializer.Deserialize<Envelope<TCursor>>(Base64Url.DecodeFromChars(token), RegistryStore.Json);
         }
         catch (Exception e) when (e is FormatException or JsonException)
         {

@@ -1,3 +1,4 @@
+using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -7,7 +8,7 @@ namespace Ifcb.Registry.Engine;
 /// (its registry died mid-upload) expires to FAILED and loses whatever checkpoint bytes it left, either when it is next
 /// read or by the periodic sweep.
 /// </summary>
-internal sealed class PendingExpiry(ETagJsonStore store, RegistryOptions options, TimeProvider time, AuditLog audit)
+internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions options, TimeProvider time, AuditLog audit)
 {
     public bool IsStale(ModelVersion version) =>
         version.Status == ModelVersionStatus.Pending && time.GetUtcNow() - version.CreatedAt > options.PendingTimeout;
@@ -35,7 +36,7 @@ internal sealed class PendingExpiry(ETagJsonStore store, RegistryOptions options
                         Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = time.GetUtcNow(), UpdatedBy = ModelRegistry.SystemActor,
                     }
                     : null,
-                slot.NotFound, cancellationToken).ConfigureAwait(false);
+                slot.NotFound, cancellationToken).Updated().ConfigureAwait(false);
         }
         catch (IfcbException e) when (e.Kind == ErrorKind.NotFound)
         {

@@ -1,4 +1,5 @@
 using Ifcb.Contracts;
+using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -7,7 +8,7 @@ namespace Ifcb.Registry.Engine;
 /// The registry's reads: lists models, resolves a version reference, searches versions. Every version comes back with
 /// its aliases (they live in model.json), and an abandoned PENDING version is expired before it is returned.
 /// </summary>
-internal sealed class RegistryQueries(ETagJsonStore store, RegistryOptions options, ModelDocuments models, PendingExpiry expiry)
+internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions options, ModelDocuments models, PendingExpiry expiry)
 {
     private sealed record VersionCursor(string Model, int Version);
 

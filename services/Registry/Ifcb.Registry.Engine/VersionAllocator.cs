@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 
 namespace Ifcb.Registry.Engine;
@@ -10,7 +11,7 @@ namespace Ifcb.Registry.Engine;
 /// take turns (a gate) and remember the last number, so concurrent callers do not all probe the same slots; across
 /// processes the If-None-Match create alone keeps numbers unique.
 /// </summary>
-internal sealed class VersionAllocator(ETagJsonStore store, RegistryOptions options, ModelDocuments models)
+internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions options, ModelDocuments models)
 {
     private readonly ConcurrentDictionary<string, AllocationState> _allocations = new(StringComparer.Ordinal);
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Azure;
+using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 using Ifcb.Platform.Checkpoints;
 
@@ -11,7 +12,7 @@ namespace Ifcb.Registry.Engine;
 /// <see cref="RegistryOptions.UploadTimeout"/>, then marks it READY, or FAILED with no checkpoint blob left behind.
 /// </summary>
 internal sealed class VersionRegistrar(
-    ETagJsonStore store, RegistryOptions options, TimeProvider time, ModelDocuments models, VersionAllocator allocator,
+    BlobDocumentStore store, RegistryOptions options, TimeProvider time, ModelDocuments models, VersionAllocator allocator,
     IdempotencyClaims claims, CheckpointStore checkpoints, AuditLog audit, RegistryQueries queries)
 {
     /// <summary>
@@ -142,7 +143,7 @@ internal sealed class VersionRegistrar(
                         $"Version {number} of '{modelName}' changed to {version.Status} while its checkpoint uploaded; register again."),
             () => new IfcbException(ErrorKind.Aborted,
                 $"Version {number} of '{modelName}' was deleted while its checkpoint uploaded; register again."),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken).Updated().ConfigureAwait(false);
         return updated.Value;
     }
 

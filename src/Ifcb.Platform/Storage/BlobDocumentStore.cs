@@ -184,6 +184,10 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
         }
     }
 
+    /// <summary>Names of all blobs under <paramref name="prefix"/>, in ordinal (listing) order.</summary>
+    public async Task<List<string>> ListBlobNamesAsync(string prefix, CancellationToken cancellationToken) =>
+        [.. (await ListBlobsAsync(prefix, withMetadata: false, cancellationToken).ConfigureAwait(false)).Select(blob => blob.Name)];
+
     /// <summary>All blobs under <paramref name="prefix"/> in listing order, with their metadata if asked (same listing calls).</summary>
     public async Task<List<(string Name, IDictionary<string, string> Metadata)>> ListBlobsAsync(string prefix, bool withMetadata,
         CancellationToken cancellationToken)
