@@ -6,9 +6,12 @@ using Azure.Storage.Blobs;
 namespace Ifcb.Testing;
 
 /// <summary>
-/// A private Azurite blob emulator for one test class or collection: its own loopback port and its own temporary
-/// storage folder, so test classes never see each other's blobs. Start with <see cref="StartAsync"/>; dispose to stop
-/// the process tree and delete the storage folder.
+/// The one Azurite launcher of the tests: a private blob emulator (node_modules/.bin/azurite-blob, pinned in
+/// package.json) on its own free loopback port with its own temporary storage folder, so test classes never see each
+/// other's blobs. Start with <see cref="StartAsync"/> (it returns once the server answers HTTP); dispose to stop the
+/// process tree and delete the storage folder. Every instance still running when the test process exits is killed
+/// then as well, so no Azurite outlives a test run. Test projects wrap it in their own small xunit fixture (xunit
+/// fixtures are per assembly).
 /// </summary>
 public sealed class AzuriteInstance : IAsyncDisposable
 {
@@ -16,11 +19,19 @@ public sealed class AzuriteInstance : IAsyncDisposable
     public const string AccountName = "devstoreaccount1";
     public const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    private static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(30);
+    // On a loaded 2-core machine a start can be slow, or lose its port to another process between probe and bind:
+    // each attempt gets this long, then Azurite starts again on a fresh port.
+    private static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(45);
+    private const int StartAttempts = 3;
+
+    private static readonly HashSet<AzuriteInstance> Running = [];
 
     private readonly Process _process;
     private readonly string _storageDirectory;
     private readonly List<string> _output = [];
+    private int _disposed;
+
+    static AzuriteInstance() => AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAllRunning();
 
     private AzuriteInstance(Process process, string storageDirectory, int port)
     {
@@ -43,10 +54,14 @@ public sealed class AzuriteInstance : IAsyncDisposable
     /// <summary>Creates a container with a unique name, so tests sharing one Azurite stay independent.</summary>
     public async Task<BlobContainerClient> CreateContainerAsync(string prefix = "test", CancellationToken cancellationToken = default)
     {
-        var container = BlobServiceClient.GetBlobContainerClient($"{prefix}-{Guid.NewGuid():N}");
+        var container = NewContainer(prefix);
         await container.CreateAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         return container;
     }
+
+    /// <summary>A client for a container with a unique name that does not exist yet (for code that creates its own).</summary>
+    public BlobContainerClient NewContainer(string prefix = "test") =>
+        BlobServiceClient.GetBlobContainerClient($"{prefix}-{Guid.NewGuid():N}");
 
     public static async Task<AzuriteInstance> StartAsync(CancellationToken cancellationToken = default)
     {
@@ -57,6 +72,28 @@ public sealed class AzuriteInstance : IAsyncDisposable
                 $"Azurite is not installed at {executable}; run `npm ci` in the repo root ({RepoPaths.Root}).", executable);
         }
 
+        for (var attempt = 1; ; attempt++)
+        {
+            var instance = Launch(executable);
+            try
+            {
+                await instance.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
+                return instance;
+            }
+            catch (Exception) when (attempt < StartAttempts && !cancellationToken.IsCancellationRequested)
+            {
+                await instance.DisposeAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                await instance.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+    }
+
+    private static AzuriteInstance Launch(string executable)
+    {
         var storageDirectory = Directory.CreateTempSubdirectory("ifcb-azurite-").FullName;
         var port = FindFreeLoopbackPort();
         var startInfo = new ProcessStartInfo(executable)
@@ -74,24 +111,28 @@ public sealed class AzuriteInstance : IAsyncDisposable
             startInfo.ArgumentList.Add(argument);
         }
 
-        var process = Process.Start(startInfo)
-            ?? throw new InvalidOperationException($"Could not start {executable}.");
+        Process process;
+        try
+        {
+            process = Process.Start(startInfo) ?? throw new InvalidOperationException($"Could not start {executable}.");
+        }
+        catch
+        {
+            DeleteDirectory(storageDirectory);
+            throw;
+        }
+
         var instance = new AzuriteInstance(process, storageDirectory, port);
+        lock (Running)
+        {
+            Running.Add(instance);
+        }
+
         process.OutputDataReceived += (_, e) => instance.Remember(e.Data);
         process.ErrorDataReceived += (_, e) => instance.Remember(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-
-        try
-        {
-            await instance.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
-            return instance;
-        }
-        catch
-        {
-            await instance.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        return instance;
     }
 
     private void Remember(string? line)
@@ -157,33 +198,93 @@ public sealed class AzuriteInstance : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         try
         {
-            if (!_process.HasExited)
+            if (KillProcessTree())
             {
-                // The .bin entry is a node script; kill the whole tree so no node process keeps the port.
-                _process.Kill(entireProcessTree: true);
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
             }
         }
-        catch (InvalidOperationException)
+        catch (OperationCanceledException)
         {
-            // Already gone.
+            // Killed but not yet reaped after 10 s; the kill signal has been sent, nothing more to do.
         }
         finally
         {
+            lock (Running)
+            {
+                Running.Remove(this);
+            }
+
             _process.Dispose();
+            DeleteDirectory(_storageDirectory);
+        }
+    }
+
+    /// <summary>Kills the process and its children (the .bin entry is a node script); false when it had already exited.</summary>
+    private bool KillProcessTree()
+    {
+        try
+        {
+            if (_process.HasExited)
+            {
+                return false;
+            }
+
+            _process.Kill(entireProcessTree: true);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // Already gone.
+        }
+    }
+
+    // A test process that ends without disposing its fixtures (an aborted run, a crashed collection) still takes its
+    // Azurite processes with it.
+    private static void KillAllRunning()
+    {
+        AzuriteInstance[] running;
+        lock (Running)
+        {
+            running = [.. Running];
+        }
+
+        foreach (var instance in running)
+        {
             try
             {
-                Directory.Delete(_storageDirectory, recursive: true);
+                if (instance.KillProcessTree())
+                {
+                    instance._process.WaitForExit(5000);
+                }
             }
-            catch (IOException)
+            catch (InvalidOperationException)
             {
+                // Disposed meanwhile by its own DisposeAsync, which stops it.
             }
-            catch (UnauthorizedAccessException)
-            {
-            }
+
+            DeleteDirectory(instance._storageDirectory);
+        }
+    }
+
+    private static void DeleteDirectory(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
         }
     }
 }

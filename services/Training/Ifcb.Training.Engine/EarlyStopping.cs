@@ -1,9 +1,10 @@
 namespace Ifcb.Training.Engine;
 
 /// <summary>
-/// neuston's stopping rule (reference §4): Lightning's EarlyStopping on val_loss (mode min, min_delta 0, strict
-/// improvement resets the wait count) whose stop request the Trainer ignores before epoch <c>emin − 1</c> (0-based),
-/// plus the hard cap of <c>emax</c> epochs. The "best" epoch is the one with the strictly lowest val_loss.
+/// neuston's stopping rule (upstream neuston_net.py:58-59, 98-107): Lightning's EarlyStopping on val_loss (mode min,
+/// min_delta 0, strict improvement resets the wait count) whose stop request the Trainer ignores before epoch
+/// <c>emin − 1</c> (0-based), plus the hard cap of <c>emax</c> epochs. The "best" epoch is the one with the strictly
+/// lowest val_loss.
 /// </summary>
 public sealed class EarlyStopping(int emin, int emax, int patience)
 {

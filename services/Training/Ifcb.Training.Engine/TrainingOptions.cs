@@ -8,8 +8,8 @@ using Ifcb.Platform;
 namespace Ifcb.Training.Engine;
 
 /// <summary>
-/// neuston TRAIN's options (reference §1) with its defaults. <see cref="Validate"/> checks them all up front and throws
-/// <see cref="ArgumentException"/> with a message that says what to fix.
+/// neuston TRAIN's options (upstream parser neuston_net.py:311-389) with its defaults. <see cref="Validate"/> checks
+/// them all up front and throws <see cref="ArgumentException"/> with a message that says what to fix.
 /// </summary>
 public sealed record TrainingOptions
 {

@@ -7,7 +7,10 @@ using Ifcb.Data.Datasets;
 
 namespace Ifcb.Training.Engine;
 
-/// <summary>The text formats of a run's outputs (reference §5): epochs.csv, the image lists, args.json, results.json.</summary>
+/// <summary>
+/// The text formats of a run's outputs (upstream neuston_net.py:72-75, 87-95; neuston_callbacks.py:20-156): epochs.csv,
+/// the image lists, args.json, results.json.
+/// </summary>
 public static class TrainingOutputs
 {
     public static readonly JsonSerializerOptions Json = new()
@@ -72,8 +75,9 @@ public static class TrainingOutputs
     }
 
     /// <summary>
-    /// neuston's default results series for the best epoch (reference §5.2), as JSON: 0-based indices, float32 scores
-    /// (not float16), plus precision/recall per class and the weighted/macro averages.
+    /// neuston's default results series for the best epoch (upstream neuston_net.py:51-52,
+    /// neuston_callbacks.py:20-156), as JSON: 0-based indices, float32 scores (not float16), plus precision/recall per
+    /// class and the weighted/macro averages.
     /// </summary>
     internal static byte[] ResultsJson(TrainingInputs inputs, int epoch, ClassificationMetrics metrics, ValidationPass validation,
         Func<string, string> display)

@@ -10,10 +10,11 @@ using static TorchSharp.torch;
 namespace Ifcb.Training.Engine;
 
 /// <summary>
-/// neuston TRAIN's loop (reference §4): Adam(lr 1e-3), train_loss = sum of per-batch losses (aux term included for
-/// inception_v3), val_loss = sum of per-batch mean CE of the main logits, best = strictly lower val_loss, early stopping
-/// with the emin−1 gate. After every epoch it writes epochs.csv and resume state; on every new best, the checkpoint and
-/// results.json. A run whose resume state exists continues after the last completed epoch instead of starting over.
+/// neuston TRAIN's loop (upstream neuston_net.py:37-160, neuston_models.py:48-149): Adam(lr 1e-3)
+/// (neuston_models.py:63-64), train_loss = sum of per-batch losses (aux term included for inception_v3), val_loss = sum
+/// of per-batch mean CE of the main logits, best = strictly lower val_loss, early stopping with the emin−1 gate. After
+/// every epoch it writes epochs.csv and resume state; on every new best, the checkpoint and results.json. A run whose
+/// resume state exists continues after the last completed epoch instead of starting over.
 /// </summary>
 public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrainingObserver observer)
 {
