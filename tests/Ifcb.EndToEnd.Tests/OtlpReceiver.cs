@@ -119,6 +119,13 @@ public sealed class OtlpReceiver : IAsyncDisposable
                 Malformed++;
                 context.Response.StatusCode = 400;
             }
+            catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
+            {
+                // The exporter went away mid-request (its service was stopped or killed, as at the end of every test
+                // run): nothing arrived to record, and nobody is left to answer.
+                context.Response.Abort();
+                continue;
+            }
             context.Response.Close();
         }
     }
