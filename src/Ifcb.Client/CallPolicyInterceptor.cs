@@ -40,7 +40,8 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
     public static readonly IReadOnlySet<string> ReadMethods = new HashSet<string>(StringComparer.Ordinal)
     {
         "Training.GetInfo", "Training.GetJob", "Training.WatchJob", "Training.ListJobs", "Training.ListArtifacts",
-        "Training.DownloadArtifact", "Training.GetRun", "Training.WatchRun", "Training.ListRunOutputs", "Training.DownloadRunOutput",
+        "Training.DownloadArtifact",
+        "Runs.GetRun", "Runs.WatchRun", "Runs.ListRunOutputs", "Runs.DownloadRunOutput",
         "Datasets.List", "Datasets.Describe",
         "NormStats.GetInfo", "NormStats.Get", "NormStats.Watch", "NormStats.Lookup",
         "Registry.GetInfo", "Registry.GetModel", "Registry.ListModels", "Registry.GetVersion", "Registry.SearchVersions",

@@ -17,7 +17,7 @@ public static class JobArtifacts
     {
         ArgumentNullException.ThrowIfNull(training);
         ArgumentNullException.ThrowIfNull(retry);
-        var listed = (await training.ListArtifactsAsync(new GetJobRequest { JobId = jobId }, cancellationToken: cancellationToken)).Artifacts;
+        var listed = (await training.ListArtifactsAsync(new JobRef { JobId = jobId }, cancellationToken: cancellationToken)).Artifacts;
         var wanted = only is { Count: > 0 } ? listed.Where(a => only.Contains(a.Name)).ToList() : [.. listed];
         if (only is { Count: > 0 } && only.Except(wanted.Select(a => a.Name)).ToList() is { Count: > 0 } missing)
             throw new FileNotFoundException($"Job {jobId} has no artifact {string.Join(", ", missing)}; it has {string.Join(", ", listed.Select(a => a.Name))}.");

@@ -4,7 +4,7 @@ using Grpc.Core;
 namespace Ifcb.Client;
 
 /// <summary>
-/// Follows a job through its server-streaming watch (Training.WatchJob, Training.WatchRun, NormStats.Watch) until it
+/// Follows a job through its server-streaming watch (Training.WatchJob, Runs.WatchRun, NormStats.Watch) until it
 /// ends. A watch has no deadline (a training job runs for hours); a dead server is noticed by the channel's keep-alive
 /// pings, and a watch that breaks for a transient reason (the service restarted, the connection was lost, a proxy
 /// closed an idle stream) is resumed: the job's state is read again and a new watch opened. Watches only read, so

@@ -23,7 +23,7 @@ public static class TrainingJobs
     {
         ArgumentNullException.ThrowIfNull(training);
         ArgumentNullException.ThrowIfNull(retry);
-        var request = new GetJobRequest { JobId = jobId };
+        var request = new JobRef { JobId = jobId };
         var shown = new HashSet<int>();
         var last = await ResumableWatch.FollowAsync("Training.WatchJob",
             token => training.GetJobAsync(request, cancellationToken: token).ResponseAsync,

@@ -129,7 +129,7 @@ internal sealed class FakePlatform : IAsyncDisposable
             return new ListJobsReply { Jobs = { new TrainingJob { JobId = "job-1", State = JobState.Succeeded, Request = new StartTrainingRequest { TrainId = "t1" } } } };
         }
 
-        public override async Task<TrainingJob> GetJob(GetJobRequest request, ServerCallContext context)
+        public override async Task<TrainingJob> GetJob(JobRef request, ServerCallContext context)
         {
             await platform.EnterAsync("Training.GetJob", context);
             if (platform.JobUpdates.Count == 0)
@@ -138,7 +138,7 @@ internal sealed class FakePlatform : IAsyncDisposable
             return platform.Calls("Training.GetJob") == 1 ? platform.JobUpdates[0] : platform.JobUpdates[^1];
         }
 
-        public override async Task WatchJob(GetJobRequest request, IServerStreamWriter<TrainingJob> responseStream, ServerCallContext context)
+        public override async Task WatchJob(JobRef request, IServerStreamWriter<TrainingJob> responseStream, ServerCallContext context)
         {
             // The script runs after the first update, so it can break a watch that has already delivered something.
             var first = true;
@@ -151,7 +151,7 @@ internal sealed class FakePlatform : IAsyncDisposable
             }
         }
 
-        public override async Task<TrainingJob> CancelJob(GetJobRequest request, ServerCallContext context)
+        public override async Task<TrainingJob> CancelJob(JobRef request, ServerCallContext context)
         {
             await platform.EnterAsync("Training.CancelJob", context);
             return new TrainingJob { JobId = request.JobId, State = JobState.Cancelled };
@@ -197,7 +197,7 @@ internal sealed class FakePlatform : IAsyncDisposable
             return new RegisteredModel { Name = request.Name, Aliases = { [request.Alias] = request.Version } };
         }
 
-        public override async Task DownloadCheckpoint(VersionRef request, IServerStreamWriter<CheckpointChunk> responseStream, ServerCallContext context)
+        public override async Task DownloadCheckpoint(VersionRef request, IServerStreamWriter<DataChunk> responseStream, ServerCallContext context)
         {
             var bytes = platform.CheckpointBytes;
             const int chunk = 64 * 1024;
@@ -205,7 +205,7 @@ internal sealed class FakePlatform : IAsyncDisposable
             {
                 var first = offset == 0;
                 var last = offset + chunk >= bytes.Length;
-                await responseStream.WriteAsync(new CheckpointChunk
+                await responseStream.WriteAsync(new DataChunk
                 {
                     Data = ByteString.CopyFrom(bytes, offset, Math.Min(chunk, bytes.Length - offset)),
                     TotalSize = first ? bytes.Length : 0,

@@ -181,7 +181,7 @@ public sealed class ChaosTests(ChaosPlatform platform, ITestOutputHelper output)
         {
             try
             {
-                last = await Training.GetJobAsync(new GetJobRequest { JobId = jobId }, deadline: DateTime.UtcNow.AddSeconds(10));
+                last = await Training.GetJobAsync(new JobRef { JobId = jobId }, deadline: DateTime.UtcNow.AddSeconds(10));
                 if (until(last))
                     return last;
             }

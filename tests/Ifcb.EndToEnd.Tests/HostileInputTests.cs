@@ -14,6 +14,7 @@ public sealed class HostileInputTests(PlatformFixture platform)
 {
     private static readonly string Sample = Path.Combine(RepoPaths.Root, "testdata", "training-sample");
     private Ifcb.Protos.Training.TrainingClient Training => new(platform.Channel("training"));
+    private Runs.RunsClient Runs => new(platform.Channel("training"));
 
     private async Task<string> SampleDatasetAsync()
     {
@@ -91,7 +92,7 @@ public sealed class HostileInputTests(PlatformFixture platform)
     [InlineData("D{BIN_YEAR}/../../../{BIN_ID}.h5")]
     public async Task Run_output_patterns_that_leave_the_runs_folder_are_refused(string pattern)
     {
-        var error = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(new StartRunRequest
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Runs.StartRunAsync(new StartRunRequest
         {
             Model = "any-model", RunId = "hostile-run", BinSet = "any-set", Outfile = { pattern },
         }, PlatformFixture.Auth));
@@ -102,7 +103,7 @@ public sealed class HostileInputTests(PlatformFixture platform)
     [Fact]
     public async Task A_run_batch_that_overflowed_and_spun_forever_is_refused()
     {
-        var error = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(new StartRunRequest
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Runs.StartRunAsync(new StartRunRequest
         {
             Model = "any-model", RunId = "hostile-run", BinSet = "any-set", Batch = 536870912,
         }, PlatformFixture.Auth));
@@ -136,7 +137,7 @@ public sealed class HostileInputTests(PlatformFixture platform)
     [Fact]
     public async Task Unknown_jobs_and_datasets_are_NotFound_not_Unknown()
     {
-        var job = await Assert.ThrowsAsync<RpcException>(async () => await Training.GetJobAsync(new GetJobRequest { JobId = "../../etc/passwd" }));
+        var job = await Assert.ThrowsAsync<RpcException>(async () => await Training.GetJobAsync(new JobRef { JobId = "../../etc/passwd" }));
         Assert.Equal(StatusCode.NotFound, job.StatusCode);
         var request = Job("no-such-dataset");
         var dataset = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartTrainingAsync(request, PlatformFixture.Auth));

@@ -75,7 +75,7 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
         {
             try
             {
-                return await NormStats.GetAsync(new GetNormJobRequest { JobId = jobId });
+                return await NormStats.GetAsync(new JobRef { JobId = jobId });
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
             {
@@ -116,7 +116,7 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
         Assert.Equal(1, started.ShardsTotal);
 
         var updates = new List<NormJob>();
-        using (var watch = NormStats.Watch(new GetNormJobRequest { JobId = started.JobId }, deadline: DateTime.UtcNow.AddMinutes(3)))
+        using (var watch = NormStats.Watch(new JobRef { JobId = started.JobId }, deadline: DateTime.UtcNow.AddMinutes(3)))
         {
             await foreach (var update in watch.ResponseStream.ReadAllAsync())
                 updates.Add(update);
@@ -207,7 +207,7 @@ public sealed class NormStatsTests(PlatformFixture platform, ITestOutputHelper o
         Assert.Contains("Mesodinium_major=14", empty.Status.Detail);
         Assert.Contains("Strombidium-like=16", empty.Status.Detail);
 
-        var noJob = await Assert.ThrowsAsync<RpcException>(async () => await NormStats.GetAsync(new GetNormJobRequest { JobId = "0123" }));
+        var noJob = await Assert.ThrowsAsync<RpcException>(async () => await NormStats.GetAsync(new JobRef { JobId = "0123" }));
         Assert.Equal(StatusCode.NotFound, noJob.StatusCode);
     }
 

@@ -11,6 +11,7 @@ namespace Ifcb.EndToEnd.Tests;
 public sealed class RunTests(PlatformFixture platform)
 {
     private Ifcb.Protos.Training.TrainingClient Training => new(platform.Channel("training"));
+    private Runs.RunsClient Runs => new(platform.Channel("training"));
     private Datasets.DatasetsClient Datasets => new(platform.Channel("training"));
 
     private async Task<string> RegisteredModelAsync(string name)
@@ -31,7 +32,7 @@ public sealed class RunTests(PlatformFixture platform)
     {
         for (var i = 0; i < 1200; i++)
         {
-            var run = await Training.GetRunAsync(new GetJobRequest { JobId = jobId });
+            var run = await Runs.GetRunAsync(new JobRef { JobId = jobId });
             if (run.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled)
                 return run;
             await Task.Delay(250);
@@ -49,7 +50,7 @@ public sealed class RunTests(PlatformFixture platform)
         var set = await BinSetUpload.UploadAsync(Datasets, "e2e-bins", files, PlatformFixture.Auth);
         Assert.Equal(files.Count, set.Files);
 
-        var started = await Training.StartRunAsync(new StartRunRequest
+        var started = await Runs.StartRunAsync(new StartRunRequest
         {
             Model = "e2e-run-model@production", RunId = "e2e-run", BinSet = set.Id,
             Outfile = { "D{BIN_YEAR}/D{BIN_DATE}/{BIN_ID}_class.h5", "{BIN_ID}.csv" },
@@ -63,18 +64,18 @@ public sealed class RunTests(PlatformFixture platform)
         Assert.NotEmpty(run.Failed); // the broken bins in testdata/bins are reported, not fatal
         Assert.All(run.Failed, f => Assert.False(string.IsNullOrWhiteSpace(f.Reason)));
 
-        var outputs = (await Training.ListRunOutputsAsync(new GetJobRequest { JobId = run.JobId })).Artifacts.Select(a => a.Name).ToList();
+        var outputs = (await Runs.ListRunOutputsAsync(new JobRef { JobId = run.JobId })).Artifacts.Select(a => a.Name).ToList();
         Assert.Contains("D2013/D20130526/D20130526T095207_IFCB013_class.h5", outputs);
         Assert.Contains("D20130526T095207_IFCB013.csv", outputs);
 
         using var csv = new MemoryStream();
-        using (var download = Training.DownloadRunOutput(new DownloadArtifactRequest { JobId = run.JobId, Name = "D20130526T095207_IFCB013.csv" }))
+        using (var download = Runs.DownloadRunOutput(new DownloadArtifactRequest { JobId = run.JobId, Name = "D20130526T095207_IFCB013.csv" }))
             await ChunkedDownload.CopyToAsync(download.ResponseStream, csv);
         var rows = System.Text.Encoding.UTF8.GetString(csv.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(1 + 19, rows.Length); // header + the white bin's 19 ROIs
 
         using var h5 = new MemoryStream();
-        using (var download = Training.DownloadRunOutput(new DownloadArtifactRequest { JobId = run.JobId, Name = "D2013/D20130526/D20130526T095207_IFCB013_class.h5" }))
+        using (var download = Runs.DownloadRunOutput(new DownloadArtifactRequest { JobId = run.JobId, Name = "D2013/D20130526/D20130526T095207_IFCB013_class.h5" }))
             await ChunkedDownload.CopyToAsync(download.ResponseStream, h5);
         Assert.Equal([0x89, (byte)'H', (byte)'D', (byte)'F'], h5.ToArray().Take(4));
 
@@ -89,17 +90,17 @@ public sealed class RunTests(PlatformFixture platform)
     [Fact]
     public async Task Bad_run_requests_are_rejected_up_front()
     {
-        var both = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(
+        var both = await Assert.ThrowsAsync<RpcException>(async () => await Runs.StartRunAsync(
             new StartRunRequest { Model = "x", RunId = "r", BinSet = "a", Dataset = "b" }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.InvalidArgument, both.StatusCode);
 
         var set = await BinSetUpload.UploadAsync(Datasets, "e2e-bins-bad", BinSetUpload.FindBinFiles(
             Path.Combine(RepoPaths.Root, "testdata", "bins", "white")), PlatformFixture.Auth);
-        var unknownModel = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(
+        var unknownModel = await Assert.ThrowsAsync<RpcException>(async () => await Runs.StartRunAsync(
             new StartRunRequest { Model = "no-such-model@production", RunId = "r", BinSet = set.Id }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.NotFound, unknownModel.StatusCode);
 
-        var unknownSet = await Assert.ThrowsAsync<RpcException>(async () => await Training.StartRunAsync(
+        var unknownSet = await Assert.ThrowsAsync<RpcException>(async () => await Runs.StartRunAsync(
             new StartRunRequest { Model = "x@y", RunId = "r", BinSet = "no-such-set" }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.NotFound, unknownSet.StatusCode);
 

@@ -30,7 +30,7 @@ public sealed class TrainingTests(PlatformFixture platform)
         {
             try
             {
-                var job = await Training.GetJobAsync(new GetJobRequest { JobId = jobId });
+                var job = await Training.GetJobAsync(new JobRef { JobId = jobId });
                 if (until(job))
                     return job;
                 if (watch.Elapsed > timeout)
@@ -61,7 +61,7 @@ public sealed class TrainingTests(PlatformFixture platform)
         Assert.Equal(uploaded.Fingerprint, started.DatasetFingerprint);
 
         var updates = new List<TrainingJob>();
-        using (var watch = Training.WatchJob(new GetJobRequest { JobId = started.JobId }, deadline: DateTime.UtcNow.AddMinutes(5)))
+        using (var watch = Training.WatchJob(new JobRef { JobId = started.JobId }, deadline: DateTime.UtcNow.AddMinutes(5)))
         {
             await foreach (var update in watch.ResponseStream.ReadAllAsync())
                 updates.Add(update);
@@ -73,7 +73,7 @@ public sealed class TrainingTests(PlatformFixture platform)
         Assert.Equal(["Mesodinium_major", "Strombidium-like"], done.Classes);
         Assert.Equal(7, done.Seed);
 
-        var artifacts = (await Training.ListArtifactsAsync(new GetJobRequest { JobId = started.JobId })).Artifacts.Select(a => a.Name).ToList();
+        var artifacts = (await Training.ListArtifactsAsync(new JobRef { JobId = started.JobId })).Artifacts.Select(a => a.Name).ToList();
         foreach (var expected in new[] { "e2e-small.ifcbmodel", "epochs.csv", "results.json", "args.json", "training_images.list", "validation_images.list" })
             Assert.Contains(expected, artifacts);
         Assert.DoesNotContain(artifacts, a => a.StartsWith("resume/", StringComparison.Ordinal));
@@ -203,7 +203,7 @@ public sealed class TrainingTests(PlatformFixture platform)
         var client = new NormStats.NormStatsClient(platform.Channel("normstats"));
         for (var i = 0; i < 600; i++)
         {
-            var job = await client.GetAsync(new GetNormJobRequest { JobId = jobId });
+            var job = await client.GetAsync(new JobRef { JobId = jobId });
             if (job.State is NormJobState.Succeeded or NormJobState.Failed)
                 return job;
             await Task.Delay(200);
@@ -277,13 +277,13 @@ public sealed class TrainingTests(PlatformFixture platform)
         var job = await Training.StartTrainingAsync(request, PlatformFixture.Auth);
         await WaitAsync(job.JobId, j => j.Epochs.Count >= 1, TimeSpan.FromMinutes(3));
 
-        await Training.CancelJobAsync(new GetJobRequest { JobId = job.JobId }, PlatformFixture.Auth);
+        await Training.CancelJobAsync(new JobRef { JobId = job.JobId }, PlatformFixture.Auth);
         var cancelled = await WaitAsync(job.JobId, j => j.State is JobState.Cancelled or JobState.Failed or JobState.Succeeded, TimeSpan.FromMinutes(1));
 
         Assert.Equal(JobState.Cancelled, cancelled.State);
         Assert.InRange(cancelled.Epochs.Count, 1, 199);
         await platform.Events.WaitForAsync<TrainingCancelled>(c => c.JobId == job.JobId, TimeSpan.FromSeconds(30));
-        var artifacts = (await Training.ListArtifactsAsync(new GetJobRequest { JobId = job.JobId })).Artifacts.Select(a => a.Name);
+        var artifacts = (await Training.ListArtifactsAsync(new JobRef { JobId = job.JobId })).Artifacts.Select(a => a.Name);
         Assert.Contains("epochs.csv", artifacts);
         Assert.Contains("e2e-cancel.ifcbmodel", artifacts);
     }

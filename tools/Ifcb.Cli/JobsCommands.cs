@@ -56,7 +56,7 @@ public static class JobsCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var state = await platform.Training.GetJobAsync(new GetJobRequest { JobId = parse.GetValue(job) }, cancellationToken: ct);
+            var state = await platform.Training.GetJobAsync(new JobRef { JobId = parse.GetValue(job) }, cancellationToken: ct);
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(state);
             else
@@ -113,7 +113,7 @@ public static class JobsCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var state = await platform.Training.CancelJobAsync(new GetJobRequest { JobId = parse.GetValue(job) }, platform.Auth, cancellationToken: ct);
+            var state = await platform.Training.CancelJobAsync(new JobRef { JobId = parse.GetValue(job) }, platform.Auth, cancellationToken: ct);
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(state);
             else
@@ -137,7 +137,7 @@ public static class JobsCommands
             IReadOnlyList<Artifact> artifacts;
             string? folder = null;
             if (parse.GetValue(listOnly))
-                artifacts = (await platform.Training.ListArtifactsAsync(new GetJobRequest { JobId = jobId }, cancellationToken: ct)).Artifacts;
+                artifacts = (await platform.Training.ListArtifactsAsync(new JobRef { JobId = jobId }, cancellationToken: ct)).Artifacts;
             else
             {
                 folder = Path.GetFullPath(parse.GetValue(output) ?? jobId);

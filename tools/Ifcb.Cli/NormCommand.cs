@@ -118,7 +118,7 @@ public static class NormCommand
             return job;
         // A watch that breaks is resumed (see ResumableWatch).
         var normStats = platform.NormStats;
-        var request = new GetNormJobRequest { JobId = job.JobId };
+        var request = new JobRef { JobId = job.JobId };
         Task<NormJob> Follow(Action<NormJob> update) =>
             ResumableWatch.FollowAsync("NormStats.Watch", token => normStats.GetAsync(request, cancellationToken: token).ResponseAsync,
                 token => normStats.Watch(request, cancellationToken: token), IsFinished, update, platform.Retry, cancellationToken);

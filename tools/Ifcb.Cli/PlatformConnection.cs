@@ -149,6 +149,9 @@ public sealed class PlatformConnection : IDisposable
 
     public Ifcb.Protos.Training.TrainingClient Training => new(Invoker(PlatformService.Training));
     public Datasets.DatasetsClient Datasets => new(Invoker(PlatformService.Training));
+
+    /// <summary>RUN jobs: served by the Training service (its workers run them).</summary>
+    public Runs.RunsClient Runs => new(Invoker(PlatformService.Training));
     public Ifcb.Protos.NormStats.NormStatsClient NormStats => new(Invoker(PlatformService.NormStats));
     public Registry.RegistryClient Registry => new(Invoker(PlatformService.Registry));
 

@@ -132,13 +132,13 @@ public static class RunCommand
             context.Warn($"uploaded {uploaded.Files} bin files ({uploaded.Bytes} bytes) as bin set '{uploaded.Id}'");
             request.BinSet = uploaded.Id;
         }
-        var run = await platform.Training.StartRunAsync(request, platform.Auth, cancellationToken: ct);
+        var run = await platform.Runs.StartRunAsync(request, platform.Auth, cancellationToken: ct);
         context.Warn($"run {run.JobId} queued with {run.ModelVersion}");
         // A watch that breaks (the service restarted, the connection was lost) is resumed; see ResumableWatch.
-        var training = platform.Training;
-        var runRef = new Ifcb.Protos.GetJobRequest { JobId = run.JobId };
-        run = await ResumableWatch.FollowAsync("Training.WatchRun", token => training.GetRunAsync(runRef, cancellationToken: token).ResponseAsync,
-            token => training.WatchRun(runRef, cancellationToken: token),
+        var runs = platform.Runs;
+        var runRef = new Ifcb.Protos.JobRef { JobId = run.JobId };
+        run = await ResumableWatch.FollowAsync("Runs.WatchRun", token => runs.GetRunAsync(runRef, cancellationToken: token).ResponseAsync,
+            token => runs.WatchRun(runRef, cancellationToken: token),
             r => r.State is Ifcb.Protos.JobState.Succeeded or Ifcb.Protos.JobState.Failed or Ifcb.Protos.JobState.Cancelled,
             update =>
             {
@@ -146,7 +146,7 @@ public static class RunCommand
                     context.Console.MarkupLine(Markup.Escape($"{update.State}: {update.ItemsDone}/{update.ItemsTotal} bins, {update.ImagesClassified} images"));
             }, platform.Retry, ct);
         var outputs = Path.GetFullPath(parse.GetValue<string?>("--outdir") ?? Path.Combine("run-output", runId));
-        var listing = await platform.Training.ListRunOutputsAsync(new Ifcb.Protos.GetJobRequest { JobId = run.JobId }, cancellationToken: ct);
+        var listing = await platform.Runs.ListRunOutputsAsync(new Ifcb.Protos.JobRef { JobId = run.JobId }, cancellationToken: ct);
         foreach (var artifact in listing.Artifacts)
         {
             var path = Path.GetFullPath(Path.Combine(outputs, artifact.Name));
@@ -155,7 +155,7 @@ public static class RunCommand
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             await using var file = File.Create(path);
             var output = new Ifcb.Protos.DownloadArtifactRequest { JobId = run.JobId, Name = artifact.Name };
-            await ChunkedDownload.DownloadAsync("Training.DownloadRunOutput", token => training.DownloadRunOutput(output, cancellationToken: token),
+            await ChunkedDownload.DownloadAsync("Runs.DownloadRunOutput", token => runs.DownloadRunOutput(output, cancellationToken: token),
                 file, platform.Retry, cancellationToken: ct);
         }
         foreach (var failure in run.Failed)

@@ -40,11 +40,11 @@ public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobL
     }
 
     [ReadOnlyRpc]
-    public override async Task<NormJob> Get(GetNormJobRequest request, ServerCallContext context) =>
+    public override async Task<NormJob> Get(JobRef request, ServerCallContext context) =>
         (await RequireJobAsync(request.JobId, context.CancellationToken)).ToProto();
 
     [ReadOnlyRpc]
-    public override Task Watch(GetNormJobRequest request, IServerStreamWriter<NormJob> responseStream, ServerCallContext context) =>
+    public override Task Watch(JobRef request, IServerStreamWriter<NormJob> responseStream, ServerCallContext context) =>
         JobWatch.StreamUntilTerminalAsync(ct => RequireJobAsync(request.JobId, ct), j => j.UpdatedAt, j => j.IsTerminal, j => j.ToProto(),
             responseStream, context.CancellationToken);
 

@@ -154,7 +154,7 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
     // ----- Checkpoints and history -----
 
     [ReadOnlyRpc]
-    public override async Task DownloadCheckpoint(VersionRef request, IServerStreamWriter<CheckpointChunk> responseStream, ServerCallContext context)
+    public override async Task DownloadCheckpoint(VersionRef request, IServerStreamWriter<DataChunk> responseStream, ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
         await using var download = await registry.OpenCheckpointAsync(request.ToEngine(), cancellationToken);
@@ -166,7 +166,7 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         while (current.Length > 0)
         {
             var next = await ReadChunkAsync(download.Content, cancellationToken);
-            await responseStream.WriteAsync(new CheckpointChunk
+            await responseStream.WriteAsync(new DataChunk
             {
                 Data = UnsafeByteOperations.UnsafeWrap(current),
                 TotalSize = first ? download.SizeBytes : 0,

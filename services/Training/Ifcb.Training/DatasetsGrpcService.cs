@@ -8,7 +8,7 @@ using Microsoft.Extensions.Hosting;
 namespace Ifcb.Training;
 
 /// <summary>
-/// The Datasets gRPC API (protos/training.proto): class-folder image datasets and RUN bin sets in blob storage. Uploads
+/// The Datasets gRPC API (protos/datasets.proto): class-folder image datasets and RUN bin sets in blob storage. Uploads
 /// are counted against their limits as they stream in; failures are IfcbException/ArgumentException/KeyNotFoundException,
 /// which the ErrorInterceptor maps to InvalidArgument, NotFound and Aborted.
 /// </summary>

@@ -11,6 +11,7 @@ builder.AddIfcbTrainingServices();
 var app = builder.Build();
 
 app.MapGrpcService<Ifcb.Training.TrainingGrpcService>();
+app.MapGrpcService<Ifcb.Training.RunsGrpcService>();
 app.MapGrpcService<Ifcb.Training.DatasetsGrpcService>();
 app.MapGrpcService<PlumbingProbeService>();
 app.MapDefaultEndpoints();
