@@ -75,7 +75,7 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClie
         {
             Arch = trained.Architecture,
             Classes = [.. trained.Classes],
-            ImgNorm = trained.ImgNorm is { } norm ? RegistryProtoMapping.ImgNorm(norm.Mean, norm.Std) : null,
+            ImgNorm = trained.ImgNorm,
             Pretrained = trained.Pretrained,
             Resize = trained.Resize,
             Metrics = metrics,

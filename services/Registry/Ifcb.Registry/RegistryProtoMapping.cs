@@ -30,7 +30,7 @@ internal static class RegistryProtoMapping
             Arch = version.Arch, Pretrained = version.Pretrained, Description = version.Description,
             SourceTrainingJob = version.Source.TrainingJobId ?? "", SourceCommit = version.Source.Commit ?? "",
             SourcePipelineUrl = version.Source.PipelineUrl ?? "", DatasetFingerprint = version.DatasetFingerprint ?? "",
-            Resize = version.Resize ?? 0, ImgNorm = version.ImgNorm is { } norm ? ToProto(norm) : null,
+            Resize = version.Resize ?? 0, ImgNorm = version.ImgNorm is { } norm ? Proto.ImgNormProtos.ToProto(norm) : null,
         };
         metadata.Classes.Add(version.Classes);
         metadata.Metrics.Add(version.Metrics);
@@ -65,7 +65,7 @@ internal static class RegistryProtoMapping
         return new NewModelVersion
         {
             Arch = metadata.Arch, Classes = [.. metadata.Classes], Pretrained = metadata.Pretrained,
-            ImgNorm = metadata.ImgNorm is { } norm ? ImgNorm(norm.Mean, norm.Std) : null,
+            ImgNorm = metadata.ImgNorm is { } norm ? ImgNorm(norm) : null,
             Metrics = metadata.Metrics.ToImmutableSortedDictionary(StringComparer.Ordinal),
             Tags = metadata.Tags.ToImmutableSortedDictionary(StringComparer.Ordinal),
             Description = metadata.Description,
@@ -81,23 +81,7 @@ internal static class RegistryProtoMapping
     }
 
     /// <exception cref="IfcbException">InvalidArgument: not 1 or 3 finite means and as many stds, each &gt; 0.</exception>
-    public static ImgNorm ImgNorm(IReadOnlyList<double> mean, IReadOnlyList<double> std)
-    {
-        if (mean.Count != std.Count)
-        {
-            throw IfcbException.InvalidArgument(
-                $"img_norm needs as many stds as means (1 or 3 each); got mean [{string.Join(", ", mean)}], std [{string.Join(", ", std)}].");
-        }
-
-        try
-        {
-            return new ImgNorm(mean, std);
-        }
-        catch (FormatException e)
-        {
-            throw IfcbException.InvalidArgument(e.Message);
-        }
-    }
+    public static ImgNorm ImgNorm(Proto.ImgNormValues values) => WireInput(() => Proto.ImgNormProtos.ToImgNorm(values));
 
     public static VersionFilter ToEngine(this Proto.SearchVersionsRequest request) => new()
     {
@@ -108,16 +92,14 @@ internal static class RegistryProtoMapping
     };
 
     /// <exception cref="IfcbException">InvalidArgument: the fields do not make a reference (empty name, version out of range).</exception>
-    public static ModelRef ToEngine(this Proto.VersionRef reference)
+    public static ModelRef ToEngine(this Proto.VersionRef reference) => WireInput(() => Proto.ModelRefProtos.ToModelRef(reference));
+
+    /// <summary>A client's message that does not make a domain value is the client's error: InvalidArgument, with its reason.</summary>
+    private static T WireInput<T>(Func<T> convert)
     {
         try
         {
-            return reference.SelectorCase switch
-            {
-                Proto.VersionRef.SelectorOneofCase.Version => ModelRef.ToVersion(reference.Name, reference.Version),
-                Proto.VersionRef.SelectorOneofCase.Alias => ModelRef.ToAlias(reference.Name, reference.Alias),
-                _ => ModelRef.ToLatest(reference.Name),
-            };
+            return convert();
         }
         catch (FormatException e)
         {
@@ -180,5 +162,4 @@ internal static class RegistryProtoMapping
         _ => entry.Action.ToString(),
     };
 
-    private static Proto.ImgNormValues ToProto(ImgNorm norm) => new() { Mean = { norm.Mean }, Std = { norm.Std } };
 }

@@ -92,7 +92,7 @@ internal static class TrainingJobMapping
         if (j.Classes is not null)
             job.Classes.AddRange(j.Classes);
         if (j.ImgNorm is { } norm)
-            job.ImgNorm = Ifcb.Client.ImgNormProtos.ToProto(norm);
+            job.ImgNorm = ImgNormProtos.ToProto(norm);
         return job;
     }
 

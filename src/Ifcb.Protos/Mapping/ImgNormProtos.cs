@@ -1,7 +1,6 @@
 using Ifcb.Contracts;
-using Ifcb.Protos;
 
-namespace Ifcb.Client;
+namespace Ifcb.Protos;
 
 /// <summary>An <see cref="ImgNorm"/> on the wire: the <see cref="ImgNormValues"/> message, both ways.</summary>
 public static class ImgNormProtos

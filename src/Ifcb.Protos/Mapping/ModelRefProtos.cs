@@ -1,7 +1,6 @@
 using Ifcb.Contracts;
-using Ifcb.Protos;
 
-namespace Ifcb.Client;
+namespace Ifcb.Protos;
 
 /// <summary>A <see cref="ModelRef"/> on the wire: the Registry's <see cref="VersionRef"/> message, both ways.</summary>
 public static class ModelRefProtos
