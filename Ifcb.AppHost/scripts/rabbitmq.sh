@@ -58,18 +58,45 @@ export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export ERL_EPMD_ADDRESS=127.0.0.1
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} -kernel inet_dist_listen_min $RABBITMQ_DIST_PORT -kernel inet_dist_listen_max $RABBITMQ_DIST_PORT"
 
+# A restart (the dashboard's Restart, the chaos tests') can start this script while its predecessor is still shutting
+# down, or right after the orchestrator SIGKILLed it and before its watchdog has cleaned up. Then the new epmd cannot
+# bind, or the node name is still taken, and the broker stays down. Whatever runs on this resource's own epmd port can
+# only be that predecessor: ask its broker for a clean shutdown (durable queues are flushed), kill what remains after
+# 20 s, and wait for every port to be free before starting.
+predecessors() {
+  pgrep -f "beam\.smp.* -epmd_port $ERL_EPMD_PORT( |\$)" || true
+  pgrep -f "^epmd -port $ERL_EPMD_PORT " || true
+}
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [[ -n "$(predecessors)" ]]; then
+  echo "a previous broker on epmd port $ERL_EPMD_PORT is still running; stopping it first" >&2
+  pkill -TERM -f "beam\.smp.* -epmd_port $ERL_EPMD_PORT( |\$)" 2>/dev/null || true
+  for _ in $(seq 1 80); do pgrep -f "beam\.smp.* -epmd_port $ERL_EPMD_PORT( |\$)" >/dev/null || break; sleep 0.25; done
+  for pid in $(predecessors); do kill -KILL "$pid" 2>/dev/null || true; done
+fi
+for port in "$ERL_EPMD_PORT" "$RABBITMQ_DIST_PORT" "$RABBITMQ_NODE_PORT" "$RABBITMQ_MANAGEMENT_PORT"; do
+  for _ in $(seq 1 120); do listening "$port" || break; sleep 0.25; done
+  if listening "$port"; then
+    echo "port $port on 127.0.0.1 is still in use 30 s after the previous broker stopped; not starting" >&2
+    exit 75
+  fi
+done
+
+# epmd stays in the foreground (its pid is ours to stop). The broker runs in a session of its own (setsid execs in
+# place, so $! is its process group), and stopping it signals only that group: a predecessor's late clean-up can
+# never reach the broker of the instance that replaced it.
 epmd -port "$ERL_EPMD_PORT" -address 127.0.0.1 &
 epmd_pid=$!
-"$server" &
+setsid "$server" &
 broker_pid=$!
 self=$$
 
 stop_all() {
+  # The broker's own script turns TERM into a clean shutdown; give it 10 s, then make sure.
   kill -TERM "$broker_pid" 2>/dev/null || true
-  # The broker's own script turns TERM into a clean shutdown; give it a few seconds, then make sure.
   for _ in $(seq 1 40); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.25; done
-  pkill -KILL -f "beam.smp.*-epmd_port $ERL_EPMD_PORT " 2>/dev/null || true
-  kill -KILL "$broker_pid" "$epmd_pid" 2>/dev/null || true
+  kill -KILL -- "-$broker_pid" 2>/dev/null || true
+  kill -KILL "$epmd_pid" 2>/dev/null || true
   if $remove_state; then rm -rf "$state"; fi
 }
 
@@ -78,9 +105,9 @@ stop_all() {
   trap '' TERM INT HUP
   while kill -0 "$self" 2>/dev/null; do sleep 1; done
   kill -TERM "$broker_pid" 2>/dev/null || true
-  sleep 5
-  pkill -KILL -f "beam.smp.*-epmd_port $ERL_EPMD_PORT " 2>/dev/null || true
-  kill -KILL "$broker_pid" "$epmd_pid" 2>/dev/null || true
+  for _ in $(seq 1 20); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.25; done
+  kill -KILL -- "-$broker_pid" 2>/dev/null || true
+  kill -KILL "$epmd_pid" 2>/dev/null || true
   if $remove_state; then rm -rf "$state"; fi
 ) </dev/null >/dev/null 2>&1 &
 
