@@ -20,13 +20,19 @@ public static class BlobExtensions
                 $"Connection string '{ConnectionStringName}' is missing. Run the service under Ifcb.AppHost, or set " +
                 $"ConnectionStrings__{ConnectionStringName} to an Azure Storage connection string.");
 
-        builder.Services.AddSingleton(_ => new BlobServiceClient(connectionString, new BlobClientOptions
-        {
-            Retry = { MaxRetries = 5, Delay = TimeSpan.FromMilliseconds(200), Mode = global::Azure.Core.RetryMode.Exponential },
-        }));
+        builder.Services.AddSingleton(_ => new BlobServiceClient(connectionString, ClientOptions()));
         builder.Services.AddHealthChecks().AddCheck<BlobStorageHealthCheck>("blobs", tags: ["ready"]);
         return builder;
     }
+
+    /// <summary>
+    /// The options of every blob client a service creates: its own account's, and those it opens from another
+    /// service's read grant (<see cref="Ifcb.Platform.Storage.BlobReadGrant"/>).
+    /// </summary>
+    public static BlobClientOptions ClientOptions() => new()
+    {
+        Retry = { MaxRetries = 5, Delay = TimeSpan.FromMilliseconds(200), Mode = global::Azure.Core.RetryMode.Exponential },
+    };
 
     private sealed class BlobStorageHealthCheck(BlobServiceClient blobs) : IHealthCheck
     {

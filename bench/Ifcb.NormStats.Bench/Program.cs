@@ -57,7 +57,7 @@ try
     {
         // A fresh results container per run, so the second run is not answered from the first one's cache.
         var store = new NormStatsJobStore(await azurite.CreateContainerAsync("normstats"));
-        var (job, _) = await new NormStatsJobCoordinator(store, datasets, threads).StartAsync("bench",
+        var (job, _) = await new NormStatsJobCoordinator(store, new ContainerDatasetSource(datasets), threads).StartAsync("bench",
             new NormStatsJobOptions { Resize = resize, ShardSize = shardSize });
         var queue = Channel.CreateUnbounded<int>();
         foreach (var shard in job.Shards)
@@ -66,7 +66,7 @@ try
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
         {
-            var coordinator = new NormStatsJobCoordinator(store, datasets, threads);
+            var coordinator = new NormStatsJobCoordinator(store, new ContainerDatasetSource(datasets), threads);
             await foreach (var shard in queue.Reader.ReadAllAsync())
                 await coordinator.RunShardAsync(job.JobId, shard, $"bench-worker-{w}");
         })));

@@ -20,16 +20,15 @@ public sealed record NormStatsOptions(
 public sealed record ComputeNormStats(string Dataset, NormStatsOptions Options, string? JobId = null);
 
 /// <summary>
-/// The statistics of a dataset (<paramref name="Finished"/>), the reason they could not be computed
-/// (<paramref name="Error"/> set), or neither yet (the job <paramref name="JobId"/> is still running: ask again).
+/// The statistics of a dataset (<paramref name="Finished"/>, <paramref name="ImgNorm"/> set), the reason they could not
+/// be computed (<paramref name="Error"/> set), or neither yet (the job <paramref name="JobId"/> is still running: ask
+/// again).
 /// </summary>
 public sealed record NormStatsResult(
     string JobId,
     string Dataset,
     string? DatasetFingerprint,
-    IReadOnlyList<double> Mean,
-    IReadOnlyList<double> Std,
-    string ImgNorm,
+    ImgNorm? ImgNorm,
     long Images,
     bool Cached,
     string? Error,
@@ -42,5 +41,5 @@ public sealed record ComputeNormShard(string JobId, int Shard, int Start, int Co
 public sealed record NormShardComputed(string JobId, int Shard, int Images, string Worker);
 
 /// <summary>Event: a norm-stats job finished.</summary>
-public sealed record NormStatsComputed(string JobId, string Dataset, string DatasetFingerprint, IReadOnlyList<double> Mean,
-    IReadOnlyList<double> Std, string ImgNorm, long Images, int CorruptImages);
+public sealed record NormStatsComputed(string JobId, string Dataset, string DatasetFingerprint, ImgNorm ImgNorm, long Images,
+    int CorruptImages);

@@ -16,8 +16,10 @@ public sealed record TrainingProgressed(
     string Worker);
 
 /// <summary>
-/// Event: a training job succeeded. Carries everything the registry needs to register the best checkpoint
-/// (the checkpoint is the blob <paramref name="CheckpointBlob"/> in container <paramref name="CheckpointContainer"/>).
+/// Event: a training job succeeded. Carries everything the registry needs to register the best checkpoint.
+/// <paramref name="CheckpointUri"/> is a read-only grant (a SAS URI, valid for days) to the checkpoint blob, which
+/// Training owns: the Registry copies it server-side from there and never names Training's containers. Every resend
+/// carries a fresh grant.
 /// </summary>
 public sealed record ModelTrained(
     string JobId,
@@ -33,8 +35,7 @@ public sealed record ModelTrained(
     string? DatasetFingerprint,
     int BestEpoch,
     IReadOnlyDictionary<string, double> Metrics,
-    string CheckpointContainer,
-    string CheckpointBlob,
+    Uri CheckpointUri,
     string CheckpointSha256,
     long CheckpointSize,
     string? RegisterAs);
@@ -54,3 +55,17 @@ public sealed record BinsClassified(string JobId, string RunId, string BinId, Mo
 
 /// <summary>Event: a platform run ended (state succeeded, failed or cancelled).</summary>
 public sealed record RunFinished(string JobId, string RunId, string State, int Completed, int Failed);
+
+/// <summary>
+/// Request (request/response) to the Training service, which owns the datasets: read access to dataset
+/// <paramref name="Dataset"/> for another service (NormStats computes its statistics). Answered with
+/// <see cref="DatasetReadGrant"/>.
+/// </summary>
+public sealed record GrantDatasetRead(string Dataset);
+
+/// <summary>
+/// Read-only access to the datasets until <paramref name="ExpiresOn"/>: <paramref name="ContainerUri"/> is a SAS URI
+/// of the container that holds them in the layout of <c>Ifcb.Data.Datasets.BlobDatasetStore</c>. Ask again before it
+/// expires.
+/// </summary>
+public sealed record DatasetReadGrant(string Dataset, Uri ContainerUri, DateTimeOffset ExpiresOn);

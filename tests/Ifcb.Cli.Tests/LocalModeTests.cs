@@ -21,7 +21,7 @@ public sealed class LocalModeTests : IDisposable
 
         Assert.Equal(0, result.ExitCode);
         var expected = new NormStatsCalculator(64).ComputeExact(DatasetSpec.FromFolder(Sample).Images);
-        Assert.Contains($"--img-norm {expected.ImgNormArgument}", result.Output, StringComparison.Ordinal);
+        Assert.Contains($"--img-norm {expected.ImgNorm.ToString()}", result.Output, StringComparison.Ordinal);
         Assert.Matches(@"MEAN=\[0\.\d+ 0\.\d+ 0\.\d+\] STD=\[0\.\d+ 0\.\d+ 0\.\d+\]", result.Output);
     }
 

@@ -31,7 +31,7 @@ public sealed class FoundationTests(PlatformFixture platform)
         Assert.True(norm.Success, norm.Message);
         var computed = await platform.Events.WaitForAsync<NormStatsComputed>(e => e.Dataset == "ifcb-sample", TimeSpan.FromSeconds(30));
         Assert.Equal(30, computed.Images);
-        Assert.Equal(3, computed.Mean.Count);
+        Assert.Equal(3, computed.ImgNorm.Mean.Count);
 
         var training = await platform.App.ResourceNotifications.WaitForResourceHealthyAsync("training");
         var train = await platform.App.ResourceCommands.ExecuteCommandAsync(training.ResourceId, "train-demo");

@@ -27,7 +27,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
     {
         var datasets = await fixture.Azurite.CreateContainerAsync("datasets");
         var jobs = await fixture.Azurite.CreateContainerAsync("normstats");
-        return (new NormStatsJobCoordinator(new NormStatsJobStore(jobs), datasets, workers: 2), datasets);
+        return (new NormStatsJobCoordinator(new NormStatsJobStore(jobs), new ContainerDatasetSource(datasets), workers: 2), datasets);
     }
 
     /// <summary>The sample PNGs copied <paramref name="copies"/> times under new names (a larger dataset with the same pixels).</summary>

@@ -170,7 +170,7 @@ print(repr(float(np.mean(x, axis=(0, 2, 3), dtype=np.float64)[0])), repr(float(n
         var neuston = calculator.ComputeNeuston(images);
         var exact = calculator.ComputeExact(images);
         output.WriteLine($"numpy float64: mean {numpyMean} std {numpyStd}; numpy float32 (what neuston printed): mean {line[2]} std {line[3]}");
-        output.WriteLine($"neuston: mean {neuston.Mean[0]:R} std {neuston.Std[0]:R} → --img-norm {neuston.ImgNormArgument}");
+        output.WriteLine($"neuston: mean {neuston.Mean[0]:R} std {neuston.Std[0]:R} → --img-norm {neuston.ImgNorm.ToString()}");
         output.WriteLine($"exact:   mean {exact.Mean[0]:R} std {exact.Std[0]:R}");
         foreach (var r in new[] { neuston, exact })
         {
@@ -180,8 +180,8 @@ print(repr(float(np.mean(x, axis=(0, 2, 3), dtype=np.float64)[0])), repr(float(n
             Assert.Equal(numpyStd, r.Std[0], 1e-5);
             Assert.Equal(r.Mean[0], r.Mean[2]);
         }
-        Assert.StartsWith("0.65", neuston.ImgNormArgument);
-        Assert.Equal(neuston.ImgNorm, Ifcb.Contracts.ImgNorm.Parse(neuston.ImgNormArgument));
+        Assert.StartsWith("0.65", neuston.ImgNorm.ToString());
+        Assert.Equal(neuston.ImgNorm, Ifcb.Contracts.ImgNorm.Parse(neuston.ImgNorm.ToString()));
     }
 
     private sealed class SyncProgress(Action<NormStatsProgress> report) : IProgress<NormStatsProgress>

@@ -1,5 +1,6 @@
 using Azure.Storage.Blobs;
 using Ifcb.Contracts;
+using Ifcb.Platform.Storage;
 using MassTransit;
 using MassTransit.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -50,13 +51,12 @@ public sealed class ModelTrainedConsumerTests(AzuriteFixture azurite)
         }
     }
 
-    private async Task<Host> StartAsync(BlobServiceClient? trainingStorage = null)
+    private async Task<Host> StartAsync()
     {
         var (registry, _) = await azurite.NewRegistryAsync();
         var provider = new ServiceCollection()
             .AddLogging()
             .AddSingleton(registry)
-            .AddSingleton(trainingStorage ?? azurite.Azurite.BlobServiceClient)
             .AddSingleton(new RegistryLimits(RegistryLimits.DefaultMaxCheckpointBytes, RegistryLimits.DefaultUploadTimeout,
                 RegistryLimits.DefaultUploadIdleTimeout, RegistryLimits.DefaultPendingTimeout, RegistryLimits.DefaultPendingSweepInterval))
             .AddScoped<RegistryEvents>()
@@ -67,16 +67,22 @@ public sealed class ModelTrainedConsumerTests(AzuriteFixture azurite)
         return new Host(provider, harness, registry);
     }
 
-    /// <summary>A training job's checkpoint where Training leaves it, and the ModelTrained that announces it.</summary>
-    private async Task<ModelTrained> TrainedAsync(string registerAs, TestCheckpoint? checkpoint = null, string? jobId = null)
+    /// <summary>
+    /// A training job's checkpoint where Training leaves it, and the ModelTrained that announces it with a read grant
+    /// (a SAS URI, as Training sends) valid for <paramref name="grantValidity"/> (default one hour).
+    /// </summary>
+    private async Task<ModelTrained> TrainedAsync(string registerAs, TestCheckpoint? checkpoint = null, string? jobId = null,
+        string? blobName = null, TimeSpan? grantValidity = null)
     {
         checkpoint ??= TestCheckpoint.Create();
         var container = await azurite.Azurite.CreateContainerAsync("training");
         jobId ??= "job-" + Guid.NewGuid().ToString("N")[..8];
-        var blob = $"jobs/{jobId}/best.ifcbmodel";
-        await container.GetBlobClient(blob).UploadAsync(new BinaryData(checkpoint.Bytes));
+        var blob = container.GetBlobClient($"jobs/{jobId}/best.ifcbmodel");
+        await blob.UploadAsync(new BinaryData(checkpoint.Bytes));
+        var granted = blobName is null ? blob : container.GetBlobClient(blobName);
+        var grant = await BlobReadGrant.ForBlobAsync(granted, DateTimeOffset.UtcNow + (grantValidity ?? TimeSpan.FromHours(1)));
         return new ModelTrained(jobId, "train-1", "model-1", "resnet18", TestCheckpoint.Classes, ImgNorm.Parse("0.667 0.161"), false, 224, 7,
-            "dataset", "fp", 3, new Dictionary<string, double> { ["f1_weighted"] = 0.9 }, container.Name, blob, checkpoint.Sha256,
+            "dataset", "fp", 3, new Dictionary<string, double> { ["f1_weighted"] = 0.9 }, grant, checkpoint.Sha256,
             checkpoint.Bytes.Length, registerAs);
     }
 
@@ -114,7 +120,7 @@ public sealed class ModelTrainedConsumerTests(AzuriteFixture azurite)
     public async Task A_missing_checkpoint_is_announced_without_using_a_version_number()
     {
         await using var host = await StartAsync();
-        var trained = await TrainedAsync("orphan") with { CheckpointBlob = "jobs/nobody/best.ifcbmodel" };
+        var trained = await TrainedAsync("orphan", blobName: "jobs/nobody/best.ifcbmodel");
 
         var delivery = await host.DeliverAsync(trained);
 
@@ -123,6 +129,20 @@ public sealed class ModelTrainedConsumerTests(AzuriteFixture azurite)
         Assert.Contains("does not exist", failed.Reason, StringComparison.Ordinal);
         Assert.Contains(trained.JobId, failed.Reason, StringComparison.Ordinal);
         Assert.Empty((await host.Registry.SearchVersionsAsync(new VersionFilter { ModelName = "orphan" })).Items);
+    }
+
+    [Fact]
+    public async Task A_lapsed_read_grant_is_announced_as_failed_and_says_so()
+    {
+        await using var host = await StartAsync();
+        var trained = await TrainedAsync("lapsed", grantValidity: TimeSpan.FromMinutes(-1));
+
+        var delivery = await host.DeliverAsync(trained);
+
+        Assert.Null(delivery.Exception);
+        var failed = Assert.Single(host.Published<ModelRegistrationFailed>());
+        Assert.Contains("refused the read grant", failed.Reason, StringComparison.Ordinal);
+        Assert.Empty((await host.Registry.SearchVersionsAsync(new VersionFilter { ModelName = "lapsed" })).Items);
     }
 
     [Fact]
@@ -144,12 +164,10 @@ public sealed class ModelTrainedConsumerTests(AzuriteFixture azurite)
     [Fact]
     public async Task A_storage_outage_is_thrown_for_MassTransit_to_retry_not_announced()
     {
-        var unreachable = new BlobServiceClient(
-            $"DefaultEndpointsProtocol=http;AccountName={Testing.AzuriteInstance.AccountName};AccountKey={Testing.AzuriteInstance.AccountKey};" +
-            $"BlobEndpoint=http://127.0.0.1:1/{Testing.AzuriteInstance.AccountName};",
-            new BlobClientOptions { Retry = { MaxRetries = 0, NetworkTimeout = TimeSpan.FromSeconds(5) } });
-        await using var host = await StartAsync(trainingStorage: unreachable);
-        var trained = await TrainedAsync("outage");
+        await using var host = await StartAsync();
+        var granted = await TrainedAsync("outage");
+        // Training's storage is unreachable: the grant points at a port nothing listens on.
+        var trained = granted with { CheckpointUri = new UriBuilder(granted.CheckpointUri) { Port = 1 }.Uri };
 
         var delivery = await host.DeliverAsync(trained);
 
@@ -166,7 +184,8 @@ public sealed class ModelTrainedConsumerTests(AzuriteFixture azurite)
         var trained = await TrainedAsync("redelivered");
         await host.DeliverAsync(trained);
         // Training may clean up its copy once registered; a redelivery must not need it.
-        await new BlobContainerClient(azurite.Azurite.ConnectionString, trained.CheckpointContainer).DeleteBlobAsync(trained.CheckpointBlob);
+        var copied = new BlobUriBuilder(trained.CheckpointUri);
+        await new BlobContainerClient(azurite.Azurite.ConnectionString, copied.BlobContainerName).DeleteBlobAsync(copied.BlobName);
 
         var again = await host.DeliverAsync(trained);
 

@@ -70,7 +70,7 @@ public static class NormCommand
                 var result = WithProgressBar(c, json, spec.Images.Count, progress => neuston
                     ? calculator.ComputeNeuston(spec.Images, progress: progress, cancellationToken: token)
                     : calculator.ComputeExact(spec.Images, progress, token));
-                return new NormReport(result.Mean, result.Std, result.ImgNormArgument, result.ImageCount, result.PixelsPerChannel,
+                return new NormReport(result.Mean, result.Std, result.ImgNorm.ToString(), result.ImageCount, result.PixelsPerChannel,
                     neuston ? "neuston" : "exact", size, [.. result.Failures.Select(f => new CorruptImageReport(f.Path, f.Reason))], null, false);
             }
 

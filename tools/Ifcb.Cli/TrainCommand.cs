@@ -166,7 +166,7 @@ public static class TrainCommand
     {
         var spec = DatasetSpec.FromSource(source, options.DatasetOptions(unchecked((int)options.Seed)));
         var result = new NormStatsCalculator(options.EffectiveResize).ComputeExact(spec.Images);
-        context.Info($"img-norm auto: {result.ImgNormArgument} ({result.ImageCount} images at {options.EffectiveResize}x{options.EffectiveResize})");
+        context.Info($"img-norm auto: {result.ImgNorm.ToString()} ({result.ImageCount} images at {options.EffectiveResize}x{options.EffectiveResize})");
         return result.ImgNorm;
     }
 

@@ -77,10 +77,9 @@ public sealed record NormStatsResult(
     IReadOnlyList<Ifcb.Data.Loading.ImageFailure> Failures,
     NormStatsEstimator Estimator)
 {
+    /// <summary>The statistics as an img-norm; its text, "MEAN STD" (one value each when the channels agree, as for gray
+    /// images), is ready to paste after <c>--img-norm</c>.</summary>
     public Ifcb.Contracts.ImgNorm ImgNorm => new(Mean, Std);
-
-    /// <summary>Ready to paste after <c>--img-norm</c>: "MEAN STD", one value each when the channels agree (gray images).</summary>
-    public string ImgNormArgument => ImgNorm.ToString();
 }
 
 /// <summary>Which estimator produced a result.</summary>

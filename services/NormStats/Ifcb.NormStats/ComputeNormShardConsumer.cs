@@ -75,5 +75,5 @@ public sealed class ComputeNormShardFaultConsumer(NormStatsJobCoordinator coordi
 internal static class NormStatsEvents
 {
     public static NormStatsComputed Computed(NormStatsJobRecord job) => new(job.JobId, job.Dataset, job.DatasetFingerprint,
-        job.Result!.Mean, job.Result.Std, job.Result.ImgNorm, job.Result.Images, job.Result.CorruptImages.Count);
+        job.Result!.ImgNorm, job.Result.Images, job.Result.CorruptImages.Count);
 }

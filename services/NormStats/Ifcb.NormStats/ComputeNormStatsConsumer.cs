@@ -33,15 +33,15 @@ public sealed class ComputeNormStatsConsumer(NormStatsJobLauncher launcher, ILog
         }
         await context.RespondAsync(job.State switch
         {
-            JobState.Succeeded => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, job.Result!.Mean, job.Result.Std,
-                job.Result.ImgNorm, job.Result.Images, job.Cached, null),
+            JobState.Succeeded => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, job.Result!.ImgNorm, job.Result.Images,
+                job.Cached, null),
             JobState.Failed or JobState.Cancelled => Failed(job.JobId, job.Dataset, job.DatasetFingerprint, job.Error ?? "the job failed"),
-            _ => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, [], [], "", 0, false, null, Finished: false),
+            _ => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, null, 0, false, null, Finished: false),
         });
     }
 
     private static NormStatsResult Failed(string jobId, string dataset, string? fingerprint, string error) =>
-        new(jobId, dataset, fingerprint, [], [], "", 0, false, error);
+        new(jobId, dataset, fingerprint, null, 0, false, error);
 }
 
 internal static class NormStatsContractMapping

@@ -8,9 +8,6 @@ namespace Microsoft.Extensions.Hosting;
 
 public static class NormStatsServiceExtensions
 {
-    /// <summary>The container the Training service's Datasets API stores datasets in.</summary>
-    public const string DatasetsContainer = "datasets";
-
     /// <summary>
     /// The NormStats service's wiring: gRPC, the job coordinator over blob storage, and the bus. Shards are taken one
     /// at a time per instance (each uses every core), so shards spread over instances and a dead instance holds at most
@@ -22,9 +19,10 @@ public static class NormStatsServiceExtensions
         var jobOptions = builder.Services.AddIfcbJobOptions(builder.Configuration);
         builder.Services.AddSingleton(sp => new NormStatsJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(NormStatsJobStore.ContainerName),
             sp.GetRequiredService<TimeProvider>()));
+        // Datasets are the Training service's: read through the grants it hands out, never from its containers.
+        builder.Services.AddSingleton<GrantedDatasetSource>();
         builder.Services.AddSingleton(sp => new NormStatsJobCoordinator(sp.GetRequiredService<NormStatsJobStore>(),
-            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer),
-            builder.Configuration.GetValue("Ifcb:NormStatsThreads", 0), jobOptions.MaxAttempts));
+            sp.GetRequiredService<GrantedDatasetSource>(), builder.Configuration.GetValue("Ifcb:NormStatsThreads", 0), jobOptions.MaxAttempts));
         builder.Services.AddScoped<NormStatsJobLauncher>();
         builder.Services.AddHostedService<ContainerInitializer>();
         // Sends the shards of jobs planned while the broker was down, resends those of stalled jobs, fails jobs past
@@ -59,13 +57,9 @@ public static class NormStatsServiceExtensions
     }
 
     /// <summary>Creates the service's blob containers once at start-up.</summary>
-    private sealed class ContainerInitializer(NormStatsJobStore jobs, BlobServiceClient blobs) : IHostedService
+    private sealed class ContainerInitializer(NormStatsJobStore jobs) : IHostedService
     {
-        public async Task StartAsync(CancellationToken cancellationToken)
-        {
-            await jobs.EnsureContainerAsync(cancellationToken);
-            await blobs.GetBlobContainerClient(DatasetsContainer).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-        }
+        public Task StartAsync(CancellationToken cancellationToken) => jobs.EnsureContainerAsync(cancellationToken);
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

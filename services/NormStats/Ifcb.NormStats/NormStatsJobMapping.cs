@@ -91,7 +91,7 @@ internal static class NormStatsJobMapping
     {
         var proto = new NormResult
         {
-            ImgNorm = r.ImgNorm,
+            ImgNorm = r.ImgNorm.ToString(),
             Images = r.Images,
             PixelsPerChannel = r.PixelsPerChannel,
             Estimator = r.Estimator.ToProto(),

@@ -88,6 +88,13 @@ internal sealed class CopiedCheckpoint : CheckpointTransfer
                 $"The checkpoint {whose}({source.BlobContainerName}/{source.Name}) does not exist; nothing was registered. " +
                 "Train again, or register the checkpoint by hand if you have it.");
         }
+        catch (RequestFailedException e) when (e.Status == 403)
+        {
+            // The source came with a read grant (a SAS URI) that storage no longer honours: it lapsed, or was forged.
+            throw IfcbException.FailedPrecondition(
+                $"Storage refused the read grant for the checkpoint {whose}({source.BlobContainerName}/{source.Name}): {e.ErrorCode}. " +
+                "The grant has expired or is not valid; nothing was registered. Register the checkpoint by hand (ifcb models register).");
+        }
         catch (RequestFailedException e) when (e.Status == 400)
         {
             // An invalid container or blob name: the storage service refuses it as a bad request.

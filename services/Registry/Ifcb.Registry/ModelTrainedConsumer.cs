@@ -5,6 +5,7 @@ using Ifcb.Contracts;
 using Ifcb.Platform;
 using Ifcb.Registry.Engine;
 using MassTransit;
+using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Registry;
 
@@ -13,8 +14,8 @@ namespace Ifcb.Registry;
 /// a redelivered <see cref="ModelTrained"/> returns the version registered the first time, without looking at the
 /// checkpoint again, and announces it again (a Training job that missed the first announcement learns its version).
 /// The model is <c>RegisterAs</c> if the job named one, else the job's model id; it is created if missing. The
-/// checkpoint is copied by the storage service from Training's container (<see cref="ModelRegistry.RegisterVersionFromBlobAsync"/>),
-/// with the sha256 and size Training recorded when it wrote it.
+/// checkpoint is copied by the storage service through the read grant Training sent (<see cref="ModelTrained.CheckpointUri"/>,
+/// <see cref="ModelRegistry.RegisterVersionFromBlobAsync"/>), with the sha256 and size Training recorded when it wrote it.
 /// </summary>
 /// <remarks>
 /// Failures come in two kinds. Transient ones (storage or broker down, a concurrent writer: <see cref="Faults.IsTransient"/>)
@@ -23,7 +24,7 @@ namespace Ifcb.Registry;
 /// it is announced as <see cref="ModelRegistrationFailed"/> and the message is consumed, instead of dying silently
 /// in the error queue while the job waits for a version that will never come.
 /// </remarks>
-public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClient blobs, RegistryEvents events, RegistryLimits limits,
+public sealed class ModelTrainedConsumer(ModelRegistry registry, RegistryEvents events, RegistryLimits limits,
     ILogger<ModelTrainedConsumer> logger) : IConsumer<ModelTrained>
 {
     /// <summary>The audit-log actor for automatic registrations.</summary>
@@ -96,8 +97,8 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, BlobServiceClie
         RegistryValidation.NewVersion(request, limits.MaxCheckpointBytes);
 
         await registry.EnsureModelAsync(name, Actor, cancellationToken);
-        // Copied inside storage from Training's container: the checkpoint's bytes never pass through this process.
-        var checkpoint = blobs.GetBlobContainerClient(trained.CheckpointContainer).GetBlobClient(trained.CheckpointBlob);
+        // Copied inside storage through Training's read grant: the checkpoint's bytes never pass through this process.
+        var checkpoint = new BlobClient(trained.CheckpointUri, BlobExtensions.ClientOptions());
         return await registry.RegisterVersionFromBlobAsync(name, request, checkpoint, Actor, cancellationToken);
     }
 }

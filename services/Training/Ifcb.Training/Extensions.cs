@@ -23,6 +23,7 @@ public static class TrainingServiceExtensions
         builder.Services.AddSingleton(sp => new BlobDatasetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer),
             new DatasetStoreOptions { GarbageGrace = builder.Configuration.GetValue("Ifcb:DatasetGarbageGrace", DatasetStoreOptions.DefaultGarbageGrace) }));
         builder.Services.AddSingleton(sp => new Ifcb.Data.Bins.BlobBinSetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
+        RegistryCheckpoints.AddRegistryClient(builder.Services);
         builder.Services.AddSingleton<RegistryCheckpoints>();
         builder.Services.AddSingleton<IWeightsStore>(sp => new BlobWeightsStore(sp.GetRequiredService<BlobServiceClient>()));
         builder.Services.AddSingleton<WorkerCache>();
@@ -51,6 +52,7 @@ public static class TrainingServiceExtensions
             });
             bus.AddConsumer<ModelVersionRegisteredConsumer>();
             bus.AddConsumer<ModelRegistrationFailedConsumer>();
+            bus.AddConsumer<GrantDatasetReadConsumer>();
             bus.AddRequestClient<ComputeNormStats>();
         });
         return builder;

@@ -1,4 +1,4 @@
-using Grpc.Net.Client;
+using Grpc.Net.ClientFactory;
 using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Platform;
@@ -9,16 +9,25 @@ namespace Ifcb.Training;
 
 /// <summary>
 /// Registered models as the Training service's RUN jobs need them: resolve a <see cref="ModelRef"/> through
-/// the Registry service's gRPC API (its address comes from service discovery) and fetch the checkpoint.
+/// the Registry service's gRPC API and fetch the checkpoint. The client is the one <see cref="AddRegistryClient"/>
+/// registers: its address comes from service discovery.
 /// </summary>
-public sealed class RegistryCheckpoints(IConfiguration configuration) : IDisposable
+public sealed class RegistryCheckpoints(GrpcClientFactory clients)
 {
-    private readonly Lazy<GrpcChannel> _channel = new(() => GrpcChannel.ForAddress(
-        configuration["services:registry:grpc:0"] is { Length: > 0 } url
-            ? url
-            : throw new InvalidOperationException("The Registry service's address is unknown (services:registry:grpc:0); run under Ifcb.AppHost.")));
+    /// <summary>
+    /// Registers the Registry's gRPC client: the address is the AppHost's reference to the Registry's "grpc" endpoint
+    /// (configuration services:registry:grpc), resolved by service discovery.
+    /// </summary>
+#pragma warning disable EXTEXP0001
+    public static void AddRegistryClient(IServiceCollection services) =>
+        services.AddGrpcClient<Registry.RegistryClient>(o => o.Address = new Uri("http://_grpc.registry"))
+            // Every call carries its own deadline; the HTTP defaults' 30-second total timeout would cut long checkpoint
+            // downloads, and their retries would resend streaming calls. (The API is marked for evaluation only; it is
+            // the documented way to take the defaults' handler off one client.)
+            .RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
 
-    private Registry.RegistryClient Client => new(_channel.Value);
+    private Registry.RegistryClient Client => clients.CreateClient<Registry.RegistryClient>(nameof(Registry.RegistryClient));
 
     /// <summary>The exact version a reference points at now (NotFound/InvalidArgument come back as RpcException).</summary>
     /// <exception cref="IfcbException">InvalidArgument: not a <see cref="ModelRef"/>.</exception>
@@ -40,11 +49,5 @@ public sealed class RegistryCheckpoints(IConfiguration configuration) : IDisposa
             await ChunkedDownload.CopyToAsync(call.ResponseStream, file, c => (c.Data.Memory, c.TotalSize, c.Sha256), cancellationToken: cancellationToken);
         file.Position = 0;
         return Checkpoint.Load(file);
-    }
-
-    public void Dispose()
-    {
-        if (_channel.IsValueCreated)
-            _channel.Value.Dispose();
     }
 }

@@ -5,6 +5,7 @@ using Ifcb.Data.Datasets;
 using Ifcb.Models.Weights;
 using Ifcb.Platform;
 using Ifcb.Platform.Jobs;
+using Ifcb.Platform.Storage;
 using Ifcb.Training.Engine;
 using Ifcb.Training.Engine.Jobs;
 using MassTransit;
@@ -94,10 +95,18 @@ public sealed class TrainingJobWork(
         }
     }
 
-    /// <summary>Sends ModelTrained for a succeeded job (again, if the Registry has not answered) and records when.</summary>
+    /// <summary>How long the Registry may take to copy a checkpoint after ModelTrained is sent (each resend grants anew).</summary>
+    public static readonly TimeSpan CheckpointGrantValidity = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Sends ModelTrained for a succeeded job (again, if the Registry has not answered) and records when. The Registry
+    /// gets a read-only grant to the checkpoint blob, not Training's container name.
+    /// </summary>
     public async Task SendModelTrainedAsync(TrainingJobRecord job, CancellationToken cancellationToken)
     {
-        await bus.Publish(job.ToModelTrained(jobs), cancellationToken);
+        var grant = await BlobReadGrant.ForBlobAsync(job.BestCheckpointBlob(jobs), jobs.Time.GetUtcNow() + CheckpointGrantValidity,
+            cancellationToken);
+        await bus.Publish(job.ToModelTrained(grant), cancellationToken);
         await jobs.UpdateAsync(job.JobId, j => j.NeedsFollowUp() ? j with { ModelTrainedSentAt = jobs.Time.GetUtcNow() } : null, cancellationToken);
     }
 
@@ -193,7 +202,7 @@ public sealed class TrainingJobWork(
             if (result.Error is not null)
                 throw new InvalidOperationException($"img_norm=auto: NormStats could not compute statistics: {result.Error}");
             if (result.Finished)
-                return new ImgNorm(result.Mean, result.Std);
+                return result.ImgNorm ?? throw new InvalidOperationException("img_norm=auto: NormStats reported a finished job without statistics.");
             await Task.Delay(NormStatsPoll, cancellationToken);
         }
     }

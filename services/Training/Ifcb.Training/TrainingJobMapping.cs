@@ -1,3 +1,4 @@
+using Azure.Storage.Blobs;
 using Google.Protobuf.Collections;
 using Ifcb.Contracts;
 using Ifcb.Platform.Jobs;
@@ -138,9 +139,10 @@ internal static class TrainingJobMapping
 
     /// <summary>
     /// The ModelTrained event of a succeeded job, rebuilt from its record alone, so the reconciler can send it again
-    /// after a crash between recording SUCCEEDED and sending it.
+    /// after a crash between recording SUCCEEDED and sending it. <paramref name="checkpointUri"/> is the read grant to
+    /// the best checkpoint (<see cref="BestCheckpointBlob"/>).
     /// </summary>
-    public static ModelTrained ToModelTrained(this TrainingJobRecord job, TrainingJobStore store)
+    public static ModelTrained ToModelTrained(this TrainingJobRecord job, Uri checkpointUri)
     {
         var spec = job.Request;
         var metrics = new Dictionary<string, double>();
@@ -154,12 +156,16 @@ internal static class TrainingJobMapping
             metrics["accuracy"] = best.Accuracy;
             metrics["epochs"] = job.Epochs.Count;
         }
-        var checkpoint = job.BestCheckpoint ?? throw new InvalidOperationException($"Training job {job.JobId} has no best checkpoint recorded.");
         return new ModelTrained(job.JobId, spec.TrainId, string.IsNullOrWhiteSpace(spec.ModelId) ? spec.TrainId : spec.ModelId, spec.Architecture,
             job.Classes ?? [], job.ImgNorm, spec.Pretrained, spec.Resize ?? Ifcb.Models.ModelZoo.InputSize(spec.Architecture),
-            spec.Seed, spec.Dataset, job.DatasetFingerprint, job.BestEpoch, metrics, store.Container.Name,
-            store.ArtifactBlobName(job.JobId, checkpoint), job.CheckpointSha256 ?? "", job.CheckpointSize, spec.RegisterAs);
+            spec.Seed, spec.Dataset, job.DatasetFingerprint, job.BestEpoch, metrics, checkpointUri, job.CheckpointSha256 ?? "",
+            job.CheckpointSize, spec.RegisterAs);
     }
+
+    /// <summary>The blob of a succeeded job's best checkpoint.</summary>
+    public static BlobClient BestCheckpointBlob(this TrainingJobRecord job, TrainingJobStore store) =>
+        store.Container.GetBlobClient(store.ArtifactBlobName(job.JobId,
+            job.BestCheckpoint ?? throw new InvalidOperationException($"Training job {job.JobId} has no best checkpoint recorded.")));
 
     public static RunJob ToProto(this RunJobRecord r)
     {

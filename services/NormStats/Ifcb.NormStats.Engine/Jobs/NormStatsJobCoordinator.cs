@@ -29,25 +29,23 @@ public sealed class NormStatsJobCoordinator
 {
     private const int DownloadParallelism = 8;
     private readonly NormStatsJobStore _jobs;
-    private readonly BlobContainerClient _datasetContainer;
-    private readonly BlobDatasetStore _datasets;
+    private readonly IDatasetSource _datasets;
     private readonly int _workers;
 
     /// <param name="jobs">The job/shard/cache store.</param>
-    /// <param name="datasetContainer">The container the datasets are stored in (see <see cref="BlobDatasetStore"/>).</param>
+    /// <param name="datasets">Where the datasets are read (see <see cref="IDatasetSource"/>).</param>
     /// <param name="workers">Threads per shard; 0 = all processors.</param>
     /// <param name="maxShardAttempts">
     /// Deliveries of one shard that may start without finishing before the job fails (a shard that kills or hangs its
     /// worker is redelivered by the broker; without a cap it would take down every worker in turn, forever).
     /// </param>
-    public NormStatsJobCoordinator(NormStatsJobStore jobs, BlobContainerClient datasetContainer, int workers = 0, int maxShardAttempts = 3)
+    public NormStatsJobCoordinator(NormStatsJobStore jobs, IDatasetSource datasets, int workers = 0, int maxShardAttempts = 3)
     {
         ArgumentNullException.ThrowIfNull(jobs);
-        ArgumentNullException.ThrowIfNull(datasetContainer);
+        ArgumentNullException.ThrowIfNull(datasets);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxShardAttempts, 1);
         _jobs = jobs;
-        _datasetContainer = datasetContainer;
-        _datasets = new BlobDatasetStore(datasetContainer);
+        _datasets = datasets;
         _workers = workers;
         _maxShardAttempts = maxShardAttempts;
     }
@@ -79,7 +77,8 @@ public sealed class NormStatsJobCoordinator
         if (await _jobs.GetAsync(jobId, cancellationToken) is { } existing)
             return (existing, false);
 
-        var manifest = await _datasets.GetManifestAsync(dataset, cancellationToken);
+        var store = await _datasets.OpenAsync(dataset, cancellationToken);
+        var manifest = await store.GetManifestAsync(dataset, cancellationToken);
         if (await _jobs.GetCachedAsync(manifest.Fingerprint, optionsHash, cancellationToken) is { } cached)
         {
             var now = DateTimeOffset.UtcNow;
@@ -292,7 +291,6 @@ public sealed class NormStatsJobCoordinator
         {
             Mean = result.Mean,
             Std = result.Std,
-            ImgNorm = result.ImgNormArgument,
             Images = result.ImageCount,
             PixelsPerChannel = result.PixelsPerChannel,
             Estimator = result.Estimator,
@@ -312,8 +310,9 @@ public sealed class NormStatsJobCoordinator
         var all = await _jobs.GetImagesAsync(job.JobId, cancellationToken);
         var slice = all.Skip(shard.Start).Take(shard.Count).ToList();
         var encoded = new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
+        var store = await _datasets.OpenAsync(job.Dataset, cancellationToken);
         await Parallel.ForEachAsync(slice, new ParallelOptions { MaxDegreeOfParallelism = DownloadParallelism, CancellationToken = cancellationToken },
-            async (image, token) => encoded[image.DatasetPath] = await DownloadVerifiedAsync(job.Dataset, image, token));
+            async (image, token) => encoded[image.DatasetPath] = await DownloadVerifiedAsync(store, job.Dataset, image, token));
         var images = slice.Select(i => new LabelledImage(i.DatasetPath, 0)).ToList();
         var calculator = new NormStatsCalculator(job.Options.Resize, new InMemoryImageSource(encoded), _workers);
         return job.Options.Estimator == NormStatsEstimator.Neuston
@@ -321,11 +320,12 @@ public sealed class NormStatsJobCoordinator
             : [calculator.ComputePartial(images, 0, images.Count, null, cancellationToken)];
     }
 
-    private async Task<byte[]> DownloadVerifiedAsync(string dataset, JobImage image, CancellationToken cancellationToken)
+    private static async Task<byte[]> DownloadVerifiedAsync(BlobDatasetStore store, string dataset, JobImage image,
+        CancellationToken cancellationToken)
     {
         try
         {
-            return await _datasets.DownloadImageAsync(dataset, image.Class, image.File, image.Sha256, cancellationToken);
+            return await store.DownloadImageAsync(dataset, image.Class, image.File, image.Sha256, cancellationToken);
         }
         catch (KeyNotFoundException e)
         {

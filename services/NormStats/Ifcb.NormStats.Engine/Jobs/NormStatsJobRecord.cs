@@ -39,8 +39,12 @@ public sealed record NormStatsOutcome
 {
     public required IReadOnlyList<double> Mean { get; init; }
     public required IReadOnlyList<double> Std { get; init; }
-    /// <summary>Ready to paste after <c>--img-norm</c>.</summary>
-    public required string ImgNorm { get; init; }
+    /// <summary>
+    /// The statistics as an img-norm (its text is ready to paste after <c>--img-norm</c>). Not stored: documents written
+    /// before it was derived carry an "ImgNorm" string, which is ignored on reading.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Ifcb.Contracts.ImgNorm ImgNorm => new(Mean, Std);
     public required long Images { get; init; }
     public required long PixelsPerChannel { get; init; }
     public required NormStatsEstimator Estimator { get; init; }
