@@ -18,9 +18,9 @@ internal sealed class BatchDecoder
     private readonly ImagePreprocessor _preprocessor;
     private readonly ConcurrentQueue<ImageFailure> _failures = new();
 
-    // Batch buffers are large (a default batch of 3x299x299 floats is 116 MB); fresh ones cost page faults that
-    // outweigh decoding, so disposed batches hand theirs back. At most a few are alive: prefetched, decoding and held
-    // by the consumer.
+    // Batch buffers are large (Defaults.BatchSize images of 3x299x299 floats are 116 MB); fresh ones cost page faults
+    // that outweigh decoding, so disposed batches hand theirs back. At most a few are alive: prefetched, decoding and
+    // held by the consumer.
     private readonly ConcurrentBag<float[]> _buffers = new();
 
     public BatchDecoder(IReadOnlyList<LabelledImage> images, IImageSource source, LoaderOptions options)
