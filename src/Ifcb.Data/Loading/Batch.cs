@@ -21,29 +21,26 @@ public sealed class Batch : IDisposable
     private Tensor? _labelTensor;
     private bool _disposed;
 
-    internal Batch(int number, float[] pixels, int imageLength, int size, long[] labels, int[] indices, IReadOnlyList<ImageFailure> failures, Action<float[]>? returnBuffer)
+    /// <summary>A batch of <c>labels.Length</c> images whose CHW data fill <paramref name="pixels"/> from its start.</summary>
+    internal Batch(float[] pixels, int imageLength, long[] labels, Action<float[]>? returnBuffer)
     {
-        _returnBuffer = returnBuffer;
-        Number = number;
         _pixels = pixels;
         _imageLength = imageLength;
-        Count = size;
         _labels = labels;
-        Indices = indices;
-        Failures = failures;
+        _returnBuffer = returnBuffer;
     }
 
     /// <summary>0-based batch number within the epoch.</summary>
-    public int Number { get; }
+    public int Number { get; internal init; }
 
     /// <summary>Images in this batch (B).</summary>
-    public int Count { get; }
+    public int Count => _labels.Length;
 
     /// <summary>Positions of the batch's images in the loader's image list, in batch order.</summary>
-    public IReadOnlyList<int> Indices { get; }
+    public IReadOnlyList<int> Indices { get; internal init; } = [];
 
     /// <summary>Images of this batch's slot that were skipped.</summary>
-    public IReadOnlyList<ImageFailure> Failures { get; }
+    public IReadOnlyList<ImageFailure> Failures { get; internal init; } = [];
 
     /// <summary>CHW float data of image <paramref name="i"/> of the batch (no tensor needed).</summary>
     public ReadOnlySpan<float> ImageData(int i)
@@ -53,7 +50,7 @@ public sealed class Batch : IDisposable
         return _pixels.AsSpan(i * _imageLength, _imageLength);
     }
 
-    public ReadOnlySpan<long> LabelData => _labels.AsSpan(0, Count);
+    public ReadOnlySpan<long> LabelData => _labels;
 
     public Tensor Images
     {

@@ -96,7 +96,7 @@ internal sealed class BatchDecoder
             indices[k] = pending.Positions[i];
             k++;
         }
-        return new Batch(pending.Number, pending.Slots, imageLength, count, labels, indices, failures, ReturnBuffer);
+        return new Batch(pending.Slots, imageLength, labels, ReturnBuffer) { Number = pending.Number, Indices = indices, Failures = failures };
     }
 
     private void ReturnBuffer(float[] buffer)
