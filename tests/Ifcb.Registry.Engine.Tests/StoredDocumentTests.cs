@@ -24,13 +24,15 @@ public sealed class StoredDocumentTests
     {
         var version = JsonSerializer.Deserialize<ModelVersion>(StoredVersion, RegistryStore.Json)!;
 
-        Assert.Equal(("plankton", 3, ModelVersionStatus.Ready, null), (version.ModelName, version.Version, version.Status, version.StatusMessage));
+        Assert.Equal(("plankton", 3, ModelVersionStatus.Ready), (version.ModelName, version.Version, version.Status));
+        Assert.Null(version.StatusMessage);
         Assert.Equal(("inception_v3", "nightly", true, 299), (version.Arch, version.Description, version.Pretrained, version.Resize));
         Assert.Equal(["diatom", "dino"], version.Classes.ToArray());
         Assert.Equal(ImgNorm.Parse("0.5 0.25"), version.ImgNorm);
         Assert.Equal(new Dictionary<string, double> { ["f1_macro"] = 0.75, ["val_loss"] = 0.5 }, version.Metrics);
         Assert.Equal(new Dictionary<string, string> { ["stage"] = "prod" }, version.Tags);
-        Assert.Equal(new VersionSource { TrainingJobId = "job-1", Commit = "abc123", PipelineUrl = "https://ci.example/1" }, version.Source);
+        Assert.Equal(new VersionSource { TrainingJobId = "job-1", Commit = "abc123", PipelineUrl = "https://ci.example/1" },
+            version.Source);
         Assert.Equal("fp-1", version.DatasetFingerprint);
         Assert.Equal(("models/plankton/versions/0000003/checkpoint.ifcbmodel", 1234L, "training:job-1"),
             (version.CheckpointBlob, version.SizeBytes, version.IdempotencyKey));

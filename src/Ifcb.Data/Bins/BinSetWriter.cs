@@ -104,7 +104,9 @@ public sealed class BinSetWriter : IAsyncDisposable
                 throw IfcbException.Aborted($"{file.File} of bin set {Id} is not in storage as sent (collected while the upload stalled?); upload the bins again.");
         }
         var listing = new BinSetListing(Id, Name, DateTimeOffset.UtcNow, [.. _files.OrderBy(f => f.File, StringComparer.Ordinal)]);
-        if (await _listings.TryCreateAsync(folder + BlobBinSetStore.ListingFileName, listing, cancellationToken).ConfigureAwait(false) is null)
+        var written = await _listings.TryCreateAsync(folder + BlobBinSetStore.ListingFileName, listing, cancellationToken)
+            .ConfigureAwait(false);
+        if (written is null)
             throw IfcbException.Aborted($"Bin set {Id} already has a listing (written by another upload?); upload the bins again.");
         _committed = true;
         return listing;

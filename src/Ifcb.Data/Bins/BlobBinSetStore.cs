@@ -138,7 +138,8 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
                     $"Bin set {binSet} belongs to run {owner}: a bin set is classified only by the run it was uploaded for. " +
                     "Upload the bins again (ifcb run --remote does) and start this run with the new bin set id.");
             var claimed = listing with { ClaimedBy = runJobId, ClaimedAt = Now };
-            if (await _listings.TryReplaceAsync(ListingBlobName(binSet), claimed, etag, cancellationToken).ConfigureAwait(false) is not null)
+            var written = await _listings.TryReplaceAsync(ListingBlobName(binSet), claimed, etag, cancellationToken).ConfigureAwait(false);
+            if (written is not null)
                 return claimed;
             // Claimed or deleted meanwhile: look again.
         }

@@ -78,7 +78,8 @@ public sealed class BlobDatasetStore
     /// An image's path in the store, <c>datasets/{name}/{class}/{file}</c>: the key <see cref="LoadIntoMemoryAsync"/>
     /// gives it, and the blob that holds it in a dataset stored before generations.
     /// </summary>
-    public static string ImagePath(string dataset, string className, string fileName) => DatasetLayout.ImagePath(dataset, className, fileName);
+    public static string ImagePath(string dataset, string className, string fileName) =>
+        DatasetLayout.ImagePath(dataset, className, fileName);
 
     /// <summary>Reads the state an upload to <paramref name="name"/> will be based on; pass it to <see cref="UploadFromFolderAsync"/>.</summary>
     /// <exception cref="ArgumentException">Invalid dataset name.</exception>
@@ -131,8 +132,12 @@ public sealed class BlobDatasetStore
         return new DatasetDescription(m.Name, m.Fingerprint, m.CountPerClass, m.Files.Count, m.TotalBytes);
     }
 
-    /// <summary>Names of the current datasets (those with a manifest that is not a tombstone), ordinal order. An absent container has none.</summary>
-    public Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken = default) => _manifests.ListCurrentAsync(cancellationToken);
+    /// <summary>
+    /// Names of the current datasets (those with a manifest that is not a tombstone), ordinal order. An absent
+    /// container has none.
+    /// </summary>
+    public Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken = default) =>
+        _manifests.ListCurrentAsync(cancellationToken);
 
     /// <summary>
     /// Deletes a dataset: a tombstone replaces its manifest first (so it vanishes at once and a concurrent upload based
@@ -173,7 +178,8 @@ public sealed class BlobDatasetStore
     /// image blobs of the layout before generations, and finally a tombstone with nothing left to protect.
     /// </summary>
     /// <returns>The number of blobs deleted.</returns>
-    public Task<int> CollectGarbageAsync(string name, CancellationToken cancellationToken) => _collector.CollectAsync(name, cancellationToken);
+    public Task<int> CollectGarbageAsync(string name, CancellationToken cancellationToken) =>
+        _collector.CollectAsync(name, cancellationToken);
 
     /// <summary>
     /// Downloads a dataset into <c>{cacheRoot}/{fingerprint}/{class}/{file}</c>. Content-addressed by fingerprint, so a

@@ -10,7 +10,10 @@ namespace Ifcb.Data.Datasets;
 /// </summary>
 internal sealed class DatasetGarbageCollector(BlobContainerClient container, DatasetStoreOptions options, DatasetManifests manifests)
 {
-    /// <summary>Collection is housekeeping: once the upload or delete is committed, a failed or cancelled sweep is left to the next one.</summary>
+    /// <summary>
+    /// Collection is housekeeping: once the upload or delete is committed, a failed or cancelled sweep is left to the
+    /// next one.
+    /// </summary>
     public async Task CollectAfterCommitAsync(string name, CancellationToken cancellationToken)
     {
         try
@@ -65,7 +68,8 @@ internal sealed class DatasetGarbageCollector(BlobContainerClient container, Dat
                 live.Add(retired.Generation);
                 if (retired.Generation == StoredManifest.LegacyGeneration)
                     continue;
-                if (await manifests.ReadGenerationAsync(name, retired.Generation, cancellationToken).ConfigureAwait(false) is not { } generation)
+                var generation = await manifests.ReadGenerationAsync(name, retired.Generation, cancellationToken).ConfigureAwait(false);
+                if (generation is null)
                     return 0; // cannot tell what that generation still needs: keep everything
                 referenced.UnionWith(generation.Files.Select(f => f.Sha256));
             }
@@ -82,7 +86,8 @@ internal sealed class DatasetGarbageCollector(BlobContainerClient container, Dat
             var garbage = DatasetLayout.IsObject(relative, out var sha256) ? !referenced.Contains(sha256)
                 : DatasetLayout.IsGeneration(relative, out var generation) ? !live.Contains(generation)
                 : !live.Contains(StoredManifest.LegacyGeneration); // an image blob of the layout before generations
-            if (garbage && blob.Properties.LastModified < cutoff && await TryDeleteAsync(blob.Name, blob.Properties.ETag, cancellationToken).ConfigureAwait(false))
+            if (garbage && blob.Properties.LastModified < cutoff
+                && await TryDeleteAsync(blob.Name, blob.Properties.ETag, cancellationToken).ConfigureAwait(false))
                 deleted++;
             else
                 remaining++;
@@ -93,13 +98,17 @@ internal sealed class DatasetGarbageCollector(BlobContainerClient container, Dat
         return deleted;
     }
 
-    /// <summary>Deletes a blob only if it still has the ETag the caller saw; false when it changed or is gone (or, without an ETag, on any storage error).</summary>
+    /// <summary>
+    /// Deletes a blob only if it still has the ETag the caller saw; false when it changed or is gone (or, without an
+    /// ETag, on any storage error).
+    /// </summary>
     public async Task<bool> TryDeleteAsync(string blobName, ETag? etag, CancellationToken cancellationToken)
     {
         try
         {
-            var response = await container.DeleteBlobIfExistsAsync(blobName, conditions: etag is { } e ? new BlobRequestConditions { IfMatch = e } : null,
-                cancellationToken: cancellationToken).ConfigureAwait(false);
+            var conditions = etag is { } e ? new BlobRequestConditions { IfMatch = e } : null;
+            var response = await container.DeleteBlobIfExistsAsync(blobName, conditions: conditions, cancellationToken: cancellationToken)
+                .ConfigureAwait(false);
             return response.Value;
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412 || etag is null)

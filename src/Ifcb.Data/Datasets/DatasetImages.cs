@@ -38,11 +38,13 @@ internal sealed class DatasetImages(BlobContainerClient container, DatasetStoreO
     /// is gone.
     /// </summary>
     /// <exception cref="InvalidDataException">A local file changed while it was being uploaded.</exception>
-    public async Task RenewAllAsync(string name, IReadOnlyDictionary<string, string> pathOfObject, int parallelism, CancellationToken cancellationToken) =>
+    public async Task RenewAllAsync(string name, IReadOnlyDictionary<string, string> pathOfObject, int parallelism,
+        CancellationToken cancellationToken) =>
         await Parallel.ForEachAsync(pathOfObject, Parallelism(parallelism, cancellationToken),
             async (item, token) =>
             {
-                if (await RenewAsync(container.GetBlobClient(DatasetLayout.ObjectBlobName(name, item.Key)), item.Key, token).ConfigureAwait(false))
+                var blob = container.GetBlobClient(DatasetLayout.ObjectBlobName(name, item.Key));
+                if (await RenewAsync(blob, item.Key, token).ConfigureAwait(false))
                     return;
                 var bytes = await File.ReadAllBytesAsync(item.Value, token).ConfigureAwait(false);
                 if (Sha256(bytes) != item.Key)
@@ -72,7 +74,9 @@ internal sealed class DatasetImages(BlobContainerClient container, DatasetStoreO
     /// Downloads an image and checks its SHA-256, trying the object and the image blob of the layout before
     /// generations (that one first when <paramref name="legacyFirst"/>).
     /// </summary>
-    /// <exception cref="KeyNotFoundException">Neither blob exists: the dataset was re-uploaded or deleted longer than the grace period ago.</exception>
+    /// <exception cref="KeyNotFoundException">
+    /// Neither blob exists: the dataset was re-uploaded or deleted longer than the grace period ago.
+    /// </exception>
     /// <exception cref="InvalidDataException">The stored bytes do not have that SHA-256.</exception>
     public async Task<byte[]> DownloadVerifiedAsync(string dataset, string className, string fileName, string sha256, bool legacyFirst,
         CancellationToken token)
@@ -93,7 +97,8 @@ internal sealed class DatasetImages(BlobContainerClient container, DatasetStoreO
         var hash = Sha256(bytes);
         if (hash != sha256)
             throw new InvalidDataException(
-                $"Blob {container.Name}/{blobName} has SHA-256 {hash} but the manifest says {sha256}; the stored image was altered. Re-upload the dataset.");
+                $"Blob {container.Name}/{blobName} has SHA-256 {hash} but the manifest says {sha256}; the stored image was altered. " +
+                "Re-upload the dataset.");
         return bytes;
     }
 

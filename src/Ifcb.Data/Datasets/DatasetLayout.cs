@@ -46,7 +46,9 @@ internal static partial class DatasetLayout
         return sha256 is not null;
     }
 
-    /// <summary>The generation of a generation manifest named relative to its dataset's <see cref="Root"/>; false for other blobs.</summary>
+    /// <summary>
+    /// The generation of a generation manifest named relative to its dataset's <see cref="Root"/>; false for other blobs.
+    /// </summary>
     public static bool IsGeneration(string relativeName, [NotNullWhen(true)] out string? generation)
     {
         generation = relativeName.StartsWith(GenerationsFolder, StringComparison.Ordinal)

@@ -22,7 +22,8 @@ internal sealed class DatasetManifests(BlobContainerClient container)
         try
         {
             var content = await container.GetBlobClient(blobName).DownloadContentAsync(cancellationToken).ConfigureAwait(false);
-            return (StoredManifest.Parse(content.Value.Content.ToMemory().Span, $"{container.Name}/{blobName}"), content.Value.Details.ETag);
+            var stored = StoredManifest.Parse(content.Value.Content.ToMemory().Span, $"{container.Name}/{blobName}");
+            return (stored, content.Value.Details.ETag);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -37,7 +38,8 @@ internal sealed class DatasetManifests(BlobContainerClient container)
         var (stored, _) = await ReadAsync(name, cancellationToken).ConfigureAwait(false);
         return stored is { Deleted: false }
             ? stored
-            : throw new KeyNotFoundException($"Dataset \"{name}\" does not exist in container \"{container.Name}\"; upload it first or check the name.");
+            : throw new KeyNotFoundException(
+                $"Dataset \"{name}\" does not exist in container \"{container.Name}\"; upload it first or check the name.");
     }
 
     /// <summary>
@@ -46,24 +48,33 @@ internal sealed class DatasetManifests(BlobContainerClient container)
     /// the datasets does not read every manifest.
     /// </summary>
     /// <exception cref="RequestFailedException">404, 409 or 412: manifest.json changed since it was read.</exception>
-    public Task ReplaceAsync(string name, StoredManifest stored, ETag? ifMatch, CancellationToken cancellationToken) =>
-        container.GetBlobClient(DatasetLayout.ManifestBlobName(name)).UploadAsync(BinaryData.FromBytes(stored.ToJson()), new BlobUploadOptions
-        {
-            HttpHeaders = JsonHeaders,
-            Metadata = stored.CurrentGeneration is { } generation
-                ? new Dictionary<string, string> { [DatasetLayout.StateMetadataKey] = DatasetLayout.CurrentState, [DatasetLayout.GenerationMetadataKey] = generation }
-                : new Dictionary<string, string> { [DatasetLayout.StateMetadataKey] = DatasetLayout.DeletedState },
-            Conditions = ifMatch is { } etag ? new BlobRequestConditions { IfMatch = etag } : new BlobRequestConditions { IfNoneMatch = ETag.All },
-        }, cancellationToken);
+    public Task ReplaceAsync(string name, StoredManifest stored, ETag? ifMatch, CancellationToken cancellationToken)
+    {
+        var metadata = stored.CurrentGeneration is { } generation
+            ? new Dictionary<string, string>
+            {
+                [DatasetLayout.StateMetadataKey] = DatasetLayout.CurrentState, [DatasetLayout.GenerationMetadataKey] = generation,
+            }
+            : new Dictionary<string, string> { [DatasetLayout.StateMetadataKey] = DatasetLayout.DeletedState };
+        var conditions = ifMatch is { } etag
+            ? new BlobRequestConditions { IfMatch = etag }
+            : new BlobRequestConditions { IfNoneMatch = ETag.All };
+        return container.GetBlobClient(DatasetLayout.ManifestBlobName(name)).UploadAsync(BinaryData.FromBytes(stored.ToJson()),
+            new BlobUploadOptions { HttpHeaders = JsonHeaders, Metadata = metadata, Conditions = conditions }, cancellationToken);
+    }
 
     /// <summary>Writes a generation's own manifest (without the retired list), once: it fails if the blob exists.</summary>
     /// <returns>The blob's name.</returns>
-    public async Task<string> CreateGenerationAsync(string name, string generation, StoredManifest stored, CancellationToken cancellationToken)
+    public async Task<string> CreateGenerationAsync(string name, string generation, StoredManifest stored,
+        CancellationToken cancellationToken)
     {
         var blob = container.GetBlobClient(DatasetLayout.GenerationBlobName(name, generation));
-        await blob.UploadAsync(BinaryData.FromBytes((stored with { Retired = [] }).ToJson()),
-            new BlobUploadOptions { HttpHeaders = JsonHeaders, Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken)
-            .ConfigureAwait(false);
+        var options = new BlobUploadOptions
+        {
+            HttpHeaders = JsonHeaders, Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+        };
+        var content = BinaryData.FromBytes((stored with { Retired = [] }).ToJson());
+        await blob.UploadAsync(content, options, cancellationToken).ConfigureAwait(false);
         return blob.Name;
     }
 
@@ -83,7 +94,10 @@ internal sealed class DatasetManifests(BlobContainerClient container)
         }
     }
 
-    /// <summary>Names of the current datasets (those with a manifest that is not a tombstone), ordinal order. An absent container has none.</summary>
+    /// <summary>
+    /// Names of the current datasets (those with a manifest that is not a tombstone), ordinal order. An absent
+    /// container has none.
+    /// </summary>
     public async Task<IReadOnlyList<string>> ListCurrentAsync(CancellationToken cancellationToken)
     {
         var names = new List<string>();
@@ -93,7 +107,8 @@ internal sealed class DatasetManifests(BlobContainerClient container)
             {
                 var properties = await container.GetBlobClient(DatasetLayout.ManifestBlobName(name))
                     .GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-                if (!(properties.Value.Metadata.TryGetValue(DatasetLayout.StateMetadataKey, out var state) && state == DatasetLayout.DeletedState))
+                var metadata = properties.Value.Metadata;
+                if (!(metadata.TryGetValue(DatasetLayout.StateMetadataKey, out var state) && state == DatasetLayout.DeletedState))
                     names.Add(name);
             }
             catch (RequestFailedException e) when (e.Status == 404)
@@ -107,8 +122,8 @@ internal sealed class DatasetManifests(BlobContainerClient container)
     public async IAsyncEnumerable<string> ListNamesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         const string prefix = DatasetLayout.Prefix;
-        var pages = container.GetBlobsByHierarchyAsync(new GetBlobsByHierarchyOptions { Prefix = prefix, Delimiter = "/" }, cancellationToken)
-            .ConfigureAwait(false);
+        var options = new GetBlobsByHierarchyOptions { Prefix = prefix, Delimiter = "/" };
+        var pages = container.GetBlobsByHierarchyAsync(options, cancellationToken).ConfigureAwait(false);
         await using var items = pages.GetAsyncEnumerator();
         while (true)
         {
@@ -121,7 +136,8 @@ internal sealed class DatasetManifests(BlobContainerClient container)
             {
                 yield break; // no container yet
             }
-            if (items.Current is { IsPrefix: true } item && item.Prefix[prefix.Length..].TrimEnd('/') is var name && ResourceName.IsValidDatasetName(name))
+            if (items.Current is { IsPrefix: true } item && item.Prefix[prefix.Length..].TrimEnd('/') is var name
+                && ResourceName.IsValidDatasetName(name))
                 yield return name;
         }
     }

@@ -14,10 +14,15 @@ internal sealed class DatasetUploader(
 {
     private const int MaxRenewalPasses = 3;
 
-    /// <summary>Uploads <paramref name="files"/> (checked names, local paths) as dataset <paramref name="name"/>, based on <paramref name="head"/>.</summary>
-    /// <exception cref="IfcbException">Aborted: the dataset is no longer as <paramref name="head"/> found it; Unavailable: storage too slow.</exception>
-    public async Task<DatasetUploadResult> UploadAsync(string name, IReadOnlyList<(string Class, string File, string Path)> files, DatasetHead head,
-        int parallelism, IProgress<int>? filesDone, CancellationToken cancellationToken)
+    /// <summary>
+    /// Uploads <paramref name="files"/> (checked names, local paths) as dataset <paramref name="name"/>, based on
+    /// <paramref name="head"/>.
+    /// </summary>
+    /// <exception cref="IfcbException">
+    /// Aborted: the dataset is no longer as <paramref name="head"/> found it; Unavailable: storage too slow.
+    /// </exception>
+    public async Task<DatasetUploadResult> UploadAsync(string name, IReadOnlyList<(string Class, string File, string Path)> files,
+        DatasetHead head, int parallelism, IProgress<int>? filesDone, CancellationToken cancellationToken)
     {
         var renewedAt = DateTimeOffset.UtcNow;
         var objects = new ConcurrentDictionary<string, Lazy<Task<bool>>>(StringComparer.Ordinal);
@@ -32,7 +37,8 @@ internal sealed class DatasetUploader(
                 var bytes = await File.ReadAllBytesAsync(item.Path, token).ConfigureAwait(false);
                 var hash = DatasetImages.Sha256(bytes);
                 pathOfObject.TryAdd(hash, item.Path);
-                var existed = await objects.GetOrAdd(hash, h => new Lazy<Task<bool>>(() => images.PutAsync(name, h, bytes, token))).Value.ConfigureAwait(false);
+                var put = objects.GetOrAdd(hash, h => new Lazy<Task<bool>>(() => images.PutAsync(name, h, bytes, token)));
+                var existed = await put.Value.ConfigureAwait(false);
                 if (existed)
                     Interlocked.Increment(ref present);
                 else
@@ -47,8 +53,8 @@ internal sealed class DatasetUploader(
         {
             if (pass > MaxRenewalPasses)
                 throw IfcbException.Unavailable(
-                    $"Renewing the {pathOfObject.Count} stored images of this upload took longer than half the {options.GraceText} grace period " +
-                    $"{MaxRenewalPasses} times; storage is too slow right now. Upload again later.");
+                    $"Renewing the {pathOfObject.Count} stored images of this upload took longer than half the " +
+                    $"{options.GraceText} grace period {MaxRenewalPasses} times; storage is too slow right now. Upload again later.");
             renewedAt = DateTimeOffset.UtcNow;
             await images.RenewAllAsync(name, pathOfObject, parallelism, cancellationToken).ConfigureAwait(false);
         }
@@ -66,7 +72,8 @@ internal sealed class DatasetUploader(
     {
         var now = DateTimeOffset.UtcNow;
         var generation = NewGenerationId(now);
-        var stored = StoredManifest.ForGeneration(manifest, generation, now, head.Stored?.RetiredAfterReplacing(now, options.GarbageGrace) ?? []);
+        var retired = head.Stored?.RetiredAfterReplacing(now, options.GarbageGrace) ?? [];
+        var stored = StoredManifest.ForGeneration(manifest, generation, now, retired);
         var generationBlob = await manifests.CreateGenerationAsync(name, generation, stored, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -75,10 +82,12 @@ internal sealed class DatasetUploader(
         }
         catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
         {
-            await collector.TryDeleteAsync(generationBlob, etag: null, CancellationToken.None).ConfigureAwait(false); // else collected later
+            // Left behind, it would be collected later.
+            await collector.TryDeleteAsync(generationBlob, etag: null, CancellationToken.None).ConfigureAwait(false);
             throw new IfcbException(ErrorKind.Aborted,
-                $"Dataset {name} changed while this upload was running: another upload of dataset {name} finished first (or it was deleted), " +
-                "so this upload did not replace it. Check `ifcb dataset show`, then upload again to make these files the dataset.", e);
+                $"Dataset {name} changed while this upload was running: another upload of dataset {name} finished first " +
+                "(or it was deleted), so this upload did not replace it. Check `ifcb dataset show`, then upload again to make " +
+                "these files the dataset.", e);
         }
     }
 

@@ -34,7 +34,10 @@ internal sealed class BatchDecoder
     /// <summary>Every image skipped so far (all epochs), in the order found.</summary>
     public IReadOnlyCollection<ImageFailure> Failures => _failures;
 
-    /// <summary>A batch of the images at <paramref name="positions"/> (epoch order from <paramref name="firstPosition"/>), in a pooled buffer.</summary>
+    /// <summary>
+    /// A batch of the images at <paramref name="positions"/> (epoch order from <paramref name="firstPosition"/>), in a
+    /// pooled buffer.
+    /// </summary>
     public PendingBatch Start(int number, int firstPosition, int[] positions)
     {
         // LoaderOptions.Validate() bounded batch × size to MaxBatchTensorBytes, so a batch buffer is a valid array length.
@@ -96,7 +99,10 @@ internal sealed class BatchDecoder
             indices[k] = pending.Positions[i];
             k++;
         }
-        return new Batch(pending.Slots, imageLength, labels, ReturnBuffer) { Number = pending.Number, Indices = indices, Failures = failures };
+        return new Batch(pending.Slots, imageLength, labels, ReturnBuffer)
+        {
+            Number = pending.Number, Indices = indices, Failures = failures,
+        };
     }
 
     private void ReturnBuffer(float[] buffer)

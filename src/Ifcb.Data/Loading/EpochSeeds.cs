@@ -14,7 +14,9 @@ internal static class EpochSeeds
     {
         unchecked
         {
-            var z = ((ulong)(uint)seed << 32) ^ ((ulong)(uint)epoch * 0x9E3779B97F4A7C15UL) ^ ((ulong)(uint)position * 0xBF58476D1CE4E5B9UL);
+            var z = ((ulong)(uint)seed << 32)
+                ^ ((ulong)(uint)epoch * 0x9E3779B97F4A7C15UL)
+                ^ ((ulong)(uint)position * 0xBF58476D1CE4E5B9UL);
             z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
             z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
             return (int)(z ^ (z >> 31));
