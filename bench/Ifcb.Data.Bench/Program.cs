@@ -49,7 +49,8 @@ foreach (var size in new[] { 224, 299 })
     double DecodeResizeParallel() => Rate(() => Parallel.ForEach(images, Threads(threads), () => new float[pre.Options.TensorLength],
         (im, _, buffer) => { pre.Process(ImageDecoder.DecodeFile(im.Path), false, null, buffer); return buffer; }, _ => { }));
     var loader = new BatchLoader(images, LocalFileImageSource.Instance,
-        new LoaderOptions(new PreprocessOptions(size), BatchSize: 108, Shuffle: true, Seed: 1, DecodeWorkers: threads));
+        new LoaderOptions(new PreprocessOptions(size), BatchSize: Ifcb.Contracts.Defaults.BatchSize, Shuffle: true, Seed: 1,
+            DecodeWorkers: threads));
     // Epoch 0 warms the loader's batch-buffer pool, as in training. Then three rounds of (decode+resize on all threads,
     // one loader epoch), interleaved, and the medians are compared: single runs on this shared 2-core VM vary by ±20%.
     foreach (var batch in loader.ReadEpoch(0))

@@ -47,7 +47,7 @@ public sealed record RunRequest(string Source, string RunId)
     /// <summary>Without it, a bin (or image group) whose output files all exist already is skipped.</summary>
     public bool Clobber { get; init; }
 
-    /// <summary>Images per forward pass (neuston's <c>--batch</c>, default 108).</summary>
+    /// <summary>Images per forward pass (neuston's <c>--batch</c>, default <see cref="Defaults.BatchSize"/>).</summary>
     public int BatchSize { get; init; } = Defaults.BatchSize;
 
     /// <summary>The run's timestamp written into every result file; null = now.</summary>

@@ -4,9 +4,10 @@ namespace Ifcb.Platform;
 
 /// <summary>
 /// The bounds on every number, string and list a client can send, in one place. Each is generous for real IFCB work
-/// (50–150 classes, ROIs up to ~1,400 px, batches of 108) and small enough that no request can exhaust a worker's
-/// memory, overflow an index or spin forever. <see cref="Check(long, long, long, string, string)"/> throws
-/// InvalidArgument naming the value, the bound and the constant, so clients, services and engines report a limit alike.
+/// (50–150 classes, ROIs up to ~1,400 px, batches of <see cref="Ifcb.Contracts.Defaults.BatchSize"/>) and small enough
+/// that no request can exhaust a worker's memory, overflow an index or spin forever.
+/// <see cref="Check(long, long, long, string, string)"/> throws InvalidArgument naming the value, the bound and the
+/// constant, so clients, services and engines report a limit alike.
 /// </summary>
 public static class Limits
 {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Grpc.Core;
 using Ifcb.Client;
+using Ifcb.Contracts;
 using Ifcb.Data.Datasets;
 using Ifcb.NormStats.Engine;
 using Ifcb.Protos;
@@ -32,7 +33,8 @@ public static class NormCommand
         var seed = new Option<long>("--seed") { Description = "Seed for --class-max sampling (0 = unseeded, as neuston)." };
         var estimator = new Option<string>("--estimator")
         {
-            Description = "exact: population mean/std over all pixels; neuston: neuston_net's average of per-batch (108) statistics.",
+            Description = "exact: population mean/std over all pixels; " +
+                $"neuston: neuston_net's average of per-batch ({Defaults.BatchSize}) statistics.",
             DefaultValueFactory = _ => "exact",
         }.AcceptOnlyFromAmong("exact", "neuston");
         var dataset = new Option<string?>("--dataset") { Description = "With --server: dataset name for the upload of SRC (default: folder name)." };

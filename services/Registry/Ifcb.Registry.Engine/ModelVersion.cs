@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Text.Json.Serialization;
-using Ifcb.Contracts;
 using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
@@ -28,9 +27,10 @@ public sealed record VersionSource
 /// One version of a registered model, as stored in <c>models/{name}/versions/{N}/version.json</c>. Its status is
 /// also written to the blob's metadata (<c>status</c>), so the expiry sweep lists PENDING versions without reading all.
 /// </summary>
-public sealed record ModelVersion : IListedMetadata
+public sealed record ModelVersion : VersionMetadata, IListedMetadata
 {
     private const string StatusMetadataKey = "status";
+
     public required string ModelName { get; init; }
 
     public required int Version { get; init; }
@@ -39,29 +39,6 @@ public sealed record ModelVersion : IListedMetadata
 
     /// <summary>Why the version is FAILED; null otherwise.</summary>
     public string? StatusMessage { get; init; }
-
-    public string Description { get; init; } = "";
-
-    /// <summary>Architecture name as the model zoo knows it, e.g. "inception_v3".</summary>
-    public required string Arch { get; init; }
-
-    /// <summary>Class names in output-index order.</summary>
-    public ImmutableArray<string> Classes { get; init; } = [];
-
-    public ImgNorm? ImgNorm { get; init; }
-
-    public bool Pretrained { get; init; }
-
-    public ImmutableSortedDictionary<string, double> Metrics { get; init; } = ImmutableSortedDictionary<string, double>.Empty;
-
-    public ImmutableSortedDictionary<string, string> Tags { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
-
-    public VersionSource Source { get; init; } = new();
-
-    public string? DatasetFingerprint { get; init; }
-
-    /// <summary>Square input side in pixels the model expects (neuston's resize); null when not recorded.</summary>
-    public int? Resize { get; init; }
 
     /// <summary>Blob name of the checkpoint inside the registry's container.</summary>
     public required string CheckpointBlob { get; init; }
@@ -98,29 +75,8 @@ public sealed record ModelVersion : IListedMetadata
 }
 
 /// <summary>What to register: the metadata of a new version. The checkpoint bytes are passed separately as a stream.</summary>
-public sealed record NewModelVersion
+public sealed record NewModelVersion : VersionMetadata
 {
-    public required string Arch { get; init; }
-
-    public ImmutableArray<string> Classes { get; init; } = [];
-
-    public ImgNorm? ImgNorm { get; init; }
-
-    public bool Pretrained { get; init; }
-
-    public ImmutableSortedDictionary<string, double> Metrics { get; init; } = ImmutableSortedDictionary<string, double>.Empty;
-
-    public ImmutableSortedDictionary<string, string> Tags { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
-
-    public VersionSource Source { get; init; } = new();
-
-    public string? DatasetFingerprint { get; init; }
-
-    /// <summary>Square input side in pixels the model expects (neuston's resize); null when not recorded.</summary>
-    public int? Resize { get; init; }
-
-    public string Description { get; init; } = "";
-
     /// <summary>Declared sha256 (hex) of the checkpoint; verified while uploading.</summary>
     public required string Sha256 { get; init; }
 

@@ -3,25 +3,11 @@ using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
-using Azure.Storage.Blobs.Specialized;
 using Ifcb.Data.Datasets;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Data.Bins;
-
-/// <summary>One file of a bin set: its name (<c>{lid}.adc|.hdr|.roi</c>), size in bytes and lowercase hex SHA-256.</summary>
-public sealed record BinSetFile(string File, long Size, string Sha256);
-
-/// <summary>
-/// A bin set's listing, written last by its upload: the set exists exactly when this does. <see cref="ClaimedBy"/> is
-/// the RUN job that owns the set (null until a run claims it).
-/// </summary>
-public sealed record BinSetListing(string Id, string Name, DateTimeOffset CreatedAt, IReadOnlyList<BinSetFile> Files)
-{
-    public string? ClaimedBy { get; init; }
-    public DateTimeOffset? ClaimedAt { get; init; }
-    public long Bytes => Files.Sum(f => f.Size);
-}
 
 /// <summary>
 /// Sets of raw IFCB bins in blob storage, the input of platform RUN jobs: <c>binsets/{id}/{lid}.{adc|hdr|roi}</c> and
@@ -41,6 +27,8 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
     private const int MaxClaimAttempts = 5;
     private static readonly string[] Extensions = [".adc", ".hdr", ".roi"];
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    private readonly BlobDocumentStore _listings = new(container, Json);
 
     /// <summary>Checks a file name: <c>{bin lid}.adc|.hdr|.roi</c>.</summary>
     /// <exception cref="ArgumentException">Not a bin file name (the message says what is expected).</exception>
@@ -76,32 +64,17 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
         ArgumentNullException.ThrowIfNull(limits);
         var id = NewId(name);
         await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        return new BinSetWriter(container, id, name, limits);
+        return new BinSetWriter(_listings, id, name, limits);
     }
 
     private async Task<(BinSetListing? Listing, ETag ETag)> ReadListingAsync(string binSet, CancellationToken cancellationToken)
     {
         var blobName = ListingBlobName(binSet);
-        try
-        {
-            var content = await container.GetBlobClient(blobName).DownloadContentAsync(cancellationToken).ConfigureAwait(false);
-            BinSetListing? listing;
-            try
-            {
-                listing = JsonSerializer.Deserialize<BinSetListing>(content.Value.Content.ToMemory().Span, Json);
-            }
-            catch (JsonException e)
-            {
-                throw new InvalidDataException($"{container.Name}/{blobName} is not a bin-set listing: {e.Message}", e);
-            }
-            if (listing is null || listing.Id != binSet || listing.Files is null)
-                throw new InvalidDataException($"{container.Name}/{blobName} is not the listing of bin set {binSet}.");
-            return (listing, content.Value.Details.ETag);
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
+        if (await _listings.ReadAsync<BinSetListing>(blobName, cancellationToken).ConfigureAwait(false) is not { } stored)
             return (null, default);
-        }
+        if (stored.Value.Id != binSet || stored.Value.Files is null)
+            throw new InvalidDataException($"{container.Name}/{blobName} is not the listing of bin set {binSet}.");
+        return (stored.Value, stored.ETag);
     }
 
     private static KeyNotFoundException NotFound(string binSet) => new(
@@ -165,16 +138,10 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
                     $"Bin set {binSet} belongs to run {owner}: a bin set is classified only by the run it was uploaded for. " +
                     "Upload the bins again (ifcb run --remote does) and start this run with the new bin set id.");
             var claimed = listing with { ClaimedBy = runJobId, ClaimedAt = Now };
-            try
-            {
-                await container.GetBlobClient(ListingBlobName(binSet)).UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(claimed, Json)),
-                    new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = etag } }, cancellationToken).ConfigureAwait(false);
+            var written = await _listings.TryReplaceAsync(ListingBlobName(binSet), claimed, etag, cancellationToken).ConfigureAwait(false);
+            if (written is not null)
                 return claimed;
-            }
-            catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
-            {
-                // Claimed or deleted meanwhile: look again.
-            }
+            // Claimed or deleted meanwhile: look again.
         }
         throw IfcbException.Aborted($"Bin set {binSet} kept changing while run {runJobId} claimed it; start the run again.");
     }
@@ -289,143 +256,5 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
         {
         }
         return ids.Order(StringComparer.Ordinal).ToList();
-    }
-
-    internal static byte[] Serialize(BinSetListing listing) => JsonSerializer.SerializeToUtf8Bytes(listing, Json);
-}
-
-/// <summary>
-/// One bin-set upload in progress (see <see cref="BlobBinSetStore.BeginUploadAsync"/>): files arrive chunk by chunk, one file
-/// after another, as Datasets.UploadBins receives them, each streamed straight to its blob and counted against the
-/// upload's limits; <see cref="CommitAsync"/> writes the listing. Disposing an uncommitted writer deletes what it wrote.
-/// </summary>
-public sealed class BinSetWriter : IAsyncDisposable
-{
-    private const int ChunkBytes = 256 * 1024;
-    private readonly BlobContainerClient _container;
-    private readonly UploadBudget _budget;
-    private readonly List<BinSetFile> _files = [];
-    private OpenFile? _open;
-    private bool _committed;
-
-    internal BinSetWriter(BlobContainerClient container, string id, string name, UploadLimits limits)
-    {
-        _container = container;
-        Id = id;
-        Name = name;
-        _budget = new UploadBudget(limits, "bin set upload", " (a bin set is flat: every bin lid may appear once)");
-    }
-
-    /// <summary>The set's id, chosen by the store: what StartRun takes as bin_set.</summary>
-    public string Id { get; }
-
-    /// <summary>The name the client gave (a RUN_ID): only a label.</summary>
-    public string Name { get; }
-
-    private string BlobName(string file) => $"{BlobBinSetStore.Prefix}{Id}/{file}";
-
-    /// <summary>Stores one chunk of <paramref name="fileName"/>; <paramref name="last"/> ends the file (so does a chunk of another file).</summary>
-    /// <exception cref="ArgumentException">Not a bin file name.</exception>
-    /// <exception cref="IfcbException">InvalidArgument: a file sent twice, or a limit exceeded (the message names it).</exception>
-    public async Task WriteAsync(string fileName, ReadOnlyMemory<byte> data, bool last, CancellationToken cancellationToken)
-    {
-        ObjectDisposedException.ThrowIf(_committed, this);
-        BlobBinSetStore.ValidateFileName(fileName);
-        if (_open is not null && _open.File != fileName)
-            await CloseAsync(cancellationToken).ConfigureAwait(false);
-        _budget.Add(fileName, data.Length);
-        if (_open is null)
-        {
-            var stream = await _container.GetBlockBlobClient(BlobName(fileName)).OpenWriteAsync(overwrite: true, cancellationToken: cancellationToken).ConfigureAwait(false);
-            _open = new OpenFile(fileName, stream, IncrementalHash.CreateHash(HashAlgorithmName.SHA256));
-        }
-        await _open.Stream.WriteAsync(data, cancellationToken).ConfigureAwait(false);
-        _open.Hash.AppendData(data.Span);
-        _open.Size += data.Length;
-        if (last)
-            await CloseAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Stores a whole file from a stream.</summary>
-    public async Task AddFileAsync(string fileName, Stream content, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(content);
-        var buffer = new byte[ChunkBytes];
-        int read;
-        while ((read = await content.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false)) > 0)
-            await WriteAsync(fileName, buffer.AsMemory(0, read), last: false, cancellationToken).ConfigureAwait(false);
-        await WriteAsync(fileName, ReadOnlyMemory<byte>.Empty, last: true, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task CloseAsync(CancellationToken cancellationToken)
-    {
-        var open = _open!;
-        _open = null;
-        await open.Stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await open.Stream.DisposeAsync().ConfigureAwait(false);
-        _files.Add(new BinSetFile(open.File, open.Size, Convert.ToHexStringLower(open.Hash.GetHashAndReset())));
-        open.Hash.Dispose();
-        _budget.EndFile();
-    }
-
-    /// <summary>Checks that every file is stored, then writes the listing: from now on the set exists.</summary>
-    /// <exception cref="IfcbException">InvalidArgument: no files; Aborted: a file vanished from storage meanwhile (upload again).</exception>
-    public async Task<BinSetListing> CommitAsync(CancellationToken cancellationToken)
-    {
-        ObjectDisposedException.ThrowIf(_committed, this);
-        if (_open is not null)
-            await CloseAsync(cancellationToken).ConfigureAwait(false);
-        if (_files.Count == 0)
-            throw IfcbException.InvalidArgument("The bin set upload has no files; send each bin's .adc, .hdr and .roi.");
-        var stored = new Dictionary<string, long>(StringComparer.Ordinal);
-        var folder = $"{BlobBinSetStore.Prefix}{Id}/";
-        await foreach (var blob in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = folder }, cancellationToken).ConfigureAwait(false))
-            stored[blob.Name[folder.Length..]] = blob.Properties.ContentLength ?? -1;
-        foreach (var file in _files)
-        {
-            if (!stored.TryGetValue(file.File, out var size) || size != file.Size)
-                throw IfcbException.Aborted($"{file.File} of bin set {Id} is not in storage as sent (collected while the upload stalled?); upload the bins again.");
-        }
-        var listing = new BinSetListing(Id, Name, DateTimeOffset.UtcNow, [.. _files.OrderBy(f => f.File, StringComparer.Ordinal)]);
-        await _container.GetBlobClient(folder + BlobBinSetStore.ListingFileName).UploadAsync(BinaryData.FromBytes(BlobBinSetStore.Serialize(listing)),
-            new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
-        _committed = true;
-        return listing;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_committed)
-            return;
-        _committed = true;
-        if (_open is not null)
-        {
-            _open.Hash.Dispose();
-            try
-            {
-                await _open.Stream.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (RequestFailedException)
-            {
-            }
-            _open = null;
-        }
-        try
-        {
-            await foreach (var blob in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"{BlobBinSetStore.Prefix}{Id}/" }).ConfigureAwait(false))
-                await _container.DeleteBlobIfExistsAsync(blob.Name).ConfigureAwait(false);
-        }
-        catch (RequestFailedException)
-        {
-            // Left for DeleteUnclaimedOlderThanAsync: without a listing the files are not a set.
-        }
-    }
-
-    private sealed class OpenFile(string file, Stream stream, IncrementalHash hash)
-    {
-        public string File { get; } = file;
-        public Stream Stream { get; } = stream;
-        public IncrementalHash Hash { get; } = hash;
-        public long Size { get; set; }
     }
 }

@@ -74,8 +74,9 @@ public sealed record NormStatsJobOptions
     }
 
     /// <summary>
-    /// Images per shard message. The neuston estimator needs whole batches of 108 in every shard, so its shard size is
-    /// rounded up to a multiple of the batch size; the exact estimator uses the size as given.
+    /// Images per shard message. The neuston estimator needs whole batches
+    /// (<see cref="NormStatsCalculator.NeustonBatchSize"/>) in every shard, so its shard size is rounded up to a
+    /// multiple of the batch size; the exact estimator uses the size as given.
     /// </summary>
     public int EffectiveShardSize => Estimator == NormStatsEstimator.Neuston
         ? (int)Math.Ceiling(Math.Max(1, ShardSize) / (double)NormStatsCalculator.NeustonBatchSize) * NormStatsCalculator.NeustonBatchSize

@@ -96,7 +96,8 @@ public sealed record NormStatsJobRecord : JobRecord<NormStatsJobRecord>
 
 /// <summary>
 /// A shard's stored partial (<c>jobs/{id}/shards/{shard}.json</c>): one moments partial for the exact estimator, one per
-/// batch of 108 for the neuston estimator, in image order; plus the images it could not read.
+/// batch (<see cref="NormStatsCalculator.NeustonBatchSize"/> images) for the neuston estimator, in image order; plus the
+/// images it could not read.
 /// </summary>
 public sealed record ShardPartialDocument
 {

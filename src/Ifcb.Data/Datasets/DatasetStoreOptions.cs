@@ -1,0 +1,20 @@
+using System.Globalization;
+
+namespace Ifcb.Data.Datasets;
+
+/// <summary>How long replaced or deleted dataset content stays readable (see <see cref="BlobDatasetStore"/>).</summary>
+public sealed record DatasetStoreOptions
+{
+    public static readonly TimeSpan DefaultGarbageGrace = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// A generation stays readable for this long after it was replaced or deleted, and no blob modified within this
+    /// period is ever collected. Longer than the longest download of a whole dataset by a job (Materialize, NormStats).
+    /// </summary>
+    public TimeSpan GarbageGrace { get; init; } = DefaultGarbageGrace;
+
+    /// <summary>The grace period as error messages state it ("60 min", "2 s").</summary>
+    internal string GraceText => GarbageGrace >= TimeSpan.FromMinutes(1)
+        ? string.Create(CultureInfo.InvariantCulture, $"{GarbageGrace.TotalMinutes:0.#} min")
+        : string.Create(CultureInfo.InvariantCulture, $"{GarbageGrace.TotalSeconds:0.#} s");
+}
