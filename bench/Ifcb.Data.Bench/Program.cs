@@ -72,8 +72,10 @@ foreach (var size in new[] { 224, 299 })
     var multi = references.Order().ElementAt(1);
     var loaderRate = epochRates.Order().ElementAt(1);
     results[size] = multi;
-    Console.WriteLine($"decode+resize S={size}        : {single,8:F0} img/s (1 thread)  {multi,8:F0} img/s ({threads} threads)  resize cost x{decodeMulti / multi:F2} of decode");
-    Console.WriteLine($"loader S={size} (median ep.)  : {loaderRate,8:F0} img/s  = {loaderRate / multi:F2} x decode+resize, {loaderRate / decodeMulti:F2} x decode-only");
+    Console.WriteLine($"decode+resize S={size}        : {single,8:F0} img/s (1 thread)  {multi,8:F0} img/s ({threads} threads)  " +
+        $"resize cost x{decodeMulti / multi:F2} of decode");
+    Console.WriteLine($"loader S={size} (median ep.)  : {loaderRate,8:F0} img/s  = {loaderRate / multi:F2} x decode+resize, " +
+        $"{loaderRate / decodeMulti:F2} x decode-only");
 }
 
 var calculator = new NormStatsCalculator(299, workers: threads);
@@ -81,8 +83,10 @@ NormStatsResult? exact = null;
 NormStatsResult? neuston = null;
 var exactRate = Rate(() => exact = calculator.ComputeExact(images));
 var neustonRate = Rate(() => neuston = calculator.ComputeNeuston(images));
-Console.WriteLine($"NormStats exact S=299       : {exactRate,8:F0} img/s  = {exactRate / results[299]:F2} x decode+resize   mean {exact!.Mean[0]:F7} std {exact.Std[0]:F7}");
-Console.WriteLine($"NormStats neuston S=299     : {neustonRate,8:F0} img/s  = {neustonRate / results[299]:F2} x decode+resize   mean {neuston!.Mean[0]:F7} std {neuston.Std[0]:F7}");
+Console.WriteLine($"NormStats exact S=299       : {exactRate,8:F0} img/s  = {exactRate / results[299]:F2} x decode+resize   " +
+    $"mean {exact!.Mean[0]:F7} std {exact.Std[0]:F7}");
+Console.WriteLine($"NormStats neuston S=299     : {neustonRate,8:F0} img/s  = {neustonRate / results[299]:F2} x decode+resize   " +
+    $"mean {neuston!.Mean[0]:F7} std {neuston.Std[0]:F7}");
 
 if (runPython)
 {
@@ -107,8 +111,10 @@ if (runPython)
             var fields = output.Split(' ').Select(f => f.Split('=')).ToDictionary(f => f[0], f => f[1]);
             var seconds = double.Parse(fields["seconds"], CultureInfo.InvariantCulture);
             var pythonRate = imageCount / seconds;
-            Console.WriteLine($"python neuston CALC_IMG_NORM: {pythonRate,8:F0} img/s ({threads} DataLoader workers)  mean {fields["mean"]} std {fields["std"]} (float32)");
-            Console.WriteLine($"ratio NormStats/python      : exact x{exactRate / pythonRate:F2}, neuston mode x{neustonRate / pythonRate:F2}");
+            Console.WriteLine($"python neuston CALC_IMG_NORM: {pythonRate,8:F0} img/s ({threads} DataLoader workers)  " +
+                $"mean {fields["mean"]} std {fields["std"]} (float32)");
+            Console.WriteLine($"ratio NormStats/python      : exact x{exactRate / pythonRate:F2}, " +
+                $"neuston mode x{neustonRate / pythonRate:F2}");
         }
     }
     finally

@@ -17,7 +17,8 @@ Console.WriteLine($"threads={options.Threads} images={options.Images} batch={opt
 var work = Directory.CreateTempSubdirectory("ifcb-inference-bench-").FullName;
 try
 {
-    var samples = Directory.EnumerateFiles(Path.Combine(RepoPaths.Root, "testdata", "training-sample"), "*.png", SearchOption.AllDirectories)
+    var samples = Directory
+        .EnumerateFiles(Path.Combine(RepoPaths.Root, "testdata", "training-sample"), "*.png", SearchOption.AllDirectories)
         .Order(StringComparer.Ordinal).Select(ImageDecoder.DecodeFile).ToList();
     foreach (var arch in options.Architectures)
         CompareForward(arch, samples, options, work);
@@ -37,7 +38,8 @@ static void CompareForward(string arch, List<DecodedImage> samples, Options opti
     var preprocessor = new ImagePreprocessor(new PreprocessOptions(size));
     var data = new float[options.Images * preprocessor.Options.TensorLength];
     for (var i = 0; i < options.Images; i++)
-        preprocessor.Process(samples[i % samples.Count], false, null, data.AsSpan(i * preprocessor.Options.TensorLength, preprocessor.Options.TensorLength));
+        preprocessor.Process(samples[i % samples.Count], false, null,
+            data.AsSpan(i * preprocessor.Options.TensorLength, preprocessor.Options.TensorLength));
     using var input = tensor(data, [options.Images, 3, size, size]);
 
     var weights = Path.Combine(work, arch + ".pth");
@@ -73,7 +75,8 @@ static void CompareForward(string arch, List<DecodedImage> samples, Options opti
     var theirs = double.Parse(reference.Split(' ')[1], CultureInfo.InvariantCulture);
     var rois = (double)options.Images * options.Repeats;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{arch,-13} forward {size}px: TorchSharp {rois / ours,7:F1} ROIs/s   torchvision 0.14 {rois / theirs,7:F1} ROIs/s   time ratio {ours / theirs:F3} (goal <= 1.05)"));
+        $"{arch,-13} forward {size}px: TorchSharp {rois / ours,7:F1} ROIs/s   torchvision 0.14 {rois / theirs,7:F1} ROIs/s   " +
+        $"time ratio {ours / theirs:F3} (goal <= 1.05)"));
 }
 
 static void EndToEnd(Options options, string work)
@@ -90,15 +93,17 @@ static void EndToEnd(Options options, string work)
     }
     using var model = ModelZoo.Create("resnet18", 10, pretrainedLayout: false);
     model.eval();
-    var hparams = new ModelHparams("resnet18", [.. Enumerable.Range(0, 10).Select(c => $"class_{c}")], 224, null, false, 0, "bench", "bench",
-        null, DateTimeOffset.UtcNow, "bench");
+    var hparams = new ModelHparams("resnet18", [.. Enumerable.Range(0, 10).Select(c => $"class_{c}")], 224, null, false, 0,
+        "bench", "bench", null, DateTimeOffset.UtcNow, "bench");
     var engine = new RunEngine(new LoadedCheckpoint(hparams, model));
     var summary = engine.Run(new RunRequest(bins, "bench") { OutputDirectory = Path.Combine(work, "out"), BatchSize = options.Batch });
     if (summary.Completed.Count != options.Bins)
-        throw new InvalidOperationException($"expected {options.Bins} bins, completed {summary.Completed.Count}: {string.Join("; ", summary.Failed.Select(f => f.Reason))}");
+        throw new InvalidOperationException($"expected {options.Bins} bins, completed {summary.Completed.Count}: " +
+            $"{string.Join("; ", summary.Failed.Select(f => f.Reason))}");
     var seconds = summary.Elapsed.TotalSeconds;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"end-to-end resnet18, {options.Bins} bins x 19 ROIs -> .h5: {summary.ImagesClassified / seconds:F1} ROIs/s, {options.Bins / seconds * 3600:F0} bins/hour (19-ROI bins; real bins hold hundreds to thousands of ROIs)"));
+        $"end-to-end resnet18, {options.Bins} bins x 19 ROIs -> .h5: {summary.ImagesClassified / seconds:F1} ROIs/s, " +
+        $"{options.Bins / seconds * 3600:F0} bins/hour (19-ROI bins; real bins hold hundreds to thousands of ROIs)"));
 }
 
 static string RunPython(string script, params string[] arguments)

@@ -34,8 +34,10 @@ var workloads = new Dictionary<string, (int Batch, int Size)>
     ["densenet121"] = (16, 224),
 };
 
-Console.WriteLine($"training step = forward + backward + Adam, {steps} interleaved steps after 1 warm-up, {threads} threads, malloc: {malloc}; medians in seconds");
-Console.WriteLine($"{"model",-13} {"batch",5} {"size",4} {"ours",7} {"tv-py",7} {"tv-ts",7} {"ours/tv-py",10} {"ours/tv-ts",10} {"tv-ts/tv-py",11}");
+Console.WriteLine($"training step = forward + backward + Adam, {steps} interleaved steps after 1 warm-up, {threads} threads, " +
+    $"malloc: {malloc}; medians in seconds");
+Console.WriteLine($"{"model",-13} {"batch",5} {"size",4} {"ours",7} {"tv-py",7} {"tv-ts",7} " +
+    $"{"ours/tv-py",10} {"ours/tv-ts",10} {"tv-ts/tv-py",11}");
 var breakdowns = new List<string>();
 var scriptDirectory = Directory.CreateTempSubdirectory("ifcb-models-bench-");
 try
@@ -75,7 +77,8 @@ try
         python.WaitForExit();
 
         var (a, b, c) = (Step.Median(ours), Step.Median(pythonSteps), Step.Median(scriptSteps));
-        Console.WriteLine($"{architecture,-13} {batch,5} {size,4} {a.Total,7:F3} {b.Total,7:F3} {c.Total,7:F3} {a.Total / b.Total,10:F2} {a.Total / c.Total,10:F2} {c.Total / b.Total,11:F2}");
+        Console.WriteLine($"{architecture,-13} {batch,5} {size,4} {a.Total,7:F3} {b.Total,7:F3} {c.Total,7:F3} " +
+            $"{a.Total / b.Total,10:F2} {a.Total / c.Total,10:F2} {c.Total / b.Total,11:F2}");
         breakdowns.Add($"{architecture,-13} ours  {a}");
         breakdowns.Add($"{"",-13} tv-py {b}");
         breakdowns.Add($"{"",-13} tv-ts {c}");

@@ -41,7 +41,8 @@ try
                 File.Copy(file, Path.Combine(folder, className, $"{k:D4}_{Path.GetFileName(file)}"));
     }
     var images = DatasetSpec.FromFolder(folder).Images;
-    Console.WriteLine($"{images.Count} images, resize {resize}, shard size {shardSize}, {threads} thread(s) per worker, {Environment.ProcessorCount} cores");
+    Console.WriteLine($"{images.Count} images, resize {resize}, shard size {shardSize}, {threads} thread(s) per worker, " +
+        $"{Environment.ProcessorCount} cores");
 
     var local = Stopwatch.StartNew();
     var reference = new NormStatsCalculator(resize, workers: threads).ComputeExact(images);
@@ -73,9 +74,11 @@ try
         var seconds = clock.Elapsed.TotalSeconds;
         var done = await store.GetAsync(job.JobId, default) ?? throw new InvalidOperationException("job vanished");
         if (done.State != JobState.Succeeded || Math.Abs(done.Result!.Std[0] - reference.Std[0]) > 1e-9)
-            throw new InvalidOperationException($"job ended {done.State} with std {done.Result?.Std[0]} instead of {reference.Std[0]}: {done.Error}");
+            throw new InvalidOperationException(
+                $"job ended {done.State} with std {done.Result?.Std[0]} instead of {reference.Std[0]}: {done.Error}");
         rates[workers] = images.Count / seconds;
-        Console.WriteLine($"sharded job, {workers} worker(s)  : {rates[workers],8:F0} img/s  = {rates[workers] / localRate:F2} x in-process   ({job.Shards.Count} shards, {seconds:F1} s)");
+        Console.WriteLine($"sharded job, {workers} worker(s)  : {rates[workers],8:F0} img/s  = " +
+            $"{rates[workers] / localRate:F2} x in-process   ({job.Shards.Count} shards, {seconds:F1} s)");
     }
     Console.WriteLine($"scaling 2 workers / 1 worker: x{rates[2] / rates[1]:F2}");
     return 0;

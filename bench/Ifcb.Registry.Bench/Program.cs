@@ -86,7 +86,8 @@ for (var round = 0; round < settings.Downloads; round++)
 var rawMedian = Median(rawMBps);
 Console.WriteLine($"Checkpoint download ({settings.CheckpointMegabytes} MiB, median of {settings.Downloads}):");
 Console.WriteLine($"  raw blob download            {rawMedian,8:F1} MB/s");
-Console.WriteLine($"  registry (sha256 verified)   {Median(registryMBps),8:F1} MB/s   ratio {Median(registryMBps) / rawMedian:F2} (goal >= 0.80)");
+Console.WriteLine($"  registry (sha256 verified)   {Median(registryMBps),8:F1} MB/s   " +
+    $"ratio {Median(registryMBps) / rawMedian:F2} (goal >= 0.80)");
 Console.WriteLine($"  registry (verification off)  {Median(unverifiedMBps),8:F1} MB/s   ratio {Median(unverifiedMBps) / rawMedian:F2}");
 
 static byte[] CheckpointZip(int weightBytes)
@@ -187,7 +188,8 @@ internal sealed record BenchSettings(TimeSpan Duration, int CheckpointMegabytes,
                 "--checkpoint-mb" => settings with { CheckpointMegabytes = int.Parse(value, CultureInfo.InvariantCulture) },
                 "--registrations" => settings with { Registrations = int.Parse(value, CultureInfo.InvariantCulture) },
                 "--downloads" => settings with { Downloads = int.Parse(value, CultureInfo.InvariantCulture) },
-                "--concurrency" => settings with { Concurrency = [.. value.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture))] },
+                "--concurrency" =>
+                    settings with { Concurrency = [.. value.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture))] },
                 _ => throw new ArgumentException($"Unknown option {args[i]}; see the usage comment at the top of Program.cs."),
             };
         }

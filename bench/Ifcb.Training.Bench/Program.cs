@@ -2,7 +2,8 @@
 // the same optimisation steps and validation forwards on tensors prepared in memory beforehand, in the same process.
 // Prints the ratio (goal: overhead ≤ 5%) and the time from RunAsync to the first finished batch.
 //
-//   dotnet run --project bench/Ifcb.Training.Bench -c Release -- [--copies 34] [--resize 64] [--batch 16] [--model resnet18] [--glibc-defaults]
+//   dotnet run --project bench/Ifcb.Training.Bench -c Release -- [--copies 34] [--resize 64] [--batch 16]
+//       [--model resnet18] [--glibc-defaults]
 //
 // Like the Training service, it runs with NativeAllocator's malloc environment (restarting itself with it) unless
 // --glibc-defaults is given.
@@ -38,16 +39,19 @@ try
     };
     var inputs = TrainingPreparation.FromSource(options, root, weights: null);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{model} @{resize}px, batch {batchSize}, {inputs.Training.Images.Count} training + {inputs.Validation.Images.Count} validation images, {get_num_threads()} torch threads, malloc: {allocator}"));
+        $"{model} @{resize}px, batch {batchSize}, {inputs.Training.Images.Count} training + " +
+        $"{inputs.Validation.Images.Count} validation images, {get_num_threads()} torch threads, malloc: {allocator}"));
 
     // Warm-up: first-touch costs (allocator, kernels) should not count against either side.
     PureCompute(inputs, options, steps: 2);
 
     var engine = await EngineEpoch(inputs, Path.Combine(root, "out"));
     var pure = PureCompute(inputs, options, steps: int.MaxValue);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"engine epoch (loader, training, validation, outputs): {engine.Epoch:0.00} s"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"engine epoch (loader, training, validation, outputs): {engine.Epoch:0.00} s"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pure compute (same steps on preloaded tensors):     {pure:0.00} s"));
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio engine / pure = {engine.Epoch / pure:0.000}  (overhead {(engine.Epoch / pure - 1) * 100:0.0}%, goal ≤ 5%)"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"ratio engine / pure = {engine.Epoch / pure:0.000}  (overhead {(engine.Epoch / pure - 1) * 100:0.0}%, goal ≤ 5%)"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RunAsync → first finished batch: {engine.FirstBatch * 1000:0} ms"));
 }
 finally
@@ -73,7 +77,8 @@ static double PureCompute(TrainingInputs inputs, TrainingOptions options, int st
 {
     var preprocess = new ImagePreprocessor(new PreprocessOptions(options.EffectiveResize));
     Tensor Stack(IReadOnlyList<Ifcb.Data.Datasets.LabelledImage> images) =>
-        stack(images.Select(i => tensor(preprocess.Process(LocalFileImageSource.Instance.Load(i.Path)), [3, options.EffectiveResize, options.EffectiveResize])).ToArray());
+        stack(images.Select(i => tensor(preprocess.Process(LocalFileImageSource.Instance.Load(i.Path)),
+            [3, options.EffectiveResize, options.EffectiveResize])).ToArray());
     using var trainX = Stack(inputs.Training.Images);
     using var trainY = tensor(inputs.Training.Images.Select(i => (long)i.ClassIndex).ToArray());
     using var valX = Stack(inputs.Validation.Images);
