@@ -17,7 +17,9 @@ public static class BinSetUpload
             return [.. Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories).Where(IsBinFile).Order(StringComparer.Ordinal)];
         var stem = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(source))!, Path.GetFileNameWithoutExtension(source));
         var files = new[] { ".adc", ".hdr", ".roi" }.Select(e => stem + e).Where(File.Exists).ToList();
-        return files.Count > 0 ? files : throw new FileNotFoundException($"No bin at {source} (expected a folder or the path of a bin's .adc/.hdr/.roi).");
+        return files.Count > 0
+            ? files
+            : throw new FileNotFoundException($"No bin at {source} (expected a folder or the path of a bin's .adc/.hdr/.roi).");
     }
 
     private static bool IsBinFile(string path)

@@ -86,8 +86,8 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
             () => current!.GetTrailers(), () => current?.Dispose());
     }
 
-    public override TResponse BlockingUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context,
-        BlockingUnaryCallContinuation<TRequest, TResponse> continuation) =>
+    public override TResponse BlockingUnaryCall<TRequest, TResponse>(TRequest request,
+        ClientInterceptorContext<TRequest, TResponse> context, BlockingUnaryCallContinuation<TRequest, TResponse> continuation) =>
         SendAsync(request, context, attemptContext => Task.FromResult(continuation(request, attemptContext))).GetAwaiter().GetResult();
 
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(TRequest request,
@@ -95,7 +95,8 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
     {
         var call = continuation(request, context);
         var name = DisplayName(context.Method);
-        return new AsyncServerStreamingCall<TResponse>(new ExplainingReader<TResponse>(call.ResponseStream, e => Explain(name, CallRetry.Normalize(e), 1, TimeSpan.Zero, null)),
+        return new AsyncServerStreamingCall<TResponse>(
+            new ExplainingReader<TResponse>(call.ResponseStream, e => Explain(name, CallRetry.Normalize(e), 1, TimeSpan.Zero, null)),
             call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
@@ -104,8 +105,8 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
     {
         var call = continuation(context);
         var name = DisplayName(context.Method);
-        return new AsyncClientStreamingCall<TRequest, TResponse>(call.RequestStream, ExplainedAsync(call.ResponseAsync, name), call.ResponseHeadersAsync,
-            call.GetStatus, call.GetTrailers, call.Dispose);
+        return new AsyncClientStreamingCall<TRequest, TResponse>(call.RequestStream, ExplainedAsync(call.ResponseAsync, name),
+            call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
     private async Task<TResponse> SendAsync<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context,
@@ -125,12 +126,15 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
             {
                 attempts = number;
                 // Never past the budget: the last attempt gets what is left of it (at least a moment, to be sent at all).
-                attemptTimeout = remaining < _callTimeout ? TimeSpan.FromTicks(Math.Max(remaining.Ticks, TimeSpan.FromMilliseconds(100).Ticks)) : _callTimeout;
+                attemptTimeout = remaining < _callTimeout
+                    ? TimeSpan.FromTicks(Math.Max(remaining.Ticks, TimeSpan.FromMilliseconds(100).Ticks))
+                    : _callTimeout;
                 var deadline = DateTime.UtcNow + attemptTimeout;
                 if (callerDeadline is { } caller && caller < deadline)
                     deadline = caller;
                 var options = context.Options.WithDeadline(deadline);
-                return NormalizedAsync(() => send(new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, options)));
+                return NormalizedAsync(() =>
+                    send(new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, options)));
             }, failure => failure is RpcException rpc
                 && CallRetry.IsTransient(rpc.StatusCode)
                 && (idempotent || CallRetry.NeverReachedServer(rpc))
@@ -192,7 +196,9 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
         ArgumentNullException.ThrowIfNull(failure);
         var detail = failure.Status.Detail;
         var blank = string.IsNullOrWhiteSpace(detail);
-        var tries = attempts > 1 ? string.Create(CultureInfo.InvariantCulture, $"; {attempts} attempts in {elapsed.TotalSeconds:0.0} s") : "";
+        var tries = attempts > 1
+            ? string.Create(CultureInfo.InvariantCulture, $"; {attempts} attempts in {elapsed.TotalSeconds:0.0} s")
+            : "";
         var what = failure.StatusCode switch
         {
             StatusCode.Unavailable when CallRetry.ConnectFailure(failure.Status.DebugException) is { } connect =>
@@ -211,7 +217,9 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
             _ when blank => $"answered {call} with {failure.StatusCode} and no message{tries}",
             _ => null,
         };
-        return what is null ? failure : new ServiceCallException(service, address, call, attempts, failure, $"the {service} service at {address} {what}");
+        return what is null
+            ? failure
+            : new ServiceCallException(service, address, call, attempts, failure, $"the {service} service at {address} {what}");
     }
 
     private static string Seconds(TimeSpan span) => string.Create(CultureInfo.InvariantCulture, $"{span.TotalSeconds:0.###} s");

@@ -10,7 +10,8 @@ public sealed record RetryNotice(string Call, Exception Failure, int FailedAttem
 {
     public override string ToString() =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{Call}: {CallRetry.ShortReason(Failure)}; retrying in {Delay.TotalSeconds:0.0} s (attempt {FailedAttempt + 1} of {MaxAttempts})");
+            $"{Call}: {CallRetry.ShortReason(Failure)}; retrying in {Delay.TotalSeconds:0.0} s " +
+            $"(attempt {FailedAttempt + 1} of {MaxAttempts})");
 }
 
 /// <summary>
@@ -75,7 +76,8 @@ public sealed record CallRetry
         ArgumentNullException.ThrowIfNull(failure);
         if (failure.StatusCode is not (StatusCode.Internal or StatusCode.Unknown) || !IsTransportFailure(failure.Status.DebugException))
             return failure;
-        return new RpcException(new Status(StatusCode.Unavailable, failure.Status.Detail, failure.Status.DebugException), failure.Trailers, failure.Message);
+        return new RpcException(new Status(StatusCode.Unavailable, failure.Status.Detail, failure.Status.DebugException),
+            failure.Trailers, failure.Message);
     }
 
     private static bool IsTransportFailure(Exception? exception)
@@ -98,12 +100,15 @@ public sealed record CallRetry
                 {
                     SocketError.ConnectionRefused => "connection refused",
                     SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => "host not found",
-                    SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostDown or SocketError.NetworkDown => "host unreachable",
+                    SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostDown or SocketError.NetworkDown =>
+                        "host unreachable",
                     SocketError.TimedOut => "no answer to connect",
                     _ => "cannot connect: " + socket.SocketErrorCode,
                 };
-            if (e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } http)
-                return ConnectFailureBelow(http) ?? (http.HttpRequestError == HttpRequestError.NameResolutionError ? "host not found" : "cannot connect");
+            if (e is HttpRequestException
+                { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } http)
+                return ConnectFailureBelow(http)
+                    ?? (http.HttpRequestError == HttpRequestError.NameResolutionError ? "host not found" : "cannot connect");
         }
         return null;
     }
@@ -164,7 +169,8 @@ public sealed record CallRetry
             {
                 return await attempt(number, Budget - clock.Elapsed).ConfigureAwait(false);
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && retryable(e) && NextDelay(number, clock.Elapsed) is { } next)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && retryable(e)
+                && NextDelay(number, clock.Elapsed) is { } next)
             {
                 delay = next;
                 OnRetry?.Invoke(new RetryNotice(call, e, number, MaxAttempts, delay));

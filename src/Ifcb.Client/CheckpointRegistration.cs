@@ -37,10 +37,12 @@ public static class CheckpointRegistration
     /// </summary>
     /// <param name="headers">Call metadata (the API key).</param>
     /// <exception cref="FileNotFoundException">No such file.</exception>
-    /// <exception cref="InvalidDataException">Not a checkpoint, or its hparams are malformed or out of bounds; the message names the file and the field.</exception>
+    /// <exception cref="InvalidDataException">
+    /// Not a checkpoint, or its hparams are malformed or out of bounds; the message names the file and the field.
+    /// </exception>
     /// <exception cref="RpcException">The registry refused or failed the registration.</exception>
-    public static async Task<ModelVersion> RegisterAsync(Registry.RegistryClient registry, string checkpointPath, string name, VersionDetails details,
-        Metadata? headers, CallRetry retry, CancellationToken cancellationToken = default)
+    public static async Task<ModelVersion> RegisterAsync(Registry.RegistryClient registry, string checkpointPath, string name,
+        VersionDetails details, Metadata? headers, CallRetry retry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(details);
@@ -61,7 +63,8 @@ public static class CheckpointRegistration
         var size = file.Position;
         file.Position = 0;
         var header = Header(hparams, name, sha256, size, details);
-        return await RegistryUpload.RegisterCheckpointAsync(registry, header, file, headers, retry: retry, cancellationToken: cancellationToken);
+        return await RegistryUpload.RegisterCheckpointAsync(registry, header, file, headers, retry: retry,
+            cancellationToken: cancellationToken);
     }
 
     /// <summary>The RegisterVersion header for a checkpoint with these hparams, SHA-256 and size.</summary>
@@ -72,7 +75,8 @@ public static class CheckpointRegistration
         var metadata = new VersionMetadata
         {
             Arch = hparams.Arch, Pretrained = hparams.Pretrained, Resize = hparams.Resize, Description = details.Description ?? "",
-            SourceCommit = details.Commit ?? "", SourcePipelineUrl = details.PipelineUrl ?? "", DatasetFingerprint = hparams.DatasetFingerprint ?? "",
+            SourceCommit = details.Commit ?? "", SourcePipelineUrl = details.PipelineUrl ?? "",
+            DatasetFingerprint = hparams.DatasetFingerprint ?? "",
         };
         metadata.Classes.AddRange(hparams.Classes);
         if (hparams.ImgNorm is { } norm)

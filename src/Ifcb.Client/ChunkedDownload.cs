@@ -44,8 +44,9 @@ public static class ChunkedDownload
     /// </summary>
     /// <param name="open">Starts the server-streaming call (a new one per attempt).</param>
     /// <param name="destination">Must be seekable when <paramref name="retry"/> allows more than one attempt.</param>
-    public static async Task<(string Sha256, long Size)> DownloadAsync<TChunk>(string call, Func<CancellationToken, AsyncServerStreamingCall<TChunk>> open,
-        Stream destination, Func<TChunk, (ReadOnlyMemory<byte> Data, long TotalSize, string Sha256)> parts, CallRetry retry,
+    public static async Task<(string Sha256, long Size)> DownloadAsync<TChunk>(string call,
+        Func<CancellationToken, AsyncServerStreamingCall<TChunk>> open, Stream destination,
+        Func<TChunk, (ReadOnlyMemory<byte> Data, long TotalSize, string Sha256)> parts, CallRetry retry,
         IProgress<long>? bytesDone = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(open);
@@ -69,8 +70,9 @@ public static class ChunkedDownload
     }
 
     /// <inheritdoc cref="DownloadAsync{TChunk}"/>
-    public static Task<(string Sha256, long Size)> DownloadAsync(string call, Func<CancellationToken, AsyncServerStreamingCall<DataChunk>> open,
-        Stream destination, CallRetry retry, IProgress<long>? bytesDone = null, CancellationToken cancellationToken = default) =>
+    public static Task<(string Sha256, long Size)> DownloadAsync(string call,
+        Func<CancellationToken, AsyncServerStreamingCall<DataChunk>> open, Stream destination, CallRetry retry,
+        IProgress<long>? bytesDone = null, CancellationToken cancellationToken = default) =>
         DownloadAsync(call, open, destination, c => (c.Data.Memory, c.TotalSize, c.Sha256), retry, bytesDone, cancellationToken);
 
     public static Task<(string Sha256, long Size)> CopyToAsync(IAsyncStreamReader<DataChunk> chunks, Stream destination,

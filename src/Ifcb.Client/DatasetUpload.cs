@@ -28,7 +28,8 @@ public static class DatasetUpload
             .SelectMany(c => c.Value.Select(path => new ImageToUpload(c.Key, Path.GetFileName(path), path)))
             .ToList();
         if (files.Count == 0)
-            throw new InvalidDataException($"{Path.GetFullPath(folder)} has no images in class subfolders (expected {folder}/CLASS/IMAGE.png).");
+            throw new InvalidDataException(
+                $"{Path.GetFullPath(folder)} has no images in class subfolders (expected {folder}/CLASS/IMAGE.png).");
         return UploadFilesAsync(client, name, files, headers, filesDone, cancellationToken);
     }
 
@@ -84,7 +85,8 @@ public static class DatasetUpload
         }
         var duplicate = files.GroupBy(f => (f.ClassName, f.FileName)).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
-            throw new InvalidDataException($"Two files would both be {duplicate.Key.ClassName}/{duplicate.Key.FileName}: {string.Join(", ", duplicate.Select(f => f.LocalPath))}.");
+            throw new InvalidDataException($"Two files would both be {duplicate.Key.ClassName}/{duplicate.Key.FileName}: " +
+                $"{string.Join(", ", duplicate.Select(f => f.LocalPath))}.");
         using var call = client.Upload(headers, cancellationToken: cancellationToken);
         var upload = new UploadStream<DatasetUploadChunk, DatasetInfo>(call, cancellationToken);
         await upload.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = name } });
@@ -103,8 +105,8 @@ public static class DatasetUpload
     /// Streams one file as DatasetFileChunks of at most <see cref="ChunkSize"/> bytes, the last one marked (an empty file
     /// is one empty chunk); false when the server answered before it was all sent.
     /// </summary>
-    internal static async Task<bool> SendFileAsync<TResponse>(UploadStream<DatasetUploadChunk, TResponse> stream, string className, string fileName,
-        string path, byte[] buffer, CancellationToken cancellationToken)
+    internal static async Task<bool> SendFileAsync<TResponse>(UploadStream<DatasetUploadChunk, TResponse> stream, string className,
+        string fileName, string path, byte[] buffer, CancellationToken cancellationToken)
     {
         await using var file = File.OpenRead(path);
         while (true)
@@ -113,7 +115,10 @@ public static class DatasetUpload
             var last = file.Position == file.Length;
             var sent = await stream.WriteAsync(new DatasetUploadChunk
             {
-                File = new DatasetFileChunk { ClassName = className, FileName = fileName, Data = ByteString.CopyFrom(buffer, 0, read), Last = last },
+                File = new DatasetFileChunk
+                {
+                    ClassName = className, FileName = fileName, Data = ByteString.CopyFrom(buffer, 0, read), Last = last,
+                },
             });
             if (!sent)
                 return false;

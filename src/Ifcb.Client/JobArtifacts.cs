@@ -20,7 +20,8 @@ public static class JobArtifacts
         var listed = (await training.ListArtifactsAsync(new JobRef { JobId = jobId }, cancellationToken: cancellationToken)).Artifacts;
         var wanted = only is { Count: > 0 } ? listed.Where(a => only.Contains(a.Name)).ToList() : [.. listed];
         if (only is { Count: > 0 } && only.Except(wanted.Select(a => a.Name)).ToList() is { Count: > 0 } missing)
-            throw new FileNotFoundException($"Job {jobId} has no artifact {string.Join(", ", missing)}; it has {string.Join(", ", listed.Select(a => a.Name))}.");
+            throw new FileNotFoundException(
+                $"Job {jobId} has no artifact {string.Join(", ", missing)}; it has {string.Join(", ", listed.Select(a => a.Name))}.");
         var root = Path.GetFullPath(folder);
         foreach (var artifact in wanted)
         {
@@ -32,7 +33,8 @@ public static class JobArtifacts
             await using (var file = File.Create(partial))
             {
                 var request = new DownloadArtifactRequest { JobId = jobId, Name = artifact.Name };
-                await ChunkedDownload.DownloadAsync("Training.DownloadArtifact", token => training.DownloadArtifact(request, cancellationToken: token), file,
+                await ChunkedDownload.DownloadAsync("Training.DownloadArtifact",
+                    token => training.DownloadArtifact(request, cancellationToken: token), file,
                     retry, cancellationToken: cancellationToken);
             }
             File.Move(partial, path, overwrite: true);

@@ -3,7 +3,10 @@ using Ifcb.Protos;
 
 namespace Ifcb.Client;
 
-/// <summary>A registered version's checkpoint, written to <see cref="Path"/> and verified against the registry's size and SHA-256.</summary>
+/// <summary>
+/// A registered version's checkpoint, written to <see cref="Path"/> and verified against the registry's size and
+/// SHA-256.
+/// </summary>
 public sealed record DownloadedModel(ModelVersion Version, string Path, string Sha256, long Size);
 
 /// <summary>Downloads registered checkpoints: resolve a <see cref="ModelRef"/> to one version, then fetch exactly that version.</summary>
@@ -18,8 +21,8 @@ public static class ModelDownloads
     /// <param name="destination">The file to write, given the resolved version (e.g. NAME-vVERSION.ifcbmodel).</param>
     /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown model, version or alias; or the registry failed.</exception>
     /// <exception cref="InvalidDataException">The bytes do not match the size or SHA-256 the registry declared.</exception>
-    public static async Task<DownloadedModel> DownloadAsync(Registry.RegistryClient registry, ModelRef reference, Func<ModelVersion, string> destination,
-        CallRetry retry, CancellationToken cancellationToken = default)
+    public static async Task<DownloadedModel> DownloadAsync(Registry.RegistryClient registry, ModelRef reference,
+        Func<ModelVersion, string> destination, CallRetry retry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(reference);
@@ -34,7 +37,8 @@ public static class ModelDownloads
         var exact = new VersionRef { Name = version.Name, Version = version.Version };
         await using (var file = File.Create(partial))
         {
-            downloaded = await ChunkedDownload.DownloadAsync("Registry.DownloadCheckpoint", token => registry.DownloadCheckpoint(exact, cancellationToken: token),
+            downloaded = await ChunkedDownload.DownloadAsync("Registry.DownloadCheckpoint",
+                token => registry.DownloadCheckpoint(exact, cancellationToken: token),
                 file, c => (c.Data.Memory, c.TotalSize, c.Sha256), retry, cancellationToken: cancellationToken);
         }
         File.Move(partial, path, overwrite: true);

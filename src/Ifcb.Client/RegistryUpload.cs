@@ -17,7 +17,8 @@ public static class RegistryUpload
     public const double UploadSecondsPerMiB = 1;
 
     /// <summary>The deadline of one attempt to upload <paramref name="size"/> bytes.</summary>
-    public static TimeSpan UploadDeadline(long size) => UploadBaseDeadline + TimeSpan.FromSeconds(UploadSecondsPerMiB * size / (1024.0 * 1024.0));
+    public static TimeSpan UploadDeadline(long size) =>
+        UploadBaseDeadline + TimeSpan.FromSeconds(UploadSecondsPerMiB * size / (1024.0 * 1024.0));
 
     /// <summary>
     /// Whether a failed registration may be sent again, whole: with an idempotency key the registry returns the
@@ -58,7 +59,8 @@ public static class RegistryUpload
         if (string.IsNullOrEmpty(header.Sha256) || header.Size <= 0)
         {
             if (!checkpoint.CanSeek)
-                throw new ArgumentException("Declare header.Sha256 and header.Size, or pass a seekable stream so they can be computed.", nameof(checkpoint));
+                throw new ArgumentException("Declare header.Sha256 and header.Size, or pass a seekable stream so they can be computed.",
+                    nameof(checkpoint));
             var start = checkpoint.Position;
             header.Sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(checkpoint, cancellationToken));
             header.Size = checkpoint.Position - start;

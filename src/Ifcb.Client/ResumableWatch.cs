@@ -19,8 +19,9 @@ public static class ResumableWatch
     /// <param name="update">Called with each state the watch delivers.</param>
     /// <returns>The job's final state.</returns>
     /// <exception cref="RpcException">The service could not be reached again within the policy, or refused the watch.</exception>
-    public static async Task<T> FollowAsync<T>(string call, Func<CancellationToken, Task<T>> get, Func<CancellationToken, AsyncServerStreamingCall<T>> open,
-        Func<T, bool> finished, Action<T> update, CallRetry retry, CancellationToken cancellationToken = default)
+    public static async Task<T> FollowAsync<T>(string call, Func<CancellationToken, Task<T>> get,
+        Func<CancellationToken, AsyncServerStreamingCall<T>> open, Func<T, bool> finished, Action<T> update, CallRetry retry,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(get);
         ArgumentNullException.ThrowIfNull(open);

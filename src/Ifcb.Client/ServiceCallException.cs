@@ -11,7 +11,8 @@ namespace Ifcb.Client;
 public sealed class ServiceCallException : RpcException
 {
     public ServiceCallException(string service, string address, string method, int attempts, RpcException failure, string message)
-        : base(new Status(failure?.StatusCode ?? StatusCode.Unknown, message, failure?.Status.DebugException), failure?.Trailers ?? [], message)
+        : base(new Status(failure?.StatusCode ?? StatusCode.Unknown, message, failure?.Status.DebugException),
+            failure?.Trailers ?? [], message)
     {
         ArgumentNullException.ThrowIfNull(failure);
         Service = service;

@@ -16,7 +16,9 @@ public static class TrainingJobs
     /// Follows a job's WatchJob stream until the job ends and returns its final state. A watch that breaks (the service
     /// restarted, the connection was lost) is resumed (see <see cref="ResumableWatch"/>).
     /// </summary>
-    /// <param name="epochEnded">Called once per finished epoch, in the order they are seen (also those recorded before the watch began).</param>
+    /// <param name="epochEnded">
+    /// Called once per finished epoch, in the order they are seen (also those recorded before the watch began).
+    /// </param>
     /// <param name="batchDone">Called with each update of a running job inside an epoch that has not finished.</param>
     public static async Task<TrainingJob> FollowAsync(Training.TrainingClient training, string jobId, CallRetry retry,
         Action<EpochMetrics>? epochEnded = null, Action<TrainingJob>? batchDone = null, CancellationToken cancellationToken = default)

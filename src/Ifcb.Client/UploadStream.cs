@@ -9,7 +9,8 @@ namespace Ifcb.Client;
 /// the response: once the answer is in, sending stops and <see cref="CompleteAsync"/> returns it (or throws its
 /// <see cref="RpcException"/>).
 /// </summary>
-public sealed class UploadStream<TRequest, TResponse>(AsyncClientStreamingCall<TRequest, TResponse> call, CancellationToken cancellationToken)
+public sealed class UploadStream<TRequest, TResponse>(
+    AsyncClientStreamingCall<TRequest, TResponse> call, CancellationToken cancellationToken)
 {
     /// <summary>The server has answered; nothing more is sent.</summary>
     public bool Answered { get; private set; }
@@ -24,7 +25,8 @@ public sealed class UploadStream<TRequest, TResponse>(AsyncClientStreamingCall<T
         {
             Answered = true;
             // Disposing the call cancels the pending write; observe its exception so it is not reported as unobserved.
-            _ = write.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            _ = write.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted,
+                TaskScheduler.Default);
             return false;
         }
         try

@@ -34,7 +34,10 @@ public sealed record NormStatsResult(
     string? Error,
     bool Finished = true);
 
-/// <summary>Command: compute the partial moments of images [<paramref name="Start"/>, <paramref name="Start"/>+<paramref name="Count"/>) of a job's image list.</summary>
+/// <summary>
+/// Command: compute the partial moments of images [<paramref name="Start"/>,
+/// <paramref name="Start"/>+<paramref name="Count"/>) of a job's image list.
+/// </summary>
 public sealed record ComputeNormShard(string JobId, int Shard, int Start, int Count);
 
 /// <summary>Event: a shard's partial moments are stored (blob normstats/jobs/{job}/shards/{shard:D6}.json, created once).</summary>

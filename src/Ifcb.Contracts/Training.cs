@@ -49,7 +49,10 @@ public sealed record TrainingCancelled(string JobId, int EpochsCompleted);
 /// <summary>Command: run (neuston RUN) job <paramref name="JobId"/> on a Training worker; its request lives in its job record.</summary>
 public sealed record RunModel(string JobId);
 
-/// <summary>Event: one bin of a platform run was classified by the exact version <paramref name="ModelVersion"/> (NAME/N); its outputs are the listed blobs.</summary>
+/// <summary>
+/// Event: one bin of a platform run was classified by the exact version <paramref name="ModelVersion"/> (NAME/N); its
+/// outputs are the listed blobs.
+/// </summary>
 public sealed record BinsClassified(string JobId, string RunId, string BinId, ModelRef ModelVersion, int Rois,
     string OutputContainer, IReadOnlyList<string> OutputBlobs);
 

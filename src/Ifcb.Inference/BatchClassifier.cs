@@ -68,7 +68,8 @@ public sealed class BatchClassifier
             if (_buffer.Length != count * length)
                 _buffer = new float[count * length];
             var buffer = _buffer;
-            Parallel.For(0, count, i => _preprocessor.Process(images[start + i], training: false, random: null, buffer.AsSpan(i * length, length)));
+            Parallel.For(0, count, i =>
+                _preprocessor.Process(images[start + i], training: false, random: null, buffer.AsSpan(i * length, length)));
 
             // Synchronous per batch: dispose scopes belong to the thread that opened them.
             using var scope = NewDisposeScope();

@@ -18,7 +18,10 @@ public sealed record StateDictImportSpec(string Architecture, IReadOnlyList<stri
     /// <summary>The normalisation the model was trained with, or null.</summary>
     public ImgNorm? ImgNorm { get; init; }
 
-    /// <summary>neuston's pretrained flag; for inception_v3 it switches <c>transform_input</c> on (torchvision's ImageNet layout).</summary>
+    /// <summary>
+    /// neuston's pretrained flag; for inception_v3 it switches <c>transform_input</c> on (torchvision's ImageNet
+    /// layout).
+    /// </summary>
     public bool Pretrained { get; init; }
 
     /// <summary>Input side; null = the architecture's (299 for inception, else 224).</summary>
@@ -115,7 +118,8 @@ public static class ModelImport
         {
             if (archive.Root is not PickleDict root || AsDict(root["state_dict"]) is not { } lightningState)
                 throw new InvalidDataException(
-                    $"{checkpointPath} has no 'state_dict' dict; keys are: {string.Join(", ", (archive.Root as PickleDict)?.Keys ?? [])}. " +
+                    $"{checkpointPath} has no 'state_dict' dict; keys are: " +
+                    $"{string.Join(", ", (archive.Root as PickleDict)?.Keys ?? [])}. " +
                     "A bare model state dict is imported with FromStateDict.");
             var stateDict = new Dictionary<string, TorchTensorRef>(StringComparer.Ordinal);
             var ignored = new List<string>();
@@ -128,10 +132,12 @@ public static class ModelImport
                     ignored.Add(key);
             }
             if (stateDict.Count == 0)
-                throw new InvalidDataException($"{checkpointPath}: state_dict has no '{NeustonModelPrefix}*' tensors; is it a neuston_net checkpoint?");
+                throw new InvalidDataException(
+                    $"{checkpointPath}: state_dict has no '{NeustonModelPrefix}*' tensors; is it a neuston_net checkpoint?");
 
             var stored = AsDict(root["hyper_parameters"]);
-            var architecture = overrides.Architecture ?? Text(stored, "MODEL") ?? throw MissingHparam(checkpointPath, "MODEL", "architecture");
+            var architecture = overrides.Architecture ?? Text(stored, "MODEL")
+                ?? throw MissingHparam(checkpointPath, "MODEL", "architecture");
             var classes = overrides.Classes ?? Strings(stored, "classes") ?? throw MissingHparam(checkpointPath, "classes", "class list");
             var pretrained = overrides.Pretrained ?? (stored?["pretrained"] is bool b && b);
             var resize = overrides.Resize ?? (Number(stored, "resize") is { } r ? Resize(r, checkpointPath) : ZooInputSize(architecture));
@@ -182,7 +188,8 @@ public static class ModelImport
         resize is >= Limits.MinResize and <= Limits.MaxResize
             ? (int)resize
             : throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"{path}: hyper_parameters resize is {resize}; it must be {Limits.MinResize}-{Limits.MaxResize} (limit {nameof(Limits.MaxResize)}), or give it as an override."));
+                $"{path}: hyper_parameters resize is {resize}; it must be {Limits.MinResize}-{Limits.MaxResize} " +
+                $"(limit {nameof(Limits.MaxResize)}), or give it as an override."));
 
     /// <summary>Builds the zoo model, checks the weights against it (class count first, for a clear message) and reads them in.</summary>
     private static LoadedCheckpoint Build(ModelHparams hparams, IReadOnlyDictionary<string, long[]> shapes, Action<string, Tensor> readInto)
@@ -199,7 +206,8 @@ public static class ModelImport
             if (!comparison.Matches)
             {
                 var headWeight = model.HeadKeys.FirstOrDefault(k => k.EndsWith(".weight", StringComparison.Ordinal));
-                if (headWeight is not null && shapes.TryGetValue(headWeight, out var head) && head.Length > 0 && head[0] != hparams.Classes.Count)
+                if (headWeight is not null && shapes.TryGetValue(headWeight, out var head) && head.Length > 0
+                    && head[0] != hparams.Classes.Count)
                     throw new ArgumentException(
                         $"The weights' classifier head ({headWeight}) has {head[0]} outputs, but {hparams.Classes.Count} class " +
                         $"names were given ({string.Join(", ", hparams.Classes.Take(10))}{(hparams.Classes.Count > 10 ? ", …" : "")}). " +

@@ -50,7 +50,10 @@ public static partial class OutputPattern
         }));
     }
 
-    /// <summary>An image group's output file, relative to the output folder. Bin placeholders are rejected: image sets have no bin.</summary>
+    /// <summary>
+    /// An image group's output file, relative to the output folder. Bin placeholders are rejected: image sets have no
+    /// bin.
+    /// </summary>
     public static string ExpandForImages(string pattern, string inputSubdirs)
     {
         CheckConfined(pattern);
@@ -67,7 +70,8 @@ public static partial class OutputPattern
         var inside = Path.EndsInDirectorySeparator(root) ? root : root + Path.DirectorySeparatorChar;
         var full = Path.GetFullPath(Path.Combine(root, expanded));
         if (!full.StartsWith(inside, StringComparison.Ordinal))
-            throw new ArgumentException($"Output file \"{expanded}\" resolves outside the output folder {root}; output files must stay inside it.", nameof(expanded));
+            throw new ArgumentException($"Output file \"{expanded}\" resolves outside the output folder {root}; " +
+                "output files must stay inside it.", nameof(expanded));
         return full;
     }
 
@@ -113,7 +117,8 @@ public static partial class OutputPattern
     // An expansion must not leave the folder either ({INPUT_SUBDIRS} comes from the input's layout).
     private static string Relative(string pattern, string expanded) =>
         HasParentSegment(expanded) || Path.IsPathRooted(expanded)
-            ? throw new ArgumentException($"--outfile \"{pattern}\" expands to \"{expanded}\", which leaves the output folder.", nameof(pattern))
+            ? throw new ArgumentException($"--outfile \"{pattern}\" expands to \"{expanded}\", which leaves the output folder.",
+                nameof(pattern))
             : expanded;
 
     private static string PlainName(string pattern, string field, string value) =>
@@ -132,7 +137,8 @@ public static partial class OutputPattern
             return known.Contains(field, StringComparer.Ordinal)
                 ? value(field)
                 : throw new ArgumentException(
-                    $"{what} \"{pattern}\" uses {{{field}}}, which is not available here; use {string.Join(", ", known.Select(k => "{" + k + "}"))}.",
+                    $"{what} \"{pattern}\" uses {{{field}}}, which is not available here; " +
+                    $"use {string.Join(", ", known.Select(k => "{" + k + "}"))}.",
                     nameof(pattern));
         });
         // An empty {INPUT_SUBDIRS} must not turn "{INPUT_SUBDIRS}/x.json" into the absolute "/x.json".

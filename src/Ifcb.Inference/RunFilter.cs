@@ -21,7 +21,8 @@ public sealed record RunFilter
     {
         ArgumentNullException.ThrowIfNull(keywords);
         if (keywords.Count == 0)
-            throw new ArgumentException("--filter needs at least one keyword (or a text file of keywords) after IN or OUT.", nameof(keywords));
+            throw new ArgumentException("--filter needs at least one keyword (or a text file of keywords) after IN or OUT.",
+                nameof(keywords));
         if (keywords.Any(string.IsNullOrEmpty))
             throw new ArgumentException("--filter keywords must not be empty (an empty keyword would match everything).", nameof(keywords));
         Mode = mode;

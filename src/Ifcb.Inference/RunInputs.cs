@@ -12,10 +12,12 @@ internal sealed record BinInput(BinId Id, string BasePath, string RelativeDirect
 /// <summary>An image to classify: its full path and its path relative to SRC ('/' separated).</summary>
 internal sealed record ImageInput(string FullPath, string RelativePath)
 {
-    public string RelativeDirectory => RelativePath.Contains('/', StringComparison.Ordinal) ? RelativePath[..RelativePath.LastIndexOf('/')] : "";
+    public string RelativeDirectory =>
+        RelativePath.Contains('/', StringComparison.Ordinal) ? RelativePath[..RelativePath.LastIndexOf('/')] : "";
 }
 
-internal sealed record ResolvedInputs<T>(IReadOnlyList<T> Items, IReadOnlyList<SkippedBinFile> NotInputs, IReadOnlyList<RunItemFailure> Failures);
+internal sealed record ResolvedInputs<T>(
+    IReadOnlyList<T> Items, IReadOnlyList<SkippedBinFile> NotInputs, IReadOnlyList<RunItemFailure> Failures);
 
 /// <summary>Turns SRC (a folder, a <c>.txt</c> list or one path) into the bins or images of a run.</summary>
 internal static class RunInputs
@@ -54,7 +56,8 @@ internal static class RunInputs
                 if (BinId.TryParse(lid, out _))
                     listed.Add((stem, lid));
                 else
-                    failures.Add(new RunItemFailure(lid, path, $"\"{lid}\" (listed in {source}) is not an IFCB bin id (DYYYYMMDDTHHMMSS_IFCBnnn or IFCBn_YYYY_DDD_HHMMSS)."));
+                    failures.Add(new RunItemFailure(lid, path,
+                        $"\"{lid}\" (listed in {source}) is not an IFCB bin id (DYYYYMMDDTHHMMSS_IFCBnnn or IFCBn_YYYY_DDD_HHMMSS)."));
             }
             var common = CommonDirectory(listed.Select(b => Path.GetDirectoryName(b.Stem)!));
             var bins = listed
@@ -89,7 +92,8 @@ internal static class RunInputs
                     images.Add(new ImageInput(file, Relative(root, file)));
                 else
                     notImages.Add(new SkippedBinFile(file,
-                        $"not an image this platform decodes (extensions: {string.Join(", ", ImageExtensions)}); convert TIFF/PPM/PGM to PNG."));
+                        $"not an image this platform decodes (extensions: {string.Join(", ", ImageExtensions)}); " +
+                        "convert TIFF/PPM/PGM to PNG."));
             }
             images.Sort((a, b) => string.CompareOrdinal(a.RelativePath, b.RelativePath));
             return new ResolvedInputs<ImageInput>(images, notImages, []);

@@ -31,7 +31,10 @@ public sealed record RunRequest(string Source, string RunId)
 
     public RunInputType InputType { get; init; } = RunInputType.Bin;
 
-    /// <summary>Output folder pattern (<c>{RUN_ID}</c>, <c>{MODEL_ID}</c>, <c>{RUN_DATE}</c>); null = <see cref="DefaultOutputDirectory"/>.</summary>
+    /// <summary>
+    /// Output folder pattern (<c>{RUN_ID}</c>, <c>{MODEL_ID}</c>, <c>{RUN_DATE}</c>); null =
+    /// <see cref="DefaultOutputDirectory"/>.
+    /// </summary>
     public string? OutputDirectory { get; init; }
 
     /// <summary>

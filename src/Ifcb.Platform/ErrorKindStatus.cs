@@ -2,7 +2,10 @@ using Grpc.Core;
 
 namespace Ifcb.Platform;
 
-/// <summary>Each <see cref="ErrorKind"/> is the gRPC status code of the same name (services map errors with it, the CLI exit codes too).</summary>
+/// <summary>
+/// Each <see cref="ErrorKind"/> is the gRPC status code of the same name (services map errors with it, the CLI exit
+/// codes too).
+/// </summary>
 public static class ErrorKindStatus
 {
     public static StatusCode ToStatusCode(this ErrorKind kind) => kind switch

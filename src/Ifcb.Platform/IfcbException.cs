@@ -6,7 +6,10 @@ namespace Ifcb.Platform;
 /// </summary>
 public enum ErrorKind
 {
-    /// <summary>A name, number, pattern or file the caller sent is malformed or out of bounds; the message names it and the limit.</summary>
+    /// <summary>
+    /// A name, number, pattern or file the caller sent is malformed or out of bounds; the message names it and the
+    /// limit.
+    /// </summary>
     InvalidArgument,
 
     /// <summary>The dataset, job, model, version, alias or file does not exist.</summary>
@@ -18,7 +21,10 @@ public enum ErrorKind
     /// <summary>The request is well-formed but the current state forbids it (e.g. a version that is not READY, missing weights).</summary>
     FailedPrecondition,
 
-    /// <summary>A concurrent writer won (two uploads to one dataset, an alias moved meanwhile); retrying the whole request is safe.</summary>
+    /// <summary>
+    /// A concurrent writer won (two uploads to one dataset, an alias moved meanwhile); retrying the whole request is
+    /// safe.
+    /// </summary>
     Aborted,
 
     /// <summary>A configured limit would be exceeded (checkpoint size, version numbers, upload size).</summary>

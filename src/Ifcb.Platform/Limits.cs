@@ -14,7 +14,10 @@ public static class Limits
     /// <summary>Images per training or RUN batch.</summary>
     public const int MaxBatch = 2048;
 
-    /// <summary>Bytes of one float32 input batch (batch × 3 × resize²× 4): keeps a batch far below libtorch's and .NET's 2 GiB array limits.</summary>
+    /// <summary>
+    /// Bytes of one float32 input batch (batch × 3 × resize²× 4): keeps a batch far below libtorch's and .NET's 2 GiB
+    /// array limits.
+    /// </summary>
     public const long MaxBatchTensorBytes = 1L << 30;
 
     /// <summary>Model input side in pixels (training, NormStats and checkpoints alike).</summary>
@@ -49,7 +52,10 @@ public static class Limits
     /// <summary>Items of a repeated field (output patterns, filter keywords, probe targets).</summary>
     public const int MaxListItems = 256;
 
-    /// <summary>Pixels of one decoded image: a header declaring more is refused before any allocation (4096² — IFCB ROIs are ≤ ~1.5 Mpx).</summary>
+    /// <summary>
+    /// Pixels of one decoded image: a header declaring more is refused before any allocation (4096² — IFCB ROIs are ≤
+    /// ~1.5 Mpx).
+    /// </summary>
     public const long MaxImagePixels = 16L * 1024 * 1024;
 
     /// <summary>Longest deadline a job may carry.</summary>
@@ -90,7 +96,10 @@ public static class Limits
         }
     }
 
-    /// <summary>Bytes of a float32 batch of <paramref name="batch"/> RGB images of <paramref name="resize"/>² pixels, without overflow.</summary>
+    /// <summary>
+    /// Bytes of a float32 batch of <paramref name="batch"/> RGB images of <paramref name="resize"/>² pixels, without
+    /// overflow.
+    /// </summary>
     public static long BatchTensorBytes(int batch, int resize) => (long)batch * 3 * resize * resize * sizeof(float);
 
     /// <summary>Throws InvalidArgument when <paramref name="text"/> is longer than <paramref name="max"/> characters.</summary>

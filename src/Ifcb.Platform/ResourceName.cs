@@ -26,7 +26,10 @@ public static class ResourceName
     public static string ValidateModelName(string? name, string what = "model name") =>
         Validate(name, what, MaxModelNameLength, static c => false);
 
-    /// <summary>Class folder names: as dataset names (up to 200 chars) plus space and <c>( ) + , &amp; '</c>, common in IFCB class lists.</summary>
+    /// <summary>
+    /// Class folder names: as dataset names (up to 200 chars) plus space and <c>( ) + , &amp; '</c>, common in IFCB
+    /// class lists.
+    /// </summary>
     /// <exception cref="ArgumentException">With a message saying what to change.</exception>
     public static string ValidateClassName(string? name) => Validate(name, "class name", MaxSegmentLength, IsExtraSegmentChar);
 
@@ -34,7 +37,8 @@ public static class ResourceName
     /// <exception cref="ArgumentException">With a message saying what to change.</exception>
     public static string ValidateFileName(string? name) => Validate(name, "file name", MaxSegmentLength, IsExtraSegmentChar);
 
-    public static bool IsValidDatasetName(string? name) => TryValidate(name, "dataset name", MaxDatasetNameLength, static c => false) is null;
+    public static bool IsValidDatasetName(string? name) =>
+        TryValidate(name, "dataset name", MaxDatasetNameLength, static c => false) is null;
 
     public static bool IsValidModelName(string? name) => TryValidate(name, "model name", MaxModelNameLength, static c => false) is null;
 
@@ -62,7 +66,8 @@ public static class ResourceName
             if (char.IsControl(c))
                 return $"The {what} contains the control character U+{(int)c:X4}; remove it.";
             if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' || extra(c)))
-                return $"The {what} \"{Shorten(name)}\" contains '{c}'; allowed are A-Z a-z 0-9 . _ -{(strict ? "" : " space ( ) + , & '")}.";
+                return $"The {what} \"{Shorten(name)}\" contains '{c}'; " +
+                    $"allowed are A-Z a-z 0-9 . _ -{(strict ? "" : " space ( ) + , & '")}.";
         }
         if (strict && !char.IsAsciiLetterOrDigit(name[0]))
             return $"The {what} \"{Shorten(name)}\" must start with a letter or digit.";

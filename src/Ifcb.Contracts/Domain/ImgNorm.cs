@@ -31,7 +31,10 @@ public sealed record ImgNorm
         }
     }
 
-    /// <summary>Parses the two neuston strings, e.g. <c>("0.667", "0.161")</c> or <c>("0.056,0.058,0.051", "0.067,0.071,0.057")</c>.</summary>
+    /// <summary>
+    /// Parses the two neuston strings, e.g. <c>("0.667", "0.161")</c> or
+    /// <c>("0.056,0.058,0.051", "0.067,0.071,0.057")</c>.
+    /// </summary>
     public static ImgNorm Parse(string mean, string std) => new(ParseValues(mean, "MEAN"), ParseValues(std, "STD"));
 
     /// <summary>Parses <c>"MEAN STD"</c> as one string (whitespace-separated), as typed after <c>--img-norm</c>.</summary>
@@ -83,7 +86,8 @@ public sealed record ImgNorm
             throw new FormatException($"img-norm {what} is empty; give one number or three comma-separated numbers.");
         var parts = text.Split(',');
         if (parts.Length is not (1 or 3))
-            throw new FormatException($"img-norm {what} \"{text}\" has {parts.Length} values; give one number or three comma-separated numbers.");
+            throw new FormatException(
+                $"img-norm {what} \"{text}\" has {parts.Length} values; give one number or three comma-separated numbers.");
         var values = new double[parts.Length];
         for (var i = 0; i < parts.Length; i++)
         {

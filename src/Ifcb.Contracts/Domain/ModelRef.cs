@@ -126,7 +126,8 @@ public sealed record ModelRef
     }
 
     private static FormatException Malformed(string text, string why) =>
-        new($"'{text}' is not a model reference ({why}); write NAME, NAME/VERSION, NAME/latest or NAME@ALIAS, e.g. 'plankton/7' or 'plankton@production'.");
+        new($"'{text}' is not a model reference ({why}); write NAME, NAME/VERSION, NAME/latest or NAME@ALIAS, " +
+            "e.g. 'plankton/7' or 'plankton@production'.");
 
     /// <summary>The canonical text: NAME, NAME/7, NAME/latest or NAME@ALIAS.</summary>
     public override string ToString() => Selector switch

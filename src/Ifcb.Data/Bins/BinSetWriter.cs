@@ -41,7 +41,10 @@ public sealed class BinSetWriter : IAsyncDisposable
 
     private string BlobName(string file) => $"{BlobBinSetStore.Prefix}{Id}/{file}";
 
-    /// <summary>Stores one chunk of <paramref name="fileName"/>; <paramref name="last"/> ends the file (so does a chunk of another file).</summary>
+    /// <summary>
+    /// Stores one chunk of <paramref name="fileName"/>; <paramref name="last"/> ends the file (so does a chunk of
+    /// another file).
+    /// </summary>
     /// <exception cref="ArgumentException">Not a bin file name.</exception>
     /// <exception cref="IfcbException">InvalidArgument: a file sent twice, or a limit exceeded (the message names it).</exception>
     public async Task WriteAsync(string fileName, ReadOnlyMemory<byte> data, bool last, CancellationToken cancellationToken)
@@ -53,7 +56,8 @@ public sealed class BinSetWriter : IAsyncDisposable
         _budget.Add(fileName, data.Length);
         if (_open is null)
         {
-            var stream = await _container.GetBlockBlobClient(BlobName(fileName)).OpenWriteAsync(overwrite: true, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var stream = await _container.GetBlockBlobClient(BlobName(fileName))
+                .OpenWriteAsync(overwrite: true, cancellationToken: cancellationToken).ConfigureAwait(false);
             _open = new OpenFile(fileName, stream, IncrementalHash.CreateHash(HashAlgorithmName.SHA256));
         }
         await _open.Stream.WriteAsync(data, cancellationToken).ConfigureAwait(false);
@@ -69,7 +73,8 @@ public sealed class BinSetWriter : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(content);
         var buffer = new byte[ChunkBytes];
         int read;
-        while ((read = await content.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false)) > 0)
+        while ((read = await content.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken)
+            .ConfigureAwait(false)) > 0)
             await WriteAsync(fileName, buffer.AsMemory(0, read), last: false, cancellationToken).ConfigureAwait(false);
         await WriteAsync(fileName, ReadOnlyMemory<byte>.Empty, last: true, cancellationToken).ConfigureAwait(false);
     }
@@ -86,7 +91,9 @@ public sealed class BinSetWriter : IAsyncDisposable
     }
 
     /// <summary>Checks that every file is stored, then writes the listing: from now on the set exists.</summary>
-    /// <exception cref="IfcbException">InvalidArgument: no files; Aborted: a file vanished from storage meanwhile (upload again).</exception>
+    /// <exception cref="IfcbException">
+    /// InvalidArgument: no files; Aborted: a file vanished from storage meanwhile (upload again).
+    /// </exception>
     public async Task<BinSetListing> CommitAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_committed, this);
@@ -96,12 +103,14 @@ public sealed class BinSetWriter : IAsyncDisposable
             throw IfcbException.InvalidArgument("The bin set upload has no files; send each bin's .adc, .hdr and .roi.");
         var stored = new Dictionary<string, long>(StringComparer.Ordinal);
         var folder = $"{BlobBinSetStore.Prefix}{Id}/";
-        await foreach (var blob in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = folder }, cancellationToken).ConfigureAwait(false))
+        await foreach (var blob in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = folder }, cancellationToken)
+            .ConfigureAwait(false))
             stored[blob.Name[folder.Length..]] = blob.Properties.ContentLength ?? -1;
         foreach (var file in _files)
         {
             if (!stored.TryGetValue(file.File, out var size) || size != file.Size)
-                throw IfcbException.Aborted($"{file.File} of bin set {Id} is not in storage as sent (collected while the upload stalled?); upload the bins again.");
+                throw IfcbException.Aborted($"{file.File} of bin set {Id} is not in storage as sent " +
+                    "(collected while the upload stalled?); upload the bins again.");
         }
         var listing = new BinSetListing(Id, Name, DateTimeOffset.UtcNow, [.. _files.OrderBy(f => f.File, StringComparer.Ordinal)]);
         var written = await _listings.TryCreateAsync(folder + BlobBinSetStore.ListingFileName, listing, cancellationToken)
@@ -131,7 +140,8 @@ public sealed class BinSetWriter : IAsyncDisposable
         }
         try
         {
-            await foreach (var blob in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"{BlobBinSetStore.Prefix}{Id}/" }).ConfigureAwait(false))
+            await foreach (var blob in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"{BlobBinSetStore.Prefix}{Id}/" })
+                .ConfigureAwait(false))
                 await _container.DeleteBlobIfExistsAsync(blob.Name).ConfigureAwait(false);
         }
         catch (RequestFailedException)

@@ -38,11 +38,15 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
         var extension = Path.GetExtension(fileName);
         if (!Extensions.Contains(extension, StringComparer.Ordinal) || !BinId.TryParse(Path.GetFileNameWithoutExtension(fileName), out _))
             throw new ArgumentException(
-                $"'{fileName}' is not an IFCB bin file: expected DYYYYMMDDTHHMMSS_IFCBnnn or IFCBn_YYYY_DDD_HHMMSS with .adc, .hdr or .roi.");
+                $"'{fileName}' is not an IFCB bin file: expected DYYYYMMDDTHHMMSS_IFCBnnn or IFCBn_YYYY_DDD_HHMMSS " +
+                "with .adc, .hdr or .roi.");
         return fileName;
     }
 
-    /// <summary>A fresh set id for an upload named <paramref name="name"/>: the name (cut to fit) and 12 random hex digits, itself a valid set name.</summary>
+    /// <summary>
+    /// A fresh set id for an upload named <paramref name="name"/>: the name (cut to fit) and 12 random hex digits,
+    /// itself a valid set name.
+    /// </summary>
     /// <exception cref="ArgumentException">Invalid name.</exception>
     public static string NewId(string name)
     {
@@ -91,14 +95,18 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
     public async Task<IReadOnlyList<(string File, long Size)>> ListAsync(string set, CancellationToken cancellationToken) =>
         [.. (await GetAsync(set, cancellationToken).ConfigureAwait(false)).Files.Select(f => (f.File, f.Size))];
 
-    /// <summary>Downloads the set into <paramref name="directory"/> (one flat folder of bin files), checking each file's size and SHA-256.</summary>
+    /// <summary>
+    /// Downloads the set into <paramref name="directory"/> (one flat folder of bin files), checking each file's size
+    /// and SHA-256.
+    /// </summary>
     /// <exception cref="KeyNotFoundException">No (complete) bin set with that id.</exception>
     /// <exception cref="InvalidDataException">A stored file does not match the listing.</exception>
     public async Task<int> DownloadAsync(string set, string directory, CancellationToken cancellationToken)
     {
         var listing = await GetAsync(set, cancellationToken).ConfigureAwait(false);
         Directory.CreateDirectory(directory);
-        await Parallel.ForEachAsync(listing.Files, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (file, token) =>
+        await Parallel.ForEachAsync(listing.Files,
+            new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (file, token) =>
         {
             var path = Path.Combine(directory, ValidateFileName(file.File));
             try
@@ -107,12 +115,14 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
             }
             catch (RequestFailedException e) when (e.Status == 404)
             {
-                throw new InvalidDataException($"Bin set {set} lost {file.File} (deleted while its run was reading it); upload the bins again.", e);
+                throw new InvalidDataException(
+                    $"Bin set {set} lost {file.File} (deleted while its run was reading it); upload the bins again.", e);
             }
             await using var stored = File.OpenRead(path);
             var hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(stored, token).ConfigureAwait(false));
             if (stored.Length != file.Size || hash != file.Sha256)
-                throw new InvalidDataException($"{file.File} of bin set {set} has {stored.Length} bytes, SHA-256 {hash}; its listing says {file.Size} bytes, {file.Sha256}. Upload the bins again.");
+                throw new InvalidDataException($"{file.File} of bin set {set} has {stored.Length} bytes, SHA-256 {hash}; " +
+                    $"its listing says {file.Size} bytes, {file.Sha256}. Upload the bins again.");
         }).ConfigureAwait(false);
         return listing.Files.Count;
     }
@@ -146,16 +156,21 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
         throw IfcbException.Aborted($"Bin set {binSet} kept changing while run {runJobId} claimed it; start the run again.");
     }
 
-    /// <summary>Deletes a set: its listing first (so it vanishes at once), then its files. For the run that owns it, when the run ends.</summary>
+    /// <summary>
+    /// Deletes a set: its listing first (so it vanishes at once), then its files. For the run that owns it, when the
+    /// run ends.
+    /// </summary>
     /// <returns>The number of blobs deleted (0 when the set was already gone).</returns>
     public async Task<int> DeleteAsync(string binSet, CancellationToken cancellationToken = default)
     {
         var deleted = 0;
-        if ((await container.DeleteBlobIfExistsAsync(ListingBlobName(binSet), cancellationToken: cancellationToken).ConfigureAwait(false)).Value)
+        if ((await container.DeleteBlobIfExistsAsync(ListingBlobName(binSet), cancellationToken: cancellationToken)
+            .ConfigureAwait(false)).Value)
             deleted++;
         try
         {
-            await foreach (var blob in container.GetBlobsAsync(new GetBlobsOptions { Prefix = Folder(binSet) }, cancellationToken).ConfigureAwait(false))
+            await foreach (var blob in container.GetBlobsAsync(new GetBlobsOptions { Prefix = Folder(binSet) }, cancellationToken)
+                .ConfigureAwait(false))
             {
                 if ((await container.DeleteBlobIfExistsAsync(blob.Name, cancellationToken: cancellationToken).ConfigureAwait(false)).Value)
                     deleted++;
@@ -209,8 +224,8 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
                     continue;
                 try
                 {
-                    await container.DeleteBlobAsync(ListingBlobName(id), conditions: new BlobRequestConditions { IfMatch = etag }, cancellationToken: cancellationToken)
-                        .ConfigureAwait(false);
+                    await container.DeleteBlobAsync(ListingBlobName(id), conditions: new BlobRequestConditions { IfMatch = etag },
+                        cancellationToken: cancellationToken).ConfigureAwait(false);
                 }
                 catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
                 {
@@ -221,7 +236,8 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
                 continue;
             }
             var blobs = new List<BlobItem>();
-            await foreach (var blob in container.GetBlobsAsync(new GetBlobsOptions { Prefix = Folder(id) }, cancellationToken).ConfigureAwait(false))
+            await foreach (var blob in container.GetBlobsAsync(new GetBlobsOptions { Prefix = Folder(id) }, cancellationToken)
+                .ConfigureAwait(false))
                 blobs.Add(blob);
             if (blobs.Count == 0 || blobs.Any(b => b.Properties.LastModified >= cutoff))
                 continue; // an upload still writing
@@ -229,7 +245,8 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
             {
                 try
                 {
-                    await container.DeleteBlobIfExistsAsync(blob.Name, conditions: new BlobRequestConditions { IfMatch = blob.Properties.ETag }, cancellationToken: cancellationToken)
+                    await container.DeleteBlobIfExistsAsync(blob.Name,
+                        conditions: new BlobRequestConditions { IfMatch = blob.Properties.ETag }, cancellationToken: cancellationToken)
                         .ConfigureAwait(false);
                 }
                 catch (RequestFailedException e) when (e.Status is 409 or 412)
@@ -246,7 +263,9 @@ public sealed class BlobBinSetStore(BlobContainerClient container)
         var ids = new List<string>();
         try
         {
-            await foreach (var item in container.GetBlobsByHierarchyAsync(new GetBlobsByHierarchyOptions { Prefix = Prefix, Delimiter = "/" }, cancellationToken).ConfigureAwait(false))
+            await foreach (var item in container
+                .GetBlobsByHierarchyAsync(new GetBlobsByHierarchyOptions { Prefix = Prefix, Delimiter = "/" }, cancellationToken)
+                .ConfigureAwait(false))
             {
                 if (item.IsPrefix && item.Prefix[Prefix.Length..].TrimEnd('/') is var id && ResourceName.IsValidDatasetName(id))
                     ids.Add(id);

@@ -13,7 +13,8 @@ public sealed record GrayImage
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
         if (pixels.Length != (long)width * height)
-            throw new ArgumentException($"A {width}x{height} image needs {(long)width * height} pixels, got {pixels.Length}.", nameof(pixels));
+            throw new ArgumentException($"A {width}x{height} image needs {(long)width * height} pixels, got {pixels.Length}.",
+                nameof(pixels));
         Width = width;
         Height = height;
         Pixels = pixels;

@@ -70,16 +70,17 @@ public sealed class RawBin
         {
             if (roi.StartByte < 0)
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                    $"bin {lid}: ROI {roi.TargetNumber} starts outside the .roi file (byte {roi.StartByte}); the ADC file {adcPath} is corrupt."));
+                    $"bin {lid}: ROI {roi.TargetNumber} starts outside the .roi file (byte {roi.StartByte}); " +
+                    $"the ADC file {adcPath} is corrupt."));
             if (roi.StartByte >= roiLength)
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                    $"bin {lid}: ROI {roi.TargetNumber} starts past the end of the .roi file (byte {roi.StartByte}; {roiPath} has {roiLength} " +
-                    $"bytes); the .roi file is truncated or does not belong to {adcPath}."));
+                    $"bin {lid}: ROI {roi.TargetNumber} starts past the end of the .roi file (byte {roi.StartByte}; " +
+                    $"{roiPath} has {roiLength} bytes); the .roi file is truncated or does not belong to {adcPath}."));
             // Subtracting keeps a start byte near long.MaxValue from overflowing the sum.
             if (roi.ByteCount > roiLength - roi.StartByte)
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                    $"bin {lid}: {roiPath}: ROI {roi.TargetNumber} at byte {roi.StartByte} needs {roi.ByteCount} bytes but .roi has {roiLength} " +
-                    $"(ROI is {roi.Width}x{roi.Height}); the .roi file is truncated or does not belong to {adcPath}."));
+                    $"bin {lid}: {roiPath}: ROI {roi.TargetNumber} at byte {roi.StartByte} needs {roi.ByteCount} bytes but .roi has " +
+                    $"{roiLength} (ROI is {roi.Width}x{roi.Height}); the .roi file is truncated or does not belong to {adcPath}."));
             total += roi.ByteCount;
         }
         if (total > roiLength)
@@ -99,7 +100,8 @@ public sealed class RawBin
         var adcLength = new FileInfo(adcPath).Length;
         if (adcLength > MaxAdcBytes)
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"bin {id.Lid}: the ADC file {adcPath} is {adcLength} bytes; the limit is {MaxAdcBytes} ({nameof(RawBin)}.{nameof(MaxAdcBytes)}), far above any real bin's."));
+                $"bin {id.Lid}: the ADC file {adcPath} is {adcLength} bytes; the limit is {MaxAdcBytes} " +
+                $"({nameof(RawBin)}.{nameof(MaxAdcBytes)}), far above any real bin's."));
         var schema = AdcSchema.For(id.Schema);
         var rois = new List<RoiRecord>();
         var rowCount = 0;
@@ -114,7 +116,8 @@ public sealed class RawBin
             var fields = line.Split(',');
             if (fields.Length < schema.RequiredColumns)
                 throw new InvalidDataException(
-                    $"{adcPath} line {lineNumber}: {fields.Length} columns, but a {id.Schema} ADC row needs at least {schema.RequiredColumns}.");
+                    $"{adcPath} line {lineNumber}: {fields.Length} columns, " +
+                    $"but a {id.Schema} ADC row needs at least {schema.RequiredColumns}.");
             var width = Field(fields, schema.RoiWidth, adcPath, lineNumber, "RoiWidth");
             if (width == 0)
                 continue;
@@ -146,7 +149,8 @@ public sealed class RawBin
         value >= min && value <= max
             ? value
             : throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"bin {id.Lid}: ROI {roi} has {name} {value}, outside {min}..{max}; the ADC file {adcPath} (line {lineNumber}) is corrupt."));
+                $"bin {id.Lid}: ROI {roi} has {name} {value}, outside {min}..{max}; " +
+                $"the ADC file {adcPath} (line {lineNumber}) is corrupt."));
 
     // ADC cells are written as integers for the ROI columns, but pandas would accept "96.0"; so do we, if it is whole.
     private static long Field(string[] fields, int column, string adcPath, int lineNumber, string name)
@@ -154,7 +158,8 @@ public sealed class RawBin
         var text = fields[column].AsSpan().Trim();
         if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
             return value;
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue)
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d == Math.Floor(d)
+            && Math.Abs(d) < int.MaxValue)
             return (long)d;
         throw new InvalidDataException($"{adcPath} line {lineNumber}: column {column} ({name}) is \"{fields[column]}\", not an integer.");
     }
@@ -182,7 +187,8 @@ public sealed class RawBin
             var n = RandomAccess.Read(handle, pixels.AsSpan(read), roi.StartByte + read);
             if (n == 0)
                 throw new InvalidDataException(
-                    $"{RoiPath}: ROI {roi.TargetNumber} at byte {roi.StartByte} needs {roi.ByteCount} bytes but the file ended after {read}; it changed since the bin was opened.");
+                    $"{RoiPath}: ROI {roi.TargetNumber} at byte {roi.StartByte} needs {roi.ByteCount} bytes " +
+                    $"but the file ended after {read}; it changed since the bin was opened.");
             read += n;
         }
         return new GrayImage(roi.Width, roi.Height, pixels);

@@ -17,11 +17,15 @@ public static class RoiExporter
         for (var y = 0; y < image.Height; y++)
             image.Row(y).CopyTo(dst.Slice(y * rowBytes, image.Width));
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100)
-                         ?? throw new InvalidOperationException($"SkiaSharp could not encode a {image.Width}x{image.Height} grayscale PNG.");
+                         ?? throw new InvalidOperationException(
+                             $"SkiaSharp could not encode a {image.Width}x{image.Height} grayscale PNG.");
         return data.ToArray();
     }
 
-    /// <summary>Writes every image of <paramref name="bin"/> (stitched for v1) into <paramref name="outputDirectory"/>; returns the paths.</summary>
+    /// <summary>
+    /// Writes every image of <paramref name="bin"/> (stitched for v1) into <paramref name="outputDirectory"/>; returns
+    /// the paths.
+    /// </summary>
     public static IReadOnlyList<string> ExportPngs(RawBin bin, string outputDirectory, bool stitchV1 = true)
     {
         ArgumentNullException.ThrowIfNull(bin);

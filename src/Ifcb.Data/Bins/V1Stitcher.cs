@@ -60,9 +60,10 @@ public static class V1Stitcher
         // Each side is below 2^32 (ints), so the product fits in a long.
         if (width * height > cap)
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"{(binId is null ? "" : $"bin {binId}: ")}ROIs {a.TargetNumber} and {b.TargetNumber} (one trigger, overlapping) would stitch into a {width}×{height} px " +
-                $"image ({width * height} px) from {own} px of ROIs; the cap is {cap} px ({MaxAreaRatio}× their area, at most " +
-                $"{nameof(Limits.MaxImagePixels)} = {Limits.MaxImagePixels}), so the ADC is corrupt."));
+                $"{(binId is null ? "" : $"bin {binId}: ")}ROIs {a.TargetNumber} and {b.TargetNumber} (one trigger, overlapping) " +
+                $"would stitch into a {width}×{height} px image ({width * height} px) from {own} px of ROIs; " +
+                $"the cap is {cap} px ({MaxAreaRatio}× their area, " +
+                $"at most {nameof(Limits.MaxImagePixels)} = {Limits.MaxImagePixels}), so the ADC is corrupt."));
     }
 
     /// <summary>
@@ -74,7 +75,8 @@ public static class V1Stitcher
         ArgumentNullException.ThrowIfNull(rois);
         ArgumentNullException.ThrowIfNull(rawImages);
         if (rois.Count != rawImages.Count)
-            throw new ArgumentException($"{rois.Count} ROI records but {rawImages.Count} images; pass the bin's full ROI list.", nameof(rawImages));
+            throw new ArgumentException($"{rois.Count} ROI records but {rawImages.Count} images; pass the bin's full ROI list.",
+                nameof(rawImages));
         var pairs = FindPairs(rois);
         var firstOfPair = pairs.ToDictionary(p => p.First.TargetNumber);
         var dropped = pairs.Select(p => p.Second.TargetNumber).ToHashSet();

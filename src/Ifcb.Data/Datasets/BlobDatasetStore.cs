@@ -58,7 +58,8 @@ public sealed class BlobDatasetStore
         _container = container;
         _options = options ?? new DatasetStoreOptions();
         if (_options.GarbageGrace <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(options), "The garbage grace period must be positive: it is what keeps a replaced generation readable.");
+            throw new ArgumentOutOfRangeException(nameof(options),
+                "The garbage grace period must be positive: it is what keeps a replaced generation readable.");
         _manifests = new DatasetManifests(container);
         _images = new DatasetImages(container, _options);
         _collector = new DatasetGarbageCollector(container, _options, _manifests);
@@ -81,7 +82,10 @@ public sealed class BlobDatasetStore
     public static string ImagePath(string dataset, string className, string fileName) =>
         DatasetLayout.ImagePath(dataset, className, fileName);
 
-    /// <summary>Reads the state an upload to <paramref name="name"/> will be based on; pass it to <see cref="UploadFromFolderAsync"/>.</summary>
+    /// <summary>
+    /// Reads the state an upload to <paramref name="name"/> will be based on; pass it to
+    /// <see cref="UploadFromFolderAsync"/>.
+    /// </summary>
     /// <exception cref="ArgumentException">Invalid dataset name.</exception>
     public async Task<DatasetHead> ReadHeadAsync(string name, CancellationToken cancellationToken = default)
     {
@@ -165,10 +169,14 @@ public sealed class BlobDatasetStore
             await _collector.CollectAfterCommitAsync(name, cancellationToken).ConfigureAwait(false);
             return stored.ToManifest();
         }
-        throw new IfcbException(ErrorKind.Aborted, $"Dataset {name} was replaced by other uploads {MaxDeleteAttempts} times while deleting it; delete it again.");
+        throw new IfcbException(ErrorKind.Aborted,
+            $"Dataset {name} was replaced by other uploads {MaxDeleteAttempts} times while deleting it; delete it again.");
     }
 
-    /// <summary>Collects garbage in every dataset (see <see cref="CollectGarbageAsync(string, CancellationToken)"/>); for a periodic sweep.</summary>
+    /// <summary>
+    /// Collects garbage in every dataset (see <see cref="CollectGarbageAsync(string, CancellationToken)"/>); for a
+    /// periodic sweep.
+    /// </summary>
     /// <returns>The number of blobs deleted.</returns>
     public Task<int> CollectGarbageAsync(CancellationToken cancellationToken = default) => _collector.CollectAllAsync(cancellationToken);
 
@@ -187,7 +195,8 @@ public sealed class BlobDatasetStore
     /// </summary>
     /// <exception cref="KeyNotFoundException">No dataset of that name, or an image collected meanwhile (see the class remarks).</exception>
     /// <exception cref="InvalidDataException">A downloaded blob does not match the manifest's hash.</exception>
-    public async Task<MaterializedDataset> MaterializeAsync(string name, string cacheRoot, int parallelism = 8, CancellationToken cancellationToken = default)
+    public async Task<MaterializedDataset> MaterializeAsync(string name, string cacheRoot, int parallelism = 8,
+        CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(cacheRoot);
         var manifest = await GetManifestAsync(name, cancellationToken).ConfigureAwait(false);
@@ -219,16 +228,18 @@ public sealed class BlobDatasetStore
     /// <see cref="BatchLoader"/> and the per-class lists to <see cref="DatasetSpec.FromImagesPerClass"/>.
     /// </summary>
     /// <exception cref="KeyNotFoundException">No dataset of that name.</exception>
-    public async Task<(IReadOnlyDictionary<string, IReadOnlyList<string>> ImagesPerClass, InMemoryImageSource Source, DatasetManifest Manifest)> LoadIntoMemoryAsync(
-        string name, int parallelism = 8, CancellationToken cancellationToken = default)
+    public async Task<(IReadOnlyDictionary<string, IReadOnlyList<string>> ImagesPerClass, InMemoryImageSource Source,
+        DatasetManifest Manifest)> LoadIntoMemoryAsync(string name, int parallelism = 8, CancellationToken cancellationToken = default)
     {
         var manifest = await GetManifestAsync(name, cancellationToken).ConfigureAwait(false);
         var contents = new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
         await Parallel.ForEachAsync(manifest.Files, DatasetImages.Parallelism(parallelism, cancellationToken),
-            async (file, token) => contents[ImagePath(name, file.Class, file.File)] = await DownloadVerifiedAsync(manifest, file, token).ConfigureAwait(false))
+            async (file, token) =>
+                contents[ImagePath(name, file.Class, file.File)] = await DownloadVerifiedAsync(manifest, file, token).ConfigureAwait(false))
             .ConfigureAwait(false);
         var perClass = manifest.Files.GroupBy(f => f.Class, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(f => ImagePath(name, f.Class, f.File)).ToList(), StringComparer.Ordinal);
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(f => ImagePath(name, f.Class, f.File)).ToList(),
+                StringComparer.Ordinal);
         return (perClass, new InMemoryImageSource(contents), manifest);
     }
 
@@ -236,9 +247,12 @@ public sealed class BlobDatasetStore
     /// Downloads one image of a manifest read earlier (e.g. a NormStats job's image list) and checks its SHA-256. Works
     /// for both layouts, while the image's generation is current and for the grace period after it was replaced.
     /// </summary>
-    /// <exception cref="KeyNotFoundException">The image is gone: its dataset was re-uploaded or deleted longer than the grace period ago.</exception>
+    /// <exception cref="KeyNotFoundException">
+    /// The image is gone: its dataset was re-uploaded or deleted longer than the grace period ago.
+    /// </exception>
     /// <exception cref="InvalidDataException">The stored bytes do not have that SHA-256.</exception>
-    public Task<byte[]> DownloadImageAsync(string dataset, string className, string fileName, string sha256, CancellationToken cancellationToken = default) =>
+    public Task<byte[]> DownloadImageAsync(string dataset, string className, string fileName, string sha256,
+        CancellationToken cancellationToken = default) =>
         _images.DownloadVerifiedAsync(dataset, className, fileName, sha256, legacyFirst: false, cancellationToken);
 
     private Task<byte[]> DownloadVerifiedAsync(DatasetManifest manifest, DatasetFile file, CancellationToken token) =>

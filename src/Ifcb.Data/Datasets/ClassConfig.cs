@@ -42,7 +42,8 @@ public sealed record ClassConfig(string Column, IReadOnlyList<ClassConfigEntry> 
         var index = header.FindIndex(1, h => h.Trim() == column);
         if (index < 1)
             throw new ArgumentException(
-                $"Column \"{column}\" is not in {sourceName}; its configuration columns are: {string.Join(", ", header.Skip(1).Select(h => $"\"{h}\""))}.",
+                $"Column \"{column}\" is not in {sourceName}; its configuration columns are: " +
+                $"{string.Join(", ", header.Skip(1).Select(h => $"\"{h}\""))}.",
                 nameof(column));
         var entries = new List<ClassConfigEntry>();
         for (var r = 1; r < rows.Count; r++)
@@ -53,7 +54,8 @@ public sealed record ClassConfig(string Column, IReadOnlyList<ClassConfigEntry> 
             var baseClass = row[0].Trim();
             var value = row[index].Trim();
             if (value.Length == 0)
-                throw new InvalidDataException($"{sourceName} row {r + 1} ({baseClass}): column \"{column}\" is blank; write 0 (skip), 1 (keep) or a new class name.");
+                throw new InvalidDataException($"{sourceName} row {r + 1} ({baseClass}): column \"{column}\" is blank; " +
+                    "write 0 (skip), 1 (keep) or a new class name.");
             entries.Add(value switch
             {
                 "0" or "0.0" => new ClassConfigEntry(baseClass, ClassAction.Skip, null),

@@ -9,8 +9,12 @@ public sealed record DatasetConfigColumn(string Source, int Priority);
 /// <summary>One class row: the class folder name and, per column, the class its images go to (null: left out).</summary>
 public sealed record DatasetConfigRow(string Class, IReadOnlyList<string?> Targets);
 
-/// <summary>What one dataset column (0-based <see cref="Column"/>) contributes: images per target class, and unlisted class folders.</summary>
-public sealed record ColumnImages(int Column, IReadOnlyList<(string Target, IReadOnlyList<string> Images)> Taken, IReadOnlyList<string> Unlisted);
+/// <summary>
+/// What one dataset column (0-based <see cref="Column"/>) contributes: images per target class, and unlisted class
+/// folders.
+/// </summary>
+public sealed record ColumnImages(
+    int Column, IReadOnlyList<(string Target, IReadOnlyList<string> Images)> Taken, IReadOnlyList<string> Unlisted);
 
 /// <summary>What <see cref="DatasetConfig.Collect"/> found: per class, its images grouped by priority level (first level first).</summary>
 public sealed record TieredImages(IReadOnlyDictionary<string, IReadOnlyList<IReadOnlyList<string>>> PerClass, IReadOnlyList<string> Notes);
@@ -66,7 +70,8 @@ public sealed record DatasetConfig(IReadOnlyList<DatasetConfigColumn> Columns, I
             if (colon > 0 && int.TryParse(cell[..colon], NumberStyles.Integer, CultureInfo.InvariantCulture, out var priority))
             {
                 if (priority < 1)
-                    throw new InvalidDataException($"{sourceName} column {c + 1} (\"{cell}\"): priorities start at 1 (first), got {priority}.");
+                    throw new InvalidDataException(
+                        $"{sourceName} column {c + 1} (\"{cell}\"): priorities start at 1 (first), got {priority}.");
                 explicitPriorities[c - 1] = priority;
                 cell = cell[(colon + 1)..].Trim();
             }
@@ -91,7 +96,8 @@ public sealed record DatasetConfig(IReadOnlyList<DatasetConfigColumn> Columns, I
             if (!seen.Add(className))
                 throw new InvalidDataException($"{sourceName} lists class \"{className}\" twice (row {r + 1}); give each class one row.");
             if (row.Count != header.Count)
-                throw new InvalidDataException($"{sourceName} row {r + 1} ({className}) has {row.Count} cells; the header has {header.Count}.");
+                throw new InvalidDataException(
+                    $"{sourceName} row {r + 1} ({className}) has {row.Count} cells; the header has {header.Count}.");
             var targets = new string?[columns.Count];
             for (var c = 0; c < columns.Count; c++)
             {
@@ -99,7 +105,8 @@ public sealed record DatasetConfig(IReadOnlyList<DatasetConfigColumn> Columns, I
                 targets[c] = value switch
                 {
                     "" => throw new InvalidDataException(
-                        $"{sourceName} row {r + 1} ({className}): the cell for {columns[c].Source} is blank; write 0 (leave out), 1 (take) or a class name."),
+                        $"{sourceName} row {r + 1} ({className}): the cell for {columns[c].Source} is blank; " +
+                        "write 0 (leave out), 1 (take) or a class name."),
                     "0" or "0.0" => null,
                     "1" or "1.0" => className,
                     _ => value,
@@ -131,10 +138,12 @@ public sealed record DatasetConfig(IReadOnlyList<DatasetConfigColumn> Columns, I
                 tiers[level].AddRange(images);
             }
             if (column.Unlisted.Count > 0)
-                notes.Add($"{Columns[column.Column].Source}: class folders not in the dataset-config, left out: {string.Join(", ", column.Unlisted)}");
+                notes.Add($"{Columns[column.Column].Source}: class folders not in the dataset-config, left out: " +
+                    $"{string.Join(", ", column.Unlisted)}");
         }
         var result = perClass.ToDictionary(
-            kv => kv.Key, kv => (IReadOnlyList<IReadOnlyList<string>>)kv.Value.Select(t => (IReadOnlyList<string>)t).ToList(), StringComparer.Ordinal);
+            kv => kv.Key, kv => (IReadOnlyList<IReadOnlyList<string>>)kv.Value.Select(t => (IReadOnlyList<string>)t).ToList(),
+            StringComparer.Ordinal);
         return new TieredImages(result, notes);
     }
 

@@ -43,7 +43,8 @@ public sealed record DatasetManifest(string Name, IReadOnlyList<string> Classes,
 }
 
 /// <summary>Per-class counts and identity of a stored dataset.</summary>
-public sealed record DatasetDescription(string Name, string Fingerprint, IReadOnlyDictionary<string, int> CountPerClass, int FileCount, long TotalBytes);
+public sealed record DatasetDescription(
+    string Name, string Fingerprint, IReadOnlyDictionary<string, int> CountPerClass, int FileCount, long TotalBytes);
 
 /// <summary>
 /// Result of an upload: the manifest made current (its <see cref="DatasetManifest.Generation"/> is the new generation);

@@ -8,7 +8,8 @@ public readonly record struct SplitRatio
     public SplitRatio(int training, int validation)
     {
         if (training < 0 || validation < 0 || training + validation != 100)
-            throw new ArgumentException($"Split {training}:{validation} is invalid; the two parts must be non-negative and sum to 100 (e.g. 80:20).");
+            throw new ArgumentException(
+                $"Split {training}:{validation} is invalid; the two parts must be non-negative and sum to 100 (e.g. 80:20).");
         Training = training;
         Validation = validation;
     }
@@ -31,7 +32,10 @@ public readonly record struct SplitRatio
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Training}:{Validation}");
 }
 
-/// <summary>How to build a dataset: neuston's <c>--class-min</c> (default 2), <c>--class-max</c>, <c>--class-config</c>, and the seed for class-max sampling.</summary>
+/// <summary>
+/// How to build a dataset: neuston's <c>--class-min</c> (default 2), <c>--class-max</c>, <c>--class-config</c>, and the
+/// seed for class-max sampling.
+/// </summary>
 public sealed record DatasetOptions(int ClassMin = 2, int? ClassMax = null, ClassConfig? ClassConfig = null, int Seed = 0)
 {
     /// <summary>neuston: <c>max(1, MIN)</c>.</summary>
@@ -56,7 +60,8 @@ public sealed record DatasetReport(
 /// class index then full path. Build one with <see cref="FromSource"/> (neuston's SRC: a folder of class subfolders or a
 /// dataset-config CSV), <see cref="FromFolder"/> or <see cref="FromImagesPerClass"/>, then <see cref="Split"/> it.
 /// </summary>
-public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, IReadOnlyList<LabelledImage> Images, int EffectiveClassMin, DatasetReport Report)
+public sealed record DatasetSpec(
+    string Source, IReadOnlyList<string> Classes, IReadOnlyList<LabelledImage> Images, int EffectiveClassMin, DatasetReport Report)
 {
     public IReadOnlyList<int> CountPerClass
     {
@@ -114,10 +119,12 @@ public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, I
     /// and orders everything neuston's way.
     /// </summary>
     /// <exception cref="ArgumentException">ClassMax is not greater than the effective class-min.</exception>
-    public static DatasetSpec FromImagesPerClass(string source, IReadOnlyDictionary<string, IReadOnlyList<string>> imagesPerClass, DatasetOptions options)
+    public static DatasetSpec FromImagesPerClass(string source, IReadOnlyDictionary<string, IReadOnlyList<string>> imagesPerClass,
+        DatasetOptions options)
     {
         ArgumentNullException.ThrowIfNull(imagesPerClass);
-        var oneLevel = imagesPerClass.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<IReadOnlyList<string>>)[kv.Value], StringComparer.Ordinal);
+        var oneLevel = imagesPerClass.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<IReadOnlyList<string>>)[kv.Value],
+            StringComparer.Ordinal);
         return FromTieredImagesPerClass(source, new TieredImages(oneLevel, []), options);
     }
 
@@ -253,7 +260,10 @@ public sealed record DatasetSpec(string Source, IReadOnlyList<string> Classes, I
     }
 }
 
-/// <summary>Seeded sampling without replacement (partial Fisher–Yates); the result is sorted ordinally, as neuston sorts its samples.</summary>
+/// <summary>
+/// Seeded sampling without replacement (partial Fisher–Yates); the result is sorted ordinally, as neuston sorts its
+/// samples.
+/// </summary>
 public static class SeededSample
 {
     public static List<string> Take(IReadOnlyList<string> items, int count, Random random)

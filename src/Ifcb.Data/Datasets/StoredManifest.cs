@@ -3,7 +3,10 @@ using System.Text.Json.Serialization;
 
 namespace Ifcb.Data.Datasets;
 
-/// <summary>A generation that stopped being current at <see cref="RetiredAt"/>; its images are kept until RetiredAt + the grace period.</summary>
+/// <summary>
+/// A generation that stopped being current at <see cref="RetiredAt"/>; its images are kept until RetiredAt + the grace
+/// period.
+/// </summary>
 public sealed record RetiredGeneration(string Generation, DateTimeOffset RetiredAt);
 
 /// <summary>
@@ -44,7 +47,8 @@ internal sealed record StoredManifest
     [JsonIgnore]
     public string? CurrentGeneration => Deleted ? null : Generation ?? LegacyGeneration;
 
-    public static StoredManifest ForGeneration(DatasetManifest manifest, string generation, DateTimeOffset committedAt, IReadOnlyList<RetiredGeneration> retired) => new()
+    public static StoredManifest ForGeneration(DatasetManifest manifest, string generation, DateTimeOffset committedAt,
+        IReadOnlyList<RetiredGeneration> retired) => new()
     {
         Name = manifest.Name, Fingerprint = manifest.Fingerprint, Classes = manifest.Classes, Files = manifest.Files,
         Generation = generation, CommittedAt = committedAt, Retired = retired,
@@ -69,7 +73,9 @@ internal sealed record StoredManifest
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
 
-    /// <exception cref="InvalidDataException">Not a manifest, an unknown format, or a fingerprint that does not match the files.</exception>
+    /// <exception cref="InvalidDataException">
+    /// Not a manifest, an unknown format, or a fingerprint that does not match the files.
+    /// </exception>
     public static StoredManifest Parse(ReadOnlySpan<byte> json, string sourceName)
     {
         StoredManifest? stored;
@@ -84,10 +90,12 @@ internal sealed record StoredManifest
         if (stored is null || stored.Files is null || stored.Name is null || stored.Fingerprint is null || stored.Retired is null)
             throw new InvalidDataException($"{sourceName} is not a dataset manifest (missing name, fingerprint or files).");
         if (stored.FormatVersion is not (LegacyFormat or GenerationsFormat))
-            throw new InvalidDataException($"{sourceName} has manifest format {stored.FormatVersion}; this version reads formats 1 and 2. Update the platform.");
+            throw new InvalidDataException(
+                $"{sourceName} has manifest format {stored.FormatVersion}; this version reads formats 1 and 2. Update the platform.");
         var computed = DatasetManifest.ComputeFingerprint(stored.Files);
         if (computed != stored.Fingerprint)
-            throw new InvalidDataException($"{sourceName}: fingerprint {stored.Fingerprint} does not match its file list ({computed}); the manifest was edited or damaged.");
+            throw new InvalidDataException($"{sourceName}: fingerprint {stored.Fingerprint} does not match its file list ({computed}); " +
+                "the manifest was edited or damaged.");
         return stored;
     }
 }

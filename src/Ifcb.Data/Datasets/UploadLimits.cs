@@ -30,7 +30,9 @@ public sealed class UploadBudget(UploadLimits limits, string what, string duplic
     public long TotalBytes { get; private set; }
 
     /// <summary>Counts one chunk of file <paramref name="key"/>; true when it starts that file.</summary>
-    /// <exception cref="IfcbException">InvalidArgument: the file was already sent, or a bound is exceeded (the message names it and its setting).</exception>
+    /// <exception cref="IfcbException">
+    /// InvalidArgument: the file was already sent, or a bound is exceeded (the message names it and its setting).
+    /// </exception>
     public bool Add(string key, long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
@@ -38,28 +40,33 @@ public sealed class UploadBudget(UploadLimits limits, string what, string duplic
         if (starts)
         {
             if (!_seen.Add(key))
-                throw IfcbException.InvalidArgument($"{key} appears twice in this {what}; send every file once, its chunks one after another{duplicateHint}.");
+                throw IfcbException.InvalidArgument(
+                    $"{key} appears twice in this {what}; send every file once, its chunks one after another{duplicateHint}.");
             if (_seen.Count > limits.MaxFiles)
-                throw IfcbException.InvalidArgument(Invariant(
-                    $"This {what} has more than {limits.MaxFiles} files (limit {limits.MaxFilesSetting}); split it, or ask the operator to raise the limit."));
+                throw IfcbException.InvalidArgument(
+                    Invariant($"This {what} has more than {limits.MaxFiles} files (limit {limits.MaxFilesSetting}); ") +
+                    "split it, or ask the operator to raise the limit.");
             _current = key;
             _currentBytes = 0;
         }
         _currentBytes += bytes;
         TotalBytes += bytes;
         if (_currentBytes > limits.MaxFileBytes)
-            throw IfcbException.InvalidArgument(Invariant(
-                $"{key} is larger than the {Size(limits.MaxFileBytes)} per-file limit of this {what} (limit {limits.MaxFileBytesSetting}); leave it out or shrink it."));
+            throw IfcbException.InvalidArgument(
+                Invariant($"{key} is larger than the {Size(limits.MaxFileBytes)} per-file limit of this {what} ") +
+                Invariant($"(limit {limits.MaxFileBytesSetting}); leave it out or shrink it."));
         if (TotalBytes > limits.MaxTotalBytes)
-            throw IfcbException.InvalidArgument(Invariant(
-                $"This {what} exceeds its {Size(limits.MaxTotalBytes)} limit (limit {limits.MaxTotalBytesSetting}); split it, or ask the operator to raise the limit."));
+            throw IfcbException.InvalidArgument(
+                Invariant($"This {what} exceeds its {Size(limits.MaxTotalBytes)} limit (limit {limits.MaxTotalBytesSetting}); ") +
+                "split it, or ask the operator to raise the limit.");
         return starts;
     }
 
     /// <summary>The current file is complete: a later chunk with its key is a second copy, not a continuation.</summary>
     public void EndFile() => _current = null;
 
-    private static string Size(long bytes) => bytes >= 1 << 20 ? Invariant($"{bytes / (1024.0 * 1024):0.#} MiB") : Invariant($"{bytes} bytes");
+    private static string Size(long bytes) =>
+        bytes >= 1 << 20 ? Invariant($"{bytes / (1024.0 * 1024):0.#} MiB") : Invariant($"{bytes} bytes");
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

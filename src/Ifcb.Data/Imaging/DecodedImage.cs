@@ -20,7 +20,8 @@ public sealed record DecodedImage
         if (channels is not (1 or 3))
             throw new ArgumentOutOfRangeException(nameof(channels), channels, "Channels must be 1 (gray) or 3 (RGB).");
         if (pixels.Length != (long)width * height * channels)
-            throw new ArgumentException($"A {width}x{height}x{channels} image needs {(long)width * height * channels} bytes, got {pixels.Length}.", nameof(pixels));
+            throw new ArgumentException($"A {width}x{height}x{channels} image needs {(long)width * height * channels} bytes, " +
+                $"got {pixels.Length}.", nameof(pixels));
         Width = width;
         Height = height;
         Channels = channels;

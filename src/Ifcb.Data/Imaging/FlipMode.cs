@@ -23,7 +23,10 @@ public sealed record FlipOption(FlipMode Mode, bool ApplyToValidation)
 {
     public static FlipOption None { get; } = new(FlipMode.None, false);
 
-    /// <summary>Parses neuston's <c>--flip</c> value: <c>x</c>, <c>y</c>, <c>xy</c>, each optionally with <c>+V</c>; null or empty = no flips.</summary>
+    /// <summary>
+    /// Parses neuston's <c>--flip</c> value: <c>x</c>, <c>y</c>, <c>xy</c>, each optionally with <c>+V</c>; null or
+    /// empty = no flips.
+    /// </summary>
     /// <exception cref="ArgumentException">Any other value.</exception>
     public static FlipOption Parse(string? value)
     {

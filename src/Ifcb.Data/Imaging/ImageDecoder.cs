@@ -33,7 +33,8 @@ public static class ImageDecoder
         using var stream = new SKMemoryStream(data);
         using var codec = SKCodec.Create(stream, out var createResult);
         if (codec is null)
-            throw new InvalidDataException($"{sourceName}: not a decodable image ({createResult}); supported formats are PNG, JPEG, BMP, WEBP and GIF.");
+            throw new InvalidDataException(
+                $"{sourceName}: not a decodable image ({createResult}); supported formats are PNG, JPEG, BMP, WEBP and GIF.");
         var width = codec.Info.Width;
         var height = codec.Info.Height;
         if (width <= 0 || height <= 0)
@@ -43,7 +44,8 @@ public static class ImageDecoder
                 $"{sourceName}: the image is {width}×{height} px ({(long)width * height} px); the limit is {Limits.MaxImagePixels} px " +
                 $"(limit {nameof(Limits.MaxImagePixels)}), so it was not decoded."));
         var gray = codec.Info.ColorType == SKColorType.Gray8;
-        var info = new SKImageInfo(width, height, gray ? SKColorType.Gray8 : SKColorType.Rgba8888, gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
+        var info = new SKImageInfo(width, height, gray ? SKColorType.Gray8 : SKColorType.Rgba8888,
+            gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
         var decoded = new byte[info.BytesSize64];
         SKCodecResult result;
         var pin = GCHandle.Alloc(decoded, GCHandleType.Pinned);
@@ -59,7 +61,9 @@ public static class ImageDecoder
             throw new InvalidDataException($"{sourceName}: image data is corrupt or truncated (SkiaSharp: {result}).");
         if (gray)
         {
-            return info.RowBytes == width ? new DecodedImage(width, height, 1, decoded) : new DecodedImage(width, height, 1, Compact(decoded, width, height, info.RowBytes, 1, 1));
+            return info.RowBytes == width
+                ? new DecodedImage(width, height, 1, decoded)
+                : new DecodedImage(width, height, 1, Compact(decoded, width, height, info.RowBytes, 1, 1));
         }
         return new DecodedImage(width, height, 3, Compact(decoded, width, height, info.RowBytes, 4, 3));
     }
@@ -71,7 +75,8 @@ public static class ImageDecoder
         using var file = File.OpenRead(path);
         if (file.Length > MaxFileBytes)
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"{path}: the file is {file.Length} bytes; no image within the pixel limit ({Limits.MaxImagePixels} px, limit {nameof(Limits.MaxImagePixels)}) is larger than {MaxFileBytes} bytes."));
+                $"{path}: the file is {file.Length} bytes; no image within the pixel limit ({Limits.MaxImagePixels} px, " +
+                $"limit {nameof(Limits.MaxImagePixels)}) is larger than {MaxFileBytes} bytes."));
         var encoded = new byte[file.Length];
         file.ReadExactly(encoded);
         return Decode(encoded, path);

@@ -36,7 +36,8 @@ public sealed class ImagePreprocessor
         ArgumentNullException.ThrowIfNull(image);
         var size = Options.Size;
         if (destination.Length != Options.TensorLength)
-            throw new ArgumentException($"Destination holds {destination.Length} floats; a 3x{size}x{size} image needs {Options.TensorLength}.", nameof(destination));
+            throw new ArgumentException($"Destination holds {destination.Length} floats; " +
+                $"a 3x{size}x{size} image needs {Options.TensorLength}.", nameof(destination));
         var pixels = image.Pixels;
         var flips = Options.Flips;
         if (flips.Mode != FlipMode.None && (training || flips.ApplyToValidation))

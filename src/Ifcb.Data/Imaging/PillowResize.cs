@@ -12,7 +12,10 @@ public static class PillowResize
 {
     private const int PrecisionBits = 32 - 8 - 2;
 
-    /// <summary>Resizes interleaved 8-bit pixels (<paramref name="channels"/> per pixel) to <paramref name="outWidth"/> x <paramref name="outHeight"/>.</summary>
+    /// <summary>
+    /// Resizes interleaved 8-bit pixels (<paramref name="channels"/> per pixel) to <paramref name="outWidth"/> x
+    /// <paramref name="outHeight"/>.
+    /// </summary>
     public static byte[] Resize(ReadOnlySpan<byte> pixels, int width, int height, int channels, int outWidth, int outHeight)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outWidth);
@@ -23,8 +26,12 @@ public static class PillowResize
         return result;
     }
 
-    /// <summary>Resizes into <paramref name="destination"/> (length outWidth*outHeight*channels), allocating only pooled scratch memory.</summary>
-    public static void Resize(ReadOnlySpan<byte> pixels, int width, int height, int channels, Span<byte> destination, int outWidth, int outHeight)
+    /// <summary>
+    /// Resizes into <paramref name="destination"/> (length outWidth*outHeight*channels), allocating only pooled scratch
+    /// memory.
+    /// </summary>
+    public static void Resize(ReadOnlySpan<byte> pixels, int width, int height, int channels, Span<byte> destination,
+        int outWidth, int outHeight)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
@@ -32,9 +39,11 @@ public static class PillowResize
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outWidth);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outHeight);
         if (pixels.Length != width * height * channels)
-            throw new ArgumentException($"Expected {width * height * channels} bytes for {width}x{height}x{channels}, got {pixels.Length}.", nameof(pixels));
+            throw new ArgumentException($"Expected {width * height * channels} bytes for {width}x{height}x{channels}, got {pixels.Length}.",
+                nameof(pixels));
         if (destination.Length != outWidth * outHeight * channels)
-            throw new ArgumentException($"Destination must hold {outWidth * outHeight * channels} bytes, has {destination.Length}.", nameof(destination));
+            throw new ArgumentException($"Destination must hold {outWidth * outHeight * channels} bytes, has {destination.Length}.",
+                nameof(destination));
 
         var horizontal = outWidth != width;
         var vertical = outHeight != height;
@@ -125,7 +134,8 @@ public static class PillowResize
         return (byte)(value >> PrecisionBits);
     }
 
-    private static void ResampleHorizontal(ReadOnlySpan<byte> src, int width, int height, int channels, Span<byte> dst, int outWidth, int[] bounds, int[] weights, int kernelSize)
+    private static void ResampleHorizontal(ReadOnlySpan<byte> src, int width, int height, int channels, Span<byte> dst, int outWidth,
+        int[] bounds, int[] weights, int kernelSize)
     {
         const int half = 1 << (PrecisionBits - 1);
         for (var y = 0; y < height; y++)
@@ -149,7 +159,8 @@ public static class PillowResize
         }
     }
 
-    private static void ResampleVertical(ReadOnlySpan<byte> src, int width, int channels, Span<byte> dst, int outHeight, int[] bounds, int[] weights, int kernelSize)
+    private static void ResampleVertical(ReadOnlySpan<byte> src, int width, int channels, Span<byte> dst, int outHeight, int[] bounds,
+        int[] weights, int kernelSize)
     {
         const int half = 1 << (PrecisionBits - 1);
         var rowLength = width * channels;

@@ -26,13 +26,15 @@ public sealed record ClassificationOutput(
         return $"{BinId}_{RoiNumbers[index]:00000}";
     }
 
-    public static ClassificationOutput ForBin(string modelId, string timestamp, IReadOnlyList<string> classLabels, ClassScores scores, string binId, IReadOnlyList<int> roiNumbers)
+    public static ClassificationOutput ForBin(string modelId, string timestamp, IReadOnlyList<string> classLabels, ClassScores scores,
+        string binId, IReadOnlyList<int> roiNumbers)
     {
         Check(classLabels, scores, roiNumbers.Count);
         return new(modelId, timestamp, classLabels, scores, binId, roiNumbers, null);
     }
 
-    public static ClassificationOutput ForImages(string modelId, string timestamp, IReadOnlyList<string> classLabels, ClassScores scores, IReadOnlyList<string> inputImages)
+    public static ClassificationOutput ForImages(string modelId, string timestamp, IReadOnlyList<string> classLabels, ClassScores scores,
+        IReadOnlyList<string> inputImages)
     {
         Check(classLabels, scores, inputImages.Count);
         return new(modelId, timestamp, classLabels, scores, null, null, inputImages);

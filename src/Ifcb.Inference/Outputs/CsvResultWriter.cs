@@ -13,7 +13,10 @@ public static class CsvResultWriter
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(output);
-        using var writer = new StreamWriter(destination, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), leaveOpen: true) { NewLine = "\n" };
+        using var writer = new StreamWriter(destination, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), leaveOpen: true)
+        {
+            NewLine = "\n",
+        };
         var header = new List<string> { output.InputImages is null ? "roi_id" : "image", "class", "score" };
         header.AddRange(output.ClassLabels);
         writer.WriteLine(string.Join(',', header.Select(Quote)));

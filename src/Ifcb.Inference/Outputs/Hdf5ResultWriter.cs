@@ -29,7 +29,8 @@ public static class Hdf5ResultWriter
         var rows = output.Scores.Count;
         var classes = output.Scores.NumClasses;
         if (rows == 0)
-            throw new ArgumentException("An HDF5 result needs at least one row; empty bins are reported as failures instead.", nameof(output));
+            throw new ArgumentException("An HDF5 result needs at least one row; empty bins are reported as failures instead.",
+                nameof(output));
 
         var metadataAttributes = new Dictionary<string, object>
         {

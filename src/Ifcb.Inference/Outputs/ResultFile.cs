@@ -12,7 +12,9 @@ public static class ResultFile
         if (!SupportedExtensions.Contains(extension, StringComparer.OrdinalIgnoreCase))
             throw new ArgumentException(
                 $"Output \"{path}\": the extension selects the format and must be one of {string.Join(", ", SupportedExtensions)}" +
-                (extension.Equals(".mat", StringComparison.OrdinalIgnoreCase) ? " (.mat is not written by this platform; .h5 holds the same fields)." : "."),
+                (extension.Equals(".mat", StringComparison.OrdinalIgnoreCase)
+                    ? " (.mat is not written by this platform; .h5 holds the same fields)."
+                    : "."),
                 nameof(path));
     }
 

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace Ifcb.Models.Architectures;
 
 /// <summary>
-/// torchvision 0.14 DenseNet-BC (<c>densenet121/161/169/201</c>): <c>features.conv0/norm0/denseblock{k}.denselayer{i}.norm1/conv1/norm2/conv2</c>,
+/// torchvision 0.14 DenseNet-BC (<c>densenet121/161/169/201</c>):
+/// <c>features.conv0/norm0/denseblock{k}.denselayer{i}.norm1/conv1/norm2/conv2</c>,
 /// <c>features.transition{k}.norm/conv</c>, <c>features.norm5</c>, <c>classifier</c>.
 /// </summary>
 public sealed class DenseNet : ClassifierNet

@@ -68,7 +68,9 @@ public static class Checkpoint
     /// place, so nothing but its small pickle is buffered. Pass a seekable stream (a file, or a buffer already in
     /// memory); any other is first copied to a temporary file (the zip directory is at the end), never to memory.
     /// </summary>
-    /// <exception cref="InvalidDataException">Not a checkpoint, hparams out of bounds, an unknown architecture, or weights that do not fit.</exception>
+    /// <exception cref="InvalidDataException">
+    /// Not a checkpoint, hparams out of bounds, an unknown architecture, or weights that do not fit.
+    /// </exception>
     public static LoadedCheckpoint Load(Stream source)
     {
         ArgumentNullException.ThrowIfNull(source);

@@ -54,7 +54,8 @@ internal static class StoredZipEntry
                 var local = ReadAt(zip, localOffset, 30);
                 if (BinaryPrimitives.ReadUInt32LittleEndian(local) != LocalHeader)
                     throw Malformed($"the local header of {name} has a wrong signature");
-                var data = localOffset + 30 + BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(26)) + BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(28));
+                var data = localOffset + 30 + BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(26))
+                    + BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(28));
                 if (data + compressed > zip.Length)
                     throw Malformed($"{name} runs past the end of the file");
                 return (data, compressed);

@@ -40,7 +40,8 @@ internal sealed class SafetensorsFile
         _tensors = tensors;
     }
 
-    public IReadOnlyDictionary<string, StoredTensor> Tensors => _tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Tensor, StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, StoredTensor> Tensors =>
+        _tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Tensor, StringComparer.Ordinal);
 
     /// <exception cref="InvalidDataException">Not a safetensors file, or its header is malformed or inconsistent with the file.</exception>
     public static SafetensorsFile Open(Stream stream)
@@ -72,7 +73,8 @@ internal sealed class SafetensorsFile
                     throw new InvalidDataException($"Tensor {property.Name} has dtype {dtypeName}, which is not supported.");
                 var shape = info.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
                 var offsets = info.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-                if (shape.Length > 64 || shape.Any(d => d < 0) || offsets is not [var begin, var end] || begin < 0 || end < begin || end > dataLength)
+                if (shape.Length > 64 || shape.Any(d => d < 0)
+                    || offsets is not [var begin, var end] || begin < 0 || end < begin || end > dataLength)
                     throw new InvalidDataException($"Tensor {property.Name} has a shape or byte range that does not fit the file.");
                 long bytes;
                 try
@@ -84,8 +86,9 @@ internal sealed class SafetensorsFile
                     throw new InvalidDataException($"Tensor {property.Name} declares more elements than any file holds.");
                 }
                 if (bytes != end - begin || bytes > int.MaxValue)
-                    throw new InvalidDataException(Invariant(
-                        $"Tensor {property.Name} needs {bytes} bytes but its range holds {end - begin} (tensors over 2 GiB are not supported)."));
+                    throw new InvalidDataException(
+                        Invariant($"Tensor {property.Name} needs {bytes} bytes but its range holds {end - begin} ") +
+                        "(tensors over 2 GiB are not supported).");
                 tensors[property.Name] = (new StoredTensor(dtype, shape), begin, end);
             }
         }
@@ -101,7 +104,8 @@ internal sealed class SafetensorsFile
         var (tensor, begin, _) = _tensors[name];
         if (!destination.shape.SequenceEqual(tensor.Shape))
             throw new ArgumentException(Invariant(
-                $"The destination is [{string.Join(", ", destination.shape)}]; {name} is [{string.Join(", ", tensor.Shape)}]."), nameof(destination));
+                $"The destination is [{string.Join(", ", destination.shape)}]; {name} is [{string.Join(", ", tensor.Shape)}]."),
+                nameof(destination));
         if (destination.NumberOfElements == 0)
             return;
         _stream.Position = _dataStart + begin;

@@ -11,7 +11,10 @@ public sealed record StateDictComparison(
 {
     public bool Matches => Missing.Count == 0 && Unexpected.Count == 0 && ShapeMismatches.Count == 0;
 
-    /// <summary>Compares <paramref name="stateDict"/> with the model's own state dict; keys in <paramref name="ignored"/> count in neither direction.</summary>
+    /// <summary>
+    /// Compares <paramref name="stateDict"/> with the model's own state dict; keys in <paramref name="ignored"/> count
+    /// in neither direction.
+    /// </summary>
     public static StateDictComparison Compare(
         nn.Module model, IReadOnlyDictionary<string, Tensor> stateDict, IReadOnlyCollection<string>? ignored = null)
     {
@@ -19,7 +22,10 @@ public sealed record StateDictComparison(
         return Compare(model, stateDict.ToDictionary(kv => kv.Key, kv => kv.Value.shape, StringComparer.Ordinal), ignored);
     }
 
-    /// <summary>Compares the shapes of a state dict still in its file (see <see cref="StateDictReader.Tensors"/>) with the model's.</summary>
+    /// <summary>
+    /// Compares the shapes of a state dict still in its file (see <see cref="StateDictReader.Tensors"/>) with the
+    /// model's.
+    /// </summary>
     public static StateDictComparison Compare(
         nn.Module model, IReadOnlyDictionary<string, long[]> stateDict, IReadOnlyCollection<string>? ignored = null)
     {

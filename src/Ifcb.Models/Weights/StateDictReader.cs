@@ -38,7 +38,8 @@ public sealed class StateDictReader : IDisposable
         Stream? temporary = null;
         if (!stream.CanSeek)
         {
-            temporary = new FileStream(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose);
+            temporary = new FileStream(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 81920,
+                FileOptions.DeleteOnClose);
             stream.CopyTo(temporary);
             temporary.Position = 0;
         }
@@ -55,7 +56,8 @@ public sealed class StateDictReader : IDisposable
             {
                 var tensors = TensorsOf(archive.Root);
                 return new StateDictReader(temporary, archive, tensors, null,
-                    tensors.ToDictionary(kv => kv.Key, kv => new StoredTensor(kv.Value.Storage.DType, kv.Value.Shape), StringComparer.Ordinal));
+                    tensors.ToDictionary(kv => kv.Key, kv => new StoredTensor(kv.Value.Storage.DType, kv.Value.Shape),
+                        StringComparer.Ordinal));
             }
             catch
             {
@@ -95,7 +97,10 @@ public sealed class StateDictReader : IDisposable
         return tensors;
     }
 
-    /// <summary>Reads tensor <paramref name="name"/> into <paramref name="destination"/> (same shape; values converted to its dtype).</summary>
+    /// <summary>
+    /// Reads tensor <paramref name="name"/> into <paramref name="destination"/> (same shape; values converted to its
+    /// dtype).
+    /// </summary>
     /// <exception cref="KeyNotFoundException">The file has no such tensor.</exception>
     /// <exception cref="InvalidDataException">Its bytes are missing or do not match what the file declares.</exception>
     public void ReadInto(string name, Tensor destination)

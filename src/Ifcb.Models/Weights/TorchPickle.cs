@@ -67,7 +67,10 @@ public sealed class PickleDict : IEnumerable<KeyValuePair<object, object?>>
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 }
 
-/// <summary>A storage of a torch.save archive: the entry <c>data/{Key}</c> holding <see cref="Count"/> elements of <see cref="DType"/>.</summary>
+/// <summary>
+/// A storage of a torch.save archive: the entry <c>data/{Key}</c> holding <see cref="Count"/> elements of
+/// <see cref="DType"/>.
+/// </summary>
 public sealed record TorchStorageRef(string Key, ScalarType DType, long Count);
 
 /// <summary>A tensor of a torch.save pickle: how it views its storage. Its bytes stay in the archive until read.</summary>
@@ -88,7 +91,9 @@ public static class TorchPickle
 {
     /// <summary>Parses a pickle. Python ints become <see cref="long"/> (or <see cref="BigInteger"/>), tuples <c>object?[]</c>,
     /// lists <see cref="List{T}"/>, dicts <see cref="PickleDict"/>, str <see cref="string"/>, bytes <c>byte[]</c>.</summary>
-    /// <exception cref="InvalidDataException">The pickle is malformed, truncated or uses something this reader does not support.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The pickle is malformed, truncated or uses something this reader does not support.
+    /// </exception>
     public static object? Parse(ReadOnlySpan<byte> pickle) => new Machine(pickle.ToArray()).Run();
 
     private static readonly Dictionary<string, ScalarType> StorageTypes = new(StringComparer.Ordinal)
@@ -144,9 +149,13 @@ public static class TorchPickle
                     case (byte)'K': Push((long)Byte()); break; // BININT1
                     case (byte)'M': Push((long)BinaryPrimitives.ReadUInt16LittleEndian(Bytes(2))); break; // BININT2
                     case 0x8a: Push(Long(Bytes(Byte()))); break; // LONG1
-                    case 0x8b: Push(Long(Bytes(Length((ulong)Math.Max(0, BinaryPrimitives.ReadInt32LittleEndian(Bytes(4))), at)))); break; // LONG4
+                    case 0x8b: // LONG4
+                        Push(Long(Bytes(Length((ulong)Math.Max(0, BinaryPrimitives.ReadInt32LittleEndian(Bytes(4))), at))));
+                        break;
                     case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(Bytes(8))); break; // BINFLOAT
-                    case (byte)'X': Push(Utf8(Bytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(Bytes(4)), at)), at)); break; // BINUNICODE
+                    case (byte)'X': // BINUNICODE
+                        Push(Utf8(Bytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(Bytes(4)), at)), at));
+                        break;
                     case 0x8c: Push(Utf8(Bytes(Byte()), at)); break; // SHORT_BINUNICODE
                     case 0x8d: Push(Utf8(Bytes(Length(BinaryPrimitives.ReadUInt64LittleEndian(Bytes(8)), at)), at)); break; // BINUNICODE8
                     case (byte)'T': Push(Latin1(Bytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(Bytes(4)), at)))); break; // BINSTRING
@@ -171,7 +180,13 @@ public static class TorchPickle
                     case (byte)'s': { var value = Pop(at); var key = Pop(at); SetItems(Peek(at), [key, value], at); break; } // SETITEM
                     case (byte)'u': { var items = PopMark(at); SetItems(Peek(at), items, at); break; } // SETITEMS
                     case (byte)'c': Push(new PickleGlobal(Line(at), Line(at))); break; // GLOBAL
-                    case 0x93: { var name = Pop(at) as string; var module = Pop(at) as string; Push(Global(module, name, at)); break; } // STACK_GLOBAL
+                    case 0x93: // STACK_GLOBAL
+                    {
+                        var name = Pop(at) as string;
+                        var module = Pop(at) as string;
+                        Push(Global(module, name, at));
+                        break;
+                    }
                     case (byte)'R': { var args = Pop(at); Push(Call(Pop(at), args, at)); break; } // REDUCE
                     case 0x81: { var args = Pop(at); Push(Call(Pop(at), args, at)); break; } // NEWOBJ (cls.__new__(cls, *args): same data)
                     case 0x92: { Pop(at); var args = Pop(at); Push(Call(Pop(at), args, at)); break; } // NEWOBJ_EX (kwargs dropped)
@@ -183,7 +198,8 @@ public static class TorchPickle
                     case (byte)'h': Push(Memo(Byte(), at)); break; // BINGET
                     case (byte)'j': Push(Memo(BinaryPrimitives.ReadUInt32LittleEndian(Bytes(4)), at)); break; // LONG_BINGET
                     default:
-                        throw Invalid(at, $"unsupported pickle opcode 0x{opcode:x2} (torch.save writes protocol 2; re-save the file with torch.save)");
+                        throw Invalid(at, $"unsupported pickle opcode 0x{opcode:x2} " +
+                            "(torch.save writes protocol 2; re-save the file with torch.save)");
                 }
             }
         }
@@ -201,7 +217,9 @@ public static class TorchPickle
 
         // A declared length is only believed when that many bytes follow.
         private int Length(ulong declared, int at) =>
-            declared <= (ulong)(input.Length - _position) ? (int)declared : throw Invalid(at, $"a length of {declared} bytes runs past the end of the pickle");
+            declared <= (ulong)(input.Length - _position)
+                ? (int)declared
+                : throw Invalid(at, $"a length of {declared} bytes runs past the end of the pickle");
 
         private string Line(int at)
         {
@@ -210,7 +228,9 @@ public static class TorchPickle
                 throw Truncated();
             var text = Encoding.UTF8.GetString(input, _position, end - _position);
             _position = end + 1;
-            return text.Length is > 0 and <= 256 ? text : throw Invalid(at, "a global's module or name is empty or longer than 256 characters");
+            return text.Length is > 0 and <= 256
+                ? text
+                : throw Invalid(at, "a global's module or name is empty or longer than 256 characters");
         }
 
         private void Push(object? value) => _stack.Add(value);
@@ -326,7 +346,9 @@ public static class TorchPickle
                     if (args is [List<object?> pairs])
                     {
                         foreach (var pair in pairs)
-                            SetItems(dict, pair is object?[] { Length: 2 } kv ? [kv[0], kv[1]] : throw Invalid(at, "OrderedDict items are not pairs"), at);
+                            SetItems(dict, pair is object?[] { Length: 2 } kv
+                                ? [kv[0], kv[1]]
+                                : throw Invalid(at, "OrderedDict items are not pairs"), at);
                     }
                     return dict;
                 case ("torch._utils", "_rebuild_tensor_v2") or ("torch._utils", "_rebuild_tensor"):

@@ -42,7 +42,8 @@ public sealed class TorchSaveArchive : IDisposable
         var start = stream.Position;
         if (stream.ReadAtLeast(signature, 4, throwOnEndOfStream: false) < 4 || signature is not [0x50, 0x4B, 0x03, 0x04])
             throw new InvalidDataException(
-                "Not a torch.save file: it is not a zip (files from torch older than 1.6 use a legacy format; load and re-save them with a current torch).");
+                "Not a torch.save file: it is not a zip (files from torch older than 1.6 use a legacy format; " +
+                "load and re-save them with a current torch).");
         stream.Position = start;
         ZipArchive zip;
         try
@@ -55,7 +56,8 @@ public sealed class TorchSaveArchive : IDisposable
         }
         try
         {
-            var pickles = zip.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1).ToList();
+            var pickles = zip.Entries
+                .Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1).ToList();
             if (pickles.Count != 1)
                 throw new InvalidDataException($"Not a torch.save file: expected one NAME/data.pkl entry, found {pickles.Count}.");
             var entry = pickles[0];
@@ -77,7 +79,9 @@ public sealed class TorchSaveArchive : IDisposable
     /// values are converted as <c>copy_</c> does). A contiguous CPU destination of the same dtype is filled straight from
     /// the file; anything else goes through one temporary tensor of the storage's size.
     /// </summary>
-    /// <exception cref="InvalidDataException">The storage is missing, of another size than the pickle says, or too short for the tensor.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The storage is missing, of another size than the pickle says, or too short for the tensor.
+    /// </exception>
     /// <exception cref="ArgumentException">The destination's shape differs.</exception>
     public void ReadInto(TorchTensorRef tensor, Tensor destination)
     {
@@ -85,15 +89,16 @@ public sealed class TorchSaveArchive : IDisposable
         ArgumentNullException.ThrowIfNull(destination);
         if (!destination.shape.SequenceEqual(tensor.Shape))
             throw new ArgumentException(Invariant(
-                $"The destination is [{string.Join(", ", destination.shape)}]; the stored tensor is [{string.Join(", ", tensor.Shape)}]."), nameof(destination));
+                $"The destination is [{string.Join(", ", destination.shape)}]; the stored tensor is [{string.Join(", ", tensor.Shape)}]."),
+                nameof(destination));
         var entry = StorageEntry(tensor);
         var elementSize = ElementSize(tensor.Storage.DType);
         var count = tensor.ElementCount;
         if (count == 0)
             return;
         using var content = entry.Open();
-        if (IsContiguous(tensor.Shape, tensor.Stride) && destination.dtype == tensor.Storage.DType && destination.device_type == TorchSharp.DeviceType.CPU
-            && destination.is_contiguous())
+        if (IsContiguous(tensor.Shape, tensor.Stride) && destination.dtype == tensor.Storage.DType
+            && destination.device_type == TorchSharp.DeviceType.CPU && destination.is_contiguous())
         {
             Skip(content, tensor.Offset * elementSize);
             ReadExactly(content, destination.bytes, entry.FullName);
@@ -142,7 +147,8 @@ public sealed class TorchSaveArchive : IDisposable
     {
         var storage = tensor.Storage;
         var name = $"{_prefix}/data/{storage.Key}";
-        var entry = _zip.GetEntry(name) ?? throw new InvalidDataException($"The torch.save file has no entry {name} for a tensor's storage.");
+        var entry = _zip.GetEntry(name)
+            ?? throw new InvalidDataException($"The torch.save file has no entry {name} for a tensor's storage.");
         long bytes;
         try
         {
@@ -150,14 +156,17 @@ public sealed class TorchSaveArchive : IDisposable
         }
         catch (OverflowException)
         {
-            throw new InvalidDataException(Invariant($"Storage {storage.Key} declares {storage.Count} elements, more than any file holds."));
+            throw new InvalidDataException(Invariant(
+                $"Storage {storage.Key} declares {storage.Count} elements, more than any file holds."));
         }
         if (entry.Length != bytes)
-            throw new InvalidDataException(Invariant(
-                $"Storage {storage.Key} declares {storage.Count} {storage.DType} elements ({bytes} bytes) but its entry holds {entry.Length} bytes."));
+            throw new InvalidDataException(
+                Invariant($"Storage {storage.Key} declares {storage.Count} {storage.DType} elements ({bytes} bytes) ") +
+                Invariant($"but its entry holds {entry.Length} bytes."));
         if (entry.CompressedLength != entry.Length && entry.Length > (entry.CompressedLength * MaxDeflateRatio) + 4096)
-            throw new InvalidDataException(Invariant(
-                $"Storage {storage.Key} claims {entry.Length} bytes from {entry.CompressedLength} compressed: no real compression achieves that."));
+            throw new InvalidDataException(
+                Invariant($"Storage {storage.Key} claims {entry.Length} bytes from {entry.CompressedLength} compressed: ") +
+                "no real compression achieves that.");
         if (bytes > int.MaxValue)
             throw new InvalidDataException(Invariant($"Storage {storage.Key} is {bytes} bytes; tensors over 2 GiB are not supported."));
         if (tensor.ElementCount > 0)
@@ -170,8 +179,9 @@ public sealed class TorchSaveArchive : IDisposable
                 last += (tensor.Shape[d] - 1) * tensor.Stride[d];
             }
             if (last >= storage.Count || last < 0)
-                throw new InvalidDataException(Invariant(
-                    $"A tensor of shape [{string.Join(", ", tensor.Shape)}] reaches element {last} of storage {storage.Key}, which has {storage.Count}."));
+                throw new InvalidDataException(
+                    Invariant($"A tensor of shape [{string.Join(", ", tensor.Shape)}] reaches element {last} of storage {storage.Key}, ") +
+                    Invariant($"which has {storage.Count}."));
         }
         return entry;
     }

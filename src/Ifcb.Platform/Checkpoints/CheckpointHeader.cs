@@ -56,7 +56,9 @@ public sealed record CheckpointHeader
     /// Reads and checks hparams.json from a checkpoint. The stream must be seekable (a file, a buffer, or a blob opened
     /// with OpenRead): only the zip's central directory and the hparams entry are read, never the weights.
     /// </summary>
-    /// <exception cref="InvalidDataException">Not a checkpoint, or hparams.json is malformed or out of bounds; the message says which field.</exception>
+    /// <exception cref="InvalidDataException">
+    /// Not a checkpoint, or hparams.json is malformed or out of bounds; the message says which field.
+    /// </exception>
     public static CheckpointHeader Read(Stream checkpoint)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
@@ -77,7 +79,8 @@ public sealed record CheckpointHeader
             if (zip.GetEntry(WeightsEntry) is null)
                 throw new InvalidDataException($"The checkpoint has no {WeightsEntry}.");
             if (entry.Length > Limits.MaxHparamsBytes)
-                throw new InvalidDataException(Invariant($"{HparamsEntry} is {entry.Length} bytes; the limit is {Limits.MaxHparamsBytes} (limit {nameof(Limits.MaxHparamsBytes)})."));
+                throw new InvalidDataException(Invariant($"{HparamsEntry} is {entry.Length} bytes; ") +
+                    Invariant($"the limit is {Limits.MaxHparamsBytes} (limit {nameof(Limits.MaxHparamsBytes)})."));
             using var content = entry.Open();
             return Parse(ReadBounded(content, Limits.MaxHparamsBytes));
         }
@@ -112,7 +115,8 @@ public sealed record CheckpointHeader
             throw new InvalidDataException(Invariant(
                 $"Checkpoint format {FormatVersion} is not supported by this version (it reads format {CurrentFormatVersion})."));
         if (string.IsNullOrWhiteSpace(Arch) || Arch.Length > ResourceName.MaxModelNameLength)
-            throw new InvalidDataException($"{HparamsEntry} lacks the architecture (arch) or it is longer than {ResourceName.MaxModelNameLength} characters.");
+            throw new InvalidDataException(
+                $"{HparamsEntry} lacks the architecture (arch) or it is longer than {ResourceName.MaxModelNameLength} characters.");
         if (Classes is null || Classes.Length == 0)
             throw new InvalidDataException($"{HparamsEntry} lacks the class list (classes).");
         if (Classes.Length > Limits.MaxClasses)
@@ -126,8 +130,8 @@ public sealed record CheckpointHeader
                     $"{HparamsEntry}: class {i} is empty, longer than {Limits.MaxClassNameLength} characters or has control characters."));
         }
         if (Resize is < Limits.MinResize or > Limits.MaxResize)
-            throw new InvalidDataException(Invariant(
-                $"{HparamsEntry}: resize {Resize} is out of range; it must be {Limits.MinResize}-{Limits.MaxResize} pixels (limit {nameof(Limits.MaxResize)})."));
+            throw new InvalidDataException(Invariant($"{HparamsEntry}: resize {Resize} is out of range; ") +
+                Invariant($"it must be {Limits.MinResize}-{Limits.MaxResize} pixels (limit {nameof(Limits.MaxResize)})."));
         if (ImgNorm is { } norm)
         {
             if (norm.Mean is null || norm.Std is null || norm.Mean.Length is not (1 or 3) || norm.Std.Length != norm.Mean.Length)
@@ -135,13 +139,16 @@ public sealed record CheckpointHeader
             if (norm.Mean.Any(m => !double.IsFinite(m)) || norm.Std.Any(s => !double.IsFinite(s) || s <= 0))
                 throw new InvalidDataException($"{HparamsEntry}: img_norm values must be finite and every std positive.");
         }
-        foreach (var (field, value) in new[] { ("model_id", ModelId), ("training_id", TrainingId), ("dataset_fingerprint", DatasetFingerprint), ("platform_version", PlatformVersion) })
+        foreach (var (field, value) in new[] { ("model_id", ModelId), ("training_id", TrainingId),
+            ("dataset_fingerprint", DatasetFingerprint), ("platform_version", PlatformVersion) })
         {
             if (value is { Length: > Limits.MaxTextLength })
-                throw new InvalidDataException(Invariant($"{HparamsEntry}: {field} has {value.Length} characters; the limit is {Limits.MaxTextLength}."));
+                throw new InvalidDataException(Invariant(
+                    $"{HparamsEntry}: {field} has {value.Length} characters; the limit is {Limits.MaxTextLength}."));
         }
         if (Extras is { Count: > Limits.MaxListItems })
-            throw new InvalidDataException(Invariant($"{HparamsEntry}: extras has {Extras.Count} entries; the limit is {Limits.MaxListItems}."));
+            throw new InvalidDataException(Invariant(
+                $"{HparamsEntry}: extras has {Extras.Count} entries; the limit is {Limits.MaxListItems}."));
     }
 
     private static byte[] ReadBounded(Stream content, int limit)
@@ -153,7 +160,8 @@ public sealed record CheckpointHeader
         while ((read = content.Read(chunk, 0, chunk.Length)) > 0)
         {
             if (buffer.Length + read > limit)
-                throw new InvalidDataException(Invariant($"{HparamsEntry} is larger than {limit} bytes (limit {nameof(Limits.MaxHparamsBytes)})."));
+                throw new InvalidDataException(Invariant(
+                    $"{HparamsEntry} is larger than {limit} bytes (limit {nameof(Limits.MaxHparamsBytes)})."));
             buffer.Write(chunk, 0, read);
         }
         return buffer.ToArray();

@@ -80,7 +80,8 @@ public sealed class JobAttemptRunner<T>(JobStore<T> store, JobKernelOptions opti
                 if (now - outageSince.Value < options.TransientRetryBudget)
                 {
                     var pause = options.TransientBackoff(retry);
-                    logger.LogWarning("Job {JobId}: transient fault ({Reason}); retrying in {Seconds:0.#} s, resuming from its saved state.",
+                    logger.LogWarning(
+                        "Job {JobId}: transient fault ({Reason}); retrying in {Seconds:0.#} s, resuming from its saved state.",
                         lease.JobId, Faults.Reason(e), pause.TotalSeconds);
                     try
                     {
@@ -153,7 +154,8 @@ public sealed class JobAttemptRunner<T>(JobStore<T> store, JobKernelOptions opti
             }
             catch (Exception e) when (Faults.IsTransient(e) && store.Time.GetUtcNow() - started < options.TransientRetryBudget)
             {
-                logger.LogWarning("Job {JobId}: could not record the end of the attempt ({Reason}); retrying.", lease.JobId, Faults.Reason(e));
+                logger.LogWarning("Job {JobId}: could not record the end of the attempt ({Reason}); retrying.",
+                    lease.JobId, Faults.Reason(e));
                 await Task.Delay(options.TransientBackoff(retry), store.Time).ConfigureAwait(false);
             }
         }

@@ -39,7 +39,10 @@ public sealed record JobKernelOptions
     /// <summary>Longest pause between two retries after a transient fault.</summary>
     public TimeSpan TransientMaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long a job's command may wait for the broker's confirmation when it is first sent (the reconciler sends it later otherwise).</summary>
+    /// <summary>
+    /// How long a job's command may wait for the broker's confirmation when it is first sent (the reconciler sends it
+    /// later otherwise).
+    /// </summary>
     public TimeSpan DispatchTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Checks that the timings make sense together.</summary>
@@ -48,7 +51,8 @@ public sealed record JobKernelOptions
     {
         if (LeaseDuration <= TimeSpan.Zero || HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval * 2 > LeaseDuration)
             throw new InvalidOperationException(
-                $"{SectionName}: HeartbeatInterval ({HeartbeatInterval}) must be positive and at most half of LeaseDuration ({LeaseDuration}).");
+                $"{SectionName}: HeartbeatInterval ({HeartbeatInterval}) must be positive " +
+                $"and at most half of LeaseDuration ({LeaseDuration}).");
         if (MaxAttempts is < 1 or > 100)
             throw new InvalidOperationException($"{SectionName}:MaxAttempts is {MaxAttempts}; use 1-100.");
         if (ReconcileInterval <= TimeSpan.Zero || SlotWait < TimeSpan.Zero || TransientRetryBudget < TimeSpan.Zero

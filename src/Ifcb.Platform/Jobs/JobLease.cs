@@ -99,7 +99,8 @@ public sealed class JobLease<T> : IAsyncDisposable where T : JobRecord<T>
             try
             {
                 await Task.Delay(_options.HeartbeatInterval, _store.Time, token).ConfigureAwait(false);
-                var (job, _) = await _store.UpdateAsync(JobId, j => j.Heartbeat(Worker, _store.Time.GetUtcNow(), _options.LeaseDuration), token)
+                var (job, _) = await _store
+                    .UpdateAsync(JobId, j => j.Heartbeat(Worker, _store.Time.GetUtcNow(), _options.LeaseDuration), token)
                     .ConfigureAwait(false);
                 Observe(job);
             }
@@ -121,7 +122,8 @@ public sealed class JobLease<T> : IAsyncDisposable where T : JobRecord<T>
             }
             catch (Exception e) when (Faults.IsTransient(e))
             {
-                _logger.LogWarning("Could not renew the lease of job {JobId} ({Reason}); trying again at the next beat.", JobId, Faults.Reason(e));
+                _logger.LogWarning("Could not renew the lease of job {JobId} ({Reason}); trying again at the next beat.",
+                    JobId, Faults.Reason(e));
             }
             catch (Exception e)
             {

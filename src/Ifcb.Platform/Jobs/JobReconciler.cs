@@ -3,7 +3,8 @@ using Microsoft.Extensions.Logging;
 namespace Ifcb.Platform.Jobs;
 
 /// <summary>What one reconciler sweep did, for logs and tests.</summary>
-public sealed record ReconcileReport(int Active, int Dispatched, int Requeued, int FailedLostWorkers, int Cancelled, int FollowedUp, int Retired)
+public sealed record ReconcileReport(
+    int Active, int Dispatched, int Requeued, int FailedLostWorkers, int Cancelled, int FollowedUp, int Retired)
 {
     public bool DidSomething => Dispatched + Requeued + FailedLostWorkers + Cancelled + FollowedUp + Retired > 0;
 }
@@ -109,7 +110,8 @@ public sealed class JobReconciler<T>(
                         continue;
                     }
                     requeued++;
-                    logger.LogWarning("Job {JobId}: worker {Worker} stopped renewing its lease at {Progress}; the job is queued again (attempt {Attempt} of at most {Max}).",
+                    logger.LogWarning("Job {JobId}: worker {Worker} stopped renewing its lease at {Progress}; " +
+                        "the job is queued again (attempt {Attempt} of at most {Max}).",
                         jobId, job.Worker, job.DescribeProgress(), after.Attempts + 1, options.MaxAttempts);
                     job = after;
                     requeuedNow = true;
@@ -123,8 +125,8 @@ public sealed class JobReconciler<T>(
                         timeout.CancelAfter(options.DispatchTimeout);
                         await dispatch(job, timeout.Token).ConfigureAwait(false);
                     }
-                    await store.UpdateAsync(jobId, j => j.State == JobState.Queued ? j.Dispatched(store.Time.GetUtcNow()) : null, cancellationToken)
-                        .ConfigureAwait(false);
+                    await store.UpdateAsync(jobId, j => j.State == JobState.Queued ? j.Dispatched(store.Time.GetUtcNow()) : null,
+                        cancellationToken).ConfigureAwait(false);
                     dispatched++;
                 }
             }

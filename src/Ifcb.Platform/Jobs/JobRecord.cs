@@ -86,7 +86,10 @@ public abstract record JobRecord<TSelf> where TSelf : JobRecord<TSelf>
     public bool HoldsLease(string worker, DateTimeOffset now) =>
         State == JobState.Running && Worker == worker && LeaseExpiresAt > now;
 
-    /// <summary>True for a RUNNING job whose lease holder stopped renewing it (never for a job spread over many workers, see <see cref="Begin"/>).</summary>
+    /// <summary>
+    /// True for a RUNNING job whose lease holder stopped renewing it (never for a job spread over many workers, see
+    /// <see cref="Begin"/>).
+    /// </summary>
     public bool LeaseExpired(DateTimeOffset now) => State == JobState.Running && Worker is not null && !(LeaseExpiresAt > now);
 
     public bool DeadlinePassed(DateTimeOffset now) => Deadline is { } deadline && now >= deadline;
@@ -120,7 +123,9 @@ public abstract record JobRecord<TSelf> where TSelf : JobRecord<TSelf>
     {
         if (IsTerminal)
             throw Illegal("begin it");
-        return State == JobState.Running ? (TSelf)this : (TSelf)(this with { State = JobState.Running, Worker = null, LeaseExpiresAt = null });
+        return State == JobState.Running
+            ? (TSelf)this
+            : (TSelf)(this with { State = JobState.Running, Worker = null, LeaseExpiresAt = null });
     }
 
     /// <summary>Renews the lease of the worker holding it.</summary>
@@ -178,7 +183,8 @@ public abstract record JobRecord<TSelf> where TSelf : JobRecord<TSelf>
     {
         if (deadline is { } at && (at <= now || at - now > Limits.MaxJobDeadline))
             throw IfcbException.InvalidArgument(string.Create(CultureInfo.InvariantCulture,
-                $"deadline {at:O} must be in the future and at most {Limits.MaxJobDeadline.TotalDays:0} days away (limit {nameof(Limits.MaxJobDeadline)})."));
+                $"deadline {at:O} must be in the future and at most {Limits.MaxJobDeadline.TotalDays:0} days away " +
+                $"(limit {nameof(Limits.MaxJobDeadline)})."));
         return (TSelf)(this with { Deadline = deadline });
     }
 
@@ -189,7 +195,8 @@ public abstract record JobRecord<TSelf> where TSelf : JobRecord<TSelf>
         var workers = string.Join(", ", lost.Select(a => a.Worker).Distinct());
         return string.Create(CultureInfo.InvariantCulture,
             $"The job stopped its worker {lost.Count} times (attempts {string.Join(", ", lost.Select(a => a.Number))} on {workers}); " +
-            $"last at {DescribeProgress()}. It is failed instead of retried; check the workers' logs for the crash, fix the input or the options, and start a new job.");
+            $"last at {DescribeProgress()}. It is failed instead of retried; check the workers' logs for the crash, " +
+            $"fix the input or the options, and start a new job.");
     }
 
     protected string StateName => State.ToString().ToUpperInvariant();

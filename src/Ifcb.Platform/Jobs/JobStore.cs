@@ -58,7 +58,8 @@ public class JobStore<T> where T : JobRecord<T>
             throw new ArgumentException($"Job id '{job.JobId}' is not 32 lowercase hex digits.", nameof(job));
         var now = _time.GetUtcNow();
         job = job.Created(now);
-        await Documents.PutAsync(ActiveMarker(job.JobId), new ActiveMarkerDocument(job.JobId, now), cancellationToken).ConfigureAwait(false);
+        await Documents.PutAsync(ActiveMarker(job.JobId), new ActiveMarkerDocument(job.JobId, now), cancellationToken)
+            .ConfigureAwait(false);
         if (await Documents.TryCreateAsync(RecordBlobName(job.JobId), job, cancellationToken).ConfigureAwait(false) is null)
             throw new IfcbException(ErrorKind.AlreadyExists, $"Job {job.JobId} already exists.");
         return job;
@@ -104,7 +105,10 @@ public class JobStore<T> where T : JobRecord<T>
         return [.. jobs.OrderByDescending(j => j.CreatedAt)];
     }
 
-    /// <summary>Ids of the jobs with an active marker (not final, or final with follow-up pending), and when the marker was written.</summary>
+    /// <summary>
+    /// Ids of the jobs with an active marker (not final, or final with follow-up pending), and when the marker was
+    /// written.
+    /// </summary>
     public async Task<List<(string JobId, DateTimeOffset? MarkedAt)>> ListActiveAsync(CancellationToken cancellationToken)
     {
         var prefix = ActivePrefix + _prefix;

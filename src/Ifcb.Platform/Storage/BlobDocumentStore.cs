@@ -73,7 +73,8 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
     {
         try
         {
-            return await WriteAsync(blobName, value, new BlobRequestConditions { IfNoneMatch = ETag.All }, cancellationToken).ConfigureAwait(false);
+            return await WriteAsync(blobName, value, new BlobRequestConditions { IfNoneMatch = ETag.All }, cancellationToken)
+                .ConfigureAwait(false);
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412)
         {
@@ -86,7 +87,8 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
     {
         try
         {
-            return await WriteAsync(blobName, value, new BlobRequestConditions { IfMatch = ifMatch }, cancellationToken).ConfigureAwait(false);
+            return await WriteAsync(blobName, value, new BlobRequestConditions { IfMatch = ifMatch }, cancellationToken)
+                .ConfigureAwait(false);
         }
         catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
         {
@@ -103,7 +105,9 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
     /// and must not have side effects beyond recording what it saw; returning null means "no change".
     /// </summary>
     /// <returns>The document now stored and whether this call changed it.</returns>
-    /// <exception cref="IfcbException">NotFound (from <paramref name="whenMissing"/>) or Aborted after the policy's rounds are lost.</exception>
+    /// <exception cref="IfcbException">
+    /// NotFound (from <paramref name="whenMissing"/>) or Aborted after the policy's rounds are lost.
+    /// </exception>
     public Task<(Stored<T> Document, bool Changed)> UpdateAsync<T>(string blobName, Func<T, T?> mutate, Func<Exception> whenMissing,
         CancellationToken cancellationToken) where T : class
     {
@@ -116,8 +120,8 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
     /// guarded too, because a writer that changes this blob in between makes the conditional write fail and the whole
     /// decision run again on fresh data.
     /// </summary>
-    public async Task<(Stored<T> Document, bool Changed)> UpdateAsync<T>(string blobName, Func<T, Task<T?>> mutate, Func<Exception> whenMissing,
-        CancellationToken cancellationToken) where T : class
+    public async Task<(Stored<T> Document, bool Changed)> UpdateAsync<T>(string blobName, Func<T, Task<T?>> mutate,
+        Func<Exception> whenMissing, CancellationToken cancellationToken) where T : class
     {
         ArgumentNullException.ThrowIfNull(mutate);
         ArgumentNullException.ThrowIfNull(whenMissing);
@@ -130,12 +134,16 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
             if (await TryReplaceAsync(blobName, updated, current.ETag, cancellationToken).ConfigureAwait(false) is { } etag)
                 return (new Stored<T>(updated, etag), true);
             if (attempt >= _policy.MaxWriteAttempts)
-                throw IfcbException.Aborted($"{container.Name}/{blobName} was changed by other writers {attempt} times in a row; retry the request.");
+                throw IfcbException.Aborted(
+                    $"{container.Name}/{blobName} was changed by other writers {attempt} times in a row; retry the request.");
             await Task.Delay(Backoff(attempt), cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Full-jitter exponential backoff under this store's policy: spreads retrying writers so one of them wins the next round.</summary>
+    /// <summary>
+    /// Full-jitter exponential backoff under this store's policy: spreads retrying writers so one of them wins the next
+    /// round.
+    /// </summary>
     public TimeSpan Backoff(int attempt) => TimeSpan.FromMilliseconds(Random.Shared.NextDouble() *
         Math.Min(_policy.RetryMaxDelay.TotalMilliseconds, _policy.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16))));
 
@@ -162,7 +170,8 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
         IAsyncEnumerator<BlobItem>? items = null;
         try
         {
-            items = container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            items = container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken)
+                .GetAsyncEnumerator(cancellationToken);
             while (true)
             {
                 try
@@ -218,7 +227,8 @@ public sealed class BlobDocumentStore(BlobContainerClient container, JsonSeriali
         // Metadata goes in the same PUT as the content, so it always describes the stored document.
         var metadata = (value as IListedMetadata)?.ListedMetadata;
         var response = await container.GetBlobClient(blobName)
-            .UploadAsync(content, new BlobUploadOptions { Conditions = conditions, HttpHeaders = JsonHeaders, Metadata = metadata }, cancellationToken)
+            .UploadAsync(content, new BlobUploadOptions { Conditions = conditions, HttpHeaders = JsonHeaders, Metadata = metadata },
+                cancellationToken)
             .ConfigureAwait(false);
         return response.Value.ETag;
     }

@@ -25,10 +25,14 @@ public static class BlobReadGrant
         };
         return blob.CanGenerateSasUri
             ? blob.GenerateSasUri(sas)
-            : await SignWithDelegationKeyAsync(blob.GetParentBlobContainerClient().GetParentBlobServiceClient(), blob.Uri, sas, cancellationToken);
+            : await SignWithDelegationKeyAsync(blob.GetParentBlobContainerClient().GetParentBlobServiceClient(), blob.Uri, sas,
+                cancellationToken);
     }
 
-    /// <summary>A URI that lets its holder list and read the blobs of <paramref name="container"/> until <paramref name="expiresOn"/>.</summary>
+    /// <summary>
+    /// A URI that lets its holder list and read the blobs of <paramref name="container"/> until
+    /// <paramref name="expiresOn"/>.
+    /// </summary>
     public static async Task<Uri> ForContainerAsync(BlobContainerClient container, DateTimeOffset expiresOn,
         CancellationToken cancellationToken = default)
     {

@@ -16,7 +16,8 @@ public static class ImgNormProtos
     {
         ArgumentNullException.ThrowIfNull(message);
         if (message.Std.Count != message.Mean.Count)
-            throw new FormatException($"img_norm has {message.Mean.Count} means but {message.Std.Count} stds; give as many of each (1 or 3).");
+            throw new FormatException(
+                $"img_norm has {message.Mean.Count} means but {message.Std.Count} stds; give as many of each (1 or 3).");
         return new ImgNorm(message.Mean, message.Std);
     }
 }
