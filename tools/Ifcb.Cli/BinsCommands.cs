@@ -26,7 +26,10 @@ public static class BinsCommands
         var output = new Argument<string>("OUT") { Description = "Output folder: OUT/{bin}/{bin}_{target}.png." };
         var flat = new Option<bool>("--flat") { Description = "Write every PNG directly into OUT instead of one folder per bin." };
         var noStitch = new Option<bool>("--no-stitch") { Description = "Do not stitch v1 (IFCB1-6) ROI pairs." };
-        var command = new Command("extract", "Extract every ROI image of the bins under SRC as grayscale PNGs.") { source, output, flat, noStitch };
+        var command = new Command("extract", "Extract every ROI image of the bins under SRC as grayscale PNGs.")
+        {
+            source, output, flat, noStitch,
+        };
         command.SetHandler(context, (parse, ct) =>
         {
             var report = ExtractAll(parse.GetValue(source)!, parse.GetValue(output)!, parse.GetValue(flat), !parse.GetValue(noStitch), ct);
@@ -38,7 +41,8 @@ public static class BinsCommands
             {
                 var table = new Table().Border(TableBorder.Rounded).AddColumns("bin", "images", "folder");
                 foreach (var bin in report.Bins)
-                    table.AddRow(Markup.Escape(bin.Bin), bin.Images.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(bin.Folder));
+                    table.AddRow(Markup.Escape(bin.Bin), bin.Images.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        Markup.Escape(bin.Folder));
                 context.Console.Write(table);
                 context.Console.MarkupLine($"{report.Images} images from {report.Bins.Count} bins; {report.Skipped.Count} skipped.");
             }

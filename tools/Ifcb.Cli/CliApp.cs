@@ -34,7 +34,10 @@ public static class CliApp
             context.Error.WriteLine($"See 'ifcb {string.Join(' ', CommandPath(parse))} --help'.");
             return ExitCodes.Usage;
         }
-        var invocation = new InvocationConfiguration { Output = context.Output, Error = context.Error, EnableDefaultExceptionHandler = false };
+        var invocation = new InvocationConfiguration
+        {
+            Output = context.Output, Error = context.Error, EnableDefaultExceptionHandler = false,
+        };
         return await parse.InvokeAsync(invocation, cancellationToken);
     }
 
@@ -66,7 +69,8 @@ public static class CliApp
     private static IEnumerable<string> CommandPath(ParseResult parse)
     {
         var names = new List<string>();
-        for (var result = parse.CommandResult; result is not null && result.Command is not RootCommand; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+        for (var result = parse.CommandResult; result is not null && result.Command is not RootCommand;
+            result = result.Parent as System.CommandLine.Parsing.CommandResult)
             names.Insert(0, result.Command.Name);
         return names;
     }

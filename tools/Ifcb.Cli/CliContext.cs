@@ -47,7 +47,8 @@ public sealed class CliContext
     };
 
     // Proto field names (snake_case) and default values, so scripts can rely on every field being present.
-    private static readonly JsonFormatter ProtoJson = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true).WithPreserveProtoFieldNames(true));
+    private static readonly JsonFormatter ProtoJson =
+        new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true).WithPreserveProtoFieldNames(true));
 
     /// <summary>
     /// Writes a value as indented JSON on stdout: protobuf messages (and lists of them) with the proto's field names,

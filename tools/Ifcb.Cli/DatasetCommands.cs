@@ -23,11 +23,15 @@ public static class DatasetCommands
     // neuston_util.py MAKE_DATASET_CONFIG: a dataset-config CSV with presence flags, to edit and pass as SRC.
     private static Command MakeConfig(CliContext context)
     {
-        var folders = new Argument<string[]>("PATH") { Description = "Class-folder datasets, first priority first.", Arity = ArgumentArity.OneOrMore };
+        var folders = new Argument<string[]>("PATH")
+        {
+            Description = "Class-folder datasets, first priority first.", Arity = ArgumentArity.OneOrMore,
+        };
         var output = new Option<string?>("--output", "-o") { Description = "Write the CSV here instead of printing it." };
         var command = new Command("make-config",
             "Write a dataset-config CSV for the given folders (priority in the order given; 1 where a folder has the class, else 0). " +
-            "Edit it (0 leaves a class out, a name renames/merges) and pass it as SRC to train, norm or dataset upload.") { folders, output };
+            "Edit it (0 leaves a class out, a name renames/merges) and pass it as SRC to train, norm or dataset upload.")
+            { folders, output };
         command.SetHandler(context, (parse, _) =>
         {
             var datasets = parse.GetValue(folders)!
@@ -48,15 +52,24 @@ public static class DatasetCommands
 
     private static Command Upload(CliContext context)
     {
-        var folder = new Argument<string>("SRC") { Description = "Folder with one subfolder per class, images inside; or a dataset-config CSV whose merge is uploaded as one dataset." };
-        var name = new Option<string?>("--name", "--dataset") { Description = "Dataset name; default: the folder (or CSV file) name, sanitised." };
+        var folder = new Argument<string>("SRC")
+        {
+            Description = "Folder with one subfolder per class, images inside; " +
+                "or a dataset-config CSV whose merge is uploaded as one dataset.",
+        };
+        var name = new Option<string?>("--name", "--dataset")
+        {
+            Description = "Dataset name; default: the folder (or CSV file) name, sanitised.",
+        };
         var command = new Command("upload",
-            "Upload a class-folder dataset as its new version (sending only changed files); if another upload of the same name finishes first, this one fails and changes nothing.")
+            "Upload a class-folder dataset as its new version (sending only changed files); " +
+            "if another upload of the same name finishes first, this one fails and changes nothing.")
             { folder, name };
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var info = await DatasetSource.UploadAsync(platform, context, parse.GetValue(folder)!, parse.GetValue(name), parse.GetValue(GlobalOptions.Json), ct);
+            var info = await DatasetSource.UploadAsync(platform, context, parse.GetValue(folder)!, parse.GetValue(name),
+                parse.GetValue(GlobalOptions.Json), ct);
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(info);
             else
@@ -80,8 +93,8 @@ public static class DatasetCommands
             }
             var table = new Table().Border(TableBorder.Rounded).AddColumns("name", "classes", "images", "bytes", "fingerprint");
             foreach (var d in reply.Datasets)
-                table.AddRow(Markup.Escape(d.Name), d.Classes.Count.ToString(CultureInfo.InvariantCulture), d.Images.ToString(CultureInfo.InvariantCulture),
-                    d.Bytes.ToString(CultureInfo.InvariantCulture), Short(d.Fingerprint));
+                table.AddRow(Markup.Escape(d.Name), d.Classes.Count.ToString(CultureInfo.InvariantCulture),
+                    d.Images.ToString(CultureInfo.InvariantCulture), d.Bytes.ToString(CultureInfo.InvariantCulture), Short(d.Fingerprint));
             context.Console.Write(table);
             return ExitCodes.Success;
         });
@@ -112,11 +125,13 @@ public static class DatasetCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var info = await platform.Datasets.DeleteAsync(new DatasetRef { Name = parse.GetValue(name) }, platform.Auth, cancellationToken: ct);
+            var info = await platform.Datasets.DeleteAsync(new DatasetRef { Name = parse.GetValue(name) }, platform.Auth,
+                cancellationToken: ct);
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(info);
             else
-                context.Console.MarkupLine($"Deleted dataset [bold]{Markup.Escape(info.Name)}[/] ({info.Images} images; jobs reading it may finish, then its files are removed).");
+                context.Console.MarkupLine($"Deleted dataset [bold]{Markup.Escape(info.Name)}[/] ({info.Images} images; " +
+                    "jobs reading it may finish, then its files are removed).");
             return ExitCodes.Success;
         });
         return command;
@@ -124,7 +139,8 @@ public static class DatasetCommands
 
     private static void Render(IAnsiConsole console, DatasetInfo info)
     {
-        console.MarkupLine($"Dataset [bold]{Markup.Escape(info.Name)}[/]: {info.Images} images in {info.Classes.Count} classes, {info.Bytes} bytes, fingerprint {Short(info.Fingerprint)}" +
+        console.MarkupLine($"Dataset [bold]{Markup.Escape(info.Name)}[/]: {info.Images} images in {info.Classes.Count} classes, " +
+                           $"{info.Bytes} bytes, fingerprint {Short(info.Fingerprint)}" +
                            (info.Generation.Length > 0 ? $", generation {Markup.Escape(info.Generation)}" : "") +
                            (info.Uploaded + info.Skipped > 0 ? $" (uploaded {info.Uploaded}, unchanged {info.Skipped})" : ""));
         var table = new Table().Border(TableBorder.Simple).AddColumns("class", "images");

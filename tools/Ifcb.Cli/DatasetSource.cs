@@ -14,8 +14,8 @@ public static class DatasetSource
     /// Uploads <paramref name="folder"/> (a class folder, or a dataset-config CSV whose merge becomes one dataset) as
     /// dataset <paramref name="name"/> (default: the folder or CSV file name), with a progress bar.
     /// </summary>
-    public static async Task<DatasetInfo> UploadAsync(PlatformConnection platform, CliContext context, string folder, string? name, bool quiet,
-        CancellationToken cancellationToken)
+    public static async Task<DatasetInfo> UploadAsync(PlatformConnection platform, CliContext context, string folder, string? name,
+        bool quiet, CancellationToken cancellationToken)
     {
         var isConfig = Ifcb.Data.Datasets.DatasetConfig.IsConfigFile(folder);
         var datasetName = string.IsNullOrWhiteSpace(name)
@@ -25,7 +25,8 @@ public static class DatasetSource
             ? DatasetUpload.FilesOfConfig(folder)
             : null;
         if (isConfig && !quiet)
-            context.Info($"dataset-config {folder}: uploading its merge as dataset {datasetName} (priorities only order --class-max in local mode)");
+            context.Info($"dataset-config {folder}: uploading its merge as dataset {datasetName} " +
+                "(priorities only order --class-max in local mode)");
         Task<DatasetInfo> Send(IProgress<(int Done, int Total)>? progress) => files is null
             ? DatasetUpload.UploadFolderAsync(platform.Datasets, datasetName, folder, platform.Auth, progress, cancellationToken)
             : DatasetUpload.UploadFilesAsync(platform.Datasets, datasetName, files, platform.Auth, progress, cancellationToken);
@@ -51,8 +52,8 @@ public static class DatasetSource
     /// neuston's SRC on the platform: a local class folder or dataset-config CSV is uploaded (as <paramref name="name"/>
     /// or its file name); anything else names an existing dataset.
     /// </summary>
-    public static async Task<DatasetInfo> ResolveAsync(PlatformConnection platform, CliContext context, string source, string? name, bool quiet,
-        CancellationToken cancellationToken)
+    public static async Task<DatasetInfo> ResolveAsync(PlatformConnection platform, CliContext context, string source, string? name,
+        bool quiet, CancellationToken cancellationToken)
     {
         if (Directory.Exists(source) || Ifcb.Data.Datasets.DatasetConfig.IsConfigFile(source))
             return await UploadAsync(platform, context, source, name, quiet, cancellationToken);

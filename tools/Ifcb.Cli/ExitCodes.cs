@@ -44,7 +44,10 @@ public static class ExitCodes
     };
 }
 
-/// <summary>A command line that parsed but makes no sense (missing --server, conflicting flags); exits with <see cref="ExitCodes.Usage"/>.</summary>
+/// <summary>
+/// A command line that parsed but makes no sense (missing --server, conflicting flags); exits with
+/// <see cref="ExitCodes.Usage"/>.
+/// </summary>
 public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>The operation ran and did not succeed (a job failed or was cancelled); its message is printed, exit code 1.</summary>

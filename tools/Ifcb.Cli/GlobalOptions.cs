@@ -14,7 +14,8 @@ public static class GlobalOptions
 
     public static readonly Option<string?> Server = new("--server")
     {
-        Description = $"Platform URL: the Training service (env {ServerVariable}); NormStats and Registry are found through it unless given below. Without it, train, norm and run work locally.",
+        Description = $"Platform URL: the Training service (env {ServerVariable}); NormStats and Registry are found through it " +
+            "unless given below. Without it, train, norm and run work locally.",
         Recursive = true,
     };
 
@@ -46,7 +47,8 @@ public static class GlobalOptions
     {
         Description = $"Seconds each call to the platform may take before it is retried or given up (env {TimeoutVariable}; default 30). " +
             "Reads are retried on Unavailable, DeadlineExceeded and ResourceExhausted: 5 attempts within 60 s (or twice --timeout). " +
-            "Watches, downloads and dataset uploads have no overall limit (a checkpoint upload: 2 min + 1 s per MiB); keep-alive pings notice a dead server.",
+            "Watches, downloads and dataset uploads have no overall limit (a checkpoint upload: 2 min + 1 s per MiB); " +
+            "keep-alive pings notice a dead server.",
         Recursive = true,
     };
 

@@ -29,19 +29,24 @@ public static class JobsCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var request = new ListJobsRequest { PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000), State = JobStateNames.Parse(parse.GetValue(state)) };
+            var request = new ListJobsRequest
+            {
+                PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000), State = JobStateNames.Parse(parse.GetValue(state)),
+            };
             var jobs = (await platform.Training.ListJobsAsync(request, cancellationToken: ct)).Jobs;
             if (parse.GetValue(GlobalOptions.Json))
             {
                 context.WriteJson(jobs);
                 return ExitCodes.Success;
             }
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("job", "state", "train_id", "model", "dataset", "epochs", "best f1_w", "created");
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumns("job", "state", "train_id", "model", "dataset", "epochs", "best f1_w", "created");
             foreach (var job in jobs)
             {
                 var best = job.Epochs.FirstOrDefault(e => e.Epoch == job.BestEpoch);
-                table.AddRow(job.JobId, JobStateNames.Of(job.State), Markup.Escape(job.Request.TrainId), Markup.Escape(job.Request.Model), Markup.Escape(job.Request.Dataset),
-                    job.Epochs.Count.ToString(CultureInfo.InvariantCulture), best?.F1Weighted.ToString("0.000", CultureInfo.InvariantCulture) ?? "", job.CreatedAt);
+                table.AddRow(job.JobId, JobStateNames.Of(job.State), Markup.Escape(job.Request.TrainId), Markup.Escape(job.Request.Model),
+                    Markup.Escape(job.Request.Dataset), job.Epochs.Count.ToString(CultureInfo.InvariantCulture),
+                    best?.F1Weighted.ToString("0.000", CultureInfo.InvariantCulture) ?? "", job.CreatedAt);
             }
             context.Console.Write(table);
             return ExitCodes.Success;
@@ -70,7 +75,8 @@ public static class JobsCommands
                 Row("dataset", state.Request.Dataset);
                 Row("seed", state.Seed.ToString(CultureInfo.InvariantCulture));
                 Row("classes", string.Join(", ", state.Classes));
-                Row("img_norm", state.ImgNorm is null ? "" : $"{string.Join(',', state.ImgNorm.Mean)} {string.Join(',', state.ImgNorm.Std)}");
+                Row("img_norm",
+                    state.ImgNorm is null ? "" : $"{string.Join(',', state.ImgNorm.Mean)} {string.Join(',', state.ImgNorm.Std)}");
                 Row("worker", state.Worker);
                 Row("created", state.CreatedAt);
                 Row("updated", state.UpdatedAt);
@@ -90,7 +96,10 @@ public static class JobsCommands
     private static Command Watch(CliContext context)
     {
         var job = new Argument<string>("JOB");
-        var command = new Command("watch", "Follow a job with a progress bar per epoch until it ends; exit 1 if it fails or is cancelled.") { job };
+        var command = new Command("watch", "Follow a job with a progress bar per epoch until it ends; exit 1 if it fails or is cancelled.")
+        {
+            job,
+        };
         command.SetHandler(context, async (parse, ct) =>
         {
             var json = parse.GetValue(GlobalOptions.Json);
@@ -113,7 +122,8 @@ public static class JobsCommands
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var state = await platform.Training.CancelJobAsync(new JobRef { JobId = parse.GetValue(job) }, platform.Auth, cancellationToken: ct);
+            var state = await platform.Training.CancelJobAsync(new JobRef { JobId = parse.GetValue(job) }, platform.Auth,
+                cancellationToken: ct);
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(state);
             else
@@ -127,9 +137,15 @@ public static class JobsCommands
     {
         var job = new Argument<string>("JOB");
         var output = new Option<string?>("--out", "-o") { Description = "Folder to download into (default ./JOB)." };
-        var only = new Option<string[]>("--only") { Description = "Download only these artifacts (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var only = new Option<string[]>("--only")
+        {
+            Description = "Download only these artifacts (repeatable).", AllowMultipleArgumentsPerToken = true,
+        };
         var listOnly = new Option<bool>("--list") { Description = "List the artifacts without downloading." };
-        var command = new Command("artifacts", "Download a job's artifacts: checkpoint, epochs.csv, results.json, image lists, PNG plots.") { job, output, only, listOnly };
+        var command = new Command("artifacts", "Download a job's artifacts: checkpoint, epochs.csv, results.json, image lists, PNG plots.")
+        {
+            job, output, only, listOnly,
+        };
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
@@ -144,7 +160,10 @@ public static class JobsCommands
                 artifacts = await JobArtifacts.DownloadAsync(platform.Training, jobId, folder, parse.GetValue(only), platform.Retry, ct);
             }
             if (parse.GetValue(GlobalOptions.Json))
-                context.WriteJson(new { JobId = jobId, Folder = folder, Artifacts = artifacts.Select(a => new { a.Name, a.Size, a.ContentType }) });
+                context.WriteJson(new
+                {
+                    JobId = jobId, Folder = folder, Artifacts = artifacts.Select(a => new { a.Name, a.Size, a.ContentType }),
+                });
             else
             {
                 var table = new Table().Border(TableBorder.Rounded).AddColumns("artifact", "bytes", "type");

@@ -18,15 +18,21 @@ public static class NormCommand
 {
     /// <summary>What norm prints with --json, the same for both modes.</summary>
     public sealed record NormReport(
-        IReadOnlyList<double> Mean, IReadOnlyList<double> Std, string ImgNorm, long Images, long PixelsPerChannel, string Estimator, int Resize,
-        IReadOnlyList<CorruptImageReport> CorruptImages, string? Dataset, bool Cached);
+        IReadOnlyList<double> Mean, IReadOnlyList<double> Std, string ImgNorm, long Images, long PixelsPerChannel, string Estimator,
+        int Resize, IReadOnlyList<CorruptImageReport> CorruptImages, string? Dataset, bool Cached);
 
     public sealed record CorruptImageReport(string Path, string Reason);
 
     public static Command Build(CliContext context)
     {
-        var source = new Argument<string>("SRC") { Description = "Class-folder dataset or dataset-config CSV; with --server also an existing dataset name." };
-        var resize = new Option<int>("--resize") { Description = "Square side images are resized to before the statistics.", DefaultValueFactory = _ => 299 };
+        var source = new Argument<string>("SRC")
+        {
+            Description = "Class-folder dataset or dataset-config CSV; with --server also an existing dataset name.",
+        };
+        var resize = new Option<int>("--resize")
+        {
+            Description = "Square side images are resized to before the statistics.", DefaultValueFactory = _ => 299,
+        };
         var classConfig = NeustonOptions.ClassConfig();
         var classMin = NeustonOptions.ClassMin();
         var classMax = NeustonOptions.ClassMax();
@@ -37,7 +43,10 @@ public static class NormCommand
                 $"neuston: neuston_net's average of per-batch ({Defaults.BatchSize}) statistics.",
             DefaultValueFactory = _ => "exact",
         }.AcceptOnlyFromAmong("exact", "neuston");
-        var dataset = new Option<string?>("--dataset") { Description = "With --server: dataset name for the upload of SRC (default: folder name)." };
+        var dataset = new Option<string?>("--dataset")
+        {
+            Description = "With --server: dataset name for the upload of SRC (default: folder name).",
+        };
         var command = new Command("norm", "Compute image normalisation statistics (neuston CALC_IMG_NORM).")
         {
             source, resize, classConfig, classMin, classMax, seed, estimator, dataset,
@@ -65,7 +74,8 @@ public static class NormCommand
                 foreach (var note in spec.Report.DatasetConfigNotes ?? [])
                     c.Warn(note);
                 if (spec.Images.Count == 0)
-                    throw new OperationFailedException($"No images left in {src} after the class filters (class-min {p.GetValue(classMin)}).");
+                    throw new OperationFailedException(
+                        $"No images left in {src} after the class filters (class-min {p.GetValue(classMin)}).");
                 var size = p.GetValue(resize);
                 var calculator = new NormStatsCalculator(size);
                 var neuston = p.GetValue(estimator) == "neuston";
@@ -73,7 +83,8 @@ public static class NormCommand
                     ? calculator.ComputeNeuston(spec.Images, progress: progress, cancellationToken: token)
                     : calculator.ComputeExact(spec.Images, progress, token));
                 return new NormReport(result.Mean, result.Std, result.ImgNorm.ToString(), result.ImageCount, result.PixelsPerChannel,
-                    neuston ? "neuston" : "exact", size, [.. result.Failures.Select(f => new CorruptImageReport(f.Path, f.Reason))], null, false);
+                    neuston ? "neuston" : "exact", size, [.. result.Failures.Select(f => new CorruptImageReport(f.Path, f.Reason))],
+                    null, false);
             }
 
             async Task<NormReport> RunOnPlatformAsync(ParseResult p, CliContext c, PlatformConnection connection, CancellationToken token)
@@ -86,7 +97,8 @@ public static class NormCommand
                     ClassMax = p.GetValue(classMax) ?? 0, Seed = p.GetValue(seed),
                     Estimator = p.GetValue(estimator) == "neuston" ? NormEstimator.Neuston : NormEstimator.Exact,
                 };
-                var job = await connection.NormStats.ComputeAsync(new ComputeNormRequest { Dataset = info.Name, Options = options }, connection.Auth, cancellationToken: token);
+                var job = await connection.NormStats.ComputeAsync(new ComputeNormRequest { Dataset = info.Name, Options = options },
+                    connection.Auth, cancellationToken: token);
                 job = await WatchAsync(c, connection, job, json, token);
                 if (job.State != NormJobState.Succeeded)
                     throw new OperationFailedException($"Norm job {job.JobId} ended {job.State}: {job.Error}");
@@ -114,7 +126,8 @@ public static class NormCommand
             });
     }
 
-    private static async Task<NormJob> WatchAsync(CliContext context, PlatformConnection platform, NormJob job, bool quiet, CancellationToken cancellationToken)
+    private static async Task<NormJob> WatchAsync(CliContext context, PlatformConnection platform, NormJob job, bool quiet,
+        CancellationToken cancellationToken)
     {
         if (IsFinished(job))
             return job;
@@ -145,10 +158,12 @@ public static class NormCommand
 
     private static void Render(CliContext context, NormReport report)
     {
-        static string Vector(IEnumerable<double> values) => "[" + string.Join(' ', values.Select(v => v.ToString("0.#######", CultureInfo.InvariantCulture))) + "]";
+        static string Vector(IEnumerable<double> values) =>
+            "[" + string.Join(' ', values.Select(v => v.ToString("0.#######", CultureInfo.InvariantCulture))) + "]";
         context.Output.WriteLine($"MEAN={Vector(report.Mean)} STD={Vector(report.Std)}");
         context.Output.WriteLine($"--img-norm {report.ImgNorm}");
         context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"({report.Images} images at {report.Resize}x{report.Resize}, {report.Estimator} estimator{(report.Cached ? ", cached" : "")}{(report.CorruptImages.Count > 0 ? $", {report.CorruptImages.Count} unreadable left out" : "")})"));
+            $"({report.Images} images at {report.Resize}x{report.Resize}, {report.Estimator} estimator{(report.Cached ? ", cached" : "")}" +
+            $"{(report.CorruptImages.Count > 0 ? $", {report.CorruptImages.Count} unreadable left out" : "")})"));
     }
 }

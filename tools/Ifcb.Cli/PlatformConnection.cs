@@ -99,7 +99,8 @@ public sealed class PlatformConnection : IDisposable
             return CallPolicyInterceptor.DefaultCallTimeout;
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds)
             || seconds <= 0 || seconds > MaxCallTimeout.TotalSeconds)
-            throw new UsageException($"--timeout {text}: give the seconds a call may take, a number above 0 and at most {MaxCallTimeout.TotalSeconds:0} (default {CallPolicyInterceptor.DefaultCallTimeout.TotalSeconds:0}).");
+            throw new UsageException($"--timeout {text}: give the seconds a call may take, a number above 0 and at most " +
+                $"{MaxCallTimeout.TotalSeconds:0} (default {CallPolicyInterceptor.DefaultCallTimeout.TotalSeconds:0}).");
         return TimeSpan.FromSeconds(seconds);
     }
 
@@ -126,11 +127,14 @@ public sealed class PlatformConnection : IDisposable
         lock (_gate)
         {
             var training = _urls[PlatformService.Training];
-            foreach (var (service, key) in new[] { (PlatformService.NormStats, "normstats_url"), (PlatformService.Registry, "registry_url") })
+            foreach (var (service, key) in new[] { (PlatformService.NormStats, "normstats_url"),
+                (PlatformService.Registry, "registry_url") })
             {
                 if (_configured.Contains(service))
                     continue;
-                _urls[service] = trainingInfo.Details.TryGetValue(key, out var discovered) && !string.IsNullOrWhiteSpace(discovered) ? discovered : training;
+                _urls[service] = trainingInfo.Details.TryGetValue(key, out var discovered) && !string.IsNullOrWhiteSpace(discovered)
+                    ? discovered
+                    : training;
             }
         }
     }

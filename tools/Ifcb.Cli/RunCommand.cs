@@ -19,22 +19,38 @@ public static class RunCommand
 
     public static Command Build(CliContext context)
     {
-        var source = new Argument<string>("SRC") { Description = "A bin (path without extension), a folder (walked recursively), a .txt list, or images with --type img." };
-        var model = new Argument<string>("MODEL") { Description = "A .ifcbmodel checkpoint file, or with a server a registered NAME, NAME/VERSION or NAME@ALIAS." };
+        var source = new Argument<string>("SRC")
+        {
+            Description = "A bin (path without extension), a folder (walked recursively), a .txt list, or images with --type img.",
+        };
+        var model = new Argument<string>("MODEL")
+        {
+            Description = "A .ifcbmodel checkpoint file, or with a server a registered NAME, NAME/VERSION or NAME@ALIAS.",
+        };
         var runId = new Argument<string>("RUN_ID") { Description = "Names the run; used by --outdir's {RUN_ID}." };
-        var type = new Option<string>("--type") { Description = "Input type.", DefaultValueFactory = _ => "bin" }.AcceptOnlyFromAmong("bin", "img");
-        var outdir = new Option<string?>("--outdir") { Description = $"Output folder pattern (default {RunRequest.DefaultOutputDirectory}; {{RUN_ID}}, {{MODEL_ID}}, {{RUN_DATE}})." };
+        var type = new Option<string>("--type") { Description = "Input type.", DefaultValueFactory = _ => "bin" }
+            .AcceptOnlyFromAmong("bin", "img");
+        var outdir = new Option<string?>("--outdir")
+        {
+            Description = $"Output folder pattern (default {RunRequest.DefaultOutputDirectory}; " +
+                $"{{RUN_ID}}, {{MODEL_ID}}, {{RUN_DATE}}).",
+        };
         var outfile = new Option<string[]>("--outfile")
         {
-            Description = $"Output file pattern, repeatable; the extension (.h5, .json, .csv) picks the format (default {RunRequest.DefaultBinOutputFile} for bins, {RunRequest.DefaultImageOutputFile} for images).",
+            Description = $"Output file pattern, repeatable; the extension (.h5, .json, .csv) picks the format " +
+                $"(default {RunRequest.DefaultBinOutputFile} for bins, {RunRequest.DefaultImageOutputFile} for images).",
         };
         var filter = new Option<string[]>("--filter")
         {
-            Description = "IN|OUT KEYWORD… : keep (IN) or drop (OUT) inputs whose id contains a keyword; a keyword naming a file means its lines.",
+            Description = "IN|OUT KEYWORD… : keep (IN) or drop (OUT) inputs whose id contains a keyword; " +
+                "a keyword naming a file means its lines.",
             AllowMultipleArgumentsPerToken = true,
         };
         var clobber = new Option<bool>("--clobber") { Description = "Redo inputs whose outputs already exist." };
-        var batch = new Option<int>("--batch", "--batch-size") { Description = "Images per forward pass.", DefaultValueFactory = _ => Defaults.BatchSize };
+        var batch = new Option<int>("--batch", "--batch-size")
+        {
+            Description = "Images per forward pass.", DefaultValueFactory = _ => Defaults.BatchSize,
+        };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
         var remote = new Option<bool>("--remote")
         {
@@ -92,8 +108,9 @@ public static class RunCommand
                 context.WriteJson(report);
             else
                 context.Console.MarkupLine(Markup.Escape(
-                    $"{report.Completed} classified ({report.ImagesClassified} images, {report.Seconds:0.#} s), {report.SkippedExisting} already done, " +
-                    $"{report.Failed.Count} failed, {report.FilteredOut} filtered out → {report.OutputDirectory}"));
+                    $"{report.Completed} classified ({report.ImagesClassified} images, {report.Seconds:0.#} s), " +
+                    $"{report.SkippedExisting} already done, {report.Failed.Count} failed, {report.FilteredOut} filtered out " +
+                    $"→ {report.OutputDirectory}"));
             return summary.Failed.Count > 0 && summary.Completed.Count == 0 ? ExitCodes.Failed : ExitCodes.Success;
         });
         return command;
@@ -110,13 +127,15 @@ public static class RunCommand
         var filterTokens = parse.GetValue<string[]>("--filter") ?? [];
         var request = new Ifcb.Protos.StartRunRequest
         {
-            Model = parse.GetValue<string>("MODEL")!, RunId = runId, Batch = parse.GetValue<int>("--batch"), Device = parse.GetValue<string>("--device")!,
+            Model = parse.GetValue<string>("MODEL")!, RunId = runId, Batch = parse.GetValue<int>("--batch"),
+            Device = parse.GetValue<string>("--device")!,
             Outfile = { parse.GetValue<string[]>("--outfile") ?? [] },
             FilterMode = filterTokens.Length > 0 ? filterTokens[0] : "", FilterKeywords = { filterTokens.Skip(1) },
         };
         // Refuse what the service would refuse before uploading anything (a bin set uploaded for a refused run would wait
         // a day for garbage collection).
-        Ifcb.Inference.OutputPattern.ValidateAll(request.Outfile, images ? Ifcb.Inference.RunInputType.Image : Ifcb.Inference.RunInputType.Bin);
+        Ifcb.Inference.OutputPattern.ValidateAll(request.Outfile,
+            images ? Ifcb.Inference.RunInputType.Image : Ifcb.Inference.RunInputType.Bin);
         Ifcb.Platform.ResourceName.ValidateModelName(runId, "RUN_ID");
         if (request.Batch != 0)
             Ifcb.Platform.Limits.Check(request.Batch, 1, Ifcb.Platform.Limits.MaxBatch, "--batch", nameof(Ifcb.Platform.Limits.MaxBatch));
@@ -143,7 +162,8 @@ public static class RunCommand
             update =>
             {
                 if (!json)
-                    context.Console.MarkupLine(Markup.Escape($"{update.State}: {update.ItemsDone}/{update.ItemsTotal} bins, {update.ImagesClassified} images"));
+                    context.Console.MarkupLine(Markup.Escape(
+                        $"{update.State}: {update.ItemsDone}/{update.ItemsTotal} bins, {update.ImagesClassified} images"));
             }, platform.Retry, ct);
         var outputs = Path.GetFullPath(parse.GetValue<string?>("--outdir") ?? Path.Combine("run-output", runId));
         var listing = await platform.Runs.ListRunOutputsAsync(new Ifcb.Protos.JobRef { JobId = run.JobId }, cancellationToken: ct);
@@ -163,7 +183,8 @@ public static class RunCommand
         if (json)
             context.WriteJson(run);
         else
-            context.Console.MarkupLine(Markup.Escape($"Run {run.JobId} {run.State}: {run.Completed.Count} classified, {run.Failed.Count} failed; {listing.Artifacts.Count} files → {outputs}"));
+            context.Console.MarkupLine(Markup.Escape($"Run {run.JobId} {run.State}: {run.Completed.Count} classified, " +
+                $"{run.Failed.Count} failed; {listing.Artifacts.Count} files → {outputs}"));
         return run.State == Ifcb.Protos.JobState.Succeeded ? ExitCodes.Success : ExitCodes.Failed;
     }
 
@@ -181,7 +202,8 @@ public static class RunCommand
         var temporary = Path.Combine(Path.GetTempPath(), $"ifcb-run-{Guid.NewGuid():N}.ifcbmodel");
         try
         {
-            var downloaded = await ModelDownloads.DownloadAsync(platform.Registry, ModelRef.Parse(model), _ => temporary, platform.Retry, ct);
+            var downloaded = await ModelDownloads.DownloadAsync(platform.Registry, ModelRef.Parse(model), _ => temporary,
+                platform.Retry, ct);
             context.Warn($"using {downloaded.Version.Name}/{downloaded.Version.Version}");
             await using var file = File.OpenRead(downloaded.Path);
             return Checkpoint.Load(file);

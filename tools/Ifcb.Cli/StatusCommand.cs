@@ -22,7 +22,8 @@ public static class StatusCommand
         {
             using var platform = PlatformConnection.From(parse, context);
             if (platform.KnownUrl(PlatformService.Training) is null)
-                throw new UsageException($"ifcb status needs the platform's address: pass --server URL (or set {GlobalOptions.ServerVariable}).");
+                throw new UsageException(
+                    $"ifcb status needs the platform's address: pass --server URL (or set {GlobalOptions.ServerVariable}).");
             var training = await QueryAsync(platform, PlatformService.Training, ct);
             var peers = await Task.WhenAll(new[] { PlatformService.NormStats, PlatformService.Registry }.Select(service =>
                 platform.KnownUrl(service) is not null ? QueryAsync(platform, service, ct) : Task.FromResult(Unknown(service))));
@@ -31,11 +32,13 @@ public static class StatusCommand
                 context.WriteJson(statuses);
             else
             {
-                var table = new Table().Border(TableBorder.Rounded).AddColumns("service", "url", "status", "version", "instance", "details");
+                var table = new Table().Border(TableBorder.Rounded)
+                    .AddColumns("service", "url", "status", "version", "instance", "details");
                 foreach (var s in statuses)
-                    table.AddRow(s.Service, Markup.Escape(s.Url ?? ""), s.Up ? "[green]up[/]" : "[red]down[/]", Markup.Escape(s.Version ?? ""),
-                        Markup.Escape(s.InstanceId ?? ""),
-                        Markup.Escape(s.Error ?? string.Join(", ", (s.Details ?? new Dictionary<string, string>()).OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Key}={d.Value}"))));
+                    table.AddRow(s.Service, Markup.Escape(s.Url ?? ""), s.Up ? "[green]up[/]" : "[red]down[/]",
+                        Markup.Escape(s.Version ?? ""), Markup.Escape(s.InstanceId ?? ""),
+                        Markup.Escape(s.Error ?? string.Join(", ", (s.Details ?? new Dictionary<string, string>())
+                            .OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Key}={d.Value}"))));
                 context.Console.Write(table);
             }
             foreach (var down in statuses.Where(s => !s.Up))
@@ -45,7 +48,8 @@ public static class StatusCommand
         return command;
     }
 
-    private static async Task<ServiceStatus> QueryAsync(PlatformConnection platform, PlatformService service, CancellationToken cancellationToken)
+    private static async Task<ServiceStatus> QueryAsync(PlatformConnection platform, PlatformService service,
+        CancellationToken cancellationToken)
     {
         var name = service.ToString().ToLowerInvariant();
         var url = platform.KnownUrl(service);

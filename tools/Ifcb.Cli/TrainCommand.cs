@@ -22,40 +22,62 @@ public static class TrainCommand
 {
     public static Command Build(CliContext context)
     {
-        var source = new Argument<string>("SRC") { Description = "Class-folder dataset or dataset-config CSV (see dataset make-config); with --server also an existing dataset name." };
+        var source = new Argument<string>("SRC")
+        {
+            Description = "Class-folder dataset or dataset-config CSV (see dataset make-config); " +
+                "with --server also an existing dataset name.",
+        };
         var model = new Argument<string>("MODEL") { Description = $"Architecture: {string.Join(", ", ModelZoo.Architectures)}." };
         var trainId = new Argument<string>("TRAIN_ID") { Description = "Names the run; the default model id and output folder." };
         var untrain = new Option<bool>("--untrain") { Description = "Start from random weights instead of ImageNet weights." };
         var imgNorm = ImgNormChoice.CreateOption();
         var seed = new Option<long>("--seed") { Description = "Random seed; 0 picks one and records it." };
-        var split = new Option<string>("--split") { Description = "Per-class training:validation percentages.", DefaultValueFactory = _ => "80:20", HelpName = "T:V" };
+        var split = new Option<string>("--split")
+        {
+            Description = "Per-class training:validation percentages.", DefaultValueFactory = _ => "80:20", HelpName = "T:V",
+        };
         var classConfig = NeustonOptions.ClassConfig();
         var classMin = NeustonOptions.ClassMin();
         var classMax = NeustonOptions.ClassMax();
         var emax = new Option<int>("--emax") { Description = "Maximum epochs.", DefaultValueFactory = _ => 60 };
         var emin = new Option<int>("--emin") { Description = "Minimum epochs.", DefaultValueFactory = _ => 10 };
-        var estop = new Option<int>("--estop") { Description = "Early-stopping patience in epochs (val_loss); 0 disables it.", DefaultValueFactory = _ => 10 };
-        var flip = new Option<string?>("--flip") { Description = "Random flips: x (vertical), y (horizontal), xy; +V also flips validation images." }
-            .AcceptOnlyFromAmong("x", "y", "xy", "x+V", "y+V", "xy+V");
-        var batch = new Option<int>("--batch", "--batch-size") { Description = "Batch size.", DefaultValueFactory = _ => Defaults.BatchSize };
+        var estop = new Option<int>("--estop")
+        {
+            Description = "Early-stopping patience in epochs (val_loss); 0 disables it.", DefaultValueFactory = _ => 10,
+        };
+        var flip = new Option<string?>("--flip")
+        {
+            Description = "Random flips: x (vertical), y (horizontal), xy; +V also flips validation images.",
+        }.AcceptOnlyFromAmong("x", "y", "xy", "x+V", "y+V", "xy+V");
+        var batch = new Option<int>("--batch", "--batch-size")
+        {
+            Description = "Batch size.", DefaultValueFactory = _ => Defaults.BatchSize,
+        };
         var swap = new Option<bool>("--swap") { Description = "Swap the training and validation sets." };
         var resize = new Option<int?>("--resize") { Description = "Input side in pixels (default 299 for inception, 224 otherwise)." };
         var outdir = new Option<string>("--outdir")
         {
-            Description = "Output folder ({TRAIN_ID} and {TRAIN_DATE} are filled in). With --server, the job's artifacts are downloaded there when given.",
+            Description = "Output folder ({TRAIN_ID} and {TRAIN_DATE} are filled in). " +
+                "With --server, the job's artifacts are downloaded there when given.",
             DefaultValueFactory = _ => "training-output/{TRAIN_ID}",
         };
         var modelId = new Option<string?>("--model-id") { Description = "Model id (checkpoint name); default TRAIN_ID." };
-        var register = new Option<string?>("--register") { Description = "Register the best checkpoint in the registry under this model name." };
+        var register = new Option<string?>("--register")
+        {
+            Description = "Register the best checkpoint in the registry under this model name.",
+        };
         var weights = WeightsDirectory.CreateOption();
-        var dataset = new Option<string?>("--dataset") { Description = "With --server: dataset name for the upload of SRC (default: folder name)." };
+        var dataset = new Option<string?>("--dataset")
+        {
+            Description = "With --server: dataset name for the upload of SRC (default: folder name).",
+        };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" }
             .AcceptOnlyFromAmong([.. DeviceSelection.Choices]);
         var noWait = new Option<bool>("--no-wait") { Description = "With --server: print the job and return without following it." };
         var command = new Command("train", "Train a classifier (neuston TRAIN).")
         {
-            source, model, trainId, untrain, imgNorm, seed, split, classConfig, classMin, classMax, emax, emin, estop, flip, batch, swap, resize,
-            outdir, modelId, register, weights, dataset, device, noWait,
+            source, model, trainId, untrain, imgNorm, seed, split, classConfig, classMin, classMax, emax, emin, estop, flip, batch, swap,
+            resize, outdir, modelId, register, weights, dataset, device, noWait,
         };
 
         command.SetHandler(context, async (parse, ct) =>
@@ -84,11 +106,14 @@ public static class TrainCommand
                 var options = new TrainingOptions
                 {
                     Architecture = parse.GetValue(model)!, TrainId = parse.GetValue(trainId)!, Pretrained = !parse.GetValue(untrain),
-                    ImgNorm = norm.Value, Seed = TrainingPreparation.ResolveSeed(parse.GetValue(seed)), Split = SplitRatio.Parse(parse.GetValue(split)!),
-                    ClassConfig = NeustonOptions.LoadClassConfig(parse, classConfig), ClassMin = parse.GetValue(classMin), ClassMax = parse.GetValue(classMax),
-                    Emax = parse.GetValue(emax), Emin = parse.GetValue(emin), Estop = parse.GetValue(estop), Flip = FlipOption.Parse(parse.GetValue(flip)),
-                    BatchSize = parse.GetValue(batch), Swap = parse.GetValue(swap), Resize = parse.GetValue(resize), ModelId = parse.GetValue(modelId),
-                    Device = parse.GetValue(device)!,
+                    ImgNorm = norm.Value, Seed = TrainingPreparation.ResolveSeed(parse.GetValue(seed)),
+                    Split = SplitRatio.Parse(parse.GetValue(split)!),
+                    ClassConfig = NeustonOptions.LoadClassConfig(parse, classConfig),
+                    ClassMin = parse.GetValue(classMin), ClassMax = parse.GetValue(classMax),
+                    Emax = parse.GetValue(emax), Emin = parse.GetValue(emin), Estop = parse.GetValue(estop),
+                    Flip = FlipOption.Parse(parse.GetValue(flip)),
+                    BatchSize = parse.GetValue(batch), Swap = parse.GetValue(swap), Resize = parse.GetValue(resize),
+                    ModelId = parse.GetValue(modelId), Device = parse.GetValue(device)!,
                 };
                 options.Validate();
                 var src = parse.GetValue(source)!;
@@ -101,7 +126,9 @@ public static class TrainCommand
                 var sink = new DirectoryArtifactSink(outputFolder);
                 if (!json)
                     context.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                        $"Training [bold]{Markup.Escape(options.Architecture)}[/] on {inputs.Training.Images.Count} training / {inputs.Validation.Images.Count} validation images, {inputs.Classes.Count} classes, seed {inputs.Seed} → {Markup.Escape(sink.Directory)}"));
+                        $"Training [bold]{Markup.Escape(options.Architecture)}[/] on {inputs.Training.Images.Count} training / " +
+                        $"{inputs.Validation.Images.Count} validation images, {inputs.Classes.Count} classes, seed {inputs.Seed} " +
+                        $"→ {Markup.Escape(sink.Directory)}"));
                 var result = await TrainingProgressView.RunAsync(context, json, progress =>
                     new TrainingRun(inputs, sink, new ProgressObserver(progress)).RunAsync(ct));
                 var checkpoint = Path.Combine(sink.Directory, result.BestCheckpointName);
@@ -116,15 +143,17 @@ public static class TrainCommand
                     var best = result.Epochs.FirstOrDefault(e => e.Epoch == result.BestEpoch);
                     var metrics = best is null ? new Dictionary<string, double>() : new Dictionary<string, double>
                     {
-                        ["val_loss"] = best.ValLoss, ["f1_macro"] = best.F1Macro, ["f1_weighted"] = best.F1Weighted, ["accuracy"] = best.Accuracy,
+                        ["val_loss"] = best.ValLoss, ["f1_macro"] = best.F1Macro, ["f1_weighted"] = best.F1Weighted,
+                        ["accuracy"] = best.Accuracy,
                     };
                     var details = new VersionDetails { Metrics = metrics, Description = $"ifcb train {options.TrainId} (local)" };
-                    var version = await CheckpointRegistration.RegisterAsync(platform.Registry, checkpoint, registerAs, details, platform.Auth, platform.Retry, ct);
+                    var version = await CheckpointRegistration.RegisterAsync(platform.Registry, checkpoint, registerAs, details,
+                        platform.Auth, platform.Retry, ct);
                     registered = $"{version.Name}/{version.Version}";
                 }
-                return new TrainReport("local", null, result.Cancelled ? "cancelled" : "succeeded", options.TrainId, options.EffectiveModelId, inputs.Seed,
-                    inputs.Classes, result.BestEpoch, [.. result.Epochs.Select(EpochRow.From)], sink.Directory, checkpoint, registered,
-                    result.Cancelled ? "interrupted" : null, NativeAllocator.Settings);
+                return new TrainReport("local", null, result.Cancelled ? "cancelled" : "succeeded", options.TrainId,
+                    options.EffectiveModelId, inputs.Seed, inputs.Classes, result.BestEpoch, [.. result.Epochs.Select(EpochRow.From)],
+                    sink.Directory, checkpoint, registered, result.Cancelled ? "interrupted" : null, NativeAllocator.Settings);
             }
 
             async Task<TrainReport> OnPlatformAsync()
@@ -133,11 +162,14 @@ public static class TrainCommand
                 var (csv, column) = NeustonOptions.ClassConfigText(parse, classConfig);
                 var request = new StartTrainingRequest
                 {
-                    Dataset = info.Name, Model = parse.GetValue(model), TrainId = parse.GetValue(trainId), Untrain = parse.GetValue(untrain),
+                    Dataset = info.Name, Model = parse.GetValue(model), TrainId = parse.GetValue(trainId),
+                    Untrain = parse.GetValue(untrain),
                     ImgNorm = norm.ToRequestField(), Seed = parse.GetValue(seed), Split = parse.GetValue(split), ClassConfigCsv = csv,
                     ClassConfigColumn = column, ClassMin = parse.GetValue(classMin), ClassMax = parse.GetValue(classMax) ?? 0,
-                    Emax = parse.GetValue(emax), Emin = parse.GetValue(emin), Estop = parse.GetValue(estop), EstopDisabled = parse.GetValue(estop) == 0,
-                    Flip = parse.GetValue(flip) ?? "", Batch = parse.GetValue(batch), Swap = parse.GetValue(swap), Resize = parse.GetValue(resize) ?? 0,
+                    Emax = parse.GetValue(emax), Emin = parse.GetValue(emin), Estop = parse.GetValue(estop),
+                    EstopDisabled = parse.GetValue(estop) == 0,
+                    Flip = parse.GetValue(flip) ?? "", Batch = parse.GetValue(batch), Swap = parse.GetValue(swap),
+                    Resize = parse.GetValue(resize) ?? 0,
                     ModelId = parse.GetValue(modelId) ?? "", RegisterAs = registerAs ?? "", Device = parse.GetValue(device),
                 };
                 var job = await platform.Training.StartTrainingAsync(request, platform.Auth, cancellationToken: ct);
@@ -166,7 +198,8 @@ public static class TrainCommand
     {
         var spec = DatasetSpec.FromSource(source, options.DatasetOptions(unchecked((int)options.Seed)));
         var result = new NormStatsCalculator(options.EffectiveResize).ComputeExact(spec.Images);
-        context.Info($"img-norm auto: {result.ImgNorm.ToString()} ({result.ImageCount} images at {options.EffectiveResize}x{options.EffectiveResize})");
+        context.Info($"img-norm auto: {result.ImgNorm.ToString()} ({result.ImageCount} images at " +
+            $"{options.EffectiveResize}x{options.EffectiveResize})");
         return result.ImgNorm;
     }
 

@@ -12,7 +12,8 @@ public sealed record TrainReport(
 {
     /// <summary>A platform job's report; <paramref name="outdir"/> is where its artifacts were downloaded, if they were.</summary>
     public static TrainReport FromJob(TrainingJob job, string? outdir) => new(
-        "server", job.JobId, JobStateNames.Of(job.State), job.Request.TrainId, job.Request.ModelId.Length > 0 ? job.Request.ModelId : job.Request.TrainId,
+        "server", job.JobId, JobStateNames.Of(job.State), job.Request.TrainId,
+        job.Request.ModelId.Length > 0 ? job.Request.ModelId : job.Request.TrainId,
         job.Seed, [.. job.Classes], job.BestEpoch, [.. job.Epochs.Select(EpochRow.From)], outdir, null,
         job.RegisteredVersion.Length > 0 ? job.RegisteredVersion : null, job.Error.Length > 0 ? job.Error : null);
 
@@ -24,7 +25,8 @@ public sealed record TrainReport(
         var best = Epochs.FirstOrDefault(e => e.Epoch == BestEpoch);
         if (best is not null)
             context.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                $"Best epoch {best.Epoch}: val_loss {best.ValLoss:0.0000}, f1_weighted {best.F1Weighted:0.0000}, f1_macro {best.F1Macro:0.0000}, accuracy {best.Accuracy:0.0000}"));
+                $"Best epoch {best.Epoch}: val_loss {best.ValLoss:0.0000}, f1_weighted {best.F1Weighted:0.0000}, " +
+                $"f1_macro {best.F1Macro:0.0000}, accuracy {best.Accuracy:0.0000}"));
         if (JobId is not null)
             context.Console.MarkupLine($"Job {JobId}: {State}{(Error is { Length: > 0 } ? " — " + Markup.Escape(Error) : "")}");
         if (Outdir is not null)

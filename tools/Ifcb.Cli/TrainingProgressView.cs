@@ -6,12 +6,18 @@ using Spectre.Console;
 
 namespace Ifcb.Cli;
 
-/// <summary>One epoch as the CLI shows it, from a local run (<see cref="EpochRecord"/>) or a platform job (<see cref="EpochMetrics"/>).</summary>
-public sealed record EpochRow(int Epoch, bool Best, double TrainLoss, double ValLoss, double F1Macro, double F1Weighted, double Accuracy, double Seconds)
+/// <summary>
+/// One epoch as the CLI shows it, from a local run (<see cref="EpochRecord"/>) or a platform job
+/// (<see cref="EpochMetrics"/>).
+/// </summary>
+public sealed record EpochRow(
+    int Epoch, bool Best, double TrainLoss, double ValLoss, double F1Macro, double F1Weighted, double Accuracy, double Seconds)
 {
-    public static EpochRow From(EpochRecord e) => new(e.Epoch, e.Best, e.TrainLoss, e.ValLoss, e.F1Macro, e.F1Weighted, e.Accuracy, e.Seconds);
+    public static EpochRow From(EpochRecord e) =>
+        new(e.Epoch, e.Best, e.TrainLoss, e.ValLoss, e.F1Macro, e.F1Weighted, e.Accuracy, e.Seconds);
 
-    public static EpochRow From(EpochMetrics e) => new(e.Epoch, e.Best, e.TrainLoss, e.ValLoss, e.F1Macro, e.F1Weighted, e.Accuracy, e.Seconds);
+    public static EpochRow From(EpochMetrics e) =>
+        new(e.Epoch, e.Best, e.TrainLoss, e.ValLoss, e.F1Macro, e.F1Weighted, e.Accuracy, e.Seconds);
 }
 
 /// <summary>Receives training progress from either source and moves the progress bars.</summary>
@@ -43,8 +49,12 @@ public static class TrainingProgressView
             .StartAsync(progress => work(new EpochBars(progress)));
     }
 
-    /// <summary>Follows a platform training job to its end (<see cref="TrainingJobs.FollowAsync"/>) with this view's progress bars.</summary>
-    public static Task<TrainingJob> FollowJobAsync(CliContext context, bool quiet, PlatformConnection platform, string jobId, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Follows a platform training job to its end (<see cref="TrainingJobs.FollowAsync"/>) with this view's progress
+    /// bars.
+    /// </summary>
+    public static Task<TrainingJob> FollowJobAsync(CliContext context, bool quiet, PlatformConnection platform, string jobId,
+        CancellationToken cancellationToken) =>
         RunAsync(context, quiet, progress => TrainingJobs.FollowAsync(platform.Training, jobId, platform.Retry,
             epoch => progress.Epoch(EpochRow.From(epoch)),
             job => progress.Batch(job.Epoch, job.Batch, job.BatchesPerEpoch, job.ImagesPerSecond),
@@ -121,7 +131,8 @@ public static class TrainingProgressView
         private ProgressTask Bar(int epoch, int batchesPerEpoch)
         {
             if (!_bars.TryGetValue(epoch, out var bar))
-                _bars[epoch] = bar = progress.AddTask(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch,3}"), maxValue: Math.Max(1, batchesPerEpoch));
+                _bars[epoch] = bar = progress.AddTask(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch,3}"),
+                    maxValue: Math.Max(1, batchesPerEpoch));
             return bar;
         }
     }

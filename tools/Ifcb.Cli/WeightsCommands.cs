@@ -25,11 +25,23 @@ public static class WeightsCommands
 
     private static Command Import(CliContext context)
     {
-        var architecture = new Argument<string>("ARCH") { Description = $"Architecture: {string.Join(", ", ModelZoo.Architectures.Where(ModelZoo.SupportsPretrained))}." };
-        var file = new Argument<string>("FILE") { Description = "torchvision state dict: torch.save(model.state_dict()) .pth, or .safetensors." };
+        var architecture = new Argument<string>("ARCH")
+        {
+            Description = $"Architecture: {string.Join(", ", ModelZoo.Architectures.Where(ModelZoo.SupportsPretrained))}.",
+        };
+        var file = new Argument<string>("FILE")
+        {
+            Description = "torchvision state dict: torch.save(model.state_dict()) .pth, or .safetensors.",
+        };
         var weights = WeightsDirectory.CreateOption();
-        var blobs = new Option<string?>("--blobs") { Description = "Azure Storage connection string: import into the platform's 'weights' container instead." };
-        var command = new Command("import", "Validate a torchvision ImageNet state dict and store it for training.") { architecture, file, weights, blobs };
+        var blobs = new Option<string?>("--blobs")
+        {
+            Description = "Azure Storage connection string: import into the platform's 'weights' container instead.",
+        };
+        var command = new Command("import", "Validate a torchvision ImageNet state dict and store it for training.")
+        {
+            architecture, file, weights, blobs,
+        };
         command.SetHandler(context, async (parse, ct) =>
         {
             var arch = parse.GetValue(architecture)!;

@@ -9,7 +9,8 @@ namespace Ifcb.Cli;
 public static partial class ModelArguments
 {
     /// <summary>The MODEL argument; its text is parsed by <see cref="Ifcb.Contracts.ModelRef"/>.</summary>
-    public static Argument<string> Reference(string description = "NAME, NAME/VERSION, NAME/latest or NAME@ALIAS.") => new("MODEL") { Description = description };
+    public static Argument<string> Reference(string description = "NAME, NAME/VERSION, NAME/latest or NAME@ALIAS.") =>
+        new("MODEL") { Description = description };
 
     /// <summary>Repeated KEY=VALUE flags (--tag, --metric) as pairs.</summary>
     public static IEnumerable<KeyValuePair<string, string>> KeyValues(string[]? pairs, string flag)

@@ -15,18 +15,33 @@ public static class ModelImportCommand
 {
     public static Command Build(CliContext context)
     {
-        var file = new Argument<string>("FILE") { Description = "A torchvision state dict (.pth, .safetensors) or a neuston_net .ptl checkpoint." };
-        var arch = new Option<string?>("--arch", "--model") { Description = "Architecture (required for state dicts), e.g. resnet18, inception_v3." };
+        var file = new Argument<string>("FILE")
+        {
+            Description = "A torchvision state dict (.pth, .safetensors) or a neuston_net .ptl checkpoint.",
+        };
+        var arch = new Option<string?>("--arch", "--model")
+        {
+            Description = "Architecture (required for state dicts), e.g. resnet18, inception_v3.",
+        };
         var classes = new Option<string?>("--classes")
         {
             Description = "Class labels in output order: comma-separated, or a text file with one per line (required for state dicts).",
         };
         var imgNorm = ImgNormChoice.CreateOption();
-        var pretrained = new Option<bool?>("--pretrained") { Description = "The weights started from ImageNet (turns on inception_v3's transform_input)." };
+        var pretrained = new Option<bool?>("--pretrained")
+        {
+            Description = "The weights started from ImageNet (turns on inception_v3's transform_input).",
+        };
         var resize = new Option<int?>("--resize") { Description = "Input side (default: 299 for inception, 224 otherwise)." };
-        var modelId = new Option<string?>("--model-id") { Description = "Model id written into every result file (default: the file name)." };
+        var modelId = new Option<string?>("--model-id")
+        {
+            Description = "Model id written into every result file (default: the file name).",
+        };
         var output = new Option<string?>("--out", "-o") { Description = "Checkpoint to write (default FILE with .ifcbmodel)." };
-        var register = new Option<string?>("--register") { Description = "With a server: also register the checkpoint under this model name." };
+        var register = new Option<string?>("--register")
+        {
+            Description = "With a server: also register the checkpoint under this model name.",
+        };
         var command = new Command("import", "Import a torchvision state dict or a neuston_net .ptl as a platform checkpoint.")
         {
             file, arch, classes, imgNorm, pretrained, resize, modelId, output, register,
@@ -41,7 +56,8 @@ public static class ModelImportCommand
                 throw new UsageException("--img-norm auto needs a dataset; give the model's MEAN STD.");
             var classList = ParseClasses(parse.GetValue(classes));
             LoadedCheckpoint imported;
-            if (Path.GetExtension(path).Equals(".ptl", StringComparison.OrdinalIgnoreCase) || Path.GetExtension(path).Equals(".ckpt", StringComparison.OrdinalIgnoreCase))
+            if (Path.GetExtension(path).Equals(".ptl", StringComparison.OrdinalIgnoreCase)
+                || Path.GetExtension(path).Equals(".ckpt", StringComparison.OrdinalIgnoreCase))
             {
                 imported = ModelImport.FromNeustonCheckpoint(path, new NeustonHparamsOverrides
                 {
@@ -61,17 +77,20 @@ public static class ModelImportCommand
                 });
             }
             using var model = imported.Model;
-            var destination = Path.GetFullPath(parse.GetValue(output) ?? Path.ChangeExtension(path, Ifcb.Training.Engine.TrainingArtifacts.CheckpointExtension));
+            var destination = Path.GetFullPath(
+                parse.GetValue(output) ?? Path.ChangeExtension(path, Ifcb.Training.Engine.TrainingArtifacts.CheckpointExtension));
             await using (var stream = File.Create(destination))
                 Checkpoint.Save(stream, imported.Hparams, model);
             var h = imported.Hparams;
             context.Console.MarkupLine(Markup.Escape(
-                $"{destination}: {h.Architecture}, {h.Classes.Count} classes, resize {h.Resize}, pretrained {h.Pretrained}, img-norm {(h.ImgNorm?.ToString() ?? "none")}"));
+                $"{destination}: {h.Architecture}, {h.Classes.Count} classes, resize {h.Resize}, pretrained {h.Pretrained}, " +
+                $"img-norm {(h.ImgNorm?.ToString() ?? "none")}"));
             if (parse.GetValue(register) is { } name)
             {
                 using var platform = PlatformConnection.From(parse, context);
                 var details = new VersionDetails { Tags = new Dictionary<string, string> { ["imported_from"] = Path.GetFileName(path) } };
-                var version = await CheckpointRegistration.RegisterAsync(platform.Registry, destination, name, details, platform.Auth, platform.Retry, ct);
+                var version = await CheckpointRegistration.RegisterAsync(platform.Registry, destination, name, details, platform.Auth,
+                    platform.Retry, ct);
                 context.Console.MarkupLine(Markup.Escape($"registered {version.Name}/{version.Version} ({version.Status})"));
             }
             return ExitCodes.Success;

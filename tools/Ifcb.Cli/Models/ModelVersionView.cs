@@ -19,11 +19,15 @@ public static class ModelVersionView
         if (v.Metadata is { } m)
         {
             table.AddRow("arch", Markup.Escape(m.Arch));
-            table.AddRow("classes", Markup.Escape($"{m.Classes.Count}: {string.Join(", ", m.Classes.Take(10))}{(m.Classes.Count > 10 ? ", …" : "")}"));
+            table.AddRow("classes",
+                Markup.Escape($"{m.Classes.Count}: {string.Join(", ", m.Classes.Take(10))}{(m.Classes.Count > 10 ? ", …" : "")}"));
             table.AddRow("resize", m.Resize.ToString(CultureInfo.InvariantCulture));
-            table.AddRow("img_norm", m.ImgNorm is null ? "" : Markup.Escape($"{string.Join(',', m.ImgNorm.Mean)} {string.Join(',', m.ImgNorm.Std)}"));
-            table.AddRow("metrics", Markup.Escape(string.Join(", ", m.Metrics.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value:0.####}"))));
-            table.AddRow("tags", Markup.Escape(string.Join(", ", m.Tags.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value}"))));
+            table.AddRow("img_norm",
+                m.ImgNorm is null ? "" : Markup.Escape($"{string.Join(',', m.ImgNorm.Mean)} {string.Join(',', m.ImgNorm.Std)}"));
+            table.AddRow("metrics", Markup.Escape(string.Join(", ",
+                m.Metrics.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value:0.####}"))));
+            table.AddRow("tags", Markup.Escape(string.Join(", ",
+                m.Tags.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value}"))));
         }
         table.AddRow("source", Markup.Escape(Source(v)));
         table.AddRow("checkpoint", $"{v.CheckpointSize} bytes, sha256 {v.CheckpointSha256}");

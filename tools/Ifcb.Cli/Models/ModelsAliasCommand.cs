@@ -11,9 +11,15 @@ public static class ModelsAliasCommand
     {
         var name = new Argument<string>("NAME");
         var alias = new Argument<string>("ALIAS") { Description = "Alias without '@', e.g. production." };
-        var version = new Argument<int?>("VERSION") { Description = "Version to point the alias at (omit with --delete).", Arity = ArgumentArity.ZeroOrOne };
+        var version = new Argument<int?>("VERSION")
+        {
+            Description = "Version to point the alias at (omit with --delete).", Arity = ArgumentArity.ZeroOrOne,
+        };
         var delete = new Option<bool>("--delete") { Description = "Remove the alias." };
-        var command = new Command("alias", "Point an alias at a READY version (created or moved atomically), or remove it.") { name, alias, version, delete };
+        var command = new Command("alias", "Point an alias at a READY version (created or moved atomically), or remove it.")
+        {
+            name, alias, version, delete,
+        };
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
@@ -22,12 +28,16 @@ public static class ModelsAliasCommand
             {
                 if (parse.GetValue(version) is not null)
                     throw new UsageException("models alias --delete takes NAME ALIAS without a VERSION.");
-                model = await platform.Registry.DeleteAliasAsync(new DeleteAliasRequest { Name = parse.GetValue(name), Alias = parse.GetValue(alias) }, platform.Auth, cancellationToken: ct);
+                model = await platform.Registry.DeleteAliasAsync(
+                    new DeleteAliasRequest { Name = parse.GetValue(name), Alias = parse.GetValue(alias) }, platform.Auth,
+                    cancellationToken: ct);
             }
             else
             {
                 var target = parse.GetValue(version) ?? throw new UsageException("models alias needs NAME ALIAS VERSION (or --delete).");
-                model = await platform.Registry.SetAliasAsync(new SetAliasRequest { Name = parse.GetValue(name), Alias = parse.GetValue(alias), Version = target }, platform.Auth, cancellationToken: ct);
+                model = await platform.Registry.SetAliasAsync(
+                    new SetAliasRequest { Name = parse.GetValue(name), Alias = parse.GetValue(alias), Version = target }, platform.Auth,
+                    cancellationToken: ct);
             }
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(model);

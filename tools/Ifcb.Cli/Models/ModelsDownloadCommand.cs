@@ -24,7 +24,8 @@ public static class ModelsDownloadCommand
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(new { version.Name, version.Version, Path = path, downloaded.Sha256, downloaded.Size });
             else
-                context.Console.MarkupLine(Markup.Escape($"{version.Name}/{version.Version} → {path} ({downloaded.Size} bytes, sha256 {downloaded.Sha256})"));
+                context.Console.MarkupLine(Markup.Escape(
+                    $"{version.Name}/{version.Version} → {path} ({downloaded.Size} bytes, sha256 {downloaded.Sha256})"));
             return ExitCodes.Success;
         });
         return command;

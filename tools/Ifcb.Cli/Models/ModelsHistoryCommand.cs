@@ -16,7 +16,9 @@ public static class ModelsHistoryCommand
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var entries = (await platform.Registry.GetHistoryAsync(new GetHistoryRequest { Name = parse.GetValue(name), PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000) }, cancellationToken: ct)).Entries;
+            var entries = (await platform.Registry.GetHistoryAsync(
+                new GetHistoryRequest { Name = parse.GetValue(name), PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000) },
+                cancellationToken: ct)).Entries;
             if (parse.GetValue(GlobalOptions.Json))
             {
                 context.WriteJson(entries);
@@ -25,7 +27,8 @@ public static class ModelsHistoryCommand
             var table = new Table().Border(TableBorder.Rounded).AddColumns("at", "actor", "action", "version", "details");
             foreach (var e in entries)
                 table.AddRow(e.At, Markup.Escape(e.Actor), e.Action, e.Version == 0 ? "" : e.Version.ToString(CultureInfo.InvariantCulture),
-                    Markup.Escape(string.Join(", ", e.Details.OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Key}={d.Value}"))));
+                    Markup.Escape(string.Join(", ",
+                        e.Details.OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Key}={d.Value}"))));
             context.Console.Write(table);
             return ExitCodes.Success;
         });

@@ -15,7 +15,8 @@ public static class ModelsListCommand
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
-            var models = (await platform.Registry.ListModelsAsync(new ListModelsRequest { PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000) }, cancellationToken: ct)).Models;
+            var models = (await platform.Registry.ListModelsAsync(
+                new ListModelsRequest { PageSize = Math.Clamp(parse.GetValue(limit), 1, 1000) }, cancellationToken: ct)).Models;
             if (parse.GetValue(GlobalOptions.Json))
             {
                 context.WriteJson(models);
@@ -23,8 +24,8 @@ public static class ModelsListCommand
             }
             var table = new Table().Border(TableBorder.Rounded).AddColumns("name", "latest", "aliases", "description", "updated");
             foreach (var m in models)
-                table.AddRow(Markup.Escape(m.Name), m.LatestVersion.ToString(CultureInfo.InvariantCulture), Markup.Escape(ModelVersionView.Aliases(m)),
-                    Markup.Escape(m.Description), m.UpdatedAt);
+                table.AddRow(Markup.Escape(m.Name), m.LatestVersion.ToString(CultureInfo.InvariantCulture),
+                    Markup.Escape(ModelVersionView.Aliases(m)), Markup.Escape(m.Description), m.UpdatedAt);
             context.Console.Write(table);
             return ExitCodes.Success;
         });

@@ -10,12 +10,16 @@ public static class ModelsRegisterCommand
 {
     public static Command Build(CliContext context)
     {
-        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "A trained .ifcbmodel checkpoint (metadata is read from its hparams.json; the weights are sent, not loaded)." };
+        var checkpoint = new Argument<string>("CHECKPOINT")
+        {
+            Description = "A trained .ifcbmodel checkpoint (metadata is read from its hparams.json; the weights are sent, not loaded).",
+        };
         var name = new Option<string>("--name") { Description = "Registered model name (created if missing).", Required = true };
         var key = new Option<string?>("--idempotency-key")
         {
-            Description = "e.g. ci:$PIPELINE_ID; repeating it returns the version registered before. Default sha256:<the file's SHA-256>, " +
-                "so registering the same file under the same name again (or a retry after a failure) returns the same version.",
+            Description = "e.g. ci:$PIPELINE_ID; repeating it returns the version registered before. " +
+                "Default sha256:<the file's SHA-256>, so registering the same file under the same name again " +
+                "(or a retry after a failure) returns the same version.",
         };
         var commit = new Option<string?>("--commit") { Description = "Source commit (lineage)." };
         var pipeline = new Option<string?>("--pipeline-url") { Description = "CI pipeline run URL (lineage)." };
@@ -23,7 +27,10 @@ public static class ModelsRegisterCommand
         var tags = new Option<string[]>("--tag") { Description = "KEY=VALUE version tag (repeatable)." };
         var metrics = new Option<string[]>("--metric") { Description = "NAME=NUMBER metric, e.g. f1_weighted=0.91 (repeatable)." };
         var alias = new Option<string?>("--alias") { Description = "Then point this alias at the new version." };
-        var command = new Command("register", "Register a checkpoint as a new version (the CI path).") { checkpoint, name, key, commit, pipeline, description, tags, metrics, alias };
+        var command = new Command("register", "Register a checkpoint as a new version (the CI path).")
+        {
+            checkpoint, name, key, commit, pipeline, description, tags, metrics, alias,
+        };
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
@@ -37,12 +44,15 @@ public static class ModelsRegisterCommand
                 IdempotencyKey = parse.GetValue(key), Description = parse.GetValue(description), Commit = parse.GetValue(commit),
                 PipelineUrl = parse.GetValue(pipeline),
             };
-            var version = await CheckpointRegistration.RegisterAsync(platform.Registry, parse.GetValue(checkpoint)!, parse.GetValue(name)!, details,
-                platform.Auth, platform.Retry, ct);
+            var version = await CheckpointRegistration.RegisterAsync(platform.Registry, parse.GetValue(checkpoint)!, parse.GetValue(name)!,
+                details, platform.Auth, platform.Retry, ct);
             if (parse.GetValue(alias) is { } aliasName)
             {
-                await platform.Registry.SetAliasAsync(new SetAliasRequest { Name = version.Name, Alias = aliasName, Version = version.Version }, platform.Auth, cancellationToken: ct);
-                version = await platform.Registry.GetVersionAsync(new VersionRef { Name = version.Name, Version = version.Version }, cancellationToken: ct);
+                await platform.Registry.SetAliasAsync(
+                    new SetAliasRequest { Name = version.Name, Alias = aliasName, Version = version.Version }, platform.Auth,
+                    cancellationToken: ct);
+                version = await platform.Registry.GetVersionAsync(new VersionRef { Name = version.Name, Version = version.Version },
+                    cancellationToken: ct);
             }
             if (parse.GetValue(GlobalOptions.Json))
                 context.WriteJson(version);

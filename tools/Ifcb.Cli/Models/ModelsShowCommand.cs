@@ -45,7 +45,8 @@ public static class ModelsShowCommand
         table.AddRow("description", Markup.Escape(model.Description));
         table.AddRow("latest_version", model.LatestVersion.ToString(CultureInfo.InvariantCulture));
         table.AddRow("aliases", Markup.Escape(ModelVersionView.Aliases(model)));
-        table.AddRow("tags", Markup.Escape(string.Join(", ", model.Tags.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => $"{t.Key}={t.Value}"))));
+        table.AddRow("tags", Markup.Escape(string.Join(", ",
+            model.Tags.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => $"{t.Key}={t.Value}"))));
         table.AddRow("created", $"{model.CreatedAt} by {Markup.Escape(model.CreatedBy)}");
         table.AddRow("updated", $"{model.UpdatedAt} by {Markup.Escape(model.UpdatedBy)}");
         console.Write(table);

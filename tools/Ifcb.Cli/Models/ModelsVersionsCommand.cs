@@ -10,10 +10,14 @@ public static class ModelsVersionsCommand
 {
     public static Command Build(CliContext context)
     {
-        var name = new Argument<string?>("NAME") { Description = "Model name; omit to search every model.", Arity = ArgumentArity.ZeroOrOne };
+        var name = new Argument<string?>("NAME")
+        {
+            Description = "Model name; omit to search every model.", Arity = ArgumentArity.ZeroOrOne,
+        };
         var tags = new Option<string[]>("--tag") { Description = "KEY=VALUE version tags that must all match (repeatable)." };
         var metrics = new Option<string[]>("--metric") { Description = "Metric conditions such as f1_weighted>=0.8 (repeatable)." };
-        var status = new Option<string?>("--status") { Description = "Only versions in this status." }.AcceptOnlyFromAmong("pending", "ready", "failed");
+        var status = new Option<string?>("--status") { Description = "Only versions in this status." }
+            .AcceptOnlyFromAmong("pending", "ready", "failed");
         var limit = new Option<int>("--limit") { Description = "At most this many versions.", DefaultValueFactory = _ => 100 };
         var command = new Command("versions", "List or search model versions.") { name, tags, metrics, status, limit };
         command.SetHandler(context, async (parse, ct) =>
@@ -41,11 +45,14 @@ public static class ModelsVersionsCommand
                 context.WriteJson(versions);
                 return ExitCodes.Success;
             }
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("model", "version", "status", "arch", "aliases", "f1_weighted", "created", "source");
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumns("model", "version", "status", "arch", "aliases", "f1_weighted", "created", "source");
             foreach (var v in versions)
-                table.AddRow(Markup.Escape(v.Name), v.Version.ToString(CultureInfo.InvariantCulture), ModelVersionView.StatusName(v.Status), Markup.Escape(v.Metadata?.Arch ?? ""),
-                    Markup.Escape(string.Join(", ", v.Aliases.Select(a => "@" + a))),
-                    v.Metadata?.Metrics.TryGetValue("f1_weighted", out var f1) == true ? f1.ToString("0.000", CultureInfo.InvariantCulture) : "",
+                table.AddRow(Markup.Escape(v.Name), v.Version.ToString(CultureInfo.InvariantCulture), ModelVersionView.StatusName(v.Status),
+                    Markup.Escape(v.Metadata?.Arch ?? ""), Markup.Escape(string.Join(", ", v.Aliases.Select(a => "@" + a))),
+                    v.Metadata?.Metrics.TryGetValue("f1_weighted", out var f1) == true
+                        ? f1.ToString("0.000", CultureInfo.InvariantCulture)
+                        : "",
                     v.CreatedAt, Markup.Escape(ModelVersionView.Source(v)));
             context.Console.Write(table);
             return ExitCodes.Success;
