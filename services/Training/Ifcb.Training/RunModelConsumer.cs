@@ -149,6 +149,13 @@ public sealed class RunJobWork(
                 }).GetAwaiter().GetResult();
             }), cancellationToken), cancellationToken);
 
+            // The run's summary table (bin runs) is an output like the bins' files, listed and downloaded the same way.
+            foreach (var file in summary.BinSummaryFiles)
+            {
+                var name = Path.GetRelativePath(outputs, file).Replace('\\', '/');
+                await artifacts.WriteAsync(name, await File.ReadAllBytesAsync(file, cancellationToken), cancellationToken);
+            }
+
             // The summary is authoritative: it also holds inputs that failed before classification started.
             RunJobRecord Finish(RunJobRecord j) => j with
             {
