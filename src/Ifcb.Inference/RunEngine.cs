@@ -90,6 +90,7 @@ public sealed class RunEngine
             if (!run.Request.Clobber && outputs.All(File.Exists))
             {
                 run.SkippedExisting.Add(bin.FilterId);
+                binSummary.AddFromOutputs(bin.Id, bin.BasePath, outputs);
                 run.Report(null, null);
                 continue;
             }

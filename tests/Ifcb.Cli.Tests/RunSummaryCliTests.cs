@@ -66,10 +66,13 @@ public sealed class RunSummaryCliTests : IDisposable
         }
         Assert.Contains(Path.Combine(outdir, "run-summary.csv"), run.Output, StringComparison.Ordinal);
 
-        var json = await CliRunner.RunAsync("run", WhiteFolder, model, "r1", "--outdir", outdir, "--outfile", "{BIN_ID}.csv", "--clobber",
-            "--json");
+        // Again without --clobber: the bin is skipped, and the summary reads its counts back from its result file.
+        File.Delete(Path.Combine(outdir, "run-summary.csv"));
+        var json = await CliRunner.RunAsync("run", WhiteFolder, model, "r1", "--outdir", outdir, "--outfile", "{BIN_ID}.csv", "--json");
         Assert.True(json.ExitCode == 0, json.Error);
         using var report = JsonDocument.Parse(json.Output);
+        Assert.Equal(1, report.RootElement.GetProperty("skipped_existing").GetInt32());
+        Assert.Equal(csv, File.ReadAllLines(Path.Combine(outdir, "run-summary.csv")));
         var totals = report.RootElement.GetProperty("totals");
         Assert.Equal(1, totals.GetProperty("bins").GetInt32());
         Assert.Equal(19, totals.GetProperty("rois").GetInt64());

@@ -21,6 +21,8 @@ public static class RunTotalsView
                 ? $"{row.BinId}: no ml_analyzed ({reason}); its concentrations are empty"
                 : string.Create(CultureInfo.InvariantCulture,
                     $"{row.BinId}: ml_analyzed is {row.MlAnalyzed.Milliliters:G6} mL, not positive; its concentrations are empty"));
+        foreach (var leftOut in table.LeftOut)
+            context.Warn($"{leftOut.BinId}: not in the run summary: {leftOut.Reason}");
         var totals = table.Totals();
         var left = totals.BinsWithoutMl > 0 ? $" ({totals.BinsWithoutMl} without ml_analyzed, left out of mL and cells/mL)" : "";
         context.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,

@@ -15,6 +15,9 @@ public sealed record BinSummaryRow(string BinId, DateTime Timestamp, int RoiCoun
     public double? Concentration(int classIndex) => MlAnalyzed.IsUsable ? ClassCounts[classIndex] / MlAnalyzed.Milliliters : null;
 }
 
+/// <summary>A bin of the run that the summary could not include, and why.</summary>
+public sealed record BinLeftOut(string BinId, string Reason);
+
 /// <summary>A class's total over a run: ROIs it won, and cells/mL over the bins whose ml_analyzed is usable.</summary>
 /// <param name="MeanConcentration">Σ count ÷ Σ ml_analyzed over bins with a usable ml_analyzed (the volume-weighted mean,
 /// which equals pooling those bins into one sample); null when no bin has one.</param>
@@ -42,6 +45,7 @@ public sealed class BinSummaryTable
     public const int TopClassCount = 6;
 
     private readonly List<BinSummaryRow> _rows = [];
+    private readonly List<BinLeftOut> _leftOut = [];
 
     public BinSummaryTable(IReadOnlyList<string> classes)
     {
@@ -75,6 +79,33 @@ public sealed class BinSummaryTable
         }
         return Add(id, ml, winners);
     }
+
+    /// <summary>
+    /// Adds a bin that this run skipped because its outputs exist (no clobber), with the winners read back from the first
+    /// output that is readable and has this model's classes; when none is, the bin goes to <see cref="LeftOut"/> instead.
+    /// </summary>
+    public BinSummaryRow? AddFromOutputs(BinId id, string binPath, IReadOnlyList<string> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        ArgumentNullException.ThrowIfNull(outputs);
+        var reasons = new List<string>();
+        foreach (var output in outputs)
+        {
+            try
+            {
+                return Add(id, binPath, ResultWinners.Read(output, Classes));
+            }
+            catch (InvalidDataException e)
+            {
+                reasons.Add(e.Message);
+            }
+        }
+        _leftOut.Add(new BinLeftOut(id.Lid, string.Join(" ", reasons)));
+        return null;
+    }
+
+    /// <summary>Bins of the run that have no row, and why (their existing outputs could not be read back).</summary>
+    public IReadOnlyList<BinLeftOut> LeftOut => _leftOut;
 
     public BinSummaryRow Add(BinId id, MlAnalyzed ml, IReadOnlyList<int> winners)
     {
