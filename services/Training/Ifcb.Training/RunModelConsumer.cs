@@ -22,7 +22,8 @@ public sealed class RunModelConsumer(RunJobStore runs, JobExecutor executor, Run
 
 /// <summary>
 /// A platform RUN's work on a Training worker: fetches the registered model and the inputs, classifies with the RUN
-/// engine, uploads each bin's outputs as soon as it is done and publishes BinsClassified. An attempt that is retried
+/// engine, uploads each bin's outputs as soon as it is done and publishes BinsClassified, and at the end uploads the run
+/// summary (run-summary.csv/.png, see <see cref="Ifcb.Inference.Outputs.BinSummaryTable"/>). An attempt that is retried
 /// (a transient fault, a lost worker) starts over from the first bin; outputs are overwritten with the same content.
 /// </summary>
 public sealed class RunJobWork(
