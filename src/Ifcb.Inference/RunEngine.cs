@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 namespace Ifcb.Inference;
 
 /// <summary>
-/// neuston's RUN: classifies bins or images with one trained model and writes result files per bin (or image group).
+/// neuston's RUN: classifies bins or images with one trained model and writes result files per bin (or image group);
+/// a bin run also writes its summary table, <c>run-summary.csv</c> and <c>.png</c> (see <see cref="BinSummaryTable"/>).
 /// A bin that is corrupt, truncated, empty or unreadable is reported in <see cref="RunSummary.Failed"/> and the run goes
 /// on with the others; files under SRC that are not bins are listed in <see cref="RunSummary.NotInputs"/>.
 /// Differences from neuston, on purpose: image runs apply the model's img_norm (neuston forgets it); bins in any folder
@@ -79,6 +80,7 @@ public sealed class RunEngine
                 bins.Add(bin);
         }
         run.ItemsTotal = bins.Count;
+        var binSummary = new BinSummaryTable(Hparams.Classes);
         foreach (var bin in bins)
         {
             run.CancellationToken.ThrowIfCancellationRequested();
@@ -88,6 +90,7 @@ public sealed class RunEngine
             if (!run.Request.Clobber && outputs.All(File.Exists))
             {
                 run.SkippedExisting.Add(bin.FilterId);
+                binSummary.AddFromOutputs(bin.Id, bin.BasePath, outputs);
                 run.Report(null, null);
                 continue;
             }
@@ -102,6 +105,7 @@ public sealed class RunEngine
                 foreach (var path in outputs)
                     ResultFile.Write(path, output);
                 run.ImagesClassified += rois.Count;
+                binSummary.Add(bin.Id, bin.BasePath, scores.Classes);
                 var result = new RunItemResult(bin.Id.Lid, bin.BasePath, rois.Count, outputs);
                 run.Completed.Add(result);
                 run.Report(result, null);
@@ -113,7 +117,8 @@ public sealed class RunEngine
                 run.Report(null, failure);
             }
         }
-        return run.Summary(Hparams.ModelId, inputs.NotInputs);
+        var summaryFiles = binSummary.WriteFiles(run.OutputDirectory, $"{run.Request.RunId} ({Hparams.ModelId})");
+        return run.Summary(Hparams.ModelId, inputs.NotInputs) with { BinSummary = binSummary, BinSummaryFiles = summaryFiles };
     }
 
     private RunSummary RunImages(RunState run)

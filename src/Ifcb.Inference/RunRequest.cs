@@ -99,4 +99,11 @@ public sealed record RunSummary(
     IReadOnlyList<Ifcb.Data.Bins.SkippedBinFile> NotInputs,
     IReadOnlyList<string> FilteredOut,
     long ImagesClassified,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed)
+{
+    /// <summary>Bin runs: one row per bin classified (see <see cref="Outputs.BinSummaryTable"/>); null for image runs.</summary>
+    public Outputs.BinSummaryTable? BinSummary { get; init; }
+
+    /// <summary>Bin runs: the full paths of <c>run-summary.csv</c> and <c>run-summary.png</c> in the output folder.</summary>
+    public IReadOnlyList<string> BinSummaryFiles { get; init; } = [];
+}

@@ -115,7 +115,7 @@ public static class TrainingPlots
     /// A plot whose text uses a font file we located ourselves: SkiaSharp's dependency-free native build cannot ask
     /// fontconfig for system fonts, so without this every label would render empty.
     /// </summary>
-    private static Plot NewPlot()
+    internal static Plot NewPlot()
     {
         var plot = new Plot();
         plot.Font.Set(PlotFont.Value);
@@ -157,6 +157,6 @@ public static class TrainingPlots
         best.LegendText = $"best epoch {bestEpoch}";
     }
 
-    private static Picture Render(Plot plot, string name, int width, int height) =>
+    internal static Picture Render(Plot plot, string name, int width, int height) =>
         new(name, plot.GetImageBytes(width, height, ImageFormat.Png), width, height);
 }

@@ -74,6 +74,19 @@ public sealed class RunTests(PlatformFixture platform)
         var rows = System.Text.Encoding.UTF8.GetString(csv.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(1 + 19, rows.Length); // header + the white bin's 19 ROIs
 
+        // The run summary is an output too: one row per classified bin, by time, with ml_analyzed as MlAnalyzedTests derive it.
+        Assert.Contains("run-summary.png", outputs);
+        using var summaryCsv = new MemoryStream();
+        using (var download = Runs.DownloadRunOutput(new DownloadArtifactRequest { JobId = run.JobId, Name = "run-summary.csv" }))
+            await ChunkedDownload.CopyToAsync(download.ResponseStream, summaryCsv);
+        var summary = System.Text.Encoding.UTF8.GetString(summaryCsv.ToArray())
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, summary.Length);
+        Assert.Equal(["IFCB5_2012_028_081515", "2012-01-28T08:15:15Z"], summary[1].Split(',')[..2]);
+        Assert.Equal("0.003391470833333334", summary[1].Split(',')[3]);
+        Assert.StartsWith("D20130526T095207_IFCB013,2013-05-26T09:52:07Z,19,4.8850699041666665,", summary[2],
+            StringComparison.Ordinal);
+
         using var h5 = new MemoryStream();
         using (var download = Runs.DownloadRunOutput(new DownloadArtifactRequest { JobId = run.JobId, Name = "D2013/D20130526/D20130526T095207_IFCB013_class.h5" }))
             await ChunkedDownload.CopyToAsync(download.ResponseStream, h5);

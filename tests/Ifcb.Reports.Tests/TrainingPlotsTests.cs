@@ -9,7 +9,7 @@ public class TrainingPlotsTests
         [.. Enumerable.Range(0, 12).Select(e => new EpochPoint(e, 3.0 / (e + 1), 2.0 / (e + 1) + (e > 6 ? 0.1 * (e - 6) : 0), 0.5 + e * 0.03, 0.55 + e * 0.03))];
 
     /// <summary>Decodes the PNG with SkiaSharp (not our code) and checks its size and that it is not blank.</summary>
-    private static void AssertRealPng(Picture picture)
+    internal static void AssertRealPng(Picture picture)
     {
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], picture.Png.Take(4));
         using var bitmap = SKBitmap.Decode(picture.Png);

@@ -15,7 +15,11 @@ namespace Ifcb.Cli;
 public static class RunCommand
 {
     public sealed record RunReport(string RunId, string ModelId, string OutputDirectory, int Completed, int SkippedExisting,
-        IReadOnlyList<RunItemFailure> Failed, int NotInputs, int FilteredOut, long ImagesClassified, double Seconds);
+        IReadOnlyList<RunItemFailure> Failed, int NotInputs, int FilteredOut, long ImagesClassified, double Seconds)
+    {
+        /// <summary>Bin runs: the summary table's totals (see <see cref="RunTotalsView"/>).</summary>
+        public Ifcb.Inference.Outputs.BinSummaryTotals? Totals { get; init; }
+    }
 
     public static Command Build(CliContext context)
     {
@@ -103,14 +107,17 @@ public static class RunCommand
                 context.Warn($"not an input: {skipped.Path}: {skipped.Reason}");
             var report = new RunReport(summary.RunId, summary.ModelId, summary.OutputDirectory, summary.Completed.Count,
                 summary.SkippedExisting.Count, summary.Failed, summary.NotInputs.Count, summary.FilteredOut.Count,
-                summary.ImagesClassified, summary.Elapsed.TotalSeconds);
+                summary.ImagesClassified, summary.Elapsed.TotalSeconds) { Totals = summary.BinSummary?.Totals() };
             if (json)
                 context.WriteJson(report);
             else
+            {
                 context.Console.MarkupLine(Markup.Escape(
                     $"{report.Completed} classified ({report.ImagesClassified} images, {report.Seconds:0.#} s), " +
                     $"{report.SkippedExisting} already done, {report.Failed.Count} failed, {report.FilteredOut} filtered out " +
                     $"→ {report.OutputDirectory}"));
+                RunTotalsView.Render(context, summary);
+            }
             return summary.Failed.Count > 0 && summary.Completed.Count == 0 ? ExitCodes.Failed : ExitCodes.Success;
         });
         return command;

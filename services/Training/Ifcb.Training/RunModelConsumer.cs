@@ -22,7 +22,8 @@ public sealed class RunModelConsumer(RunJobStore runs, JobExecutor executor, Run
 
 /// <summary>
 /// A platform RUN's work on a Training worker: fetches the registered model and the inputs, classifies with the RUN
-/// engine, uploads each bin's outputs as soon as it is done and publishes BinsClassified. An attempt that is retried
+/// engine, uploads each bin's outputs as soon as it is done and publishes BinsClassified, and at the end uploads the run
+/// summary (run-summary.csv/.png, see <see cref="Ifcb.Inference.Outputs.BinSummaryTable"/>). An attempt that is retried
 /// (a transient fault, a lost worker) starts over from the first bin; outputs are overwritten with the same content.
 /// </summary>
 public sealed class RunJobWork(
@@ -148,6 +149,13 @@ public sealed class RunJobWork(
                     Failed = progress.Failed is { } f ? [.. j.Failed, new RunItemFailureRecord(f.Id, f.Reason)] : j.Failed,
                 }).GetAwaiter().GetResult();
             }), cancellationToken), cancellationToken);
+
+            // The run's summary table (bin runs) is an output like the bins' files, listed and downloaded the same way.
+            foreach (var file in summary.BinSummaryFiles)
+            {
+                var name = Path.GetRelativePath(outputs, file).Replace('\\', '/');
+                await artifacts.WriteAsync(name, await File.ReadAllBytesAsync(file, cancellationToken), cancellationToken);
+            }
 
             // The summary is authoritative: it also holds inputs that failed before classification started.
             RunJobRecord Finish(RunJobRecord j) => j with

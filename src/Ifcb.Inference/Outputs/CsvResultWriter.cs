@@ -35,6 +35,6 @@ public static class CsvResultWriter
         }
     }
 
-    private static string Quote(string field) =>
+    internal static string Quote(string field) =>
         field.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : field;
 }
