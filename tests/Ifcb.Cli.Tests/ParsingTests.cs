@@ -115,6 +115,7 @@ public sealed class ParsingTests
     [InlineData("models", "alias", "plankton", "production", "--delete")]
     [InlineData("models", "tag", "plankton", "owner", "whoi", "--version", "2")]
     [InlineData("models", "download", "plankton/3", "-o", "m.ifcbmodel")]
+    [InlineData("models", "export", "m.ifcbmodel", "--format", "onnx", "-o", "model.onnx", "--static-batch", "8")]
     [InlineData("models", "register", "m.ifcbmodel", "--name", "plankton", "--idempotency-key", "ci:123", "--commit", "abc", "--tag", "k=v", "--metric", "f1_weighted=0.9", "--alias", "staging")]
     [InlineData("models", "delete", "plankton/3", "--force")]
     [InlineData("models", "history", "plankton")]

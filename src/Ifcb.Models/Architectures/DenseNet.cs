@@ -76,7 +76,7 @@ public sealed class DenseNet : ClassifierNet
         return new ModelOutput(_classifier.call(x), null);
     }
 
-    private sealed class DenseLayer : ExplicitlyNamedModule
+    internal sealed class DenseLayer : ExplicitlyNamedModule
     {
         private readonly BatchNorm2d _norm1, _norm2;
         private readonly Conv2d _conv1, _conv2;
@@ -103,7 +103,7 @@ public sealed class DenseNet : ClassifierNet
         }
     }
 
-    private sealed class DenseBlock : ExplicitlyNamedModule
+    internal sealed class DenseBlock : ExplicitlyNamedModule
     {
         private readonly DenseLayer[] _layers;
 

@@ -101,14 +101,15 @@ public sealed class InceptionV3 : ClassifierNet
         return new ModelOutput(_fc.call(x), aux);
     }
 
-    /// <summary>torchvision's <c>_transform_input</c>: <c>x_c * (std_c / 0.5) + (mean_c - 0.5) / 0.5</c> with ImageNet mean/std.</summary>
-    private static Tensor ApplyTransformInput(Tensor x)
-    {
-        var ch0 = x[.., 0].unsqueeze(1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5;
-        var ch1 = x[.., 1].unsqueeze(1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5;
-        var ch2 = x[.., 2].unsqueeze(1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5;
-        return cat([ch0, ch1, ch2], 1);
-    }
+    /// <summary>Per-channel scale of torchvision's <c>_transform_input</c>: <c>std_c / 0.5</c> with ImageNet's std.</summary>
+    internal static IReadOnlyList<double> TransformInputScale { get; } = [0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5];
+
+    /// <summary>Per-channel shift of torchvision's <c>_transform_input</c>: <c>(mean_c - 0.5) / 0.5</c> with ImageNet's mean.</summary>
+    internal static IReadOnlyList<double> TransformInputShift { get; } = [(0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5];
+
+    /// <summary>torchvision's <c>_transform_input</c>: <c>x_c * scale_c + shift_c</c>.</summary>
+    private static Tensor ApplyTransformInput(Tensor x) =>
+        cat([.. Enumerable.Range(0, 3).Select(c => x[.., c].unsqueeze(1) * TransformInputScale[c] + TransformInputShift[c])], 1);
 
     private T Register<T>(string name, T module) where T : nn.Module
     {
@@ -118,7 +119,7 @@ public sealed class InceptionV3 : ClassifierNet
 
     private static Tensor AvgPool3x3(Tensor x) => F.avg_pool2d(x, kernel_size: 3, stride: 1, padding: 1);
 
-    private sealed class InceptionA : ExplicitlyNamedModule
+    internal sealed class InceptionA : ExplicitlyNamedModule
     {
         private readonly BasicConv2d _branch1x1, _branch5x5_1, _branch5x5_2, _branch3x3dbl_1, _branch3x3dbl_2, _branch3x3dbl_3, _branchPool;
 
@@ -148,7 +149,7 @@ public sealed class InceptionV3 : ClassifierNet
         ], 1);
     }
 
-    private sealed class InceptionB : ExplicitlyNamedModule
+    internal sealed class InceptionB : ExplicitlyNamedModule
     {
         private readonly BasicConv2d _branch3x3, _branch3x3dbl_1, _branch3x3dbl_2, _branch3x3dbl_3;
 
@@ -171,7 +172,7 @@ public sealed class InceptionV3 : ClassifierNet
         ], 1);
     }
 
-    private sealed class InceptionC : ExplicitlyNamedModule
+    internal sealed class InceptionC : ExplicitlyNamedModule
     {
         private readonly BasicConv2d _branch1x1, _branch7x7_1, _branch7x7_2, _branch7x7_3;
         private readonly BasicConv2d _branch7x7dbl_1, _branch7x7dbl_2, _branch7x7dbl_3, _branch7x7dbl_4, _branch7x7dbl_5, _branchPool;
@@ -210,7 +211,7 @@ public sealed class InceptionV3 : ClassifierNet
         }
     }
 
-    private sealed class InceptionD : ExplicitlyNamedModule
+    internal sealed class InceptionD : ExplicitlyNamedModule
     {
         private readonly BasicConv2d _branch3x3_1, _branch3x3_2, _branch7x7x3_1, _branch7x7x3_2, _branch7x7x3_3, _branch7x7x3_4;
 
@@ -237,7 +238,7 @@ public sealed class InceptionV3 : ClassifierNet
         ], 1);
     }
 
-    private sealed class InceptionE : ExplicitlyNamedModule
+    internal sealed class InceptionE : ExplicitlyNamedModule
     {
         private readonly BasicConv2d _branch1x1, _branch3x3_1, _branch3x3_2a, _branch3x3_2b;
         private readonly BasicConv2d _branch3x3dbl_1, _branch3x3dbl_2, _branch3x3dbl_3a, _branch3x3dbl_3b, _branchPool;
@@ -277,7 +278,7 @@ public sealed class InceptionV3 : ClassifierNet
         }
     }
 
-    private sealed class InceptionAux : ExplicitlyNamedModule
+    internal sealed class InceptionAux : ExplicitlyNamedModule
     {
         private readonly BasicConv2d _conv0, _conv1;
 

@@ -48,8 +48,11 @@ public sealed class InceptionV4 : ClassifierNet
 
     private static AvgPool2d AvgPool3x3() => nn.AvgPool2d(kernel_size: 3, stride: 1, padding: 1, count_include_pad: false);
 
-    /// <summary>A block whose branches all read the input and are concatenated on channels.</summary>
-    private abstract class ParallelBranches : ExplicitlyNamedModule
+    /// <summary>
+    /// A block whose branches all read the input and are concatenated on channels, in registration order (which the ONNX
+    /// export relies on: it concatenates the named children in that order).
+    /// </summary>
+    internal abstract class ParallelBranches : ExplicitlyNamedModule
     {
         private readonly List<nn.Module<Tensor, Tensor>> _branches = [];
 
@@ -66,7 +69,7 @@ public sealed class InceptionV4 : ClassifierNet
         public override Tensor forward(Tensor input) => cat(_branches.Select(b => b.call(input)).ToList(), 1);
     }
 
-    private sealed class Mixed3a : ParallelBranches
+    internal sealed class Mixed3a : ParallelBranches
     {
         public Mixed3a() : base(nameof(Mixed3a))
         {
@@ -75,7 +78,7 @@ public sealed class InceptionV4 : ClassifierNet
         }
     }
 
-    private sealed class Mixed4a : ParallelBranches
+    internal sealed class Mixed4a : ParallelBranches
     {
         public Mixed4a() : base(nameof(Mixed4a))
         {
@@ -88,7 +91,7 @@ public sealed class InceptionV4 : ClassifierNet
         }
     }
 
-    private sealed class Mixed5a : ParallelBranches
+    internal sealed class Mixed5a : ParallelBranches
     {
         public Mixed5a() : base(nameof(Mixed5a))
         {
@@ -97,7 +100,7 @@ public sealed class InceptionV4 : ClassifierNet
         }
     }
 
-    private sealed class InceptionA : ParallelBranches
+    internal sealed class InceptionA : ParallelBranches
     {
         public InceptionA() : base(nameof(InceptionA))
         {
@@ -111,7 +114,7 @@ public sealed class InceptionV4 : ClassifierNet
         }
     }
 
-    private sealed class ReductionA : ParallelBranches
+    internal sealed class ReductionA : ParallelBranches
     {
         public ReductionA() : base(nameof(ReductionA))
         {
@@ -124,7 +127,7 @@ public sealed class InceptionV4 : ClassifierNet
         }
     }
 
-    private sealed class InceptionB : ParallelBranches
+    internal sealed class InceptionB : ParallelBranches
     {
         public InceptionB() : base(nameof(InceptionB))
         {
@@ -143,7 +146,7 @@ public sealed class InceptionV4 : ClassifierNet
         }
     }
 
-    private sealed class ReductionB : ParallelBranches
+    internal sealed class ReductionB : ParallelBranches
     {
         public ReductionB() : base(nameof(ReductionB))
         {
@@ -157,7 +160,7 @@ public sealed class InceptionV4 : ClassifierNet
         }
     }
 
-    private sealed class InceptionC : ExplicitlyNamedModule
+    internal sealed class InceptionC : ExplicitlyNamedModule
     {
         private readonly BasicConv2d _branch0, _branch1_0, _branch1_1a, _branch1_1b;
         private readonly BasicConv2d _branch2_0, _branch2_1, _branch2_2, _branch2_3a, _branch2_3b;

@@ -90,7 +90,7 @@ public sealed class ResNet : ClassifierNet
         return new ModelOutput(_fc.call(x), null);
     }
 
-    private sealed class BasicBlock : ExplicitlyNamedModule
+    internal sealed class BasicBlock : ExplicitlyNamedModule
     {
         private readonly Conv2d _conv1, _conv2;
         private readonly BatchNorm2d _bn1, _bn2;
@@ -121,7 +121,7 @@ public sealed class ResNet : ClassifierNet
         }
     }
 
-    private sealed class Bottleneck : ExplicitlyNamedModule
+    internal sealed class Bottleneck : ExplicitlyNamedModule
     {
         private readonly Conv2d _conv1, _conv2, _conv3;
         private readonly BatchNorm2d _bn1, _bn2, _bn3;

@@ -77,7 +77,7 @@ public sealed class SqueezeNet : ClassifierNet
     public override ModelOutput forward(Tensor input) =>
         new(_classifier.call(_features.call(input)).flatten(1), null);
 
-    private sealed class Fire : ExplicitlyNamedModule
+    internal sealed class Fire : ExplicitlyNamedModule
     {
         private readonly Conv2d _squeeze, _expand1x1, _expand3x3;
 

@@ -18,6 +18,7 @@ public static class ModelsCommands
         ModelsDownloadCommand.Build(context),
         ModelsRegisterCommand.Build(context),
         ModelImportCommand.Build(context),
+        ModelExportCommand.Build(context),
         ModelsDeleteCommand.Build(context),
         ModelsHistoryCommand.Build(context),
     };
