@@ -1,9 +1,7 @@
 using Ifcb.Contracts;
 using Ifcb.Data.Imaging;
-using Ifcb.Models;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Platform;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Ifcb.Inference;
@@ -18,46 +16,54 @@ public sealed record ClassScores(int Count, int NumClasses, float[] Scores, int[
 /// Runs a trained model on decoded images exactly as training preprocessed them: Pillow bilinear resize to the model's
 /// <c>resize</c>, /255, then the model's img_norm (for image inputs too; neuston forgets it in <c>RUN --type img</c>).
 /// inception_v3's <c>transform_input</c> is part of the model. Eval mode, no autograd, softmax of the main logits.
+/// The <see cref="InferenceEngine.Onnx"/> engine runs the exported graph, which holds the img_norm, on [0,1] input.
 /// Not thread-safe: one classifier per thread (dispose scopes and the reused input buffer are per instance).
 /// </summary>
-public sealed class BatchClassifier
+public sealed class BatchClassifier : IDisposable
 {
-    private readonly ClassifierNet _model;
+    private readonly IModelScorer _scorer;
     private readonly ImagePreprocessor _preprocessor;
-    private readonly Device _device;
     private float[] _buffer = [];
 
+    /// <param name="device">Where the torch engine runs the model; null = CPU. The onnx engine runs on the CPU only.</param>
     /// <exception cref="IfcbException">InvalidArgument: the batch is over <see cref="Limits.MaxBatch"/> or, at the model's
     /// resize, its input tensor over <see cref="Limits.MaxBatchTensorBytes"/>.</exception>
-    public BatchClassifier(LoadedCheckpoint checkpoint, int batchSize = Defaults.BatchSize, Device? device = null)
+    /// <exception cref="ArgumentException">The checkpoint's classes do not match its model, or the onnx engine on a GPU.</exception>
+    public BatchClassifier(LoadedCheckpoint checkpoint, int batchSize = Defaults.BatchSize, Device? device = null,
+        InferenceEngine engine = InferenceEngine.Torch)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         Limits.CheckBatch(batchSize, checkpoint.Hparams.Resize);
-        _model = checkpoint.Model;
         Hparams = checkpoint.Hparams;
-        if (Hparams.Classes.Count != _model.NumClasses)
+        NumClasses = checkpoint.Model.NumClasses;
+        if (Hparams.Classes.Count != NumClasses)
             throw new ArgumentException(
-                $"The checkpoint lists {Hparams.Classes.Count} classes but its model has {_model.NumClasses} outputs.", nameof(checkpoint));
+                $"The checkpoint lists {Hparams.Classes.Count} classes but its model has {NumClasses} outputs.", nameof(checkpoint));
+        device ??= CPU;
+        if (engine == InferenceEngine.Onnx && device.type != TorchSharp.DeviceType.CPU)
+            throw new ArgumentException(
+                $"The onnx engine runs on the CPU (this build's ONNX Runtime has no GPU provider); use --device cpu or --engine torch.",
+                nameof(device));
         BatchSize = batchSize;
-        _device = device ?? CPU;
-        _preprocessor = new ImagePreprocessor(new PreprocessOptions(Hparams.Resize, Norm: Hparams.ImgNorm));
-        _model.to(_device);
-        _model.eval();
+        Engine = engine;
+        _scorer = engine == InferenceEngine.Onnx ? new OnnxScorer(checkpoint) : new TorchScorer(checkpoint.Model, device);
+        _preprocessor = new ImagePreprocessor(new PreprocessOptions(Hparams.Resize, Norm: _scorer.AppliesImgNorm ? null : Hparams.ImgNorm));
     }
 
     public ModelHparams Hparams { get; }
 
     public int BatchSize { get; }
 
-    public int NumClasses => _model.NumClasses;
+    public int NumClasses { get; }
+
+    public InferenceEngine Engine { get; }
 
     /// <summary>Classifies the images in order, <see cref="BatchSize"/> at a time.</summary>
     /// <exception cref="OperationCanceledException">Cancelled between batches.</exception>
     public ClassScores Classify(IReadOnlyList<DecodedImage> images, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
-        var classCount = _model.NumClasses;
-        var scores = new float[images.Count * classCount];
+        var scores = new float[images.Count * NumClasses];
         var classes = new int[images.Count];
         var size = _preprocessor.Options.Size;
         var length = _preprocessor.Options.TensorLength;
@@ -70,18 +76,24 @@ public sealed class BatchClassifier
             var buffer = _buffer;
             Parallel.For(0, count, i =>
                 _preprocessor.Process(images[start + i], training: false, random: null, buffer.AsSpan(i * length, length)));
-
-            // Synchronous per batch: dispose scopes belong to the thread that opened them.
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var input = tensor(buffer, [count, 3, size, size]).to(_device);
-            var probabilities = _model.Logits(input).softmax(1).cpu();
-            var winners = probabilities.argmax(1);
-            probabilities.data<float>().ToArray().CopyTo(scores, start * classCount);
-            var winnerValues = winners.data<long>().ToArray();
-            for (var i = 0; i < count; i++)
-                classes[start + i] = (int)winnerValues[i];
+            _scorer.Score(buffer, count, size, scores.AsSpan(start * NumClasses, count * NumClasses));
+            for (var i = start; i < start + count; i++)
+                classes[i] = ArgMax(scores.AsSpan(i * NumClasses, NumClasses));
         }
-        return new ClassScores(images.Count, classCount, scores, classes);
+        return new ClassScores(images.Count, NumClasses, scores, classes);
+    }
+
+    public void Dispose() => _scorer.Dispose();
+
+    // The first of equal maxima, as torch.argmax.
+    private static int ArgMax(ReadOnlySpan<float> row)
+    {
+        var best = 0;
+        for (var c = 1; c < row.Length; c++)
+        {
+            if (row[c] > row[best])
+                best = c;
+        }
+        return best;
     }
 }

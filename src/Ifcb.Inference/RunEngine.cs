@@ -43,7 +43,7 @@ public sealed class RunEngine
     /// <exception cref="IfcbException">InvalidArgument: batch size over <see cref="Limits.MaxBatch"/> or, at the model's resize,
     /// over <see cref="Limits.MaxBatchTensorBytes"/>; too many or too long output patterns.</exception>
     /// <exception cref="ArgumentException">Invalid options: output pattern (unknown placeholder, absolute, '..') or extension,
-    /// a run or model id that is not a plain folder name, SRC that is not a bin.</exception>
+    /// a run or model id that is not a plain folder name, SRC that is not a bin, the onnx engine on a GPU.</exception>
     /// <exception cref="FileNotFoundException">SRC does not exist.</exception>
     /// <exception cref="OperationCanceledException">
     /// <paramref name="cancellationToken"/> fired; it is observed between bins (or image groups) and between batches.
@@ -62,8 +62,8 @@ public sealed class RunEngine
         var timestamp = request.Timestamp ?? DateTimeOffset.UtcNow;
         var outputDirectory = Path.GetFullPath(OutputPattern.ExpandDirectory(
             request.OutputDirectory ?? RunRequest.DefaultOutputDirectory, request.RunId, Hparams.ModelId, timestamp));
-        var run = new RunState(request, patterns, outputDirectory, FormatTimestamp(timestamp), progress,
-            new BatchClassifier(_checkpoint, request.BatchSize, _device), cancellationToken);
+        using var classifier = new BatchClassifier(_checkpoint, request.BatchSize, _device, request.Engine);
+        var run = new RunState(request, patterns, outputDirectory, FormatTimestamp(timestamp), progress, classifier, cancellationToken);
         return request.InputType == RunInputType.Bin ? RunBins(run) : RunImages(run);
     }
 

@@ -53,6 +53,9 @@ public sealed record RunRequest(string Source, string RunId)
     /// <summary>Images per forward pass (neuston's <c>--batch</c>, default <see cref="Defaults.BatchSize"/>).</summary>
     public int BatchSize { get; init; } = Defaults.BatchSize;
 
+    /// <summary>What runs the model: TorchSharp (the default) or the exported ONNX graph in ONNX Runtime.</summary>
+    public InferenceEngine Engine { get; init; } = InferenceEngine.Torch;
+
     /// <summary>The run's timestamp written into every result file; null = now.</summary>
     public DateTimeOffset? Timestamp { get; init; }
 }

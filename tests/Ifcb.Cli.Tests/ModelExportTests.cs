@@ -13,8 +13,8 @@ namespace Ifcb.Cli.Tests;
 /// <summary><c>ifcb models export</c> on a checkpoint file: model.onnx and classes.txt, read back by ONNX Runtime.</summary>
 public sealed class ModelExportTests : IDisposable
 {
-    private static readonly string[] Classes = ["Mesodinium_major", "Strombidium-like", "detritus, small"];
-    private static readonly ImgNorm Norm = ImgNorm.Parse("0.66,0.65,0.64", "0.22,0.23,0.21");
+    private static readonly IReadOnlyList<string> Classes = SmallCheckpoint.Classes;
+    private static readonly ImgNorm Norm = SmallCheckpoint.Norm;
     private readonly string _temp = Directory.CreateTempSubdirectory("ifcb-cli-export-").FullName;
 
     public void Dispose() => Directory.Delete(_temp, recursive: true);
@@ -22,7 +22,7 @@ public sealed class ModelExportTests : IDisposable
     [Fact]
     public async Task Export_writes_an_onnx_model_of_the_checkpoint_and_classes_txt_beside_it()
     {
-        var checkpoint = WriteCheckpoint(out var model);
+        var checkpoint = SmallCheckpoint.Write(_temp, out var model);
         using var _ = model;
         var destination = Path.Combine(_temp, "out", "model.onnx");
 
@@ -61,7 +61,7 @@ public sealed class ModelExportTests : IDisposable
     [Fact]
     public async Task Static_batch_is_declared_and_the_default_output_is_the_checkpoint_name_with_onnx()
     {
-        var checkpoint = WriteCheckpoint(out var model);
+        var checkpoint = SmallCheckpoint.Write(_temp, out var model);
         model.Dispose();
 
         var result = await CliRunner.RunAsync("models", "export", checkpoint, "--static-batch", "4");
@@ -89,25 +89,11 @@ public sealed class ModelExportTests : IDisposable
     [InlineData("--format", "torchscript")]
     public async Task Invalid_flags_exit_2_before_anything_is_written(string flag, string value)
     {
-        var checkpoint = WriteCheckpoint(out var model);
+        var checkpoint = SmallCheckpoint.Write(_temp, out var model);
         model.Dispose();
         var result = await CliRunner.RunAsync("models", "export", checkpoint, flag, value, "-o", Path.Combine(_temp, "m.onnx"));
         Assert.Equal(ExitCodes.Usage, result.ExitCode);
         Assert.False(File.Exists(Path.Combine(_temp, "m.onnx")));
         Assert.False(File.Exists(Path.Combine(_temp, "classes.txt")));
-    }
-
-    /// <summary>A squeezenet1_1 checkpoint at 64 pixels with an img-norm; the model stays with the caller.</summary>
-    private string WriteCheckpoint(out ClassifierNet model)
-    {
-        manual_seed(11);
-        model = ModelZoo.Create("squeezenet1_1", Classes.Length, pretrainedLayout: false);
-        model.eval();
-        var hparams = new ModelHparams("squeezenet1_1", Classes, 64, Norm, false, 11, "export-test", "train-1", null,
-            DateTimeOffset.UnixEpoch, "tests");
-        var path = Path.Combine(_temp, "model.ifcbmodel");
-        using var file = File.Create(path);
-        Checkpoint.Save(file, hparams, model);
-        return path;
     }
 }

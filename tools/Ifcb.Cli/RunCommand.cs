@@ -56,6 +56,11 @@ public static class RunCommand
             Description = "Images per forward pass.", DefaultValueFactory = _ => Defaults.BatchSize,
         };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+        var engine = new Option<string>("--engine")
+        {
+            Description = "What runs the model: torch (TorchSharp) or onnx (its exported ONNX graph in ONNX Runtime, CPU only).",
+            DefaultValueFactory = _ => "torch",
+        }.AcceptOnlyFromAmong("torch", "onnx");
         var remote = new Option<bool>("--remote")
         {
             Description = "Run on the platform's workers: uploads SRC's bins (or, with --type img, uses SRC as a dataset name), " +
@@ -63,13 +68,18 @@ public static class RunCommand
         };
         var command = new Command("run", "Classify IFCB bins or images with a trained model (neuston RUN).")
         {
-            source, model, runId, type, outdir, outfile, filter, clobber, batch, device, remote,
+            source, model, runId, type, outdir, outfile, filter, clobber, batch, device, engine, remote,
         };
         command.SetHandler(context, async (parse, ct) =>
         {
             var json = parse.GetValue(GlobalOptions.Json);
+            var onnx = parse.GetValue(engine) == "onnx";
             if (parse.GetValue(remote))
+            {
+                if (onnx)
+                    throw new UsageException("--engine onnx runs locally only; the platform's RUN workers run the model with torch.");
                 return await RunOnPlatformAsync(parse, context, json, ct);
+            }
             var checkpoint = await LoadModelAsync(parse, context, parse.GetValue(model)!, ct);
             using var loaded = checkpoint.Model;
             var filterTokens = parse.GetValue(filter) ?? [];
@@ -83,16 +93,19 @@ public static class RunCommand
                     : RunFilter.Parse(filterTokens[0], filterTokens.Skip(1)),
                 Clobber = parse.GetValue(clobber),
                 BatchSize = parse.GetValue(batch),
+                Engine = onnx ? InferenceEngine.Onnx : InferenceEngine.Torch,
             };
-            var engine = new RunEngine(checkpoint, Ifcb.Models.DeviceSelection.Resolve(parse.GetValue(device)!));
+            // auto means the GPU when there is one; the onnx engine has only the CPU.
+            var deviceName = onnx && parse.GetValue(device) == "auto" ? "cpu" : parse.GetValue(device)!;
+            var runner = new RunEngine(checkpoint, Ifcb.Models.DeviceSelection.Resolve(deviceName));
             var summary = json
-                ? engine.Run(request, cancellationToken: ct)
+                ? runner.Run(request, cancellationToken: ct)
                 : context.Console.Progress()
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .Start(progress =>
                     {
                         var bar = progress.AddTask(request.InputType == RunInputType.Bin ? "bins" : "images", maxValue: 1);
-                        var result = engine.Run(request, new SynchronousProgress<RunProgress>(p =>
+                        var result = runner.Run(request, new SynchronousProgress<RunProgress>(p =>
                         {
                             bar.MaxValue = Math.Max(1, p.ItemsTotal);
                             bar.Value = p.ItemsDone;
