@@ -28,9 +28,10 @@ public interface IListedMetadata
 /// <summary>
 /// JSON documents in blobs with optimistic concurrency, the storage primitive under every job store: creating uses
 /// <c>If-None-Match: *</c> (fails if the blob exists), replacing uses <c>If-Match: etag</c> (fails if anyone wrote
-/// since we read), and <see cref="UpdateAsync{T}"/> retries the read-modify-write with jittered backoff until it wins
-/// or gives up with Aborted. Transport failures are retried by the Azure SDK's own policy (configured where the
-/// BlobServiceClient is built); what still escapes is a transient fault for the caller to handle.
+/// since we read), and <see cref="UpdateAsync{T}(string, Func{T, T}, Func{Exception}, CancellationToken)"/> retries
+/// the read-modify-write with jittered backoff until it wins or gives up with Aborted. Transport failures are retried
+/// by the Azure SDK's own policy (configured where the BlobServiceClient is built); what still escapes is a transient
+/// fault for the caller to handle.
 /// </summary>
 public sealed class BlobDocumentStore(BlobContainerClient container, JsonSerializerOptions json, DocumentWritePolicy? policy = null)
 {
