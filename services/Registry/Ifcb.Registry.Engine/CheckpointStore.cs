@@ -1,10 +1,10 @@
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Sas;
 using Ifcb.Platform;
 using Ifcb.Platform.Checkpoints;
 using Ifcb.Platform.Storage;
-using Azure.Storage.Sas;
 
 namespace Ifcb.Registry.Engine;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -76,7 +76,8 @@ internal sealed class Deletions(
                 ? null
                 : current with
                 {
-                    Aliases = current.Aliases.RemoveRange(removedAliases), LatestVersion = Math.Max(current.LatestVersion, version),
+                    Aliases = current.Aliases.RemoveRange(removedAliases),
+                    LatestVersion = Math.Max(current.LatestVersion, version),
                     DeletingVersions = current.DeletingVersions.Add(version),
                 };
         }, cancellationToken).ConfigureAwait(false);

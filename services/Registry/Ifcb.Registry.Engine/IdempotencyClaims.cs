@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Azure;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 

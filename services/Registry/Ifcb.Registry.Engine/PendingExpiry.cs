@@ -1,5 +1,5 @@
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -33,7 +33,10 @@ internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions opt
                 version => IsStale(version)
                     ? version with
                     {
-                        Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = time.GetUtcNow(), UpdatedBy = ModelRegistry.SystemActor,
+                        Status = ModelVersionStatus.Failed,
+                        StatusMessage = reason,
+                        UpdatedAt = time.GetUtcNow(),
+                        UpdatedBy = ModelRegistry.SystemActor,
                     }
                     : null,
                 slot.NotFound, cancellationToken).Updated().ConfigureAwait(false);

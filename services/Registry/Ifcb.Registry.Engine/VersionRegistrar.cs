@@ -1,8 +1,8 @@
 using System.Globalization;
 using Azure;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 using Ifcb.Platform.Checkpoints;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -159,7 +159,10 @@ internal sealed class VersionRegistrar(
             var failed = await store.UpdateAsync<ModelVersion>(slot.Document,
                 version => version.Status != ModelVersionStatus.Pending ? null : version with
                 {
-                    Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor,
+                    Status = ModelVersionStatus.Failed,
+                    StatusMessage = reason,
+                    UpdatedAt = time.GetUtcNow(),
+                    UpdatedBy = actor,
                 },
                 slot.NotFound, CancellationToken.None).ConfigureAwait(false);
             if (failed.Changed)
