@@ -33,6 +33,11 @@ public interface IListedMetadata
 /// by the Azure SDK's own policy (configured where the BlobServiceClient is built); what still escapes is a transient
 /// fault for the caller to handle.
 /// </summary>
+/// <remarks>
+/// Awaits use ConfigureAwait(false), as in every shared library under src/ (the services and engines do not): the
+/// services, the CLI, tests and synchronous callbacks that block on a job update all run this code, so no continuation
+/// may depend on the caller's synchronization context.
+/// </remarks>
 public sealed class BlobDocumentStore(BlobContainerClient container, JsonSerializerOptions json, DocumentWritePolicy? policy = null)
 {
     private static readonly BlobHttpHeaders JsonHeaders = new() { ContentType = "application/json" };
