@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Aspire.Hosting.ApplicationModel;
 
 /// <summary>
 /// Buttons in the Aspire dashboard that run the ifcb CLI against this platform: "Train demo model" (on training) and

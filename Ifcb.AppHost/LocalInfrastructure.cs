@@ -1,5 +1,3 @@
-using Aspire.Hosting.ApplicationModel;
-
 /// <summary>
 /// RabbitMQ (Debian's rabbitmq-server) and Azurite (npm, pinned in the repo's package.json) as executable resources,
 /// wrapped by the scripts in ./scripts, which bind to loopback only and clean up after themselves.

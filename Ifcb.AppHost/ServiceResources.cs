@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Aspire.Hosting.ApplicationModel;
 
 internal static class ServiceResources
 {

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Ifcb.Platform;
 using Ifcb.Platform.Jobs;
 using Microsoft.Extensions.Logging;
 

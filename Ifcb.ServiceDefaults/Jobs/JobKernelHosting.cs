@@ -44,13 +44,13 @@ public static class JobKernelHosting
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
             // Let the host finish starting (the bus connects) before the first sweep sends anything.
-            await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken);
             using var timer = new PeriodicTimer(options.ReconcileInterval);
             do
             {
                 try
                 {
-                    await sweep(services, stoppingToken).ConfigureAwait(false);
+                    await sweep(services, stoppingToken);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -62,7 +62,7 @@ public static class JobKernelHosting
                         Faults.Reason(e), options.ReconcileInterval.TotalSeconds);
                 }
             }
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+            while (await timer.WaitForNextTickAsync(stoppingToken));
         }
     }
 }
@@ -81,7 +81,7 @@ public static class JobDispatch
         try
         {
             using var timeout = new CancellationTokenSource(options.DispatchTimeout);
-            await send(timeout.Token).ConfigureAwait(false);
+            await send(timeout.Token);
         }
         catch (Exception e) when (e is OperationCanceledException || Faults.IsTransient(e) || e is MassTransit.MassTransitException)
         {
@@ -93,7 +93,7 @@ public static class JobDispatch
         try
         {
             var (sent, _) = await store.UpdateAsync(job.JobId, j => j.State == JobState.Queued && j.DispatchedAt is null ? j.Dispatched(store.Time.GetUtcNow()) : null,
-                CancellationToken.None).ConfigureAwait(false);
+                CancellationToken.None);
             return sent;
         }
         catch (Exception e) when (Faults.IsTransient(e))

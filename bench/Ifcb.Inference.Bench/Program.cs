@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Ifcb.Data.Bins;
 using Ifcb.Data.Imaging;
 using Ifcb.Inference;
 using Ifcb.Models;

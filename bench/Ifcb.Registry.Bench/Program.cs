@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using System.Security.Cryptography;
-using Azure.Storage.Blobs;
 using Ifcb.Contracts;
 using Ifcb.Platform.Checkpoints;
 using Ifcb.Registry.Engine;

@@ -24,6 +24,9 @@ namespace Ifcb.Client;
 /// Why not Grpc.Net.Client's own retry policy (ServiceConfig): its deadline covers all attempts together, so a call
 /// that hung (DeadlineExceeded: the live failure of peer discovery with 24 clients at once) can never be retried with
 /// a fresh deadline; and it buffers at most 1 MiB of a stream, so checkpoint uploads would not be retried anyway.
+/// The call layer awaits with ConfigureAwait(false), unlike the services:
+/// <see cref="BlockingUnaryCall{TRequest, TResponse}"/> blocks on the same retry loop, and an SDK cannot know whether
+/// its caller's thread has a synchronization context (a UI's, xunit's) that would then never run the continuation.
 /// </remarks>
 /// <param name="service">The service as users know it (Training, NormStats, Registry).</param>
 /// <param name="address">Its URL, as configured or discovered.</param>

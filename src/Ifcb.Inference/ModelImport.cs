@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Reflection;
 using Ifcb.Contracts;
-using Ifcb.Data;
 using Ifcb.Models;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Models.Weights;

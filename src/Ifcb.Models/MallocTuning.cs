@@ -4,7 +4,7 @@ using System.Globalization;
 namespace Ifcb.Models;
 
 /// <summary>
-/// The values behind <see cref="NativeAllocator"/>, with no dependencies: Ifcb.AppHost compiles this file too (linked
+/// The values behind <c>NativeAllocator</c>, with no dependencies: Ifcb.AppHost compiles this file too (linked
 /// in its project file) to start the Training service with them, without referencing this TorchSharp library.
 /// </summary>
 internal static class MallocTuning

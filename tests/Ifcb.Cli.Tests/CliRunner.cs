@@ -1,5 +1,3 @@
-using Ifcb.Cli;
-
 namespace Ifcb.Cli.Tests;
 
 /// <summary>Runs the CLI in-process with captured stdout/stderr and a fixed environment (no IFCB_* leaking in from the machine).</summary>

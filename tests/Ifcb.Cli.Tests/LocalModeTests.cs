@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Ifcb.Cli;
 using Ifcb.Data.Datasets;
 using Ifcb.NormStats.Engine;
 using Ifcb.Testing;

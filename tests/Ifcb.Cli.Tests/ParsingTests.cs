@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Grpc.Core;
-using Ifcb.Cli;
 using Ifcb.Contracts;
 
 namespace Ifcb.Cli.Tests;

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Grpc.Core;
 using Ifcb.Testing;

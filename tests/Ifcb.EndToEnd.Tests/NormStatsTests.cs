@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using Aspire.Hosting;
-using Aspire.Hosting.Testing;
 using System.Globalization;
+using Aspire.Hosting.Testing;
 using Grpc.Core;
 using Ifcb.Client;
 using Ifcb.Contracts;

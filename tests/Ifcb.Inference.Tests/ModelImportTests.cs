@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Platform;
-using static TorchSharp.torch;
 
 namespace Ifcb.Inference.Tests;
 

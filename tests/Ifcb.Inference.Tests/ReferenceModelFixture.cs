@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ifcb.Contracts;
-using Ifcb.Data;
 using Ifcb.Data.Bins;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Testing;

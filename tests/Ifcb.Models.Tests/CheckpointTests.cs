@@ -3,7 +3,6 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 using Ifcb.Contracts;
-using Ifcb.Data;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Platform;
 using Xunit.Abstractions;

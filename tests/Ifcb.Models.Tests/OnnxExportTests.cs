@@ -6,7 +6,6 @@ using Ifcb.Models.Checkpoints;
 using Ifcb.Models.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using Xunit.Abstractions;
-using TorchSharp;
 using static TorchSharp.torch;
 using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
 using Tensor = TorchSharp.torch.Tensor;

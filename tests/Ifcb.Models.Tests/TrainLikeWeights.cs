@@ -1,6 +1,5 @@
 using Ifcb.Data.Imaging;
 using Ifcb.Testing;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
-using Ifcb.NormStats.Engine;
 using Xunit.Abstractions;
 
 namespace Ifcb.NormStats.Engine.Tests;

@@ -1,7 +1,6 @@
 using System.Net.Sockets;
 using Azure;
 using Grpc.Core;
-using Ifcb.Platform;
 
 namespace Ifcb.Platform.Tests;
 

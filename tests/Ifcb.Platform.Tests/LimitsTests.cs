@@ -1,5 +1,3 @@
-using Ifcb.Platform;
-
 namespace Ifcb.Platform.Tests;
 
 public sealed class LimitsTests

@@ -62,18 +62,18 @@ internal sealed record TestCheckpoint(byte[] Bytes, string Sha256)
 
     public NewModelVersion Request(string? idempotencyKey = null, IReadOnlyDictionary<string, double>? metrics = null,
         IReadOnlyDictionary<string, string>? tags = null) => new()
-    {
-        Arch = "resnet18",
-        Classes = [.. Classes],
-        ImgNorm = ImgNorm.Parse("0.667 0.161"),
-        Metrics = (metrics ?? new Dictionary<string, double>()).ToImmutableSortedDictionary(),
-        Tags = (tags ?? new Dictionary<string, string>()).ToImmutableSortedDictionary(),
-        Source = new VersionSource { TrainingJobId = idempotencyKey ?? "job-1", Commit = "abc123" },
-        DatasetFingerprint = "sha256:dataset",
-        Sha256 = Sha256,
-        SizeBytes = Bytes.Length,
-        IdempotencyKey = idempotencyKey,
-    };
+        {
+            Arch = "resnet18",
+            Classes = [.. Classes],
+            ImgNorm = ImgNorm.Parse("0.667 0.161"),
+            Metrics = (metrics ?? new Dictionary<string, double>()).ToImmutableSortedDictionary(),
+            Tags = (tags ?? new Dictionary<string, string>()).ToImmutableSortedDictionary(),
+            Source = new VersionSource { TrainingJobId = idempotencyKey ?? "job-1", Commit = "abc123" },
+            DatasetFingerprint = "sha256:dataset",
+            Sha256 = Sha256,
+            SizeBytes = Bytes.Length,
+            IdempotencyKey = idempotencyKey,
+        };
 
     public MemoryStream Stream() => new(Bytes, writable: false);
 }

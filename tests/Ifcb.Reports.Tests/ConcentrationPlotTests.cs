@@ -1,5 +1,3 @@
-using Ifcb.Reports;
-
 namespace Ifcb.Reports.Tests;
 
 public class ConcentrationPlotTests

@@ -1,4 +1,3 @@
-using Ifcb.Reports;
 using SkiaSharp;
 
 namespace Ifcb.Reports.Tests;

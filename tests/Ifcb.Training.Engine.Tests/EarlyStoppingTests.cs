@@ -1,5 +1,3 @@
-using Ifcb.Training.Engine;
-
 namespace Ifcb.Training.Engine.Tests;
 
 public class EarlyStoppingTests

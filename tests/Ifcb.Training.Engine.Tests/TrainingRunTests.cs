@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Testing;
-using Ifcb.Training.Engine;
 
 namespace Ifcb.Training.Engine.Tests;
 

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Ifcb.Client;
 using Ifcb.Protos;
 using Spectre.Console;
 

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text;
 using Ifcb.Contracts;
-using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Platform;
 

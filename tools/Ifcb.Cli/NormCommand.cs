@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Grpc.Core;
 using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Data.Datasets;

@@ -120,7 +120,10 @@ public static class RunCommand
                 context.Warn($"not an input: {skipped.Path}: {skipped.Reason}");
             var report = new RunReport(summary.RunId, summary.ModelId, summary.OutputDirectory, summary.Completed.Count,
                 summary.SkippedExisting.Count, summary.Failed, summary.NotInputs.Count, summary.FilteredOut.Count,
-                summary.ImagesClassified, summary.Elapsed.TotalSeconds) { Totals = summary.BinSummary?.Totals() };
+                summary.ImagesClassified, summary.Elapsed.TotalSeconds)
+            {
+                Totals = summary.BinSummary?.Totals(),
+            };
             if (json)
                 context.WriteJson(report);
             else

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Ifcb.Inference;
-using Ifcb.Inference.Outputs;
 using Spectre.Console;
 
 namespace Ifcb.Cli;

@@ -3,7 +3,6 @@ using Ifcb.NormStats.Engine.Jobs;
 using Ifcb.Platform;
 using Ifcb.Platform.Jobs;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.NormStats;
 

@@ -1,8 +1,8 @@
 using Azure.Storage.Blobs;
 using Ifcb.Contracts;
 using Ifcb.NormStats;
-using MassTransit;
 using Ifcb.NormStats.Engine.Jobs;
+using MassTransit;
 
 namespace Microsoft.Extensions.Hosting;
 

@@ -2,7 +2,6 @@ using Grpc.Core;
 using Ifcb.NormStats.Engine.Jobs;
 using Ifcb.Platform;
 using Ifcb.Protos;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.NormStats;
 

@@ -2,7 +2,6 @@ using Ifcb.Contracts;
 using Ifcb.NormStats.Engine.Jobs;
 using Ifcb.Platform.Jobs;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.NormStats;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -30,7 +30,7 @@ internal sealed class AliasChanges(BlobDocumentStore store, RegistryOptions opti
                     $"Version {version} of '{modelName}' is being deleted; point @{alias} at another version.");
             }
 
-            var target = await store.ReadAsync<ModelVersion>(slot.Document, cancellationToken).ConfigureAwait(false) ?? throw slot.NotFound();
+            var target = await store.ReadAsync<ModelVersion>(slot.Document, cancellationToken) ?? throw slot.NotFound();
             if (target.Value.Status != ModelVersionStatus.Ready)
             {
                 throw new IfcbException(ErrorKind.FailedPrecondition,
@@ -45,12 +45,12 @@ internal sealed class AliasChanges(BlobDocumentStore store, RegistryOptions opti
             }
 
             return previous == version ? null : model with { Aliases = model.Aliases.SetItem(alias, version) };
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
 
         if (updated.Changed)
         {
             await audit.AppendAsync(updated.Value, actor, AuditAction.AliasSet, version, AuditLog.AliasMove(alias, previous, version),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken);
         }
 
         return new AliasChange(updated.Value, alias, previous, version);
@@ -64,12 +64,12 @@ internal sealed class AliasChanges(BlobDocumentStore store, RegistryOptions opti
         {
             previous = model.Aliases.TryGetValue(alias, out var current) ? current : null;
             return previous is null ? null : model with { Aliases = model.Aliases.Remove(alias) };
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
 
         if (updated.Changed)
         {
             await audit.AppendAsync(updated.Value, actor, AuditAction.AliasDeleted, previous, AuditLog.AliasMove(alias, previous, null),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken);
         }
 
         return new AliasChange(updated.Value, alias, previous, null);

@@ -27,7 +27,7 @@ internal sealed class AuditLog(BlobDocumentStore store, RegistryOptions options,
             Details = details.ToImmutableSortedDictionary(d => d.Key, d => d.Value, StringComparer.Ordinal),
         };
         // A fresh guid per entry makes name collisions impossible; If-None-Match keeps the log append-only anyway.
-        await store.TryCreateAsync(RegistryLayout.AuditEntry(modelName, now), entry, cancellationToken).ConfigureAwait(false);
+        await store.TryCreateAsync(RegistryLayout.AuditEntry(modelName, now), entry, cancellationToken);
     }
 
     /// <summary>The details of an alias change: the alias and where it pointed before and after (empty = unset).</summary>
@@ -40,14 +40,14 @@ internal sealed class AuditLog(BlobDocumentStore store, RegistryOptions options,
     {
         var query = "audit:" + modelName;
         var after = PageTokens.Decode<string>(pageToken, query);
-        var names = (await store.ListBlobNamesAsync(RegistryLayout.AuditPrefix(modelName), cancellationToken).ConfigureAwait(false))
+        var names = (await store.ListBlobNamesAsync(RegistryLayout.AuditPrefix(modelName), cancellationToken))
             .Where(name => after is null || string.CompareOrdinal(name, after) > 0)
             .ToList();
         var selected = names.Take(pageSize).ToList();
         var entries = new List<AuditEntry>(selected.Count);
         foreach (var batch in selected.Chunk(options.ListReadConcurrency))
         {
-            var read = await Task.WhenAll(batch.Select(name => store.ReadAsync<AuditEntry>(name, cancellationToken))).ConfigureAwait(false);
+            var read = await Task.WhenAll(batch.Select(name => store.ReadAsync<AuditEntry>(name, cancellationToken)));
             entries.AddRange(read.Where(entry => entry is not null).Select(entry => entry!.Value));
         }
 

@@ -24,47 +24,33 @@ public static class CheckpointConformance
         ArgumentNullException.ThrowIfNull(declared);
         ArgumentNullException.ThrowIfNull(stored);
         if (!string.Equals(declared.Arch, stored.Arch, StringComparison.Ordinal))
-        {
             Fail($"arch is declared as '{declared.Arch}' but the checkpoint's is '{stored.Arch}'.");
-        }
 
         if (!declared.Classes.IsDefaultOrEmpty)
         {
             if (declared.Classes.Length != stored.Classes.Length)
-            {
                 Fail(Invariant($"classes: {declared.Classes.Length} are declared but the checkpoint has {stored.Classes.Length}."));
-            }
 
             for (var i = 0; i < stored.Classes.Length; i++)
             {
                 if (!string.Equals(declared.Classes[i], stored.Classes[i], StringComparison.Ordinal))
-                {
                     Fail(Invariant($"classes[{i}] is declared as '{declared.Classes[i]}' but the checkpoint's is '{stored.Classes[i]}' (classes are in output-index order)."));
-                }
             }
         }
 
         if (declared.Resize is { } resize && resize != stored.Resize)
-        {
             Fail(Invariant($"resize is declared as {resize} but the checkpoint's is {stored.Resize}."));
-        }
 
         if (declared.ImgNorm is { } norm)
         {
             if (stored.ImgNorm is not { } storedNorm)
-            {
                 Fail($"img_norm is declared as \"{norm}\" but the checkpoint has none.");
-            }
             else if (!SameValues(norm.Mean, storedNorm.Mean) || !SameValues(norm.Std, storedNorm.Std))
-            {
                 Fail($"img_norm is declared as \"{norm}\" but the checkpoint's is \"{Text(storedNorm.Mean)} {Text(storedNorm.Std)}\".");
-            }
         }
 
         if (declared.Pretrained != stored.Pretrained)
-        {
             Fail($"pretrained is declared as {Bool(declared.Pretrained)} but the checkpoint's is {Bool(stored.Pretrained)}.");
-        }
     }
 
     /// <summary>The version with every field that was not declared filled in from the checkpoint.</summary>
@@ -88,9 +74,7 @@ public static class CheckpointConformance
         {
             var (a, b) = (declared[declared.Count == 1 ? 0 : c], stored[stored.Count == 1 ? 0 : c]);
             if (Math.Abs(a - b) > ImgNormRelativeTolerance * Math.Max(Math.Abs(a), Math.Abs(b)))
-            {
                 return false;
-            }
         }
 
         return declared.Count is 1 or 3 && stored.Count is 1 or 3;

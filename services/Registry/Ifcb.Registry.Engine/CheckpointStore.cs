@@ -1,10 +1,10 @@
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Sas;
 using Ifcb.Platform;
 using Ifcb.Platform.Checkpoints;
 using Ifcb.Platform.Storage;
-using Azure.Storage.Sas;
 
 namespace Ifcb.Registry.Engine;
 
@@ -36,13 +36,11 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
             Metadata = new Dictionary<string, string> { [BlobChecksum.Sha256Metadata] = sha256 },
         };
         if (options.UploadTransferOptions is { } transfer)
-        {
             upload.TransferOptions = transfer;
-        }
 
         try
         {
-            await container.GetBlobClient(blobName).UploadAsync(verifying, upload, cancellationToken).ConfigureAwait(false);
+            await container.GetBlobClient(blobName).UploadAsync(verifying, upload, cancellationToken);
         }
         catch (AggregateException e) when (e.InnerExceptions.Count == 1 && e.InnerException is IfcbException inner)
         {
@@ -70,16 +68,16 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
         var sourceUri = source.CanGenerateSasUri
             ? source.GenerateSasUri(BlobSasPermissions.Read, DateTimeOffset.UtcNow + options.UploadTimeout + SasClockSkew)
             : source.Uri;
-        var operation = await destination.StartCopyFromUriAsync(sourceUri, copy, cancellationToken).ConfigureAwait(false);
+        var operation = await destination.StartCopyFromUriAsync(sourceUri, copy, cancellationToken);
         try
         {
-            await operation.WaitForCompletionAsync(CopyPollInterval, cancellationToken).ConfigureAwait(false);
+            await operation.WaitForCompletionAsync(CopyPollInterval, cancellationToken);
         }
         catch (Exception) when (!operation.HasCompleted)
         {
             try
             {
-                await destination.AbortCopyFromUriAsync(operation.Id, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                await destination.AbortCopyFromUriAsync(operation.Id, cancellationToken: CancellationToken.None);
             }
             catch (RequestFailedException)
             {
@@ -89,7 +87,7 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
             throw;
         }
 
-        var copied = (await destination.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        var copied = (await destination.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
         if (copied.CopyStatus != CopyStatus.Success)
         {
             throw new IfcbException(ErrorKind.Unavailable,
@@ -105,10 +103,10 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
     /// </summary>
     public async Task VerifyAsync(string blobName, string sha256, long size, CancellationToken cancellationToken)
     {
-        var content = (await container.GetBlobClient(blobName).DownloadStreamingAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        var content = (await container.GetBlobClient(blobName).DownloadStreamingAsync(cancellationToken: cancellationToken))
             .Value.Content;
         await using var verifying = new ChecksumVerifyingStream(content, size, sha256, leaveOpen: false);
-        await verifying.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
+        await verifying.CopyToAsync(Stream.Null, cancellationToken);
     }
 
     /// <summary>
@@ -119,11 +117,11 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
     public async Task<CheckpointHeader> ReadHeaderAsync(string blobName, CancellationToken cancellationToken)
     {
         var read = new BlobOpenReadOptions(allowModifications: false) { BufferSize = HeaderReadBufferBytes };
-        await using var stored = await container.GetBlobClient(blobName).OpenReadAsync(read, cancellationToken).ConfigureAwait(false);
+        await using var stored = await container.GetBlobClient(blobName).OpenReadAsync(read, cancellationToken);
         try
         {
             // The zip reader is synchronous; keep its few blocking range reads off the caller's thread.
-            return await Task.Run(() => CheckpointHeader.Read(stored), cancellationToken).ConfigureAwait(false);
+            return await Task.Run(() => CheckpointHeader.Read(stored), cancellationToken);
         }
         catch (InvalidDataException e)
         {
@@ -147,7 +145,7 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
         try
         {
             var response = await container.GetBlobClient(version.CheckpointBlob)
-                .DownloadStreamingAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                .DownloadStreamingAsync(cancellationToken: cancellationToken);
             content = response.Value.Content;
         }
         catch (RequestFailedException e) when (e.Status == 404)

@@ -79,7 +79,7 @@ internal sealed class CopiedCheckpoint : CheckpointTransfer
         var whose = request.Source.TrainingJobId is { Length: > 0 } job ? $"of training job {job} " : "";
         try
         {
-            var properties = await source.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            var properties = await source.GetPropertiesAsync(cancellationToken: cancellationToken);
             return new CopiedCheckpoint(source, properties.Value);
         }
         catch (RequestFailedException e) when (e.Status == 404)
@@ -114,11 +114,9 @@ internal sealed class CopiedCheckpoint : CheckpointTransfer
                 $"{sha256} was declared; the declared hash is wrong or the blob is not the checkpoint that was announced.");
         }
 
-        CheckSize(await store.CopyAsync(blobName, _source, _properties.ETag, sha256, cancellationToken).ConfigureAwait(false), size);
+        CheckSize(await store.CopyAsync(blobName, _source, _properties.ETag, sha256, cancellationToken), size);
         if (_recordedSha256 is null)
-        {
-            await store.VerifyAsync(blobName, sha256, size, cancellationToken).ConfigureAwait(false);
-        }
+            await store.VerifyAsync(blobName, sha256, size, cancellationToken);
     }
 
     private void CheckSize(long actual, long declared)

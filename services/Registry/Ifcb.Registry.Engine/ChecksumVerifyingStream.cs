@@ -45,7 +45,7 @@ internal sealed class ChecksumVerifyingStream(Stream source, long expectedSize, 
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        var read = await source.ReadAsync(buffer, cancellationToken);
         Account(buffer.Span[..read]);
         return read;
     }
@@ -72,9 +72,7 @@ internal sealed class ChecksumVerifyingStream(Stream source, long expectedSize, 
     private void VerifyAtEnd()
     {
         if (_verified)
-        {
             return;
-        }
 
         if (_bytesSeen != expectedSize)
         {
@@ -108,9 +106,7 @@ internal sealed class ChecksumVerifyingStream(Stream source, long expectedSize, 
         {
             _hash.Dispose();
             if (!leaveOpen)
-            {
                 source.Dispose();
-            }
         }
 
         base.Dispose(disposing);

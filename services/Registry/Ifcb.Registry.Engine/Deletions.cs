@@ -1,6 +1,6 @@
 using System.Globalization;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -17,8 +17,8 @@ internal sealed class Deletions(
     /// </summary>
     public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force, CancellationToken cancellationToken)
     {
-        var existing = await models.ReadAsync(name, cancellationToken).ConfigureAwait(false); // NotFound when there is no such model
-        var versions = await queries.ListVersionNumbersAsync(name, cancellationToken).ConfigureAwait(false);
+        var existing = await models.ReadAsync(name, cancellationToken); // NotFound when there is no such model
+        var versions = await queries.ListVersionNumbersAsync(name, cancellationToken);
         if (versions.Count > 0 && !force)
         {
             throw new IfcbException(ErrorKind.FailedPrecondition,
@@ -27,16 +27,16 @@ internal sealed class Deletions(
 
         // model.json goes last, so an interrupted delete leaves a model that can simply be deleted again.
         var modelDocument = RegistryLayout.ModelDocument(name);
-        var blobs = await store.ListBlobNamesAsync(RegistryLayout.ModelPrefix(name), cancellationToken).ConfigureAwait(false);
+        var blobs = await store.ListBlobNamesAsync(RegistryLayout.ModelPrefix(name), cancellationToken);
         await Parallel.ForEachAsync(
             blobs.Where(blob => blob != modelDocument),
             new ParallelOptions { MaxDegreeOfParallelism = options.ListReadConcurrency, CancellationToken = cancellationToken },
-            async (blob, token) => await store.DeleteAsync(blob, token).ConfigureAwait(false)).ConfigureAwait(false);
-        await store.DeleteAsync(modelDocument, cancellationToken).ConfigureAwait(false);
+            async (blob, token) => await store.DeleteAsync(blob, token));
+        await store.DeleteAsync(modelDocument, cancellationToken);
 
         await audit.AppendAsync(name, actor, AuditAction.ModelDeleted, null, null,
             [("forced", force ? "true" : "false"), ("versions_deleted", versions.Count.ToString(CultureInfo.InvariantCulture)), ("blobs_deleted", blobs.Count.ToString(CultureInfo.InvariantCulture))],
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken);
         return new ModelDeletion(existing.Value, [.. versions]);
     }
 
@@ -53,15 +53,13 @@ internal sealed class Deletions(
     public async Task<ModelVersion> DeleteVersionAsync(VersionSlot slot, string actor, bool force, CancellationToken cancellationToken)
     {
         var (modelName, version) = (slot.ModelName, slot.Version);
-        var existing = await store.ReadAsync<ModelVersion>(slot.Document, cancellationToken).ConfigureAwait(false);
+        var existing = await store.ReadAsync<ModelVersion>(slot.Document, cancellationToken);
 
         string[] removedAliases = [];
         var model = await models.UpdateAsync(modelName, actor, current =>
         {
             if (existing is null && !current.DeletingVersions.Contains(version))
-            {
                 throw slot.NotFound();
-            }
 
             removedAliases = current.Aliases.Where(a => a.Value == version).Select(a => a.Key).ToArray();
             if (removedAliases.Length > 0 && !force)
@@ -76,21 +74,20 @@ internal sealed class Deletions(
                 ? null
                 : current with
                 {
-                    Aliases = current.Aliases.RemoveRange(removedAliases), LatestVersion = Math.Max(current.LatestVersion, version),
+                    Aliases = current.Aliases.RemoveRange(removedAliases),
+                    LatestVersion = Math.Max(current.LatestVersion, version),
                     DeletingVersions = current.DeletingVersions.Add(version),
                 };
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
 
-        await store.DeleteAsync(existing?.Value.CheckpointBlob ?? slot.Checkpoint, cancellationToken).ConfigureAwait(false);
+        await store.DeleteAsync(existing?.Value.CheckpointBlob ?? slot.Checkpoint, cancellationToken);
         if (existing?.Value.IdempotencyKey is { } key)
-        {
-            await claims.ForgetAsync(modelName, key, version, cancellationToken).ConfigureAwait(false);
-        }
+            await claims.ForgetAsync(modelName, key, version, cancellationToken);
 
-        await store.DeleteAsync(slot.Document, cancellationToken).ConfigureAwait(false);
+        await store.DeleteAsync(slot.Document, cancellationToken);
         await models.UpdateAsync(modelName, actor, current =>
                 current.DeletingVersions.Contains(version) ? current with { DeletingVersions = current.DeletingVersions.Remove(version) } : null,
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken);
         if (existing is null)
         {
             throw new IfcbException(ErrorKind.NotFound,
@@ -100,12 +97,12 @@ internal sealed class Deletions(
         foreach (var alias in removedAliases)
         {
             await audit.AppendAsync(model.Value, actor, AuditAction.AliasDeleted, version, AuditLog.AliasMove(alias, version, null),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken);
         }
 
         await audit.AppendAsync(modelName, actor, AuditAction.VersionDeleted, version, null,
             [("sha256", existing.Value.Sha256), ("status", existing.Value.Status.ToString().ToUpperInvariant())],
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken);
         return existing.Value with { Aliases = [.. removedAliases] };
     }
 }

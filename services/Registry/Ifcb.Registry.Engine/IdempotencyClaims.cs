@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Azure;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -31,18 +31,14 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
         for (var attempt = 1; ; attempt++)
         {
             if (waited.Elapsed > options.IdempotencyWaitTimeout)
-            {
                 throw timedOut();
-            }
 
             var fresh = new Claim(claimName, key, null, time.GetUtcNow());
-            var current = await store.ReadAsync<Claim>(claimName, cancellationToken).ConfigureAwait(false);
+            var current = await store.ReadAsync<Claim>(claimName, cancellationToken);
             if (current is null)
             {
-                if (await store.TryCreateAsync(claimName, fresh, cancellationToken).ConfigureAwait(false) is { } created)
-                {
+                if (await store.TryCreateAsync(claimName, fresh, cancellationToken) is { } created)
                     return (null, new Stored<Claim>(fresh, created));
-                }
 
                 continue; // Another registration claimed it first; read its claim.
             }
@@ -50,9 +46,8 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
             bool takeOver;
             if (current.Value.Version is { } number)
             {
-                var stored = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, number), cancellationToken)
-                    .ConfigureAwait(false);
-                var existing = stored is null ? null : await expiry.ExpireIfStaleAsync(stored.Value, cancellationToken).ConfigureAwait(false);
+                var stored = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, number), cancellationToken);
+                var existing = stored is null ? null : await expiry.ExpireIfStaleAsync(stored.Value, cancellationToken);
                 if (existing is not null && existing.Status != ModelVersionStatus.Failed)
                 {
                     if (existing.Sha256 != sha256)
@@ -63,9 +58,7 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
                     }
 
                     if (existing.Status != ModelVersionStatus.Pending)
-                    {
                         return (existing, null);
-                    }
 
                     // A PENDING version is not a registration to hand back: its upload is still running (wait for it, as
                     // for a claim without a number), or was abandoned by a crash and expires at the time named.
@@ -74,11 +67,9 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
                         $"retry in a moment: it becomes READY when that upload finishes, or expires at {existing.CreatedAt + options.PendingTimeout:O} if it was abandoned.");
                     var backoff = store.Backoff(attempt);
                     if (waited.Elapsed + backoff > options.IdempotencyWaitTimeout)
-                    {
                         throw timedOut();
-                    }
 
-                    await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(backoff, cancellationToken);
                     continue;
                 }
 
@@ -92,17 +83,15 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
 
             if (takeOver)
             {
-                if (await store.TryReplaceAsync(claimName, fresh, current.ETag, cancellationToken).ConfigureAwait(false) is { } replaced)
-                {
+                if (await store.TryReplaceAsync(claimName, fresh, current.ETag, cancellationToken) is { } replaced)
                     return (null, new Stored<Claim>(fresh, replaced));
-                }
 
                 continue;
             }
 
             // The first registration is between claiming the key and allocating its number: give it a moment.
             timedOut = InProgress;
-            await Task.Delay(store.Backoff(attempt), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(store.Backoff(attempt), cancellationToken);
         }
 
         IfcbException InProgress() => new(ErrorKind.Aborted,
@@ -114,8 +103,7 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
     /// (it was stale), the other registration owns the key and the claimant's version is simply one without it.
     /// </summary>
     public async Task PublishVersionAsync(Stored<Claim> claim, int version, CancellationToken cancellationToken) =>
-        await store.TryReplaceAsync(claim.Value.Name, claim.Value with { Version = version }, claim.ETag, cancellationToken)
-            .ConfigureAwait(false);
+        await store.TryReplaceAsync(claim.Value.Name, claim.Value with { Version = version }, claim.ETag, cancellationToken);
 
     /// <summary>
     /// Gives up a claim no version holds yet (opening the checkpoint or allocating failed), so that a retry with the
@@ -126,7 +114,7 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
     {
         try
         {
-            await store.DeleteAsync(claim.Value.Name, CancellationToken.None, claim.ETag).ConfigureAwait(false);
+            await store.DeleteAsync(claim.Value.Name, CancellationToken.None, claim.ETag);
         }
         catch (RequestFailedException)
         {
@@ -137,10 +125,8 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
     public async Task ForgetAsync(string modelName, string key, int version, CancellationToken cancellationToken)
     {
         var claimName = RegistryLayout.IdempotencyClaim(modelName, key);
-        var claim = await store.ReadAsync<Claim>(claimName, cancellationToken).ConfigureAwait(false);
+        var claim = await store.ReadAsync<Claim>(claimName, cancellationToken);
         if (claim?.Value.Version == version)
-        {
-            await store.DeleteAsync(claimName, cancellationToken, claim.ETag).ConfigureAwait(false);
-        }
+            await store.DeleteAsync(claimName, cancellationToken, claim.ETag);
     }
 }

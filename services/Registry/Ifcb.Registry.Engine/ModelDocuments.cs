@@ -1,6 +1,6 @@
 using Azure;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -22,7 +22,7 @@ internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time)
         store.ReadAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), cancellationToken);
 
     public async Task<Stored<RegisteredModel>> ReadAsync(string name, CancellationToken cancellationToken) =>
-        await TryReadAsync(name, cancellationToken).ConfigureAwait(false) ?? throw NotFound(name);
+        await TryReadAsync(name, cancellationToken) ?? throw NotFound(name);
 
     /// <summary>Read-modify-write of model.json that also stamps revision, time and actor on a real change.</summary>
     public Task<Updated<RegisteredModel>> UpdateAsync(
@@ -33,7 +33,7 @@ internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time)
     public Task<Updated<RegisteredModel>> UpdateAsync(
         string name, string actor, Func<RegisteredModel, Task<RegisteredModel?>> change, CancellationToken cancellationToken) =>
         store.UpdateAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), async model =>
-            await change(model).ConfigureAwait(false) is { } changed
+            await change(model) is { } changed
                 ? changed with { Revision = model.Revision + 1, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor }
                 : null,
             () => NotFound(name), cancellationToken).Updated();

@@ -78,20 +78,20 @@ public sealed class ModelRegistry
             Name = name, Description = description, Tags = initialTags, Revision = 1,
             CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
         };
-        if (await _models.TryCreateAsync(model, cancellationToken).ConfigureAwait(false) is null)
+        if (await _models.TryCreateAsync(model, cancellationToken) is null)
         {
             throw new IfcbException(ErrorKind.AlreadyExists,
                 $"Registered model '{name}' already exists; register a new version of it or choose another name.");
         }
 
-        await _audit.AppendAsync(model, actor, AuditAction.ModelCreated, null, [], cancellationToken).ConfigureAwait(false);
+        await _audit.AppendAsync(model, actor, AuditAction.ModelCreated, null, [], cancellationToken);
         return model;
     }
 
     public async Task<RegisteredModel> GetModelAsync(string name, CancellationToken cancellationToken = default)
     {
         RegistryValidation.ModelName(name);
-        return (await _models.ReadAsync(name, cancellationToken).ConfigureAwait(false)).Value;
+        return (await _models.ReadAsync(name, cancellationToken)).Value;
     }
 
     /// <summary>Registered models in name order.</summary>
@@ -99,7 +99,7 @@ public sealed class ModelRegistry
         int pageSize = 100, string? pageToken = null, CancellationToken cancellationToken = default)
     {
         RegistryValidation.PageSize(pageSize);
-        return await _queries.ListModelsAsync(pageSize, pageToken, cancellationToken).ConfigureAwait(false);
+        return await _queries.ListModelsAsync(pageSize, pageToken, cancellationToken);
     }
 
     public async Task<RegisteredModel> UpdateModelDescriptionAsync(
@@ -112,11 +112,11 @@ public sealed class ModelRegistry
         {
             previous = model.Description;
             return model.Description == description ? null : model with { Description = description };
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
         if (updated.Changed)
         {
             await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelUpdated, null,
-                [("previous_description", previous), ("description", description)], cancellationToken).ConfigureAwait(false);
+                [("previous_description", previous), ("description", description)], cancellationToken);
         }
 
         return updated.Value;
@@ -130,12 +130,9 @@ public sealed class ModelRegistry
         RegistryValidation.TagValue(key, value);
         var updated = await _models.UpdateAsync(name, actor, model =>
             TagEdits.Set(model.Tags, key, value, $"Model '{name}'") is { } tags ? model with { Tags = tags } : null,
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken);
         if (updated.Changed)
-        {
-            await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagSet, null, [("key", key), ("value", value)], cancellationToken)
-                .ConfigureAwait(false);
-        }
+            await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagSet, null, [("key", key), ("value", value)], cancellationToken);
 
         return updated.Value;
     }
@@ -147,11 +144,9 @@ public sealed class ModelRegistry
         RegistryValidation.ModelChange(name, actor);
         RegistryValidation.TagKey(key);
         var updated = await _models.UpdateAsync(name, actor, model =>
-            TagEdits.Remove(model.Tags, key) is { } tags ? model with { Tags = tags } : null, cancellationToken).ConfigureAwait(false);
+            TagEdits.Remove(model.Tags, key) is { } tags ? model with { Tags = tags } : null, cancellationToken);
         if (updated.Changed)
-        {
-            await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagDeleted, null, [("key", key)], cancellationToken).ConfigureAwait(false);
-        }
+            await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagDeleted, null, [("key", key)], cancellationToken);
 
         return updated.Value;
     }
@@ -164,7 +159,7 @@ public sealed class ModelRegistry
     public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force = false, CancellationToken cancellationToken = default)
     {
         RegistryValidation.ModelChange(name, actor);
-        return await _deletions.DeleteModelAsync(name, actor, force, cancellationToken).ConfigureAwait(false);
+        return await _deletions.DeleteModelAsync(name, actor, force, cancellationToken);
     }
 
     // ----- Versions -----
@@ -198,7 +193,7 @@ public sealed class ModelRegistry
     {
         ArgumentNullException.ThrowIfNull(openCheckpoint);
         return RegisterVersionAsync(modelName, request,
-            async token => new StreamedCheckpoint(await openCheckpoint(token).ConfigureAwait(false), ownsCheckpoint: true), actor, cancellationToken);
+            async token => new StreamedCheckpoint(await openCheckpoint(token), ownsCheckpoint: true), actor, cancellationToken);
     }
 
     /// <summary>
@@ -225,7 +220,7 @@ public sealed class ModelRegistry
     {
         RegistryValidation.ModelChange(modelName, actor);
         RegistryValidation.NewVersion(request, _options.MaxCheckpointBytes);
-        return await _registrar.RegisterAsync(modelName, request, openCheckpoint, actor, cancellationToken).ConfigureAwait(false);
+        return await _registrar.RegisterAsync(modelName, request, openCheckpoint, actor, cancellationToken);
     }
 
     /// <summary>Resolves a <see cref="ModelRef"/> given as text (InvalidArgument when it is not one).</summary>
@@ -237,7 +232,7 @@ public sealed class ModelRegistry
     public async Task<ModelVersion> GetVersionAsync(ModelRef reference, CancellationToken cancellationToken = default)
     {
         RegistryValidation.Reference(reference);
-        return await _queries.GetVersionAsync(reference, cancellationToken).ConfigureAwait(false);
+        return await _queries.GetVersionAsync(reference, cancellationToken);
     }
 
     /// <summary>
@@ -249,7 +244,7 @@ public sealed class ModelRegistry
     {
         RegistryValidation.Filter(filter);
         RegistryValidation.PageSize(pageSize);
-        return await _queries.SearchVersionsAsync(filter, pageSize, pageToken, cancellationToken).ConfigureAwait(false);
+        return await _queries.SearchVersionsAsync(filter, pageSize, pageToken, cancellationToken);
     }
 
     public async Task<ModelVersion> SetVersionTagAsync(
@@ -259,14 +254,11 @@ public sealed class ModelRegistry
         RegistryValidation.TagValue(key, value);
         var updated = await UpdateVersionAsync(modelName, version, actor, current =>
             TagEdits.Set(current.Tags, key, value, $"Version {version} of '{modelName}'") is { } tags ? current with { Tags = tags } : null,
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken);
         if (updated.Changed)
-        {
-            await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagSet, version, null, [("key", key), ("value", value)], cancellationToken)
-                .ConfigureAwait(false);
-        }
+            await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagSet, version, null, [("key", key), ("value", value)], cancellationToken);
 
-        return await _queries.WithAliasesAsync(updated.Value, cancellationToken).ConfigureAwait(false);
+        return await _queries.WithAliasesAsync(updated.Value, cancellationToken);
     }
 
     /// <summary>Removes a version tag; removing a tag that is not there is a no-op, so retries are safe.</summary>
@@ -275,14 +267,11 @@ public sealed class ModelRegistry
     {
         RegistryValidation.TagKey(key);
         var updated = await UpdateVersionAsync(modelName, version, actor, current =>
-            TagEdits.Remove(current.Tags, key) is { } tags ? current with { Tags = tags } : null, cancellationToken).ConfigureAwait(false);
+            TagEdits.Remove(current.Tags, key) is { } tags ? current with { Tags = tags } : null, cancellationToken);
         if (updated.Changed)
-        {
-            await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagDeleted, version, null, [("key", key)], cancellationToken)
-                .ConfigureAwait(false);
-        }
+            await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagDeleted, version, null, [("key", key)], cancellationToken);
 
-        return await _queries.WithAliasesAsync(updated.Value, cancellationToken).ConfigureAwait(false);
+        return await _queries.WithAliasesAsync(updated.Value, cancellationToken);
     }
 
     /// <summary>
@@ -296,7 +285,7 @@ public sealed class ModelRegistry
     {
         var slot = VersionSlot.Validated(modelName, version);
         RegistryValidation.Actor(actor);
-        return await _deletions.DeleteVersionAsync(slot, actor, force, cancellationToken).ConfigureAwait(false);
+        return await _deletions.DeleteVersionAsync(slot, actor, force, cancellationToken);
     }
 
     /// <summary>
@@ -305,8 +294,8 @@ public sealed class ModelRegistry
     /// </summary>
     public async Task<CheckpointDownload> OpenCheckpointAsync(ModelRef reference, CancellationToken cancellationToken = default)
     {
-        var version = await GetVersionAsync(reference, cancellationToken).ConfigureAwait(false);
-        return await _checkpoints.OpenDownloadAsync(version, cancellationToken).ConfigureAwait(false);
+        var version = await GetVersionAsync(reference, cancellationToken);
+        return await _checkpoints.OpenDownloadAsync(version, cancellationToken);
     }
 
     // ----- Aliases -----
@@ -323,7 +312,7 @@ public sealed class ModelRegistry
         RegistryValidation.Alias(alias);
         RegistryValidation.VersionNumber(version);
         RegistryValidation.Actor(actor);
-        return await _aliases.SetAsync(new VersionSlot(modelName, version), alias, actor, cancellationToken).ConfigureAwait(false);
+        return await _aliases.SetAsync(new VersionSlot(modelName, version), alias, actor, cancellationToken);
     }
 
     /// <summary>Removes an alias; removing an alias that is not set is a no-op, so retries are safe.</summary>
@@ -333,7 +322,7 @@ public sealed class ModelRegistry
         RegistryValidation.ModelName(modelName);
         RegistryValidation.Alias(alias);
         RegistryValidation.Actor(actor);
-        return await _aliases.DeleteAsync(modelName, alias, actor, cancellationToken).ConfigureAwait(false);
+        return await _aliases.DeleteAsync(modelName, alias, actor, cancellationToken);
     }
 
     // ----- Abandoned uploads -----
@@ -359,7 +348,7 @@ public sealed class ModelRegistry
     {
         RegistryValidation.ModelName(modelName);
         RegistryValidation.PageSize(pageSize);
-        return await _audit.HistoryAsync(modelName, pageSize, pageToken, cancellationToken).ConfigureAwait(false);
+        return await _audit.HistoryAsync(modelName, pageSize, pageToken, cancellationToken);
     }
 
     /// <summary>Read-modify-write of a version.json that also stamps time and actor on a real change.</summary>

@@ -23,9 +23,7 @@ internal static class PageTokens
         where TCursor : class
     {
         if (string.IsNullOrEmpty(token))
-        {
             return null;
-        }
 
         Envelope<TCursor>? envelope;
         try
@@ -38,9 +36,7 @@ internal static class PageTokens
         }
 
         if (envelope?.Cursor is null || envelope.Query != queryFingerprint)
-        {
             throw Invalid(null);
-        }
 
         return envelope.Cursor;
     }

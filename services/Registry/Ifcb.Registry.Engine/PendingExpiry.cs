@@ -1,5 +1,5 @@
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -15,7 +15,7 @@ internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions opt
 
     /// <summary>The version as it stands, after expiring it if it is an abandoned PENDING one.</summary>
     public async Task<ModelVersion> ExpireIfStaleAsync(ModelVersion version, CancellationToken cancellationToken) =>
-        IsStale(version) ? await ExpireAsync(version, cancellationToken).ConfigureAwait(false) ?? version : version;
+        IsStale(version) ? await ExpireAsync(version, cancellationToken) ?? version : version;
 
     /// <summary>
     /// PENDING → FAILED for an abandoned upload, then deletes whatever checkpoint bytes it may have committed. Returns
@@ -33,10 +33,13 @@ internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions opt
                 version => IsStale(version)
                     ? version with
                     {
-                        Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = time.GetUtcNow(), UpdatedBy = ModelRegistry.SystemActor,
+                        Status = ModelVersionStatus.Failed,
+                        StatusMessage = reason,
+                        UpdatedAt = time.GetUtcNow(),
+                        UpdatedBy = ModelRegistry.SystemActor,
                     }
                     : null,
-                slot.NotFound, cancellationToken).Updated().ConfigureAwait(false);
+                slot.NotFound, cancellationToken).Updated();
         }
         catch (IfcbException e) when (e.Kind == ErrorKind.NotFound)
         {
@@ -44,13 +47,11 @@ internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions opt
         }
 
         if (!updated.Changed)
-        {
             return updated.Value;
-        }
 
-        await store.DeleteAsync(updated.Value.CheckpointBlob, cancellationToken).ConfigureAwait(false);
+        await store.DeleteAsync(updated.Value.CheckpointBlob, cancellationToken);
         await audit.AppendAsync(stale.ModelName, ModelRegistry.SystemActor, AuditAction.VersionFailed, stale.Version, null,
-            [("reason", reason), ("expired", "true")], cancellationToken).ConfigureAwait(false);
+            [("reason", reason), ("expired", "true")], cancellationToken);
         return updated.Value;
     }
 
@@ -60,7 +61,7 @@ internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions opt
     /// </summary>
     public async Task<IReadOnlyList<ModelVersion>> ExpireStalePendingAsync(CancellationToken cancellationToken)
     {
-        var candidates = (await store.ListBlobsAsync(RegistryLayout.ModelsRoot, withMetadata: true, cancellationToken).ConfigureAwait(false))
+        var candidates = (await store.ListBlobsAsync(RegistryLayout.ModelsRoot, withMetadata: true, cancellationToken))
             .Where(blob => !ModelVersion.IsSettled(blob.Metadata))
             .Select(blob => RegistryLayout.ParseVersionDocument(blob.Name))
             .OfType<(string Model, int Version)>()
@@ -69,22 +70,19 @@ internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions opt
         foreach (var batch in candidates.Chunk(options.ListReadConcurrency))
         {
             var versions = await Task.WhenAll(batch.Select(c =>
-                store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(c.Model, c.Version), cancellationToken))).ConfigureAwait(false);
+                store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(c.Model, c.Version), cancellationToken)));
             foreach (var stored in versions)
             {
                 if (stored is null)
-                {
                     continue;
-                }
 
                 if (stored.Value.Status != ModelVersionStatus.Pending)
                 {
                     // Written before the status was mirrored into metadata: rewrite it once (same content, now with
                     // metadata) so later sweeps skip it. If-Match: a concurrent change wins and carries metadata anyway.
-                    await store.TryReplaceAsync(VersionSlot.Of(stored.Value).Document, stored.Value, stored.ETag, cancellationToken)
-                        .ConfigureAwait(false);
+                    await store.TryReplaceAsync(VersionSlot.Of(stored.Value).Document, stored.Value, stored.ETag, cancellationToken);
                 }
-                else if (IsStale(stored.Value) && await ExpireAsync(stored.Value, cancellationToken).ConfigureAwait(false) is { } failed)
+                else if (IsStale(stored.Value) && await ExpireAsync(stored.Value, cancellationToken) is { } failed)
                 {
                     expired.Add(failed);
                 }

@@ -48,9 +48,7 @@ internal static class RegistryLayout
         var prefix = VersionsPrefix(model);
         const string suffix = "/version.json";
         if (!blobName.StartsWith(prefix, StringComparison.Ordinal) || !blobName.EndsWith(suffix, StringComparison.Ordinal))
-        {
             return null;
-        }
 
         var digits = blobName.AsSpan(prefix.Length, blobName.Length - prefix.Length - suffix.Length);
         return int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : null;
@@ -62,9 +60,7 @@ internal static class RegistryLayout
         // models/{name}/versions/{0000003}/version.json: model names never contain '/', so the segments are fixed.
         var segments = blobName.Split('/');
         if (segments is not [var root, var model, "versions", _, "version.json"] || root + "/" != ModelsRoot)
-        {
             return null;
-        }
 
         return VersionFromDocument(model, blobName) is { } version ? (model, version) : null;
     }

@@ -1,6 +1,6 @@
 using Ifcb.Contracts;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -17,7 +17,7 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
     {
         const string query = "models";
         var after = PageTokens.Decode<string>(pageToken, query);
-        var names = (await store.ListChildFoldersAsync(RegistryLayout.ModelsRoot, cancellationToken).ConfigureAwait(false))
+        var names = (await store.ListChildFoldersAsync(RegistryLayout.ModelsRoot, cancellationToken))
             .Where(name => after is null || string.CompareOrdinal(name, after) > 0)
             .ToList();
 
@@ -25,21 +25,17 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
         var scanned = 0;
         foreach (var batch in names.Chunk(options.ListReadConcurrency))
         {
-            var read = await Task.WhenAll(batch.Select(name => models.TryReadAsync(name, cancellationToken))).ConfigureAwait(false);
+            var read = await Task.WhenAll(batch.Select(name => models.TryReadAsync(name, cancellationToken)));
             foreach (var model in read)
             {
                 scanned++;
                 // A folder without model.json is a model being deleted; skip it.
                 if (model is null)
-                {
                     continue;
-                }
 
                 page.Add(model.Value);
                 if (page.Count == pageSize)
-                {
                     return new Page<RegisteredModel>(page, scanned < names.Count ? PageTokens.Encode(model.Value.Name, query) : null);
-                }
             }
         }
 
@@ -56,13 +52,13 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
             var slot = new VersionSlot(name, requested);
             var modelRead = models.ReadAsync(name, cancellationToken);
             var versionRead = store.ReadAsync<ModelVersion>(slot.Document, cancellationToken);
-            await Task.WhenAll(modelRead, versionRead).ConfigureAwait(false);
-            var found = await versionRead.ConfigureAwait(false) ?? throw slot.NotFound();
-            var current = await expiry.ExpireIfStaleAsync(found.Value, cancellationToken).ConfigureAwait(false);
-            return WithAliases(current, (await modelRead.ConfigureAwait(false)).Value);
+            await Task.WhenAll(modelRead, versionRead);
+            var found = await versionRead ?? throw slot.NotFound();
+            var current = await expiry.ExpireIfStaleAsync(found.Value, cancellationToken);
+            return WithAliases(current, (await modelRead).Value);
         }
 
-        var model = (await models.ReadAsync(name, cancellationToken).ConfigureAwait(false)).Value;
+        var model = (await models.ReadAsync(name, cancellationToken)).Value;
         if (reference.Alias is { } alias)
         {
             if (!model.Aliases.TryGetValue(alias, out var target))
@@ -72,19 +68,16 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
             }
 
             var slot = new VersionSlot(name, target);
-            var aliased = await store.ReadAsync<ModelVersion>(slot.Document, cancellationToken).ConfigureAwait(false) ?? throw slot.NotFound();
+            var aliased = await store.ReadAsync<ModelVersion>(slot.Document, cancellationToken) ?? throw slot.NotFound();
             return WithAliases(aliased.Value, model);
         }
 
-        var numbers = await ListVersionNumbersAsync(name, cancellationToken).ConfigureAwait(false);
+        var numbers = await ListVersionNumbersAsync(name, cancellationToken);
         for (var i = numbers.Count - 1; i >= 0; i--)
         {
-            var candidate = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, numbers[i]), cancellationToken)
-                .ConfigureAwait(false);
+            var candidate = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, numbers[i]), cancellationToken);
             if (candidate?.Value.Status == ModelVersionStatus.Ready)
-            {
                 return WithAliases(candidate.Value, model);
-            }
         }
 
         throw new IfcbException(ErrorKind.NotFound, $"Model '{name}' has no READY version yet; register one first.");
@@ -102,45 +95,39 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
 
         IReadOnlyList<string> names = filter.ModelName is { } only
             ? [only]
-            : await store.ListChildFoldersAsync(RegistryLayout.ModelsRoot, cancellationToken).ConfigureAwait(false);
+            : await store.ListChildFoldersAsync(RegistryLayout.ModelsRoot, cancellationToken);
         names = names.Where(m => resume is null || string.CompareOrdinal(m, resume.Model) >= 0).ToList();
 
         var page = new List<ModelVersion>(pageSize);
         for (var m = 0; m < names.Count; m++)
         {
             var name = names[m];
-            var model = await models.TryReadAsync(name, cancellationToken).ConfigureAwait(false);
+            var model = await models.TryReadAsync(name, cancellationToken);
             if (model is null)
             {
                 if (filter.ModelName is not null)
-                {
                     throw ModelDocuments.NotFound(name);
-                }
 
                 continue;
             }
 
-            var numbers = (await ListVersionNumbersAsync(name, cancellationToken).ConfigureAwait(false))
+            var numbers = (await ListVersionNumbersAsync(name, cancellationToken))
                 .Where(v => resume is null || name != resume.Model || v > resume.Version)
                 .ToList();
             var scanned = 0;
             foreach (var batch in numbers.Chunk(options.ListReadConcurrency))
             {
                 var versions = await Task.WhenAll(batch.Select(v =>
-                    store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, v), cancellationToken))).ConfigureAwait(false);
+                    store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, v), cancellationToken)));
                 foreach (var stored in versions)
                 {
                     scanned++;
                     if (stored is null)
-                    {
                         continue;
-                    }
 
-                    var version = await expiry.ExpireIfStaleAsync(stored.Value, cancellationToken).ConfigureAwait(false);
+                    var version = await expiry.ExpireIfStaleAsync(stored.Value, cancellationToken);
                     if (!filter.Matches(version))
-                    {
                         continue;
-                    }
 
                     page.Add(WithAliases(version, model.Value));
                     if (page.Count == pageSize)
@@ -159,14 +146,14 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
     /// <summary>The numbers of the model's version documents, ascending.</summary>
     public async Task<List<int>> ListVersionNumbersAsync(string modelName, CancellationToken cancellationToken)
     {
-        var names = await store.ListBlobNamesAsync(RegistryLayout.VersionsPrefix(modelName), cancellationToken).ConfigureAwait(false);
+        var names = await store.ListBlobNamesAsync(RegistryLayout.VersionsPrefix(modelName), cancellationToken);
         return names.Select(name => RegistryLayout.VersionFromDocument(modelName, name)).OfType<int>().Order().ToList();
     }
 
     /// <summary>The version with the aliases that point at it, read from model.json (none if the model is gone).</summary>
     public async Task<ModelVersion> WithAliasesAsync(ModelVersion version, CancellationToken cancellationToken)
     {
-        var model = await models.TryReadAsync(version.ModelName, cancellationToken).ConfigureAwait(false);
+        var model = await models.TryReadAsync(version.ModelName, cancellationToken);
         return model is null ? version : WithAliases(version, model.Value);
     }
 

@@ -27,7 +27,7 @@ internal static class RegistryStore
     /// <summary>A read-modify-write's outcome in the Registry's shape.</summary>
     public static async Task<Updated<T>> Updated<T>(this Task<(Stored<T> Document, bool Changed)> update)
     {
-        var (document, changed) = await update.ConfigureAwait(false);
+        var (document, changed) = await update;
         return new Updated<T>(document.Value, document.ETag, changed);
     }
 }

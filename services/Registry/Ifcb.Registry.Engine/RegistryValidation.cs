@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
 using System.Text.RegularExpressions;
 using Ifcb.Contracts;
 using Ifcb.Platform;
@@ -39,15 +38,11 @@ public static partial class RegistryValidation
     public static void Reference(ModelRef? reference)
     {
         if (reference is null)
-        {
             Fail("A model reference is required: NAME, NAME/VERSION, NAME/latest or NAME@ALIAS.");
-        }
 
         ModelName(reference!.Name);
         if (reference.Alias is { } alias)
-        {
             Alias(alias);
-        }
     }
 
     /// <summary>Aliases follow model-name rules; "latest" and "v&lt;digits&gt;" are reserved because references use them.</summary>
@@ -55,9 +50,7 @@ public static partial class RegistryValidation
     {
         RegistryName(alias, "alias");
         if (alias == "latest" || VersionLikeAlias().IsMatch(alias!))
-        {
             Fail($"Alias '{alias}' is reserved (\"latest\" and \"v<number>\" mean versions); choose another, e.g. 'production'.");
-        }
     }
 
     public static void TagKey(string? key) => Key(key, "Tag key");
@@ -67,19 +60,13 @@ public static partial class RegistryValidation
     public static void TagValue(string key, string? value)
     {
         if (value is null)
-        {
             Fail($"Tag '{key}' needs a value (use an empty string for none).");
-        }
 
         if (value!.Length > MaxTagValueLength)
-        {
             Fail($"Tag '{key}' value is {value.Length} characters; the limit is {MaxTagValueLength}.");
-        }
 
         if (value.Any(c => char.IsControl(c) && c is not ('\t' or '\n' or '\r')))
-        {
             Fail($"Tag '{key}' value contains control characters; only tab and newlines are allowed.");
-        }
     }
 
     public static void Tags(IReadOnlyDictionary<string, string> tags)
@@ -96,14 +83,10 @@ public static partial class RegistryValidation
     public static void Description(string? description)
     {
         if (description is null)
-        {
             Fail("Description must not be null; use an empty string for none.");
-        }
 
         if (description!.Length > MaxDescriptionLength)
-        {
             Fail($"Description is {description.Length} characters; the limit is {MaxDescriptionLength}.");
-        }
     }
 
     /// <summary>The actor is recorded in the audit log; it must be present and printable.</summary>
@@ -119,26 +102,20 @@ public static partial class RegistryValidation
     public static void VersionNumber(int version)
     {
         if (version is < 1 or > MaxVersionNumber)
-        {
             Fail($"Version number {version} is out of range; versions are numbered from 1 to {MaxVersionNumber}.");
-        }
     }
 
     public static void PageSize(int pageSize)
     {
         if (pageSize is < 1 or > MaxPageSize)
-        {
             Fail($"Page size {pageSize} is out of range; ask for 1 to {MaxPageSize} items.");
-        }
     }
 
     /// <summary>Returns the sha256 in lower case, the form stored and compared.</summary>
     public static string Sha256(string? sha256)
     {
         if (sha256 is null || !Sha256Pattern().IsMatch(sha256))
-        {
             Fail($"Sha256 '{sha256}' must be 64 hexadecimal characters (the hex digest of the checkpoint file).");
-        }
 
         return sha256!.ToLowerInvariant();
     }
@@ -150,9 +127,7 @@ public static partial class RegistryValidation
         PrintableText(request.Arch, "Arch", MaxNameLength);
         Sha256(request.Sha256);
         if (request.SizeBytes <= 0)
-        {
             Fail($"Checkpoint size {request.SizeBytes} must be positive (the byte length of the checkpoint file).");
-        }
 
         if (request.SizeBytes > maxCheckpointBytes)
         {
@@ -161,25 +136,19 @@ public static partial class RegistryValidation
         }
 
         if (request.Classes.IsDefault)
-        {
             Fail("Classes must be a list (empty when not declared).");
-        }
 
         // The platform's bounds, the same the checkpoint reader applies to hparams.json: what is registered can be loaded.
         Limits.Check(request.Classes.Length, 0, Limits.MaxClasses, "classes", nameof(Limits.MaxClasses));
         foreach (var className in request.Classes)
-        {
             PrintableText(className, "Class name", Limits.MaxClassNameLength);
-        }
 
         Limits.Check(request.Metrics.Count, 0, Limits.MaxListItems, "metrics", nameof(Limits.MaxListItems));
         foreach (var (metric, value) in request.Metrics)
         {
             MetricName(metric);
             if (!double.IsFinite(value))
-            {
                 Fail($"Metric '{metric}' is {value}; metrics must be finite numbers.");
-            }
         }
 
         Tags(request.Tags);
@@ -190,33 +159,25 @@ public static partial class RegistryValidation
         OptionalText(request.DatasetFingerprint, "Dataset fingerprint", MaxTagValueLength);
         OptionalText(request.IdempotencyKey, "Idempotency key", MaxIdempotencyKeyLength);
         if (request.Resize is { } resize)
-        {
             Limits.Check(resize, Limits.MinResize, Limits.MaxResize, "resize (the model's square input side in pixels)", nameof(Limits.MaxResize));
-        }
     }
 
     public static void Filter(VersionFilter filter)
     {
         ArgumentNullException.ThrowIfNull(filter);
         if (filter.ModelName is not null)
-        {
             ModelName(filter.ModelName);
-        }
 
         Tags(filter.Tags);
         if (filter.Metrics.IsDefault)
-        {
             Fail("Metric conditions must be a list (empty for none).");
-        }
 
         Limits.Check(filter.Metrics.Length, 0, Limits.MaxListItems, "metric conditions", nameof(Limits.MaxListItems));
         foreach (var threshold in filter.Metrics)
         {
             MetricName(threshold.Metric);
             if (!double.IsFinite(threshold.Value))
-            {
                 Fail($"Metric condition on '{threshold.Metric}' needs a finite number.");
-            }
         }
     }
 
@@ -242,27 +203,19 @@ public static partial class RegistryValidation
     private static void Key(string? key, string what)
     {
         if (string.IsNullOrEmpty(key))
-        {
             Fail($"{what} is empty.");
-        }
 
         if (key!.Length > MaxTagKeyLength)
-        {
             Fail($"{what} is {key.Length} characters; the limit is {MaxTagKeyLength}.");
-        }
 
         if (!KeyPattern().IsMatch(key))
-        {
             Fail($"{what} '{key}' may contain only letters, digits, '_', '.', '-', '/', ':' and spaces.");
-        }
     }
 
     private static void PrintableText(string? text, string what, int maxLength)
     {
         if (string.IsNullOrWhiteSpace(text))
-        {
             Fail($"{what} is empty.");
-        }
 
         OptionalText(text, what, maxLength);
     }
@@ -270,19 +223,13 @@ public static partial class RegistryValidation
     private static void OptionalText(string? text, string what, int maxLength)
     {
         if (text is null)
-        {
             return;
-        }
 
         if (text.Length > maxLength)
-        {
             Fail($"{what} is {text.Length} characters; the limit is {maxLength}.");
-        }
 
         if (text.Any(char.IsControl))
-        {
             Fail($"{what} contains control characters.");
-        }
     }
 
     [DoesNotReturn]

@@ -18,9 +18,7 @@ internal static class TagEdits
         ImmutableSortedDictionary<string, string> tags, string key, string value, string owner)
     {
         if (tags.TryGetValue(key, out var current) && current == value)
-        {
             return null;
-        }
 
         if (!tags.ContainsKey(key) && tags.Count >= Limits.MaxListItems)
         {

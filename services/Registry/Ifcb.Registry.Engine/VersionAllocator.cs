@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -22,7 +22,7 @@ internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions 
         RegisteredModel model, Func<int, ModelVersion> draft, string actor, CancellationToken cancellationToken)
     {
         var state = _allocations.GetOrAdd(model.Name, _ => new AllocationState());
-        await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await state.Gate.WaitAsync(cancellationToken);
         try
         {
             // A model deleted and created again under the same name starts over; the remembered number is stale.
@@ -43,12 +43,11 @@ internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions 
                 }
 
                 var version = draft(candidate);
-                if (await store.TryCreateAsync(RegistryLayout.VersionDocument(model.Name, candidate), version, cancellationToken)
-                        .ConfigureAwait(false) is { } etag)
+                if (await store.TryCreateAsync(RegistryLayout.VersionDocument(model.Name, candidate), version, cancellationToken) is { } etag)
                 {
                     state.LastAllocated = candidate;
                     // Inside the gate, so this process's registrations never race each other on model.json.
-                    await RaiseLatestVersionAsync(model.Name, candidate, actor, cancellationToken).ConfigureAwait(false);
+                    await RaiseLatestVersionAsync(model.Name, candidate, actor, cancellationToken);
                     return new Stored<ModelVersion>(version, etag);
                 }
             }
@@ -71,7 +70,7 @@ internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions 
         try
         {
             await models.UpdateAsync(modelName, actor, model => model.LatestVersion >= version ? null : model with { LatestVersion = version },
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken);
         }
         catch (IfcbException e) when (e.Kind == ErrorKind.Aborted)
         {

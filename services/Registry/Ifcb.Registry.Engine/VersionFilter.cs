@@ -61,9 +61,7 @@ public sealed record MetricThreshold(string Metric, ComparisonOperator Operator,
         {
             var at = expression.IndexOf(symbol, StringComparison.Ordinal);
             if (at <= 0)
-            {
                 continue;
-            }
 
             var metric = expression[..at].Trim();
             var number = expression[(at + symbol.Length)..].Trim();
@@ -85,9 +83,7 @@ public sealed record MetricThreshold(string Metric, ComparisonOperator Operator,
     {
         ArgumentNullException.ThrowIfNull(metrics);
         if (!metrics.TryGetValue(Metric, out var actual))
-        {
             return false;
-        }
 
         return Operator switch
         {

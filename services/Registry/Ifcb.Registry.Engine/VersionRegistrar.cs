@@ -1,8 +1,8 @@
 using System.Globalization;
 using Azure;
-using Ifcb.Platform.Storage;
 using Ifcb.Platform;
 using Ifcb.Platform.Checkpoints;
+using Ifcb.Platform.Storage;
 
 namespace Ifcb.Registry.Engine;
 
@@ -23,16 +23,14 @@ internal sealed class VersionRegistrar(
         Func<CancellationToken, Task<CheckpointTransfer>> openCheckpoint, string actor, CancellationToken cancellationToken)
     {
         var sha256 = RegistryValidation.Sha256(request.Sha256);
-        var model = await models.ReadAsync(modelName, cancellationToken).ConfigureAwait(false);
+        var model = await models.ReadAsync(modelName, cancellationToken);
 
         Stored<IdempotencyClaims.Claim>? claim = null;
         if (request.IdempotencyKey is { } key)
         {
-            var (existing, ownClaim) = await claims.ClaimAsync(modelName, key, sha256, cancellationToken).ConfigureAwait(false);
+            var (existing, ownClaim) = await claims.ClaimAsync(modelName, key, sha256, cancellationToken);
             if (existing is not null)
-            {
-                return new VersionRegistration(await queries.WithAliasesAsync(existing, cancellationToken).ConfigureAwait(false), AlreadyRegistered: true);
-            }
+                return new VersionRegistration(await queries.WithAliasesAsync(existing, cancellationToken), AlreadyRegistered: true);
 
             claim = ownClaim;
         }
@@ -44,21 +42,20 @@ internal sealed class VersionRegistrar(
         Stored<ModelVersion> pending;
         try
         {
-            checkpoint = await openCheckpoint(uploadCancellation.Token).ConfigureAwait(false);
+            checkpoint = await openCheckpoint(uploadCancellation.Token);
             try
             {
-                pending = await allocator.AllocateAsync(model.Value, number => Draft(modelName, number, request, sha256, actor), actor, cancellationToken)
-                    .ConfigureAwait(false);
+                pending = await allocator.AllocateAsync(model.Value, number => Draft(modelName, number, request, sha256, actor), actor, cancellationToken);
             }
             catch
             {
-                await checkpoint.DisposeAsync().ConfigureAwait(false);
+                await checkpoint.DisposeAsync();
                 throw;
             }
         }
         catch when (claim is not null)
         {
-            await claims.ReleaseAsync(claim).ConfigureAwait(false);
+            await claims.ReleaseAsync(claim);
             throw;
         }
 
@@ -69,16 +66,13 @@ internal sealed class VersionRegistrar(
         try
         {
             if (claim is not null)
-            {
-                await claims.PublishVersionAsync(claim, number, cancellationToken).ConfigureAwait(false);
-            }
+                await claims.PublishVersionAsync(claim, number, cancellationToken);
 
             CheckpointHeader stored;
             try
             {
-                await checkpoint.StoreAsync(checkpoints, pending.Value.CheckpointBlob, sha256, request.SizeBytes, uploadCancellation.Token)
-                    .ConfigureAwait(false);
-                stored = await checkpoints.ReadHeaderAsync(pending.Value.CheckpointBlob, uploadCancellation.Token).ConfigureAwait(false);
+                await checkpoint.StoreAsync(checkpoints, pending.Value.CheckpointBlob, sha256, request.SizeBytes, uploadCancellation.Token);
+                stored = await checkpoints.ReadHeaderAsync(pending.Value.CheckpointBlob, uploadCancellation.Token);
             }
             catch (OperationCanceledException e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
@@ -88,13 +82,12 @@ internal sealed class VersionRegistrar(
             }
 
             CheckpointConformance.Check(request, stored);
-            ready = await MarkReadyAsync(pending, version => CheckpointConformance.Complete(version, stored), actor, cancellationToken)
-                .ConfigureAwait(false);
+            ready = await MarkReadyAsync(pending, version => CheckpointConformance.Complete(version, stored), actor, cancellationToken);
         }
         catch (Exception failure)
         {
             var reason = failure is IfcbException ? failure.Message : $"Checkpoint {checkpoint.Noun} failed: {Faults.Reason(failure)}";
-            await MarkFailedAsync(pending.Value, reason, actor).ConfigureAwait(false);
+            await MarkFailedAsync(pending.Value, reason, actor);
             throw;
         }
 
@@ -102,7 +95,7 @@ internal sealed class VersionRegistrar(
             [("sha256", sha256), ("size_bytes", request.SizeBytes.ToString(CultureInfo.InvariantCulture)),
              ("training_job_id", request.Source.TrainingJobId ?? ""), ("idempotency_key", request.IdempotencyKey ?? ""),
              .. checkpoint.AuditDetails],
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken);
         // Aliases need a READY version and this one only just became READY, so there are none to look up.
         return new VersionRegistration(ready, AlreadyRegistered: false);
     }
@@ -131,10 +124,8 @@ internal sealed class VersionRegistrar(
         var (modelName, number) = (pending.Value.ModelName, pending.Value.Version);
         var document = RegistryLayout.VersionDocument(modelName, number);
         var ready = complete(pending.Value) with { Status = ModelVersionStatus.Ready, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor };
-        if (await store.TryReplaceAsync(document, ready, pending.ETag, cancellationToken).ConfigureAwait(false) is not null)
-        {
+        if (await store.TryReplaceAsync(document, ready, pending.ETag, cancellationToken) is not null)
             return ready;
-        }
 
         var updated = await store.UpdateAsync<ModelVersion>(document, version =>
                 version.Status == ModelVersionStatus.Pending
@@ -143,7 +134,7 @@ internal sealed class VersionRegistrar(
                         $"Version {number} of '{modelName}' changed to {version.Status} while its checkpoint uploaded; register again."),
             () => new IfcbException(ErrorKind.Aborted,
                 $"Version {number} of '{modelName}' was deleted while its checkpoint uploaded; register again."),
-            cancellationToken).Updated().ConfigureAwait(false);
+            cancellationToken).Updated();
         return updated.Value;
     }
 
@@ -153,19 +144,22 @@ internal sealed class VersionRegistrar(
         // Cleanup must run even when the caller's token was cancelled, hence CancellationToken.None.
         try
         {
-            await store.DeleteAsync(pending.CheckpointBlob, CancellationToken.None).ConfigureAwait(false);
+            await store.DeleteAsync(pending.CheckpointBlob, CancellationToken.None);
             // Only from PENDING: if the version was expired meanwhile, its reason (and audit entry) already stand.
             var slot = VersionSlot.Of(pending);
             var failed = await store.UpdateAsync<ModelVersion>(slot.Document,
                 version => version.Status != ModelVersionStatus.Pending ? null : version with
                 {
-                    Status = ModelVersionStatus.Failed, StatusMessage = reason, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor,
+                    Status = ModelVersionStatus.Failed,
+                    StatusMessage = reason,
+                    UpdatedAt = time.GetUtcNow(),
+                    UpdatedBy = actor,
                 },
-                slot.NotFound, CancellationToken.None).ConfigureAwait(false);
+                slot.NotFound, CancellationToken.None);
             if (failed.Changed)
             {
                 await audit.AppendAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
-                    CancellationToken.None).ConfigureAwait(false);
+                    CancellationToken.None);
             }
         }
         catch (Exception e) when (e is RequestFailedException or IfcbException)

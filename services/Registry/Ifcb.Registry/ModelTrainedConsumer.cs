@@ -5,7 +5,6 @@ using Ifcb.Contracts;
 using Ifcb.Platform;
 using Ifcb.Registry.Engine;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Registry;
 

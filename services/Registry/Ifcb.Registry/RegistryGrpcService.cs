@@ -2,8 +2,6 @@ using Google.Protobuf;
 using Grpc.Core;
 using Ifcb.Protos;
 using Ifcb.Registry.Engine;
-using MassTransit;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Registry;
 

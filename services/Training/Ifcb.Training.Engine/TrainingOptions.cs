@@ -1,5 +1,4 @@
 using Ifcb.Contracts;
-using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Ifcb.Models;

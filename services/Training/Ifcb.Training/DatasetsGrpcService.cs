@@ -3,7 +3,6 @@ using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
 using Ifcb.Platform;
 using Ifcb.Protos;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Training;
 

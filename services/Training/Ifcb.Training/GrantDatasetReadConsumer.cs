@@ -2,7 +2,6 @@ using Azure.Storage.Blobs;
 using Ifcb.Contracts;
 using Ifcb.Platform.Storage;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Training;
 

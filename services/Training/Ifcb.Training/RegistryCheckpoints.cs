@@ -1,8 +1,8 @@
 using Grpc.Net.ClientFactory;
 using Ifcb.Client;
 using Ifcb.Contracts;
-using Ifcb.Platform;
 using Ifcb.Models.Checkpoints;
+using Ifcb.Platform;
 using Ifcb.Protos;
 
 namespace Ifcb.Training;

@@ -7,7 +7,6 @@ using Ifcb.Platform;
 using Ifcb.Platform.Jobs;
 using Ifcb.Training.Engine.Jobs;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Training;
 

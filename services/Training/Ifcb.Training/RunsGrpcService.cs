@@ -1,5 +1,4 @@
 using Grpc.Core;
-using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;

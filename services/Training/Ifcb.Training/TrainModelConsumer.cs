@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Ifcb.Contracts;
-using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Models.Weights;
 using Ifcb.Platform;
@@ -9,7 +8,6 @@ using Ifcb.Platform.Storage;
 using Ifcb.Training.Engine;
 using Ifcb.Training.Engine.Jobs;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Training;
 

@@ -1,18 +1,13 @@
-using System.Security.Cryptography;
 using Grpc.Core;
-using Ifcb.Client;
 using Ifcb.Contracts;
-using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
 using Ifcb.Models;
 using Ifcb.Models.Weights;
-using Ifcb.Platform;
 using Ifcb.Platform.Jobs;
 using Ifcb.Protos;
 using Ifcb.Training.Engine;
 using Ifcb.Training.Engine.Jobs;
 using MassTransit;
-using Microsoft.Extensions.Hosting;
 
 namespace Ifcb.Training;
 

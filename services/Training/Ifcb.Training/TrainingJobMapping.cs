@@ -1,5 +1,4 @@
 using Azure.Storage.Blobs;
-using Google.Protobuf.Collections;
 using Ifcb.Contracts;
 using Ifcb.Platform.Jobs;
 using Ifcb.Protos;

@@ -136,7 +136,7 @@ public sealed record MlAnalyzed(double Milliliters, double LookTimeSeconds, doub
             if (inhibit[i] > 0 && step > -0.1 && step < 5)
                 good.Add(i);
         }
-        double? modeStep = ModeOfSteps(inhibit, good);
+        var modeStep = ModeOfSteps(inhibit, good);
         double runOffset = 0, inhibitOffset = 0;
         if (run[1] - adcTime[1] > 10)
         {

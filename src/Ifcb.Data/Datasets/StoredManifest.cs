@@ -49,10 +49,10 @@ internal sealed record StoredManifest
 
     public static StoredManifest ForGeneration(DatasetManifest manifest, string generation, DateTimeOffset committedAt,
         IReadOnlyList<RetiredGeneration> retired) => new()
-    {
-        Name = manifest.Name, Fingerprint = manifest.Fingerprint, Classes = manifest.Classes, Files = manifest.Files,
-        Generation = generation, CommittedAt = committedAt, Retired = retired,
-    };
+        {
+            Name = manifest.Name, Fingerprint = manifest.Fingerprint, Classes = manifest.Classes, Files = manifest.Files,
+            Generation = generation, CommittedAt = committedAt, Retired = retired,
+        };
 
     public static StoredManifest Tombstone(string name, IReadOnlyList<RetiredGeneration> retired) => new()
     {

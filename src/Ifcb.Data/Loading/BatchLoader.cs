@@ -135,6 +135,8 @@ public sealed class BatchLoader
     /// <summary>Synchronous form of <see cref="ReadEpochAsync"/> for training loops that are not async.</summary>
     public IEnumerable<Batch> ReadEpoch(int epoch, CancellationToken cancellationToken = default)
     {
+        // Blocking is safe because ReadEpochAsync awaits with ConfigureAwait(false), as this shared library does
+        // throughout: no continuation needs the caller's synchronization context, which this thread holds meanwhile.
         var enumerator = ReadEpochAsync(epoch, cancellationToken).GetAsyncEnumerator(cancellationToken);
         try
         {

@@ -3,7 +3,6 @@ using System.Text.Json;
 using Ifcb.Models.Weights;
 using Ifcb.Platform.Checkpoints;
 using TorchSharp.PyBridge;
-using static TorchSharp.torch;
 
 namespace Ifcb.Models.Checkpoints;
 

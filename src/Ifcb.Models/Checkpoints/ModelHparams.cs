@@ -1,5 +1,4 @@
 using Ifcb.Contracts;
-using Ifcb.Data;
 using Ifcb.Platform.Checkpoints;
 
 namespace Ifcb.Models.Checkpoints;

@@ -28,10 +28,16 @@ public interface IListedMetadata
 /// <summary>
 /// JSON documents in blobs with optimistic concurrency, the storage primitive under every job store: creating uses
 /// <c>If-None-Match: *</c> (fails if the blob exists), replacing uses <c>If-Match: etag</c> (fails if anyone wrote
-/// since we read), and <see cref="UpdateAsync{T}"/> retries the read-modify-write with jittered backoff until it wins
-/// or gives up with Aborted. Transport failures are retried by the Azure SDK's own policy (configured where the
-/// BlobServiceClient is built); what still escapes is a transient fault for the caller to handle.
+/// since we read), and <see cref="UpdateAsync{T}(string, Func{T, T}, Func{Exception}, CancellationToken)"/> retries
+/// the read-modify-write with jittered backoff until it wins or gives up with Aborted. Transport failures are retried
+/// by the Azure SDK's own policy (configured where the BlobServiceClient is built); what still escapes is a transient
+/// fault for the caller to handle.
 /// </summary>
+/// <remarks>
+/// Awaits use ConfigureAwait(false), as in every shared library under src/ (the services and engines do not): the
+/// services, the CLI, tests and synchronous callbacks that block on a job update all run this code, so no continuation
+/// may depend on the caller's synchronization context.
+/// </remarks>
 public sealed class BlobDocumentStore(BlobContainerClient container, JsonSerializerOptions json, DocumentWritePolicy? policy = null)
 {
     private static readonly BlobHttpHeaders JsonHeaders = new() { ContentType = "application/json" };

@@ -1,8 +1,5 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using Azure;
 using System.Globalization;
-using Azure.Storage.Blobs;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Loading;
 using Ifcb.Platform;
@@ -242,7 +239,7 @@ public sealed class NormStatsJobCoordinator
             }
             var now = _jobs.Time.GetUtcNow();
             var idle = now - job.UpdatedAt;
-            string? reason = job.DeadlinePassed(now) ? $"its deadline {job.Deadline:O} passed"
+            var reason = job.DeadlinePassed(now) ? $"its deadline {job.Deadline:O} passed"
                 : idle >= giveUpAfter ? string.Create(CultureInfo.InvariantCulture, $"no shard finished for {idle.TotalMinutes:0} minutes (workers or storage unavailable)")
                 : null;
             if (reason is not null)

@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Azure.Storage.Blobs;
 using Ifcb.Platform.Jobs;
-using Ifcb.Platform.Storage;
 
 namespace Ifcb.NormStats.Engine.Jobs;
 

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Ifcb.Contracts;
-using Ifcb.Data;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
 using Ifcb.Platform;
