@@ -1,8 +1,6 @@
 using System.Text.Json;
 using Ifcb.Contracts;
 using Ifcb.Data;
-using Ifcb.Models;
-using Ifcb.Models.Checkpoints;
 using Ifcb.Models.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;
