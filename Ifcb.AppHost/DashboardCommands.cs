@@ -21,9 +21,11 @@ internal static class DashboardCommands
                  "--register", "plankton-demo", "--no-wait"], context.CancellationToken),
             new CommandOptions
             {
-                Description = "Uploads the IFCB sample, queues a small resnet18 training job (img-norm auto) and registers the result as plankton-demo.",
+                Description = "Uploads the IFCB sample, queues a small resnet18 training job (img-norm auto) and registers the result " +
+                    "as plankton-demo.",
                 IconName = "BrainCircuit",
-                UpdateState = context => context.ResourceSnapshot.HealthStatus == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy
+                UpdateState = context =>
+                    context.ResourceSnapshot.HealthStatus == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy
                     ? ResourceCommandState.Enabled
                     : ResourceCommandState.Disabled,
             });
@@ -37,7 +39,8 @@ internal static class DashboardCommands
             {
                 Description = "Uploads the IFCB sample and computes its exact MEAN/STD at 299×299 on the NormStats workers.",
                 IconName = "DataHistogram",
-                UpdateState = context => context.ResourceSnapshot.HealthStatus == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy
+                UpdateState = context =>
+                    context.ResourceSnapshot.HealthStatus == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy
                     ? ResourceCommandState.Enabled
                     : ResourceCommandState.Disabled,
             });
@@ -48,7 +51,10 @@ internal static class DashboardCommands
         var cli = Path.Combine(repoRoot, "tools", "Ifcb.Cli", "bin", Configuration, "net10.0", "linux-x64", "ifcb.dll");
         if (!File.Exists(cli))
             return new ExecuteCommandResult { Success = false, Message = $"{cli} is missing; build the solution first (./run.sh does)." };
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = repoRoot, RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = repoRoot, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
         start.ArgumentList.Add(cli);
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
@@ -60,6 +66,9 @@ internal static class DashboardCommands
         await process.WaitForExitAsync(cancellationToken);
         return process.ExitCode == 0
             ? CommandResults.Success()
-            : new ExecuteCommandResult { Success = false, Message = $"ifcb {args[0]} exited {process.ExitCode}: {(await error).Trim()} {(await output).Trim()}" };
+            : new ExecuteCommandResult
+            {
+                Success = false, Message = $"ifcb {args[0]} exited {process.ExitCode}: {(await error).Trim()} {(await output).Trim()}",
+            };
     }
 }

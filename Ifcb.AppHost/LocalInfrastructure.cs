@@ -52,7 +52,8 @@ internal sealed class LocalInfrastructure(IDistributedApplicationBuilder builder
 
         var blob = azurite.GetEndpoint("blob");
         return builder.AddConnectionString("blobs", ReferenceExpression.Create(
-                $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AzuriteAccountKey};BlobEndpoint=http://127.0.0.1:{blob.Property(EndpointProperty.Port)}/devstoreaccount1;"))
+                $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AzuriteAccountKey};" +
+                $"BlobEndpoint=http://127.0.0.1:{blob.Property(EndpointProperty.Port)}/devstoreaccount1;"))
             .WaitFor(azurite);
     }
 

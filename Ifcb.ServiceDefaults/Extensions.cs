@@ -22,7 +22,9 @@ public static class ServiceDefaultsExtensions
     private const string HealthEndpointPath = "/health";
     private const string AlivenessEndpointPath = "/alive";
 
-    /// <summary>Registers telemetry, health checks, service discovery and HTTP resilience for a service named <paramref name="serviceName"/>.</summary>
+    /// <summary>
+    /// Registers telemetry, health checks, service discovery and HTTP resilience for a service named <paramref name="serviceName"/>.
+    /// </summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder, string serviceName) where TBuilder : IHostApplicationBuilder
     {
         builder.Services.AddSingleton(new ServiceIdentity(serviceName));

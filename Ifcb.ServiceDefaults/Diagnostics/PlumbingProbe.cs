@@ -46,7 +46,8 @@ public sealed class PlumbingProbeService(ServiceIdentity identity, BlobServiceCl
                 BlobSha256 = Convert.ToHexStringLower(SHA256.HashData(content)),
             };
             reply.Answers.AddRange(await Task.WhenAll(plan.Targets.Select(target =>
-                AskAsync(target, new ReadProbeBlob(probeId, Container, blobName, identity.Service), plan.Timeout, context.CancellationToken))));
+                AskAsync(target, new ReadProbeBlob(probeId, Container, blobName, identity.Service), plan.Timeout,
+                    context.CancellationToken))));
             return reply;
         }
         finally
@@ -60,7 +61,8 @@ public sealed class PlumbingProbeService(ServiceIdentity identity, BlobServiceCl
     private async Task<ProbeAnswer> AskAsync(string target, ReadProbeBlob question, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var client = clients.CreateRequestClient<ReadProbeBlob>(new Uri($"queue:{target}-probe"), RequestTimeout.After(ms: (int)timeout.TotalMilliseconds));
+        var client = clients.CreateRequestClient<ReadProbeBlob>(new Uri($"queue:{target}-probe"),
+            RequestTimeout.After(ms: (int)timeout.TotalMilliseconds));
         try
         {
             var response = await client.GetResponse<ProbeBlobRead>(question, cancellationToken);
@@ -87,7 +89,8 @@ public sealed class ReadProbeBlobConsumer(ServiceIdentity identity, BlobServiceC
     public async Task Consume(ConsumeContext<ReadProbeBlob> context)
     {
         // Only probe blobs: the message names a container and blob, and this consumer must not read anything else.
-        if (context.Message.Container != PlumbingProbeService.Container || !context.Message.BlobName.StartsWith(PlumbingProbeService.BlobPrefix, StringComparison.Ordinal)
+        if (context.Message.Container != PlumbingProbeService.Container
+            || !context.Message.BlobName.StartsWith(PlumbingProbeService.BlobPrefix, StringComparison.Ordinal)
             || context.Message.BlobName.Contains("..", StringComparison.Ordinal))
         {
             logger.LogWarning("Ignored a probe request for {Container}/{Blob}: probes read only {ProbeContainer}/{Prefix}*",

@@ -68,7 +68,8 @@ public sealed class JobExecutor : IHostedService, IDisposable
     /// <param name="run">The job's work; must not throw (a <see cref="JobAttemptRunner{T}"/> does not).</param>
     /// <param name="ended">Announces a job that ended on start (its attempts used up, cancelled, past its deadline).</param>
     public async Task<JobDelivery> AcceptAsync<T>(JobStore<T> store, string jobId, Func<CancellationToken, Task> handBack,
-        Func<T, CancellationToken, Task> run, Func<T, CancellationToken, Task> ended, CancellationToken cancellationToken) where T : JobRecord<T>
+        Func<T, CancellationToken, Task> run, Func<T, CancellationToken, Task> ended, CancellationToken cancellationToken)
+        where T : JobRecord<T>
     {
         var job = await store.GetAsync(jobId, cancellationToken);
         if (job is null)
@@ -93,8 +94,11 @@ public sealed class JobExecutor : IHostedService, IDisposable
                 if (j.IsTerminal || (j.State == JobState.Running && !j.LeaseExpired(now)))
                     return null;
                 if (j.DeadlinePassed(now))
-                    return j.State == JobState.Running ? j.Requeue(AttemptOutcome.WorkerLost, now).Cancel($"its deadline {j.Deadline:O} passed", now)
+                {
+                    return j.State == JobState.Running
+                        ? j.Requeue(AttemptOutcome.WorkerLost, now).Cancel($"its deadline {j.Deadline:O} passed", now)
                         : j.Cancel($"its deadline {j.Deadline:O} passed", now);
+                }
                 var next = j.State == JobState.Running ? j.Requeue(AttemptOutcome.WorkerLost, now) : j;
                 return next.LostAttempts >= _options.MaxAttempts
                     ? next.Fail(next.LostWorkersReason(), now)
@@ -152,8 +156,8 @@ public sealed class JobExecutor : IHostedService, IDisposable
         }
         catch (OperationCanceledException)
         {
-            _logger.LogWarning("Shutdown timed out after {Seconds:0.#} s with jobs still stopping; their leases expire and the reconciler requeues them.",
-                watch.Elapsed.TotalSeconds);
+            _logger.LogWarning("Shutdown timed out after {Seconds:0.#} s with jobs still stopping; " +
+                "their leases expire and the reconciler requeues them.", watch.Elapsed.TotalSeconds);
         }
     }
 

@@ -31,7 +31,9 @@ public static class JobKernelHosting
         return options;
     }
 
-    /// <summary>Runs <paramref name="sweep"/> (a reconciler pass) every <see cref="JobKernelOptions.ReconcileInterval"/>, first at start-up.</summary>
+    /// <summary>
+    /// Runs <paramref name="sweep"/> (a reconciler pass) every <see cref="JobKernelOptions.ReconcileInterval"/>, first at start-up.
+    /// </summary>
     public static IServiceCollection AddJobReconciliation(this IServiceCollection services, string name,
         Func<IServiceProvider, CancellationToken, Task> sweep) =>
         services.AddSingleton<IHostedService>(sp => new ReconcilerService(name, sp, sweep, sp.GetRequiredService<JobKernelOptions>(),
@@ -85,14 +87,18 @@ public static class JobDispatch
         }
         catch (Exception e) when (e is OperationCanceledException || Faults.IsTransient(e) || e is MassTransit.MassTransitException)
         {
-            logger.LogWarning("Job {JobId} is stored but its command could not be sent now ({Reason}); the reconciler sends it within {Seconds:0} s.",
-                job.JobId, e is OperationCanceledException ? $"no broker confirmation within {options.DispatchTimeout.TotalSeconds:0} s" : Faults.Reason(e),
+            logger.LogWarning("Job {JobId} is stored but its command could not be sent now ({Reason}); " +
+                "the reconciler sends it within {Seconds:0} s.", job.JobId,
+                e is OperationCanceledException
+                    ? $"no broker confirmation within {options.DispatchTimeout.TotalSeconds:0} s"
+                    : Faults.Reason(e),
                 (options.DispatchGrace + options.ReconcileInterval).TotalSeconds);
             return job;
         }
         try
         {
-            var (sent, _) = await store.UpdateAsync(job.JobId, j => j.State == JobState.Queued && j.DispatchedAt is null ? j.Dispatched(store.Time.GetUtcNow()) : null,
+            var (sent, _) = await store.UpdateAsync(job.JobId,
+                j => j.State == JobState.Queued && j.DispatchedAt is null ? j.Dispatched(store.Time.GetUtcNow()) : null,
                 CancellationToken.None);
             return sent;
         }

@@ -42,7 +42,10 @@ public sealed record ChannelMoments(long N, IReadOnlyList<double> Mean, IReadOnl
 
     public static ChannelMoments MergeAll(IEnumerable<ChannelMoments> parts) => parts.Aggregate(Empty, (a, b) => a.Merge(b));
 
-    /// <summary>Exact moments of one channel given a 256-bin histogram of 8-bit values, measured in units of value/255 (float32, as ToTensor).</summary>
+    /// <summary>
+    /// Exact moments of one channel given a 256-bin histogram of 8-bit values, measured in units of value/255 (float32, as
+    /// ToTensor).
+    /// </summary>
     internal static (long N, double Mean, double M2) FromHistogram(ReadOnlySpan<long> histogram)
     {
         long n = 0;

@@ -70,8 +70,11 @@ public sealed class NormStatsCalculator
         return new NormStatsPartial(moments, perImage.Count(m => m is not null), failures.Where(f => f is not null).ToList()!);
     }
 
-    /// <summary>Exact mean and population std over all pixels of all images (one shard; see <see cref="ComputePartial"/> to split).</summary>
-    public NormStatsResult ComputeExact(IReadOnlyList<LabelledImage> images, IProgress<NormStatsProgress>? progress = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Exact mean and population std over all pixels of all images (one shard; see <see cref="ComputePartial"/> to split).
+    /// </summary>
+    public NormStatsResult ComputeExact(IReadOnlyList<LabelledImage> images, IProgress<NormStatsProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         return ToResult(ComputePartial(images, 0, images.Count, progress, cancellationToken));
@@ -82,8 +85,10 @@ public sealed class NormStatsCalculator
     {
         ArgumentNullException.ThrowIfNull(merged);
         if (merged.Moments.N == 0)
-            throw new InvalidDataException($"No readable images: {merged.Failures.Count} failed ({string.Join("; ", merged.Failures.Take(3).Select(f => $"{f.Path}: {f.Reason}"))}).");
-        return new NormStatsResult(merged.Moments.Mean, merged.Moments.Std, merged.ImageCount, merged.Moments.N, merged.Failures, NormStatsEstimator.Exact);
+            throw new InvalidDataException($"No readable images: {merged.Failures.Count} failed " +
+                $"({string.Join("; ", merged.Failures.Take(3).Select(f => $"{f.Path}: {f.Reason}"))}).");
+        return new NormStatsResult(merged.Moments.Mean, merged.Moments.Std, merged.ImageCount, merged.Moments.N, merged.Failures,
+            NormStatsEstimator.Exact);
     }
 
     /// <summary>
@@ -104,8 +109,8 @@ public sealed class NormStatsCalculator
     /// the batches starting at <paramref name="start"/>. A shard of a distributed neuston computation starts at a
     /// multiple of the batch size, so its batches are exactly neuston's.
     /// </summary>
-    public IReadOnlyList<NormStatsPartial> ComputeBatches(IReadOnlyList<LabelledImage> images, int start, int count, int batchSize = NeustonBatchSize,
-        IProgress<NormStatsProgress>? progress = null, CancellationToken cancellationToken = default)
+    public IReadOnlyList<NormStatsPartial> ComputeBatches(IReadOnlyList<LabelledImage> images, int start, int count,
+        int batchSize = NeustonBatchSize, IProgress<NormStatsProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
@@ -121,7 +126,10 @@ public sealed class NormStatsCalculator
         return batches;
     }
 
-    /// <summary>neuston's final step over the batches in dataset order: mean of batch means, mean of batch stds; empty batches are skipped.</summary>
+    /// <summary>
+    /// neuston's final step over the batches in dataset order: mean of batch means, mean of batch stds; empty batches are
+    /// skipped.
+    /// </summary>
     /// <exception cref="InvalidDataException">No batch has a readable image.</exception>
     public static NormStatsResult FromNeustonBatches(IEnumerable<NormStatsPartial> batchesInOrder)
     {

@@ -10,8 +10,8 @@ namespace Ifcb.NormStats;
 /// Computes one shard of a job (any instance may take it). The message is acknowledged only after the partial is
 /// stored and counted, so a worker that dies mid-shard leaves it to RabbitMQ to redeliver; the store counts it once.
 /// </summary>
-public sealed class ComputeNormShardConsumer(NormStatsJobCoordinator coordinator, ServiceIdentity identity, ILogger<ComputeNormShardConsumer> logger)
-    : IConsumer<ComputeNormShard>
+public sealed class ComputeNormShardConsumer(NormStatsJobCoordinator coordinator, ServiceIdentity identity,
+    ILogger<ComputeNormShardConsumer> logger) : IConsumer<ComputeNormShard>
 {
     public async Task Consume(ConsumeContext<ComputeNormShard> context)
     {
@@ -28,8 +28,8 @@ public sealed class ComputeNormShardConsumer(NormStatsJobCoordinator coordinator
             // failing a job that only waited out an outage.
             if (context.GetRetryAttempt() < MessagingExtensions.RetryLimit)
                 throw;
-            logger.LogWarning("Norm-stats job {JobId} shard {Shard}: {Reason}; left for the reconciler to send again.", message.JobId, message.Shard,
-                Faults.Reason(e));
+            logger.LogWarning("Norm-stats job {JobId} shard {Shard}: {Reason}; left for the reconciler to send again.", message.JobId,
+                message.Shard, Faults.Reason(e));
             return;
         }
         catch (InvalidOperationException e)
@@ -66,7 +66,9 @@ public sealed class ComputeNormShardFaultConsumer(NormStatsJobCoordinator coordi
     public async Task Consume(ConsumeContext<Fault<ComputeNormShard>> context)
     {
         var shard = context.Message.Message;
-        var reason = context.Message.Exceptions.FirstOrDefault() is { } e ? Faults.ScrubPaths($"{e.ExceptionType}: {e.Message.Split('\n')[0]}") : "unknown error";
+        var reason = context.Message.Exceptions.FirstOrDefault() is { } e
+            ? Faults.ScrubPaths($"{e.ExceptionType}: {e.Message.Split('\n')[0]}")
+            : "unknown error";
         await coordinator.FailAsync(shard.JobId, $"Shard {shard.Shard} failed after retries: {reason}", context.CancellationToken);
     }
 }

@@ -18,7 +18,9 @@ public sealed class ComputeNormStatsConsumer(NormStatsJobLauncher launcher, ILog
     public async Task Consume(ConsumeContext<ComputeNormStats> context)
     {
         var request = context.Message;
-        var jobId = NormStatsJobStore.IsValidId(request.JobId) ? request.JobId! : (context.RequestId ?? context.MessageId ?? Guid.NewGuid()).ToString("N");
+        var jobId = NormStatsJobStore.IsValidId(request.JobId)
+            ? request.JobId!
+            : (context.RequestId ?? context.MessageId ?? Guid.NewGuid()).ToString("N");
         NormStatsJobRecord job;
         try
         {
@@ -33,8 +35,8 @@ public sealed class ComputeNormStatsConsumer(NormStatsJobLauncher launcher, ILog
         }
         await context.RespondAsync(job.State switch
         {
-            JobState.Succeeded => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, job.Result!.ImgNorm, job.Result.Images,
-                job.Cached, null),
+            JobState.Succeeded => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, job.Result!.ImgNorm,
+                job.Result.Images, job.Cached, null),
             JobState.Failed or JobState.Cancelled => Failed(job.JobId, job.Dataset, job.DatasetFingerprint, job.Error ?? "the job failed"),
             _ => new NormStatsResult(job.JobId, job.Dataset, job.DatasetFingerprint, null, 0, false, null, Finished: false),
         });

@@ -17,12 +17,14 @@ public static class NormStatsServiceExtensions
     {
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
         var jobOptions = builder.Services.AddIfcbJobOptions(builder.Configuration);
-        builder.Services.AddSingleton(sp => new NormStatsJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(NormStatsJobStore.ContainerName),
+        builder.Services.AddSingleton(sp => new NormStatsJobStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(NormStatsJobStore.ContainerName),
             sp.GetRequiredService<TimeProvider>()));
         // Datasets are the Training service's: read through the grants it hands out, never from its containers.
         builder.Services.AddSingleton<GrantedDatasetSource>();
         builder.Services.AddSingleton(sp => new NormStatsJobCoordinator(sp.GetRequiredService<NormStatsJobStore>(),
-            sp.GetRequiredService<GrantedDatasetSource>(), builder.Configuration.GetValue("Ifcb:NormStatsThreads", 0), jobOptions.MaxAttempts));
+            sp.GetRequiredService<GrantedDatasetSource>(), builder.Configuration.GetValue("Ifcb:NormStatsThreads", 0),
+            jobOptions.MaxAttempts));
         builder.Services.AddScoped<NormStatsJobLauncher>();
         builder.Services.AddHostedService<ContainerInitializer>();
         // Sends the shards of jobs planned while the broker was down, resends those of stalled jobs, fails jobs past
@@ -31,10 +33,14 @@ public static class NormStatsServiceExtensions
         {
             var bus = sp.GetRequiredService<IBus>();
             var (failed, _) = await sp.GetRequiredService<NormStatsJobCoordinator>().ReconcileAsync(
-                (job, shards, token) => bus.PublishBatch(shards.Select(s => new ComputeNormShard(job.JobId, s.Shard, s.Start, s.Count)), token),
+                (job, shards, token) =>
+                    bus.PublishBatch(shards.Select(s => new ComputeNormShard(job.JobId, s.Shard, s.Start, s.Count)), token),
                 resendAfter: TimeSpan.FromMinutes(2), giveUpAfter: jobOptions.TransientRetryBudget, ct);
             foreach (var job in failed)
-                sp.GetRequiredService<ILogger<NormStatsJobCoordinator>>().LogWarning("Norm-stats job {JobId} failed: {Reason}", job.JobId, job.Error);
+            {
+                sp.GetRequiredService<ILogger<NormStatsJobCoordinator>>()
+                    .LogWarning("Norm-stats job {JobId} failed: {Reason}", job.JobId, job.Error);
+            }
         });
 
         var requestSlots = Math.Max(1, builder.Configuration.GetValue("Ifcb:NormStatsRequestSlots", 8));

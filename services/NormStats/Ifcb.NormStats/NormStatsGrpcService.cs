@@ -21,15 +21,17 @@ public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobL
     public override async Task<NormJob> Compute(ComputeNormRequest request, ServerCallContext context)
     {
         if (string.IsNullOrWhiteSpace(request.Dataset))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "dataset is required: the name of an uploaded dataset (see Datasets.List)."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                "dataset is required: the name of an uploaded dataset (see Datasets.List)."));
         // Bad options (ArgumentException) and unknown datasets (KeyNotFoundException) are mapped by the ErrorInterceptor.
         Limits.CheckText(request.Options?.ClassConfigCsv, "options.class_config_csv", Limits.MaxClassConfigBytes);
         try
         {
             var deadline = request.DeadlineSeconds == 0 ? (DateTimeOffset?)null
-                : DateTimeOffset.UtcNow.AddSeconds(Limits.Check(request.DeadlineSeconds, 1, (long)Limits.MaxJobDeadline.TotalSeconds, "deadline_seconds",
-                    nameof(Limits.MaxJobDeadline)));
-            var job = await launcher.LaunchAsync(request.Dataset, request.Options.ToJobOptions(), null, context.CancellationToken, deadline);
+                : DateTimeOffset.UtcNow.AddSeconds(Limits.Check(request.DeadlineSeconds, 1, (long)Limits.MaxJobDeadline.TotalSeconds,
+                    "deadline_seconds", nameof(Limits.MaxJobDeadline)));
+            var job = await launcher.LaunchAsync(request.Dataset, request.Options.ToJobOptions(), null, context.CancellationToken,
+                deadline);
             return job.ToProto();
         }
         catch (NoImagesAfterFiltersException e)
@@ -53,7 +55,8 @@ public sealed class NormStatsGrpcService(ServiceIdentity identity, NormStatsJobL
         var fingerprint = request.DatasetFingerprint ?? "";
         if (fingerprint.Length != 64 || !fingerprint.All(char.IsAsciiHexDigitLower))
             throw new RpcException(new Status(StatusCode.InvalidArgument,
-                $"dataset_fingerprint \"{fingerprint}\" is not 64 lowercase hex digits; use DatasetInfo.fingerprint from the Datasets service."));
+                $"dataset_fingerprint \"{fingerprint}\" is not 64 lowercase hex digits; " +
+                "use DatasetInfo.fingerprint from the Datasets service."));
         string hash;
         try
         {

@@ -107,5 +107,6 @@ internal static class NormStatsJobMapping
         return proto;
     }
 
-    private static NormEstimator ToProto(this NormStatsEstimator e) => e == NormStatsEstimator.Neuston ? NormEstimator.Neuston : NormEstimator.Exact;
+    private static NormEstimator ToProto(this NormStatsEstimator e) =>
+        e == NormStatsEstimator.Neuston ? NormEstimator.Neuston : NormEstimator.Exact;
 }

@@ -34,14 +34,16 @@ internal sealed class AliasChanges(BlobDocumentStore store, RegistryOptions opti
             if (target.Value.Status != ModelVersionStatus.Ready)
             {
                 throw new IfcbException(ErrorKind.FailedPrecondition,
-                    $"Version {version} of '{modelName}' is {target.Value.Status.ToString().ToUpperInvariant()}; aliases may only point at READY versions.");
+                    $"Version {version} of '{modelName}' is {target.Value.Status.ToString().ToUpperInvariant()}; " +
+                    "aliases may only point at READY versions.");
             }
 
             previous = model.Aliases.TryGetValue(alias, out var current) ? current : null;
             if (previous is null && model.Aliases.Count >= options.MaxAliasesPerModel)
             {
                 throw new IfcbException(ErrorKind.ResourceExhausted, string.Create(CultureInfo.InvariantCulture,
-                    $"Model '{modelName}' already has {model.Aliases.Count} aliases, the most it may have (RegistryOptions.MaxAliasesPerModel); delete one first."));
+                    $"Model '{modelName}' already has {model.Aliases.Count} aliases, the most it may have " +
+                    $"(RegistryOptions.MaxAliasesPerModel); delete one first."));
             }
 
             return previous == version ? null : model with { Aliases = model.Aliases.SetItem(alias, version) };

@@ -13,7 +13,8 @@ namespace Ifcb.Registry.Engine;
 public static class CheckpointConformance
 {
     private const string Mismatch = "The checkpoint does not match its declared metadata: ";
-    private const string Fix = " Declare what the checkpoint's hparams.json says (ifcb models register reads it for you), or upload the checkpoint you meant.";
+    private const string Fix =
+        " Declare what the checkpoint's hparams.json says (ifcb models register reads it for you), or upload the checkpoint you meant.";
 
     // Img-norm values travel as decimal text and as doubles; anything closer than this is the same normalisation.
     private const double ImgNormRelativeTolerance = 1e-6;
@@ -34,7 +35,10 @@ public static class CheckpointConformance
             for (var i = 0; i < stored.Classes.Length; i++)
             {
                 if (!string.Equals(declared.Classes[i], stored.Classes[i], StringComparison.Ordinal))
-                    Fail(Invariant($"classes[{i}] is declared as '{declared.Classes[i]}' but the checkpoint's is '{stored.Classes[i]}' (classes are in output-index order)."));
+                {
+                    Fail(Invariant($"classes[{i}] is declared as '{declared.Classes[i]}' but the checkpoint's is '{stored.Classes[i]}'") +
+                        " (classes are in output-index order).");
+                }
             }
         }
 

@@ -55,7 +55,8 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
     /// <see cref="RegistryOptions.MaxCheckpointBytes"/>; within one account it normally completes at once. The source is
     /// read with a short-lived read-only SAS when its client holds the account key. Returns the copied blob's size.
     /// </summary>
-    public async Task<long> CopyAsync(string blobName, BlobClient source, ETag sourceETag, string sha256, CancellationToken cancellationToken)
+    public async Task<long> CopyAsync(string blobName, BlobClient source, ETag sourceETag, string sha256,
+        CancellationToken cancellationToken)
     {
         var destination = container.GetBlobClient(blobName);
         var copy = new BlobCopyFromUriOptions
@@ -91,7 +92,8 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
         if (copied.CopyStatus != CopyStatus.Success)
         {
             throw new IfcbException(ErrorKind.Unavailable,
-                $"Copying the checkpoint inside storage ended {copied.CopyStatus}: {copied.CopyStatusDescription}. Nothing was stored; register again.");
+                $"Copying the checkpoint inside storage ended {copied.CopyStatus}: {copied.CopyStatusDescription}. " +
+                "Nothing was stored; register again.");
         }
 
         return copied.ContentLength;
@@ -138,7 +140,8 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
         if (version.Status != ModelVersionStatus.Ready)
         {
             throw new IfcbException(ErrorKind.FailedPrecondition,
-                $"Version {version.Version} of '{version.ModelName}' is {version.Status.ToString().ToUpperInvariant()}; only READY versions can be downloaded.");
+                $"Version {version.Version} of '{version.ModelName}' is {version.Status.ToString().ToUpperInvariant()}; " +
+                "only READY versions can be downloaded.");
         }
 
         Stream content;
@@ -151,7 +154,8 @@ internal sealed class CheckpointStore(BlobContainerClient container, RegistryOpt
         catch (RequestFailedException e) when (e.Status == 404)
         {
             throw new IfcbException(ErrorKind.DataLoss,
-                $"Checkpoint of READY version {version.Version} of '{version.ModelName}' is missing from storage ({version.CheckpointBlob}).", e);
+                $"Checkpoint of READY version {version.Version} of '{version.ModelName}' is missing from storage " +
+                $"({version.CheckpointBlob}).", e);
         }
 
         return new CheckpointDownload(version,

@@ -34,7 +34,8 @@ internal sealed class StreamedCheckpoint(Stream checkpoint, bool ownsCheckpoint)
 
     public override string StallHint => "the client sent too slowly or stalled";
 
-    public override Task StoreAsync(CheckpointStore store, string blobName, string sha256, long size, CancellationToken cancellationToken) =>
+    public override Task StoreAsync(CheckpointStore store, string blobName, string sha256, long size,
+        CancellationToken cancellationToken) =>
         store.UploadAsync(blobName, checkpoint, sha256, size, cancellationToken);
 
     public override ValueTask DisposeAsync() => ownsCheckpoint ? checkpoint.DisposeAsync() : ValueTask.CompletedTask;
@@ -103,7 +104,8 @@ internal sealed class CopiedCheckpoint : CheckpointTransfer
         }
     }
 
-    public override async Task StoreAsync(CheckpointStore store, string blobName, string sha256, long size, CancellationToken cancellationToken)
+    public override async Task StoreAsync(CheckpointStore store, string blobName, string sha256, long size,
+        CancellationToken cancellationToken)
     {
         // Checked on the source before anything is copied; the copy is pinned to this version of it.
         CheckSize(_properties.ContentLength, size);
@@ -124,8 +126,8 @@ internal sealed class CopiedCheckpoint : CheckpointTransfer
         if (actual != declared)
         {
             throw new IfcbException(ErrorKind.DataLoss,
-                $"Checkpoint {_source.BlobContainerName}/{_source.Name} is {actual} bytes but {declared} were declared; the declared size is " +
-                "wrong or the blob is not the checkpoint that was announced.");
+                $"Checkpoint {_source.BlobContainerName}/{_source.Name} is {actual} bytes but {declared} were declared; " +
+                "the declared size is wrong or the blob is not the checkpoint that was announced.");
         }
     }
 }

@@ -77,14 +77,16 @@ internal sealed class ChecksumVerifyingStream(Stream source, long expectedSize, 
         if (_bytesSeen != expectedSize)
         {
             throw new IfcbException(ErrorKind.DataLoss,
-                $"Checkpoint stream ended after {_bytesSeen} bytes but {expectedSize} were declared; the upload was truncated or the size is wrong.");
+                $"Checkpoint stream ended after {_bytesSeen} bytes but {expectedSize} were declared; " +
+                "the upload was truncated or the size is wrong.");
         }
 
         var actual = Convert.ToHexStringLower(_hash.GetHashAndReset());
         if (!string.Equals(actual, expectedSha256, StringComparison.Ordinal))
         {
             throw new IfcbException(ErrorKind.DataLoss,
-                $"Checkpoint sha256 is {actual} but {expectedSha256} was declared; the bytes were corrupted or the declared hash is wrong.");
+                $"Checkpoint sha256 is {actual} but {expectedSha256} was declared; " +
+                "the bytes were corrupted or the declared hash is wrong.");
         }
 
         _verified = true;

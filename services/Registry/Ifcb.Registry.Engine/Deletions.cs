@@ -9,7 +9,8 @@ namespace Ifcb.Registry.Engine;
 /// the audit history is kept.
 /// </summary>
 internal sealed class Deletions(
-    BlobDocumentStore store, RegistryOptions options, ModelDocuments models, IdempotencyClaims claims, AuditLog audit, RegistryQueries queries)
+    BlobDocumentStore store, RegistryOptions options, ModelDocuments models, IdempotencyClaims claims, AuditLog audit,
+    RegistryQueries queries)
 {
     /// <summary>
     /// Deletes a model (FailedPrecondition while it has versions, unless <paramref name="force"/>) and everything under
@@ -35,7 +36,8 @@ internal sealed class Deletions(
         await store.DeleteAsync(modelDocument, cancellationToken);
 
         await audit.AppendAsync(name, actor, AuditAction.ModelDeleted, null, null,
-            [("forced", force ? "true" : "false"), ("versions_deleted", versions.Count.ToString(CultureInfo.InvariantCulture)), ("blobs_deleted", blobs.Count.ToString(CultureInfo.InvariantCulture))],
+            [("forced", force ? "true" : "false"), ("versions_deleted", versions.Count.ToString(CultureInfo.InvariantCulture)),
+                ("blobs_deleted", blobs.Count.ToString(CultureInfo.InvariantCulture))],
             cancellationToken);
         return new ModelDeletion(existing.Value, [.. versions]);
     }
@@ -86,7 +88,9 @@ internal sealed class Deletions(
 
         await store.DeleteAsync(slot.Document, cancellationToken);
         await models.UpdateAsync(modelName, actor, current =>
-                current.DeletingVersions.Contains(version) ? current with { DeletingVersions = current.DeletingVersions.Remove(version) } : null,
+                current.DeletingVersions.Contains(version)
+                    ? current with { DeletingVersions = current.DeletingVersions.Remove(version) }
+                    : null,
             cancellationToken);
         if (existing is null)
         {

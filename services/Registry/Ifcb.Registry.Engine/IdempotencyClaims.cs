@@ -63,8 +63,9 @@ internal sealed class IdempotencyClaims(BlobDocumentStore store, RegistryOptions
                     // A PENDING version is not a registration to hand back: its upload is still running (wait for it, as
                     // for a claim without a number), or was abandoned by a crash and expires at the time named.
                     timedOut = () => new IfcbException(ErrorKind.Aborted,
-                        $"Idempotency key '{key}' is registering version {number} of '{modelName}' (PENDING since {existing.CreatedAt:O}); " +
-                        $"retry in a moment: it becomes READY when that upload finishes, or expires at {existing.CreatedAt + options.PendingTimeout:O} if it was abandoned.");
+                        $"Idempotency key '{key}' is registering version {number} of '{modelName}' " +
+                        $"(PENDING since {existing.CreatedAt:O}); retry in a moment: it becomes READY when that upload finishes, " +
+                        $"or expires at {existing.CreatedAt + options.PendingTimeout:O} if it was abandoned.");
                     var backoff = store.Backoff(attempt);
                     if (waited.Elapsed + backoff > options.IdempotencyWaitTimeout)
                         throw timedOut();

@@ -41,8 +41,9 @@ public sealed class ModelRegistry
         if (_options.PendingTimeout <= _options.UploadTimeout)
         {
             throw new ArgumentException(
-                $"RegistryOptions.PendingTimeout ({_options.PendingTimeout}) must be longer than UploadTimeout ({_options.UploadTimeout}): " +
-                "otherwise a version could expire while its upload is still running.", nameof(options));
+                $"RegistryOptions.PendingTimeout ({_options.PendingTimeout}) must be longer than " +
+                $"UploadTimeout ({_options.UploadTimeout}): otherwise a version could expire while its upload is still running.",
+                nameof(options));
         }
 
         _store = RegistryStore.Create(container, _options);
@@ -132,7 +133,10 @@ public sealed class ModelRegistry
             TagEdits.Set(model.Tags, key, value, $"Model '{name}'") is { } tags ? model with { Tags = tags } : null,
             cancellationToken);
         if (updated.Changed)
-            await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagSet, null, [("key", key), ("value", value)], cancellationToken);
+        {
+            await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagSet, null, [("key", key), ("value", value)],
+                cancellationToken);
+        }
 
         return updated.Value;
     }
@@ -156,7 +160,8 @@ public sealed class ModelRegistry
     /// which deletes every version, checkpoint and alias with it. The audit history is kept. Returns the model as
     /// it was before deletion (aliases included) and the version numbers deleted with it.
     /// </summary>
-    public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force = false, CancellationToken cancellationToken = default)
+    public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force = false,
+        CancellationToken cancellationToken = default)
     {
         RegistryValidation.ModelChange(name, actor);
         return await _deletions.DeleteModelAsync(name, actor, force, cancellationToken);
@@ -177,8 +182,8 @@ public sealed class ModelRegistry
         string modelName, NewModelVersion request, Stream checkpoint, string actor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        return RegisterVersionAsync(modelName, request, _ => Task.FromResult<CheckpointTransfer>(new StreamedCheckpoint(checkpoint, ownsCheckpoint: false)),
-            actor, cancellationToken);
+        return RegisterVersionAsync(modelName, request,
+            _ => Task.FromResult<CheckpointTransfer>(new StreamedCheckpoint(checkpoint, ownsCheckpoint: false)), actor, cancellationToken);
     }
 
     /// <summary>
@@ -212,7 +217,8 @@ public sealed class ModelRegistry
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(request);
-        return RegisterVersionAsync(modelName, request, token => CopiedCheckpoint.OpenAsync(source, request, token), actor, cancellationToken);
+        return RegisterVersionAsync(modelName, request, token => CopiedCheckpoint.OpenAsync(source, request, token), actor,
+            cancellationToken);
     }
 
     private async Task<VersionRegistration> RegisterVersionAsync(string modelName, NewModelVersion request,
@@ -256,7 +262,10 @@ public sealed class ModelRegistry
             TagEdits.Set(current.Tags, key, value, $"Version {version} of '{modelName}'") is { } tags ? current with { Tags = tags } : null,
             cancellationToken);
         if (updated.Changed)
-            await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagSet, version, null, [("key", key), ("value", value)], cancellationToken);
+        {
+            await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagSet, version, null, [("key", key), ("value", value)],
+                cancellationToken);
+        }
 
         return await _queries.WithAliasesAsync(updated.Value, cancellationToken);
     }

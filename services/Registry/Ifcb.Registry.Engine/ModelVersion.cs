@@ -71,7 +71,8 @@ public sealed record ModelVersion : VersionMetadata, IListedMetadata
     /// </summary>
     internal static bool IsSettled(IDictionary<string, string> blobMetadata) =>
         blobMetadata.TryGetValue(StatusMetadataKey, out var status)
-        && (status == nameof(ModelVersionStatus.Ready).ToLowerInvariant() || status == nameof(ModelVersionStatus.Failed).ToLowerInvariant());
+        && (status == nameof(ModelVersionStatus.Ready).ToLowerInvariant()
+            || status == nameof(ModelVersionStatus.Failed).ToLowerInvariant());
 }
 
 /// <summary>What to register: the metadata of a new version. The checkpoint bytes are passed separately as a stream.</summary>

@@ -64,7 +64,8 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
             if (!model.Aliases.TryGetValue(alias, out var target))
             {
                 throw new IfcbException(ErrorKind.NotFound,
-                    $"Model '{name}' has no alias '@{alias}'; set it first (aliases: {string.Join(", ", model.Aliases.Keys.Select(a => "@" + a))}).");
+                    $"Model '{name}' has no alias '@{alias}'; set it first " +
+                    $"(aliases: {string.Join(", ", model.Aliases.Keys.Select(a => "@" + a))}).");
             }
 
             var slot = new VersionSlot(name, target);

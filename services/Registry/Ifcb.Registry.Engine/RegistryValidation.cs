@@ -31,7 +31,9 @@ public static partial class RegistryValidation
     [GeneratedRegex("^[0-9a-fA-F]{64}$")]
     private static partial Regex Sha256Pattern();
 
-    /// <summary>Model names become blob path segments: the platform's registry-name rule, [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..".</summary>
+    /// <summary>
+    /// Model names become blob path segments: the platform's registry-name rule, [A-Za-z0-9][A-Za-z0-9._-]{0,127}, no "..".
+    /// </summary>
     public static void ModelName(string? name) => RegistryName(name, "model name");
 
     /// <summary>A reference's model name and alias follow the registry's naming rules (its grammar is <see cref="ModelRef"/>'s).</summary>
@@ -159,7 +161,10 @@ public static partial class RegistryValidation
         OptionalText(request.DatasetFingerprint, "Dataset fingerprint", MaxTagValueLength);
         OptionalText(request.IdempotencyKey, "Idempotency key", MaxIdempotencyKeyLength);
         if (request.Resize is { } resize)
-            Limits.Check(resize, Limits.MinResize, Limits.MaxResize, "resize (the model's square input side in pixels)", nameof(Limits.MaxResize));
+        {
+            Limits.Check(resize, Limits.MinResize, Limits.MaxResize, "resize (the model's square input side in pixels)",
+                nameof(Limits.MaxResize));
+        }
     }
 
     public static void Filter(VersionFilter filter)
@@ -195,7 +200,9 @@ public static partial class RegistryValidation
         {
             // ArgumentException appends " (Parameter 'name')", which means nothing to a client.
             var suffix = $" (Parameter '{e.ParamName}')";
-            var message = e.ParamName is not null && e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message;
+            var message = e.ParamName is not null && e.Message.EndsWith(suffix, StringComparison.Ordinal)
+                ? e.Message[..^suffix.Length]
+                : e.Message;
             throw IfcbException.InvalidArgument(message);
         }
     }

@@ -39,11 +39,13 @@ internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions 
                 if (candidate > RegistryValidation.MaxVersionNumber)
                 {
                     throw new IfcbException(ErrorKind.ResourceExhausted,
-                        $"Model '{model.Name}' has used all {RegistryValidation.MaxVersionNumber} version numbers; register under a new model name.");
+                        $"Model '{model.Name}' has used all {RegistryValidation.MaxVersionNumber} version numbers; " +
+                        "register under a new model name.");
                 }
 
                 var version = draft(candidate);
-                if (await store.TryCreateAsync(RegistryLayout.VersionDocument(model.Name, candidate), version, cancellationToken) is { } etag)
+                var document = RegistryLayout.VersionDocument(model.Name, candidate);
+                if (await store.TryCreateAsync(document, version, cancellationToken) is { } etag)
                 {
                     state.LastAllocated = candidate;
                     // Inside the gate, so this process's registrations never race each other on model.json.
@@ -53,7 +55,8 @@ internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions 
             }
 
             throw new IfcbException(ErrorKind.Aborted,
-                $"Could not allocate a version of '{model.Name}' after {options.MaxVersionAllocationProbes} taken slots; retry the registration.");
+                $"Could not allocate a version of '{model.Name}' after {options.MaxVersionAllocationProbes} taken slots; " +
+                "retry the registration.");
         }
         finally
         {
@@ -69,8 +72,8 @@ internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions 
     {
         try
         {
-            await models.UpdateAsync(modelName, actor, model => model.LatestVersion >= version ? null : model with { LatestVersion = version },
-                cancellationToken);
+            await models.UpdateAsync(modelName, actor,
+                model => model.LatestVersion >= version ? null : model with { LatestVersion = version }, cancellationToken);
         }
         catch (IfcbException e) when (e.Kind == ErrorKind.Aborted)
         {

@@ -76,7 +76,8 @@ public sealed record MetricThreshold(string Metric, ComparisonOperator Operator,
         }
 
         throw new IfcbException(ErrorKind.InvalidArgument,
-            $"Metric condition '{expression}' needs the form 'metric OP number' with OP one of >=, <=, >, <, =, !=, e.g. 'f1_weighted>=0.8'.");
+            $"Metric condition '{expression}' needs the form 'metric OP number' with OP one of >=, <=, >, <, =, !=, " +
+            "e.g. 'f1_weighted>=0.8'.");
     }
 
     public bool IsSatisfiedBy(IReadOnlyDictionary<string, double> metrics)

@@ -45,7 +45,8 @@ internal sealed class VersionRegistrar(
             checkpoint = await openCheckpoint(uploadCancellation.Token);
             try
             {
-                pending = await allocator.AllocateAsync(model.Value, number => Draft(modelName, number, request, sha256, actor), actor, cancellationToken);
+                pending = await allocator.AllocateAsync(model.Value, number => Draft(modelName, number, request, sha256, actor), actor,
+                    cancellationToken);
             }
             catch
             {
@@ -77,8 +78,8 @@ internal sealed class VersionRegistrar(
             catch (OperationCanceledException e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 throw new IfcbException(ErrorKind.DeadlineExceeded,
-                    $"The checkpoint {checkpoint.Noun} did not finish within {Durations.Describe(options.UploadTimeout)} (the registry's upload " +
-                    $"deadline); {checkpoint.StallHint}. Nothing was stored; register again.", e);
+                    $"The checkpoint {checkpoint.Noun} did not finish within {Durations.Describe(options.UploadTimeout)} " +
+                    $"(the registry's upload deadline); {checkpoint.StallHint}. Nothing was stored; register again.", e);
             }
 
             CheckpointConformance.Check(request, stored);
@@ -109,7 +110,8 @@ internal sealed class VersionRegistrar(
             ModelName = modelName, Version = number, Status = ModelVersionStatus.Pending, Description = request.Description,
             Arch = request.Arch, Classes = request.Classes, ImgNorm = request.ImgNorm, Pretrained = request.Pretrained,
             Metrics = request.Metrics, Tags = request.Tags, Source = request.Source, DatasetFingerprint = request.DatasetFingerprint,
-            Resize = request.Resize, CheckpointBlob = RegistryLayout.Checkpoint(modelName, number), Sha256 = sha256, SizeBytes = request.SizeBytes,
+            Resize = request.Resize, CheckpointBlob = RegistryLayout.Checkpoint(modelName, number), Sha256 = sha256,
+            SizeBytes = request.SizeBytes,
             IdempotencyKey = request.IdempotencyKey, CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
         };
     }

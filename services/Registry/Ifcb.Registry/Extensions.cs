@@ -12,7 +12,9 @@ public static class RegistryServiceExtensions
 
     private const int UploadBlockBytes = 4 * 1024 * 1024;
 
-    /// <summary>The Registry service's wiring: the engine over blob storage, gRPC (errors mapped by the platform's interceptor), the bus.</summary>
+    /// <summary>
+    /// The Registry service's wiring: the engine over blob storage, gRPC (errors mapped by the platform's interceptor), the bus.
+    /// </summary>
     public static WebApplicationBuilder AddIfcbRegistryServices(this WebApplicationBuilder builder)
     {
         var limits = RegistryLimits.From(builder.Configuration);

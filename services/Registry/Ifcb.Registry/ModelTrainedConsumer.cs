@@ -66,7 +66,8 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, RegistryEvents 
     private async Task<VersionRegistration> RegisterAsync(ModelTrained trained, string name, CancellationToken cancellationToken)
     {
         // The registry refuses non-finite metrics, and a diverged run can report a NaN loss; keep the rest.
-        var metrics = trained.Metrics.Where(m => double.IsFinite(m.Value)).ToImmutableSortedDictionary(m => m.Key, m => m.Value, StringComparer.Ordinal);
+        var metrics = trained.Metrics.Where(m => double.IsFinite(m.Value))
+            .ToImmutableSortedDictionary(m => m.Key, m => m.Value, StringComparer.Ordinal);
         if (metrics.Count < trained.Metrics.Count)
             logger.LogWarning("Training job {JobId}: metrics {Metrics} are not finite and are not registered", trained.JobId,
                 string.Join(", ", trained.Metrics.Keys.Except(metrics.Keys)));

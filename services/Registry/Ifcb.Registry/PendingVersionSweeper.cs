@@ -35,8 +35,9 @@ public sealed class PendingVersionSweeper(ModelRegistry registry, RegistryLimits
             foreach (var version in await registry.ExpireStalePendingAsync(stoppingToken))
             {
                 logger.LogWarning(
-                    "Expired abandoned upload {Model}/{Version} (PENDING since {CreatedAt:O}, by {CreatedBy}, idempotency key {IdempotencyKey}, " +
-                    "training job {TrainingJobId}): {Reason}", version.ModelName, version.Version, version.CreatedAt, version.CreatedBy,
+                    "Expired abandoned upload {Model}/{Version} (PENDING since {CreatedAt:O}, by {CreatedBy}, " +
+                    "idempotency key {IdempotencyKey}, training job {TrainingJobId}): {Reason}",
+                    version.ModelName, version.Version, version.CreatedAt, version.CreatedBy,
                     version.IdempotencyKey ?? "none", version.Source.TrainingJobId ?? "none", version.StatusMessage);
             }
         }

@@ -11,10 +11,13 @@ namespace Ifcb.Registry;
 /// </summary>
 public sealed class RegistryEvents(IPublishEndpoint bus)
 {
-    /// <summary>Publishes <see cref="ModelVersionRegistered"/> when the version is READY (an idempotent repeat may find it PENDING).</summary>
+    /// <summary>
+    /// Publishes <see cref="ModelVersionRegistered"/> when the version is READY (an idempotent repeat may find it PENDING).
+    /// </summary>
     public Task VersionRegisteredAsync(ModelVersion version, string actor, CancellationToken cancellationToken) =>
         version.Status == ModelVersionStatus.Ready
-            ? bus.Publish(new ModelVersionRegistered(version.ModelName, version.Version, version.Source.TrainingJobId, version.Sha256, actor),
+            ? bus.Publish(
+                new ModelVersionRegistered(version.ModelName, version.Version, version.Source.TrainingJobId, version.Sha256, actor),
                 cancellationToken)
             : Task.CompletedTask;
 
@@ -25,7 +28,8 @@ public sealed class RegistryEvents(IPublishEndpoint bus)
     /// <summary>Publishes <see cref="ModelAliasChanged"/> if the alias really moved (setting it to where it was changes nothing).</summary>
     public Task AliasChangedAsync(AliasChange change, string actor, CancellationToken cancellationToken) =>
         change.Changed
-            ? bus.Publish(new ModelAliasChanged(change.Model.Name, change.Alias, change.Version, change.PreviousVersion, actor), cancellationToken)
+            ? bus.Publish(new ModelAliasChanged(change.Model.Name, change.Alias, change.Version, change.PreviousVersion, actor),
+                cancellationToken)
             : Task.CompletedTask;
 
     /// <summary>The version's deletion, preceded by the removal of any alias a forced delete took with it.</summary>

@@ -7,8 +7,8 @@ namespace Ifcb.Registry;
 
 /// <summary>
 /// The Registry gRPC API (protos/registry.proto): a thin adapter over <see cref="ModelRegistry"/>. Errors are the
-/// engine's <see cref="Ifcb.Platform.IfcbException"/>s, mapped to status codes by the platform's ErrorInterceptor; every successful change is announced
-/// on the bus by <see cref="RegistryEvents"/>.
+/// engine's <see cref="Ifcb.Platform.IfcbException"/>s, mapped to status codes by the platform's ErrorInterceptor;
+/// every successful change is announced on the bus by <see cref="RegistryEvents"/>.
 /// </summary>
 public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry registry, RegistryEvents events, RegistryLimits limits)
     : Ifcb.Protos.Registry.RegistryBase
@@ -18,7 +18,8 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
 
     [ReadOnlyRpc]
     public override Task<ServiceInfo> GetInfo(GetInfoRequest request, ServerCallContext context) =>
-        Task.FromResult(identity.ToServiceInfo([new("max_checkpoint_bytes", limits.MaxCheckpointBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))]));
+        Task.FromResult(identity.ToServiceInfo(
+            [new("max_checkpoint_bytes", limits.MaxCheckpointBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))]));
 
     // ----- Registered models -----
 
@@ -117,7 +118,8 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
 
     [RequiresApiKey]
     public override async Task<Ifcb.Protos.RegisteredModel> DeleteModelTag(DeleteTagRequest request, ServerCallContext context) =>
-        (await registry.DeleteModelTagAsync(request.Name, request.Key, ApiKeyInterceptor.Actor(context), context.CancellationToken)).ToProto();
+        (await registry.DeleteModelTagAsync(request.Name, request.Key, ApiKeyInterceptor.Actor(context), context.CancellationToken))
+            .ToProto();
 
     [RequiresApiKey]
     public override async Task<Ifcb.Protos.ModelVersion> SetVersionTag(SetTagRequest request, ServerCallContext context) =>
@@ -152,7 +154,8 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
     // ----- Checkpoints and history -----
 
     [ReadOnlyRpc]
-    public override async Task DownloadCheckpoint(VersionRef request, IServerStreamWriter<DataChunk> responseStream, ServerCallContext context)
+    public override async Task DownloadCheckpoint(VersionRef request, IServerStreamWriter<DataChunk> responseStream,
+        ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
         await using var download = await registry.OpenCheckpointAsync(request.ToEngine(), cancellationToken);
@@ -185,7 +188,9 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         return reply;
     }
 
-    /// <summary>Reads up to one chunk (fewer bytes only at the end); empty at the end. A fresh array, since gRPC keeps it until sent.</summary>
+    /// <summary>
+    /// Reads up to one chunk (fewer bytes only at the end); empty at the end. A fresh array, since gRPC keeps it until sent.
+    /// </summary>
     private static async Task<ReadOnlyMemory<byte>> ReadChunkAsync(Stream content, CancellationToken cancellationToken)
     {
         var buffer = new byte[DownloadChunkBytes];

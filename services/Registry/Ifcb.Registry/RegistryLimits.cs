@@ -14,7 +14,9 @@ namespace Ifcb.Registry;
 /// Age at which a PENDING version counts as abandoned by a registry that died mid-upload and expires to FAILED
 /// (<c>Ifcb:Registry:PendingTimeout</c>, default 15 min; must exceed UploadTimeout).
 /// </param>
-/// <param name="PendingSweepInterval">How often each replica sweeps for abandoned versions (<c>Ifcb:Registry:PendingSweepInterval</c>, default 5 min).</param>
+/// <param name="PendingSweepInterval">
+/// How often each replica sweeps for abandoned versions (<c>Ifcb:Registry:PendingSweepInterval</c>, default 5 min).
+/// </param>
 public sealed record RegistryLimits(
     long MaxCheckpointBytes, TimeSpan UploadTimeout, TimeSpan UploadIdleTimeout, TimeSpan PendingTimeout, TimeSpan PendingSweepInterval)
 {
@@ -31,12 +33,15 @@ public sealed record RegistryLimits(
     public static readonly TimeSpan DefaultPendingTimeout = TimeSpan.FromMinutes(15);
     public static readonly TimeSpan DefaultPendingSweepInterval = TimeSpan.FromMinutes(5);
 
-    /// <exception cref="InvalidOperationException">A value is not positive, or the timeouts contradict each other; the message names the key.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// A value is not positive, or the timeouts contradict each other; the message names the key.
+    /// </exception>
     public static RegistryLimits From(IConfiguration configuration)
     {
         var max = configuration.GetValue(MaxCheckpointBytesKey, DefaultMaxCheckpointBytes);
         if (max <= 0)
-            throw new InvalidOperationException($"{MaxCheckpointBytesKey} is {max}; set a positive number of bytes (default {DefaultMaxCheckpointBytes}).");
+            throw new InvalidOperationException(
+                $"{MaxCheckpointBytesKey} is {max}; set a positive number of bytes (default {DefaultMaxCheckpointBytes}).");
         var limits = new RegistryLimits(max,
             Positive(configuration, UploadTimeoutKey, DefaultUploadTimeout),
             Positive(configuration, UploadIdleTimeoutKey, DefaultUploadIdleTimeout),
@@ -46,7 +51,8 @@ public sealed record RegistryLimits(
             throw new InvalidOperationException($"{PendingTimeoutKey} ({limits.PendingTimeout}) must be longer than {UploadTimeoutKey} " +
                 $"({limits.UploadTimeout}); otherwise a version could expire while its upload is still running.");
         if (limits.UploadIdleTimeout > limits.UploadTimeout)
-            throw new InvalidOperationException($"{UploadIdleTimeoutKey} ({limits.UploadIdleTimeout}) must not exceed {UploadTimeoutKey} ({limits.UploadTimeout}).");
+            throw new InvalidOperationException(
+                $"{UploadIdleTimeoutKey} ({limits.UploadIdleTimeout}) must not exceed {UploadTimeoutKey} ({limits.UploadTimeout}).");
         return limits;
     }
 

@@ -51,7 +51,8 @@ public sealed record TrainingOptions
                 $"Unknown model '{Architecture}'. Choose one of: {string.Join(", ", ModelZoo.Architectures)}.", nameof(Architecture));
         if (Pretrained && !ModelZoo.SupportsPretrained(Architecture))
             throw new ArgumentException(
-                $"'{Architecture}' has no pretrained ImageNet weights on this platform; set untrain (--untrain) to train it from random weights.",
+                $"'{Architecture}' has no pretrained ImageNet weights on this platform; " +
+                "set untrain (--untrain) to train it from random weights.",
                 nameof(Pretrained));
         // TRAIN_ID and model_id become folder, file and blob names, and (unless register_as is given) the registered
         // model's name: one rule for all of them, the registry's.
@@ -59,15 +60,19 @@ public sealed record TrainingOptions
         if (!string.IsNullOrWhiteSpace(ModelId))
             ResourceName.ValidateModelName(ModelId, "model_id");
         if (Emax is < 1 or > Limits.MaxEpochs)
-            throw new ArgumentException($"emax is {Emax}; it must be between 1 and {Limits.MaxEpochs} (limit {nameof(Limits.MaxEpochs)}).", nameof(Emax));
+            throw new ArgumentException(
+                $"emax is {Emax}; it must be between 1 and {Limits.MaxEpochs} (limit {nameof(Limits.MaxEpochs)}).", nameof(Emax));
         if (Emin is < 1 or > Limits.MaxEpochs)
-            throw new ArgumentException($"emin is {Emin}; it must be between 1 and {Limits.MaxEpochs} (limit {nameof(Limits.MaxEpochs)}).", nameof(Emin));
+            throw new ArgumentException(
+                $"emin is {Emin}; it must be between 1 and {Limits.MaxEpochs} (limit {nameof(Limits.MaxEpochs)}).", nameof(Emin));
         if (Emin > Emax)
             throw new ArgumentException($"emin ({Emin}) is greater than emax ({Emax}); lower emin or raise emax.", nameof(Emin));
         if (Estop is < 0 or > Limits.MaxEpochs)
-            throw new ArgumentException($"estop is {Estop}; use 0 to disable early stopping or a patience up to {Limits.MaxEpochs}.", nameof(Estop));
+            throw new ArgumentException(
+                $"estop is {Estop}; use 0 to disable early stopping or a patience up to {Limits.MaxEpochs}.", nameof(Estop));
         if (Resize is { } size && (size < Limits.MinResize || size > Limits.MaxResize))
-            throw new ArgumentException($"resize is {size}; use a side between {Limits.MinResize} and {Limits.MaxResize} pixels (limit {nameof(Limits.MaxResize)}).", nameof(Resize));
+            throw new ArgumentException($"resize is {size}; use a side between {Limits.MinResize} and {Limits.MaxResize} pixels " +
+                $"(limit {nameof(Limits.MaxResize)}).", nameof(Resize));
         try
         {
             Limits.CheckBatch(BatchSize, EffectiveResize);
@@ -81,6 +86,7 @@ public sealed record TrainingOptions
         if (ClassMax is { } max && max <= Math.Max(1, ClassMin))
             throw new ArgumentException($"class-max ({max}) must be greater than class-min ({ClassMin}).", nameof(ClassMax));
         if (!Ifcb.Models.DeviceSelection.Choices.Contains(Device))
-            throw new ArgumentException($"device '{Device}' is not one of {string.Join(", ", Ifcb.Models.DeviceSelection.Choices)}.", nameof(Device));
+            throw new ArgumentException(
+                $"device '{Device}' is not one of {string.Join(", ", Ifcb.Models.DeviceSelection.Choices)}.", nameof(Device));
     }
 }

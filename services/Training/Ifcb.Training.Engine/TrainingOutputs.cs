@@ -28,10 +28,12 @@ public static class TrainingOutputs
     /// <summary>neuston's columns (epoch, best, train_loss, val_loss, f1_macro, f1_weighted) then our extras.</summary>
     public static byte[] EpochsCsv(IEnumerable<EpochRecord> epochs)
     {
-        var csv = new StringBuilder("epoch,best,train_loss,val_loss,f1_macro,f1_weighted,val_loss_mean,accuracy,seconds,images_per_second\n");
+        var csv = new StringBuilder(
+            "epoch,best,train_loss,val_loss,f1_macro,f1_weighted,val_loss_mean,accuracy,seconds,images_per_second\n");
         foreach (var e in epochs)
             csv.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"{e.Epoch},{(e.Best ? "True" : "False")},{e.TrainLoss:R},{e.ValLoss:R},{e.F1Macro:R},{e.F1Weighted:R},{e.ValLossMean:R},{e.Accuracy:R},{e.Seconds:0.###},{e.ImagesPerSecond:0.##}"));
+                $"{e.Epoch},{(e.Best ? "True" : "False")},{e.TrainLoss:R},{e.ValLoss:R},{e.F1Macro:R},{e.F1Weighted:R}," +
+                $"{e.ValLossMean:R},{e.Accuracy:R},{e.Seconds:0.###},{e.ImagesPerSecond:0.##}"));
         return Encoding.UTF8.GetBytes(csv.ToString().Replace("\r\n", "\n", StringComparison.Ordinal));
     }
 
@@ -121,7 +123,8 @@ public static class TrainingOutputs
     }
 
     internal static int[][] Rows(int[,] matrix) =>
-        [.. Enumerable.Range(0, matrix.GetLength(0)).Select(r => Enumerable.Range(0, matrix.GetLength(1)).Select(c => matrix[r, c]).ToArray())];
+        [.. Enumerable.Range(0, matrix.GetLength(0))
+            .Select(r => Enumerable.Range(0, matrix.GetLength(1)).Select(c => matrix[r, c]).ToArray())];
 }
 
 /// <summary>The best epoch's metrics, kept so a resumed run can report them without recomputing.</summary>

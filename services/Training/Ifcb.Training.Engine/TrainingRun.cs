@@ -43,9 +43,11 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
 
         var preprocess = new PreprocessOptions(Options.EffectiveResize, Options.Flip, Options.ImgNorm);
         var trainLoader = new BatchLoader(inputs.Training.Images, inputs.Images,
-            new LoaderOptions(preprocess, Options.BatchSize, Shuffle: true, Seed: unchecked((int)inputs.Seed), Training: true, DecodeWorkers: Options.DecodeWorkers));
+            new LoaderOptions(preprocess, Options.BatchSize, Shuffle: true, Seed: unchecked((int)inputs.Seed), Training: true,
+                DecodeWorkers: Options.DecodeWorkers));
         var valLoader = new BatchLoader(inputs.Validation.Images, inputs.Images,
-            new LoaderOptions(preprocess, Options.BatchSize, Shuffle: false, Seed: unchecked((int)inputs.Seed), Training: false, DecodeWorkers: Options.DecodeWorkers));
+            new LoaderOptions(preprocess, Options.BatchSize, Shuffle: false, Seed: unchecked((int)inputs.Seed), Training: false,
+                DecodeWorkers: Options.DecodeWorkers));
 
         ClassificationMetrics? bestMetrics = null;
         var cancelled = false;
@@ -54,7 +56,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
             using var epochActivity = Activity.StartActivity("epoch");
             epochActivity?.SetTag("ifcb.epoch", epoch);
             var watch = Stopwatch.StartNew();
-            var (trainLoss, trainImages, completed) = await TrainEpochAsync(model, optimizer, trainLoader, epoch, device, cancellationToken);
+            var (trainLoss, trainImages, completed) =
+                await TrainEpochAsync(model, optimizer, trainLoader, epoch, device, cancellationToken);
             if (!completed)
             {
                 cancelled = true;
@@ -91,8 +94,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
             cancelled, startEpoch);
     }
 
-    private async Task<(double Loss, int Images, bool Completed)> TrainEpochAsync(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer,
-        BatchLoader loader, int epoch, Device device, CancellationToken cancellationToken)
+    private async Task<(double Loss, int Images, bool Completed)> TrainEpochAsync(ClassifierNet model,
+        TorchSharp.Modules.OptimizerHelper optimizer, BatchLoader loader, int epoch, Device device, CancellationToken cancellationToken)
     {
         model.train();
         double lossSum = 0;
@@ -185,8 +188,10 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
     private async Task WriteStartArtifactsAsync(CancellationToken cancellationToken)
     {
         var display = inputs.DisplayPath ?? (p => p);
-        await sink.WriteAsync(TrainingArtifacts.TrainingImages, TrainingOutputs.ImageList(inputs.Training.Images, display), cancellationToken);
-        await sink.WriteAsync(TrainingArtifacts.ValidationImages, TrainingOutputs.ImageList(inputs.Validation.Images, display), cancellationToken);
+        await sink.WriteAsync(TrainingArtifacts.TrainingImages, TrainingOutputs.ImageList(inputs.Training.Images, display),
+            cancellationToken);
+        await sink.WriteAsync(TrainingArtifacts.ValidationImages, TrainingOutputs.ImageList(inputs.Validation.Images, display),
+            cancellationToken);
         await sink.WriteAsync(TrainingArtifacts.Args, TrainingOutputs.Args(inputs), cancellationToken);
     }
 
@@ -209,7 +214,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
         if (epochs.Count == 0)
             return;
         var points = epochs.Select(e => new Ifcb.Reports.EpochPoint(e.Epoch, e.TrainLoss, e.ValLoss, e.F1Macro, e.F1Weighted)).ToList();
-        foreach (var picture in Ifcb.Reports.TrainingPlots.RenderAll(points, bestEpoch, best?.ConfusionMatrix, inputs.Classes, Options.EffectiveModelId))
+        foreach (var picture in Ifcb.Reports.TrainingPlots.RenderAll(points, bestEpoch, best?.ConfusionMatrix, inputs.Classes,
+            Options.EffectiveModelId))
             await sink.WriteAsync(picture.Name, picture.Png, CancellationToken.None);
     }
 
@@ -226,7 +232,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
         await sink.WriteAsync(TrainingArtifacts.ResumeOptimizer, SaveToBytes(path => optimizer.save_state_dict(path)), cancellationToken);
         // Written last: the state file is the commit point of a completed epoch.
         var state = new ResumeState(epochs, stopping.BestValLoss, stopping.BestEpoch, stopping.WaitCount, inputs.Seed);
-        await sink.WriteAsync(TrainingArtifacts.ResumeState, JsonSerializer.SerializeToUtf8Bytes(state, TrainingOutputs.Json), cancellationToken);
+        await sink.WriteAsync(TrainingArtifacts.ResumeState, JsonSerializer.SerializeToUtf8Bytes(state, TrainingOutputs.Json),
+            cancellationToken);
     }
 
     private async Task<int> TryResumeAsync(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, List<EpochRecord> epochs,

@@ -14,7 +14,8 @@ internal static class JobDeadlines
     {
         0 => null,
         < 0 or > 30L * 24 * 3600 => throw IfcbException.InvalidArgument(
-            $"deadline_seconds is {seconds}; give 1 to {(long)Limits.MaxJobDeadline.TotalSeconds} seconds, or 0 for none (limit {nameof(Limits.MaxJobDeadline)})."),
+            $"deadline_seconds is {seconds}; give 1 to {(long)Limits.MaxJobDeadline.TotalSeconds} seconds, or 0 for none " +
+            $"(limit {nameof(Limits.MaxJobDeadline)})."),
         _ => now.AddSeconds(seconds),
     };
 }
@@ -35,8 +36,12 @@ internal static class ArtifactStreaming
     public static async Task StreamArtifactAsync(BlobArtifactSink artifacts, DownloadArtifactRequest request,
         IServerStreamWriter<DataChunk> responseStream, ServerCallContext context)
     {
-        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Contains("..", StringComparison.Ordinal) || request.Name.StartsWith('/'))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"Artifact name '{request.Name}' is not valid; use a name from the listing."));
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Contains("..", StringComparison.Ordinal)
+            || request.Name.StartsWith('/'))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"Artifact name '{request.Name}' is not valid; use a name from the listing."));
+        }
         var blob = artifacts.Blob(request.Name);
         if (!await blob.ExistsAsync(context.CancellationToken))
             throw new RpcException(new Status(StatusCode.NotFound, $"Job {request.JobId} has no file '{request.Name}'; see the listing."));
@@ -55,7 +60,8 @@ internal static class ArtifactStreaming
     public const int ChunkSize = 256 * 1024;
 
     /// <summary>Streams a blob as gRPC chunks: total size on the first, SHA-256 on the last.</summary>
-    public static async Task StreamAsync(Azure.Storage.Blobs.BlobClient blob, IServerStreamWriter<DataChunk> stream, CancellationToken cancellationToken)
+    public static async Task StreamAsync(Azure.Storage.Blobs.BlobClient blob, IServerStreamWriter<DataChunk> stream,
+        CancellationToken cancellationToken)
     {
         var download = await blob.DownloadStreamingAsync(cancellationToken: cancellationToken);
         await using var content = download.Value.Content;

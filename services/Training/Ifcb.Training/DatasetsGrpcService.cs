@@ -11,14 +11,16 @@ namespace Ifcb.Training;
 /// are counted against their limits as they stream in; failures are IfcbException/ArgumentException/KeyNotFoundException,
 /// which the ErrorInterceptor maps to InvalidArgument, NotFound and Aborted.
 /// </summary>
-public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetStore binSets, IConfiguration configuration) : Datasets.DatasetsBase
+public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetStore binSets, IConfiguration configuration)
+    : Datasets.DatasetsBase
 {
     private UploadLimits DatasetLimits => new(
         configuration.GetValue("Ifcb:MaxUploadFileBytes", 32L * 1024 * 1024),
         configuration.GetValue("Ifcb:MaxUploadFiles", 1_000_000),
         configuration.GetValue("Ifcb:MaxUploadBytes", 8L * 1024 * 1024 * 1024))
     {
-        MaxFileBytesSetting = "Ifcb:MaxUploadFileBytes", MaxFilesSetting = "Ifcb:MaxUploadFiles", MaxTotalBytesSetting = "Ifcb:MaxUploadBytes",
+        MaxFileBytesSetting = "Ifcb:MaxUploadFileBytes", MaxFilesSetting = "Ifcb:MaxUploadFiles",
+        MaxTotalBytesSetting = "Ifcb:MaxUploadBytes",
     };
 
     private UploadLimits BinSetLimits => new(
@@ -26,7 +28,8 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
         configuration.GetValue("Ifcb:MaxUploadBinFiles", 30_000),
         configuration.GetValue("Ifcb:MaxUploadBytes", 8L * 1024 * 1024 * 1024))
     {
-        MaxFileBytesSetting = "Ifcb:MaxBinFileBytes", MaxFilesSetting = "Ifcb:MaxUploadBinFiles", MaxTotalBytesSetting = "Ifcb:MaxUploadBytes",
+        MaxFileBytesSetting = "Ifcb:MaxBinFileBytes", MaxFilesSetting = "Ifcb:MaxUploadBinFiles",
+        MaxTotalBytesSetting = "Ifcb:MaxUploadBytes",
     };
 
     [RequiresApiKey]
@@ -88,7 +91,8 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
             DatasetUploadResult result;
             try
             {
-                result = await datasets.UploadFromFolderAsync(head.Name, staging.FullName, basedOn: head, cancellationToken: context.CancellationToken);
+                result = await datasets.UploadFromFolderAsync(head.Name, staging.FullName, basedOn: head,
+                    cancellationToken: context.CancellationToken);
             }
             catch (InvalidDataException e)
             {
@@ -169,7 +173,8 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
             Name = manifest.Name, Fingerprint = manifest.Fingerprint, Images = manifest.Files.Count, Bytes = manifest.TotalBytes,
             Generation = manifest.Generation ?? "",
         };
-        info.Classes.AddRange(manifest.CountPerClass.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => new ClassCount { Name = c.Key, Images = c.Value }));
+        info.Classes.AddRange(manifest.CountPerClass.OrderBy(c => c.Key, StringComparer.Ordinal)
+            .Select(c => new ClassCount { Name = c.Key, Images = c.Value }));
         return info;
     }
 }

@@ -16,13 +16,18 @@ public static class TrainingServiceExtensions
     public static WebApplicationBuilder AddIfcbTrainingServices(this WebApplicationBuilder builder)
     {
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
-        builder.Services.AddSingleton(sp => new TrainingJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer),
-            sp.GetRequiredService<TimeProvider>()));
-        builder.Services.AddSingleton(sp => new RunJobStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer),
-            sp.GetRequiredService<TimeProvider>()));
-        builder.Services.AddSingleton(sp => new BlobDatasetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer),
-            new DatasetStoreOptions { GarbageGrace = builder.Configuration.GetValue("Ifcb:DatasetGarbageGrace", DatasetStoreOptions.DefaultGarbageGrace) }));
-        builder.Services.AddSingleton(sp => new Ifcb.Data.Bins.BlobBinSetStore(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
+        builder.Services.AddSingleton(sp => new TrainingJobStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer), sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp => new RunJobStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer), sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp => new BlobDatasetStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer),
+            new DatasetStoreOptions
+            {
+                GarbageGrace = builder.Configuration.GetValue("Ifcb:DatasetGarbageGrace", DatasetStoreOptions.DefaultGarbageGrace),
+            }));
+        builder.Services.AddSingleton(sp => new Ifcb.Data.Bins.BlobBinSetStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
         RegistryCheckpoints.AddRegistryClient(builder.Services);
         builder.Services.AddSingleton<RegistryCheckpoints>();
         builder.Services.AddSingleton<IWeightsStore>(sp => new BlobWeightsStore(sp.GetRequiredService<BlobServiceClient>()));

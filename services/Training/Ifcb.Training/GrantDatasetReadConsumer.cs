@@ -20,7 +20,8 @@ public sealed class GrantDatasetReadConsumer(BlobServiceClient blobs, TimeProvid
         var expiresOn = time.GetUtcNow() + Validity;
         var container = blobs.GetBlobContainerClient(TrainingServiceExtensions.DatasetsContainer);
         var uri = await BlobReadGrant.ForContainerAsync(container, expiresOn, context.CancellationToken);
-        logger.LogInformation("Granted read access to the datasets (asked for '{Dataset}') until {ExpiresOn:O}", context.Message.Dataset, expiresOn);
+        logger.LogInformation("Granted read access to the datasets (asked for '{Dataset}') until {ExpiresOn:O}", context.Message.Dataset,
+            expiresOn);
         await context.RespondAsync(new DatasetReadGrant(context.Message.Dataset, uri, expiresOn));
     }
 }

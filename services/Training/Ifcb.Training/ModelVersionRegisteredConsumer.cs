@@ -16,6 +16,7 @@ public sealed class ModelVersionRegisteredConsumer(TrainingJobStore jobs) : ICon
         if (message.SourceTrainingJob is not { } jobId || await jobs.GetAsync(jobId, context.CancellationToken) is null)
             return;
         var version = $"{message.Model}/{message.Version}";
-        await jobs.UpdateAsync(jobId, j => j.RegisteredVersion == version ? null : j with { RegisteredVersion = version }, context.CancellationToken);
+        await jobs.UpdateAsync(jobId, j => j.RegisteredVersion == version ? null : j with { RegisteredVersion = version },
+            context.CancellationToken);
     }
 }

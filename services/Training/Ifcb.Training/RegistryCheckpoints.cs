@@ -46,7 +46,10 @@ public sealed class RegistryCheckpoints(GrpcClientFactory clients)
         await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16,
             FileOptions.DeleteOnClose | FileOptions.Asynchronous);
         using (var call = Client.DownloadCheckpoint(version.ToVersionRef(), cancellationToken: cancellationToken))
-            await ChunkedDownload.CopyToAsync(call.ResponseStream, file, c => (c.Data.Memory, c.TotalSize, c.Sha256), cancellationToken: cancellationToken);
+        {
+            await ChunkedDownload.CopyToAsync(call.ResponseStream, file, c => (c.Data.Memory, c.TotalSize, c.Sha256),
+                cancellationToken: cancellationToken);
+        }
         file.Position = 0;
         return Checkpoint.Load(file);
     }

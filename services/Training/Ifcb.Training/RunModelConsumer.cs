@@ -51,11 +51,13 @@ public sealed class RunJobWork(
             try
             {
                 await bus.Publish(new RunModel(started.JobId));
-                await runs.UpdateAsync(started.JobId, j => j.State == JobState.Queued ? j.Dispatched(runs.Time.GetUtcNow()) : null, CancellationToken.None);
+                await runs.UpdateAsync(started.JobId, j => j.State == JobState.Queued ? j.Dispatched(runs.Time.GetUtcNow()) : null,
+                    CancellationToken.None);
             }
             catch (Exception e)
             {
-                logger.LogInformation("Run {JobId} was released; the reconciler sends it again ({Reason}).", started.JobId, Faults.Reason(e));
+                logger.LogInformation("Run {JobId} was released; the reconciler sends it again ({Reason}).", started.JobId,
+                    Faults.Reason(e));
             }
         }
     }
@@ -64,8 +66,8 @@ public sealed class RunJobWork(
     {
         try
         {
-            await bus.Publish(new RunFinished(job.JobId, job.Request.RunId, job.State.ToString().ToLowerInvariant(), job.Completed.Count, job.Failed.Count),
-                cancellationToken);
+            await bus.Publish(new RunFinished(job.JobId, job.Request.RunId, job.State.ToString().ToLowerInvariant(), job.Completed.Count,
+                job.Failed.Count), cancellationToken);
         }
         catch (Exception e) when (Faults.IsTransient(e) || e is OperationCanceledException)
         {
@@ -88,7 +90,8 @@ public sealed class RunJobWork(
             return;
         var deleted = await binSets.DeleteAsync(binSet, cancellationToken);
         await runs.UpdateAsync(job.JobId, j => j.BinSetReleased ? null : j with { BinSetReleased = true }, cancellationToken);
-        logger.LogInformation("Run {JobId} ended {State}; its bin set {BinSet} was deleted ({Blobs} blobs).", job.JobId, job.State, binSet, deleted);
+        logger.LogInformation("Run {JobId} ended {State}; its bin set {BinSet} was deleted ({Blobs} blobs).", job.JobId, job.State,
+            binSet, deleted);
     }
 
     private async Task<JobCompletion<RunJobRecord>> ClassifyAsync(JobLease<RunJobRecord> lease, CancellationToken cancellationToken)
@@ -136,7 +139,8 @@ public sealed class RunJobWork(
                         artifacts.WriteAsync(name, File.ReadAllBytes(file), cancellationToken).GetAwaiter().GetResult();
                         uploaded.Add(runs.ArtifactBlobName(jobId, name));
                     }
-                    PublishQuietly(new BinsClassified(jobId, spec.RunId, done.Id, job.ModelVersion, done.ImageCount, runs.Container.Name, uploaded));
+                    PublishQuietly(new BinsClassified(jobId, spec.RunId, done.Id, job.ModelVersion, done.ImageCount, runs.Container.Name,
+                        uploaded));
                 }
                 UpdateAsync(lease, j => j with
                 {
@@ -179,8 +183,8 @@ public sealed class RunJobWork(
     {
         try
         {
-            var (job, _) = await runs.UpdateAsync(lease.JobId, j => j.State == JobState.Running && j.Worker == lease.Worker ? change(j) : null,
-                CancellationToken.None);
+            var (job, _) = await runs.UpdateAsync(lease.JobId,
+                j => j.State == JobState.Running && j.Worker == lease.Worker ? change(j) : null, CancellationToken.None);
             lease.Observe(job);
             return job;
         }

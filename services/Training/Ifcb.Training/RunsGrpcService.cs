@@ -39,14 +39,16 @@ public sealed class RunsGrpcService(
         if (hasBins == !string.IsNullOrWhiteSpace(request.Dataset))
             throw IfcbException.InvalidArgument("Give exactly one input: bin_set (raw bins) or dataset (images).");
         // Output patterns stay inside the run's folder: no absolute paths, no '..', no expansion that escapes.
-        Ifcb.Inference.OutputPattern.ValidateAll(request.Outfile, hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
+        Ifcb.Inference.OutputPattern.ValidateAll(request.Outfile,
+            hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
         if (!string.IsNullOrEmpty(request.FilterMode))
             Ifcb.Inference.RunFilter.Parse(request.FilterMode, request.FilterKeywords);
         if (!hasBins)
             await datasets.DescribeAsync(request.Dataset, context.CancellationToken);
         var version = await registry.ResolveAsync(request.Model, context.CancellationToken);
         if (version.Status != VersionStatus.Ready)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{version.Name}/{version.Version} is {version.Status}, not READY."));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"{version.Name}/{version.Version} is {version.Status}, not READY."));
         var batch = request.Batch > 0 ? request.Batch : Defaults.BatchSize;
         var metadata = version.Metadata ?? new VersionMetadata();
         Limits.CheckBatch(batch, metadata.Resize > 0 ? metadata.Resize
@@ -63,9 +65,10 @@ public sealed class RunsGrpcService(
             ModelVersion = version.ToModelRef(),
             Request = new RunRequestSpec
             {
-                Model = request.Model, RunId = request.RunId, BinSet = hasBins ? request.BinSet : null, Dataset = hasBins ? null : request.Dataset,
-                OutputFiles = [.. request.Outfile], BatchSize = batch,
-                FilterMode = string.IsNullOrEmpty(request.FilterMode) ? null : request.FilterMode, FilterKeywords = [.. request.FilterKeywords],
+                Model = request.Model, RunId = request.RunId, BinSet = hasBins ? request.BinSet : null,
+                Dataset = hasBins ? null : request.Dataset, OutputFiles = [.. request.Outfile], BatchSize = batch,
+                FilterMode = string.IsNullOrEmpty(request.FilterMode) ? null : request.FilterMode,
+                FilterKeywords = [.. request.FilterKeywords],
                 Device = string.IsNullOrWhiteSpace(request.Device) ? "auto" : request.Device,
             },
         }.WithDeadline(JobDeadlines.From(request.DeadlineSeconds, now), now);

@@ -74,11 +74,13 @@ public sealed class TrainingJobWork(
             {
                 case JobState.Succeeded:
                     await SendModelTrainedAsync(job, cancellationToken);
-                    logger.LogInformation("Training job {JobId} succeeded: best epoch {Best} of {Epochs}", job.JobId, job.BestEpoch, job.Epochs.Count);
+                    logger.LogInformation("Training job {JobId} succeeded: best epoch {Best} of {Epochs}", job.JobId, job.BestEpoch,
+                        job.Epochs.Count);
                     break;
                 case JobState.Cancelled:
                     await bus.Publish(new TrainingCancelled(job.JobId, job.Epochs.Count), cancellationToken);
-                    logger.LogInformation("Training job {JobId} cancelled after {Epochs} epochs: {Reason}", job.JobId, job.Epochs.Count, job.Error);
+                    logger.LogInformation("Training job {JobId} cancelled after {Epochs} epochs: {Reason}", job.JobId, job.Epochs.Count,
+                        job.Error);
                     break;
                 case JobState.Failed:
                     await bus.Publish(new TrainingFailed(job.JobId, job.Error ?? "failed"), cancellationToken);
@@ -89,7 +91,8 @@ public sealed class TrainingJobWork(
         catch (Exception e) when (Faults.IsTransient(e) || e is OperationCanceledException)
         {
             // The state is recorded; ModelTrained is sent again by the reconciler's follow-up, the other events are notices.
-            logger.LogWarning("Training job {JobId} is {State}, but announcing it failed ({Reason}).", job.JobId, job.State, Faults.Reason(e));
+            logger.LogWarning("Training job {JobId} is {State}, but announcing it failed ({Reason}).", job.JobId, job.State,
+                Faults.Reason(e));
         }
     }
 
@@ -105,7 +108,8 @@ public sealed class TrainingJobWork(
         var grant = await BlobReadGrant.ForBlobAsync(job.BestCheckpointBlob(jobs), jobs.Time.GetUtcNow() + CheckpointGrantValidity,
             cancellationToken);
         await bus.Publish(job.ToModelTrained(grant), cancellationToken);
-        await jobs.UpdateAsync(job.JobId, j => j.NeedsFollowUp() ? j with { ModelTrainedSentAt = jobs.Time.GetUtcNow() } : null, cancellationToken);
+        await jobs.UpdateAsync(job.JobId, j => j.NeedsFollowUp() ? j with { ModelTrainedSentAt = jobs.Time.GetUtcNow() } : null,
+            cancellationToken);
     }
 
     private async Task SendAgainAsync(TrainingJobRecord job)
@@ -113,11 +117,13 @@ public sealed class TrainingJobWork(
         try
         {
             await bus.Publish(new TrainModel(job.JobId));
-            await jobs.UpdateAsync(job.JobId, j => j.State == JobState.Queued ? j.Dispatched(jobs.Time.GetUtcNow()) : null, CancellationToken.None);
+            await jobs.UpdateAsync(job.JobId, j => j.State == JobState.Queued ? j.Dispatched(jobs.Time.GetUtcNow()) : null,
+                CancellationToken.None);
         }
         catch (Exception e)
         {
-            logger.LogInformation("Training job {JobId} was released; the reconciler sends it again ({Reason}).", job.JobId, Faults.Reason(e));
+            logger.LogInformation("Training job {JobId} was released; the reconciler sends it again ({Reason}).", job.JobId,
+                Faults.Reason(e));
         }
     }
 
@@ -151,7 +157,8 @@ public sealed class TrainingJobWork(
         var materialized = await datasets.MaterializeAsync(spec.Dataset, cache.Directory, cancellationToken: cancellationToken);
         if (job.DatasetFingerprint is { } expected && expected != materialized.Manifest.Fingerprint)
             throw new InvalidOperationException(
-                $"Dataset '{spec.Dataset}' changed since the job was queued (fingerprint {expected[..12]}… → {materialized.Manifest.Fingerprint[..12]}…); start a new job.");
+                $"Dataset '{spec.Dataset}' changed since the job was queued " +
+                $"(fingerprint {expected[..12]}… → {materialized.Manifest.Fingerprint[..12]}…); start a new job.");
 
         ImgNorm? norm = null;
         if (spec.WantsAutoImgNorm)
@@ -200,14 +207,18 @@ public sealed class TrainingJobWork(
             if (result.Error is not null)
                 throw new InvalidOperationException($"img_norm=auto: NormStats could not compute statistics: {result.Error}");
             if (result.Finished)
-                return result.ImgNorm ?? throw new InvalidOperationException("img_norm=auto: NormStats reported a finished job without statistics.");
+            {
+                return result.ImgNorm
+                    ?? throw new InvalidOperationException("img_norm=auto: NormStats reported a finished job without statistics.");
+            }
             await Task.Delay(NormStatsPoll, cancellationToken);
         }
     }
 
     /// <summary>The norm-stats job id a training job's img_norm=auto uses (32 hex digits, stable per training job).</summary>
     public static string NormStatsJobIdFor(string trainingJobId) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("img-norm-auto:" + trainingJobId)))[..32];
+        Convert.ToHexStringLower(
+            System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("img-norm-auto:" + trainingJobId)))[..32];
 
     /// <summary>
     /// The best checkpoint's SHA-256 and size as recorded when it was written (<see cref="BlobArtifactSink"/>): no
@@ -220,7 +231,8 @@ public sealed class TrainingJobWork(
         return recorded is not null ? (recorded, size) : await HashBlobAsync(artifacts.Blob(name), cancellationToken);
     }
 
-    private static async Task<(string Sha256, long Size)> HashBlobAsync(Azure.Storage.Blobs.BlobClient blob, CancellationToken cancellationToken)
+    private static async Task<(string Sha256, long Size)> HashBlobAsync(Azure.Storage.Blobs.BlobClient blob,
+        CancellationToken cancellationToken)
     {
         await using var content = (await blob.DownloadStreamingAsync(cancellationToken: cancellationToken)).Value.Content;
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
@@ -241,7 +253,8 @@ public sealed class TrainingJobWork(
 /// to the lease, so a cancel request is noticed within a batch. Progress writes are best effort: a storage blip skips
 /// one update instead of failing the epoch; the final record carries every epoch.
 /// </summary>
-internal sealed class JobProgressObserver(TrainingJobStore jobs, JobLease<TrainingJobRecord> lease, IPublishEndpoint bus, ILogger logger) : ITrainingObserver
+internal sealed class JobProgressObserver(TrainingJobStore jobs, JobLease<TrainingJobRecord> lease, IPublishEndpoint bus, ILogger logger)
+    : ITrainingObserver
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
     private readonly List<EpochRecord> _epochs = [];
@@ -297,13 +310,14 @@ internal sealed class JobProgressObserver(TrainingJobStore jobs, JobLease<Traini
     {
         try
         {
-            var (job, _) = await jobs.UpdateAsync(lease.JobId, j => j.State == JobState.Running && j.Worker == lease.Worker ? change(j) : null,
-                CancellationToken.None);
+            var (job, _) = await jobs.UpdateAsync(lease.JobId,
+                j => j.State == JobState.Running && j.Worker == lease.Worker ? change(j) : null, CancellationToken.None);
             lease.Observe(job);
         }
         catch (Exception e) when (Faults.IsTransient(e))
         {
-            logger.LogDebug("Progress of job {JobId} not recorded ({Reason}); the next update or the final record catches up.", lease.JobId, Faults.Reason(e));
+            logger.LogDebug("Progress of job {JobId} not recorded ({Reason}); the next update or the final record catches up.", lease.JobId,
+                Faults.Reason(e));
         }
     }
 }
@@ -313,7 +327,9 @@ public sealed class WorkerCache : IDisposable
 {
     public WorkerCache(IConfiguration configuration, ServiceIdentity identity)
     {
-        var root = configuration["Ifcb:CacheDirectory"] is { Length: > 0 } configured ? configured : Path.Combine(Path.GetTempPath(), "ifcb-cache");
+        var root = configuration["Ifcb:CacheDirectory"] is { Length: > 0 } configured
+            ? configured
+            : Path.Combine(Path.GetTempPath(), "ifcb-cache");
         Directory = Path.Combine(root, identity.InstanceId);
         System.IO.Directory.CreateDirectory(Directory);
     }

@@ -155,10 +155,10 @@ internal static class TrainingJobMapping
             metrics["accuracy"] = best.Accuracy;
             metrics["epochs"] = job.Epochs.Count;
         }
-        return new ModelTrained(job.JobId, spec.TrainId, string.IsNullOrWhiteSpace(spec.ModelId) ? spec.TrainId : spec.ModelId, spec.Architecture,
-            job.Classes ?? [], job.ImgNorm, spec.Pretrained, spec.Resize ?? Ifcb.Models.ModelZoo.InputSize(spec.Architecture),
-            spec.Seed, spec.Dataset, job.DatasetFingerprint, job.BestEpoch, metrics, checkpointUri, job.CheckpointSha256 ?? "",
-            job.CheckpointSize, spec.RegisterAs);
+        return new ModelTrained(job.JobId, spec.TrainId, string.IsNullOrWhiteSpace(spec.ModelId) ? spec.TrainId : spec.ModelId,
+            spec.Architecture, job.Classes ?? [], job.ImgNorm, spec.Pretrained,
+            spec.Resize ?? Ifcb.Models.ModelZoo.InputSize(spec.Architecture), spec.Seed, spec.Dataset, job.DatasetFingerprint,
+            job.BestEpoch, metrics, checkpointUri, job.CheckpointSha256 ?? "", job.CheckpointSize, spec.RegisterAs);
     }
 
     /// <summary>The blob of a succeeded job's best checkpoint.</summary>

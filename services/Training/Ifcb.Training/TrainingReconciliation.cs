@@ -48,7 +48,10 @@ public sealed class TrainingReconciliation(
             var generations = await datasets.CollectGarbageAsync(cancellationToken);
             var sets = await binSets.DeleteUnclaimedOlderThanAsync(UnclaimedBinSetAge, cancellationToken);
             if (generations + sets > 0)
-                logger.LogInformation("Garbage collection: {Blobs} dataset blobs and {Sets} unclaimed bin-set blobs deleted", generations, sets);
+            {
+                logger.LogInformation("Garbage collection: {Blobs} dataset blobs and {Sets} unclaimed bin-set blobs deleted",
+                    generations, sets);
+            }
         }
     }
 }

@@ -104,8 +104,9 @@ public sealed class NormStatsJobCoordinator
         var shardCount = (images.Count + shardSize - 1) / shardSize;
         if (shardCount > Limits.MaxShards)
             throw new ArgumentException(
-                $"shard_size {options.ShardSize} splits the {images.Count} images into {shardCount} shards; the limit is {Limits.MaxShards} " +
-                $"(limit {nameof(Limits.MaxShards)}): use shard_size {(images.Count + Limits.MaxShards - 1) / Limits.MaxShards} or more, or 0 for the default.",
+                $"shard_size {options.ShardSize} splits the {images.Count} images into {shardCount} shards; " +
+                $"the limit is {Limits.MaxShards} (limit {nameof(Limits.MaxShards)}): " +
+                $"use shard_size {(images.Count + Limits.MaxShards - 1) / Limits.MaxShards} or more, or 0 for the default.",
                 nameof(options));
         var shards = new List<ShardStatus>();
         for (int start = 0, shard = 0; start < images.Count; start += shardSize, shard++)
@@ -122,7 +123,8 @@ public sealed class NormStatsJobCoordinator
         return await CreateOrGetAsync(job, images, cancellationToken);
     }
 
-    private async Task<(NormStatsJobRecord, bool)> CreateOrGetAsync(NormStatsJobRecord job, IReadOnlyList<JobImage> images, CancellationToken cancellationToken)
+    private async Task<(NormStatsJobRecord, bool)> CreateOrGetAsync(NormStatsJobRecord job, IReadOnlyList<JobImage> images,
+        CancellationToken cancellationToken)
     {
         try
         {
@@ -131,13 +133,15 @@ public sealed class NormStatsJobCoordinator
         catch (IfcbException e) when (e.Kind == ErrorKind.AlreadyExists)
         {
             // The same request, delivered twice at once: the first one's job stands.
-            return (await _jobs.GetAsync(job.JobId, cancellationToken) ?? throw new InvalidOperationException($"Job {job.JobId} exists and vanished."), false);
+            return (await _jobs.GetAsync(job.JobId, cancellationToken)
+                ?? throw new InvalidOperationException($"Job {job.JobId} exists and vanished."), false);
         }
     }
 
     private static string DescribeEmpty(string dataset, DatasetManifest manifest, DatasetSpec spec, DatasetOptions options)
     {
-        var counts = string.Join(", ", manifest.CountPerClass.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key}={c.Value}"));
+        var counts = string.Join(", ",
+            manifest.CountPerClass.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key}={c.Value}"));
         var parts = new List<string> { $"Dataset '{dataset}' has no images left after the filters (class-min {options.EffectiveClassMin}" +
             (options.ClassConfig is { } config ? $", class-config column \"{config.Column}\"" : "") + $"). Images per class: {counts}." };
         if (spec.Report.DroppedTooFewImages.Count > 0)
@@ -179,14 +183,21 @@ public sealed class NormStatsJobCoordinator
                     {
                         var workers = string.Join(", ", status.Workers.Distinct());
                         return j.Fail(string.Create(CultureInfo.InvariantCulture,
-                            $"Shard {shard} (images {status.Start}-{status.Start + status.Count - 1}) stopped its worker {status.Attempts} times ({workers}); the job is failed instead of retried. Check those workers' logs, then remove the offending images or start again."),
+                            $"Shard {shard} (images {status.Start}-{status.Start + status.Count - 1}) stopped its worker " +
+                            $"{status.Attempts} times ({workers}); the job is failed instead of retried. " +
+                            $"Check those workers' logs, then remove the offending images or start again."),
                             now);
                     }
                     return j.Begin(now) with
                     {
                         StartedAt = j.StartedAt ?? now,
-                        Shards = Replace(j.Shards, shard, s => s.State == ShardState.Done ? s
-                            : s with { State = ShardState.Running, Worker = worker, Attempts = s.Attempts + 1, Workers = [.. s.Workers, worker] }),
+                        Shards = Replace(j.Shards, shard, s => s.State == ShardState.Done ? s : s with
+                        {
+                            State = ShardState.Running,
+                            Worker = worker,
+                            Attempts = s.Attempts + 1,
+                            Workers = [.. s.Workers, worker],
+                        }),
                     };
                 }, cancellationToken);
                 if (job.IsTerminal)
@@ -197,17 +208,18 @@ public sealed class NormStatsJobCoordinator
         }
 
         var document = stored;
-        var (updated, counted) = await _jobs.UpdateAsync(jobId, j => j.IsTerminal || j.Shards[shard].State == ShardState.Done ? null : j.Begin(_jobs.Time.GetUtcNow()) with
-        {
-            StartedAt = j.StartedAt ?? _jobs.Time.GetUtcNow(),
-            Shards = Replace(j.Shards, shard, s => s with
+        var (updated, counted) = await _jobs.UpdateAsync(jobId,
+            j => j.IsTerminal || j.Shards[shard].State == ShardState.Done ? null : j.Begin(_jobs.Time.GetUtcNow()) with
             {
-                State = ShardState.Done,
-                Worker = document.Worker,
-                Images = document.Partials.Sum(p => p.Images),
-                Failed = document.Partials.Sum(p => p.Failures.Count),
-            }),
-        }, cancellationToken);
+                StartedAt = j.StartedAt ?? _jobs.Time.GetUtcNow(),
+                Shards = Replace(j.Shards, shard, s => s with
+                {
+                    State = ShardState.Done,
+                    Worker = document.Worker,
+                    Images = document.Partials.Sum(p => p.Images),
+                    Failed = document.Partials.Sum(p => p.Failures.Count),
+                }),
+            }, cancellationToken);
         if (updated.IsTerminal || updated.ShardsDone < updated.Shards.Count)
             return new ShardOutcome(counted, updated, false);
         var (finished, written) = await FinishAsync(updated, cancellationToken);
@@ -240,7 +252,9 @@ public sealed class NormStatsJobCoordinator
             var now = _jobs.Time.GetUtcNow();
             var idle = now - job.UpdatedAt;
             var reason = job.DeadlinePassed(now) ? $"its deadline {job.Deadline:O} passed"
-                : idle >= giveUpAfter ? string.Create(CultureInfo.InvariantCulture, $"no shard finished for {idle.TotalMinutes:0} minutes (workers or storage unavailable)")
+                : idle >= giveUpAfter
+                    ? string.Create(CultureInfo.InvariantCulture,
+                        $"no shard finished for {idle.TotalMinutes:0} minutes (workers or storage unavailable)")
                 : null;
             if (reason is not null)
             {
@@ -260,7 +274,8 @@ public sealed class NormStatsJobCoordinator
     }
 
     /// <summary>Marks a job failed (unless it has ended already). Returns the record and whether this call ended it.</summary>
-    public Task<(NormStatsJobRecord Job, bool Written)> FailAsync(string jobId, string reason, CancellationToken cancellationToken = default) =>
+    public Task<(NormStatsJobRecord Job, bool Written)> FailAsync(string jobId, string reason,
+        CancellationToken cancellationToken = default) =>
         _jobs.UpdateAsync(jobId, j => j.IsTerminal ? null : j.Fail(reason, _jobs.Time.GetUtcNow()), cancellationToken);
 
     private async Task<(NormStatsJobRecord, bool)> FinishAsync(NormStatsJobRecord job, CancellationToken cancellationToken)
@@ -302,13 +317,15 @@ public sealed class NormStatsJobCoordinator
             cancellationToken);
     }
 
-    private async Task<IReadOnlyList<NormStatsPartial>> ComputeShardAsync(NormStatsJobRecord job, ShardStatus shard, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<NormStatsPartial>> ComputeShardAsync(NormStatsJobRecord job, ShardStatus shard,
+        CancellationToken cancellationToken)
     {
         var all = await _jobs.GetImagesAsync(job.JobId, cancellationToken);
         var slice = all.Skip(shard.Start).Take(shard.Count).ToList();
         var encoded = new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
         var store = await _datasets.OpenAsync(job.Dataset, cancellationToken);
-        await Parallel.ForEachAsync(slice, new ParallelOptions { MaxDegreeOfParallelism = DownloadParallelism, CancellationToken = cancellationToken },
+        await Parallel.ForEachAsync(slice,
+            new ParallelOptions { MaxDegreeOfParallelism = DownloadParallelism, CancellationToken = cancellationToken },
             async (image, token) => encoded[image.DatasetPath] = await DownloadVerifiedAsync(store, job.Dataset, image, token));
         var images = slice.Select(i => new LabelledImage(i.DatasetPath, 0)).ToList();
         var calculator = new NormStatsCalculator(job.Options.Resize, new InMemoryImageSource(encoded), _workers);
@@ -327,12 +344,14 @@ public sealed class NormStatsJobCoordinator
         catch (KeyNotFoundException e)
         {
             throw new InvalidOperationException(
-                $"Dataset '{dataset}' lost {image.DatasetPath} after the job was started (deleted or re-uploaded); start the computation again.", e);
+                $"Dataset '{dataset}' lost {image.DatasetPath} after the job was started (deleted or re-uploaded); " +
+                "start the computation again.", e);
         }
         catch (InvalidDataException e)
         {
             throw new InvalidOperationException(
-                $"Dataset '{dataset}' changed after the job was started ({image.DatasetPath} has new content); start the computation again.", e);
+                $"Dataset '{dataset}' changed after the job was started ({image.DatasetPath} has new content); " +
+                "start the computation again.", e);
         }
     }
 

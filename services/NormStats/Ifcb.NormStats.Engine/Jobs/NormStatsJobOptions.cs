@@ -42,13 +42,17 @@ public sealed record NormStatsJobOptions
     public DatasetOptions ToDatasetOptions()
     {
         if (Resize is < 1 or > MaxResize)
-            throw new ArgumentException($"resize {Resize} is out of range; give 1-{MaxResize} pixels (neuston uses 224 or 299).", nameof(Resize));
+            throw new ArgumentException(
+                $"resize {Resize} is out of range; give 1-{MaxResize} pixels (neuston uses 224 or 299).", nameof(Resize));
         if (ShardSize is < 1 or > MaxShardSize)
-            throw new ArgumentException($"shard_size {ShardSize} is out of range; give 1-{MaxShardSize} images per shard (default {DefaultShardSize}).", nameof(ShardSize));
+            throw new ArgumentException(
+                $"shard_size {ShardSize} is out of range; give 1-{MaxShardSize} images per shard (default {DefaultShardSize}).",
+                nameof(ShardSize));
         if (ClassMin < 1)
             throw new ArgumentException($"class_min {ClassMin} must be at least 1.", nameof(ClassMin));
         if (ClassMax is < 0)
-            throw new ArgumentException($"class_max {ClassMax} is negative; give 0 for no cap or a count above class_min.", nameof(ClassMax));
+            throw new ArgumentException(
+                $"class_max {ClassMax} is negative; give 0 for no cap or a count above class_min.", nameof(ClassMax));
         if (ClassMax is { } max && max <= Math.Max(1, ClassMin))
             throw new ArgumentException($"class_max {max} must be greater than class_min {ClassMin}.", nameof(ClassMax));
         if (!Enum.IsDefined(Estimator))
@@ -57,7 +61,8 @@ public sealed record NormStatsJobOptions
         if (ClassConfigCsv is not null)
         {
             if (ClassConfigColumn is null)
-                throw new ArgumentException("class_config_column is required with class_config_csv: name the CSV column to use.", nameof(ClassConfigColumn));
+                throw new ArgumentException("class_config_column is required with class_config_csv: name the CSV column to use.",
+                    nameof(ClassConfigColumn));
             try
             {
                 config = ClassConfig.Parse(ClassConfigCsv, ClassConfigColumn);
@@ -68,7 +73,8 @@ public sealed record NormStatsJobOptions
             }
         }
         else if (ClassConfigColumn is not null)
-            throw new ArgumentException("class_config_column is set but class_config_csv is empty; send the CSV text too, or neither.", nameof(ClassConfigColumn));
+            throw new ArgumentException("class_config_column is set but class_config_csv is empty; send the CSV text too, or neither.",
+                nameof(ClassConfigColumn));
         // The dataset seed is the low 32 bits of the job seed, as Training derives it, so img_norm=auto sees Training's images.
         return new DatasetOptions(ClassMin, ClassMax, config, unchecked((int)Seed));
     }
@@ -92,14 +98,18 @@ public sealed record NormStatsJobOptions
     {
         var dataset = ToDatasetOptions();
         var key = new StringBuilder();
-        key.Append(CultureInfo.InvariantCulture, $"v1;estimator={Estimator.ToString().ToLowerInvariant()};resize={Resize};class_min={dataset.EffectiveClassMin}");
+        key.Append(CultureInfo.InvariantCulture,
+            $"v1;estimator={Estimator.ToString().ToLowerInvariant()};resize={Resize};class_min={dataset.EffectiveClassMin}");
         if (ClassMax is { } max)
             key.Append(CultureInfo.InvariantCulture, $";class_max={max};seed={dataset.Seed}");
         if (dataset.ClassConfig is { } config)
         {
             key.Append(";class_config=");
             foreach (var entry in config.Entries)
-                key.Append(CultureInfo.InvariantCulture, $"{entry.BaseClass.Length}:{entry.BaseClass}>{entry.Action}>{entry.Target?.Length ?? -1}:{entry.Target}|");
+            {
+                key.Append(CultureInfo.InvariantCulture,
+                    $"{entry.BaseClass.Length}:{entry.BaseClass}>{entry.Action}>{entry.Target?.Length ?? -1}:{entry.Target}|");
+            }
         }
         return key.ToString();
     }

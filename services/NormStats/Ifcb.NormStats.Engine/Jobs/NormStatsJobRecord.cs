@@ -23,7 +23,9 @@ public sealed record ShardStatus
     public string? Worker { get; init; }
     /// <summary>How many times a worker started it; above 1 after a redelivery.</summary>
     public int Attempts { get; init; }
-    /// <summary>The instances that started it, in order (a shard that keeps killing its workers names them when it fails the job).</summary>
+    /// <summary>
+    /// The instances that started it, in order (a shard that keeps killing its workers names them when it fails the job).
+    /// </summary>
     public List<string> Workers { get; init; } = [];
     /// <summary>Images that went into the statistics (Done only).</summary>
     public int Images { get; init; }
@@ -115,8 +117,12 @@ public sealed record ShardPartialDocument
     };
 
     public IEnumerable<NormStatsPartial> ToPartials() => Partials.Select(p => new NormStatsPartial(
-        new ChannelMoments(p.N, p.Mean, p.M2), p.Images, [.. p.Failures.Select(f => new Ifcb.Data.Loading.ImageFailure(f.Path, f.Reason))]));
+        new ChannelMoments(p.N, p.Mean, p.M2), p.Images,
+        [.. p.Failures.Select(f => new Ifcb.Data.Loading.ImageFailure(f.Path, f.Reason))]));
 }
 
-/// <summary>Moments as stored: doubles round-trip exactly through System.Text.Json, so a merge of stored partials equals a merge in memory.</summary>
+/// <summary>
+/// Moments as stored: doubles round-trip exactly through System.Text.Json, so a merge of stored partials equals a merge in
+/// memory.
+/// </summary>
 public sealed record StoredPartial(long N, double[] Mean, double[] M2, int Images, List<CorruptImage> Failures);

@@ -39,7 +39,8 @@ public sealed class NormStatsJobStore : JobStore<NormStatsJobRecord>
 
     /// <summary>Stores a new job with its image list (the list first, so no record exists without one).</summary>
     /// <exception cref="Ifcb.Platform.IfcbException">AlreadyExists: a job with this id exists.</exception>
-    public async Task<NormStatsJobRecord> CreateAsync(NormStatsJobRecord job, IReadOnlyList<JobImage> images, CancellationToken cancellationToken)
+    public async Task<NormStatsJobRecord> CreateAsync(NormStatsJobRecord job, IReadOnlyList<JobImage> images,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
         await Documents.PutAsync(ImagesBlob(job.JobId), images, cancellationToken);
@@ -56,13 +57,15 @@ public sealed class NormStatsJobStore : JobStore<NormStatsJobRecord>
     /// Stores a shard's partial unless one is stored already (If-None-Match: *), so a redelivered or duplicated shard
     /// is counted once: the first stored partial wins. Returns the stored partial and whether this call stored it.
     /// </summary>
-    public async Task<(ShardPartialDocument Stored, bool Created)> StoreShardAsync(string jobId, ShardPartialDocument partial, CancellationToken cancellationToken)
+    public async Task<(ShardPartialDocument Stored, bool Created)> StoreShardAsync(string jobId, ShardPartialDocument partial,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(partial);
         if (await Documents.TryCreateAsync(ShardBlob(jobId, partial.Shard), partial, cancellationToken) is not null)
             return (partial, true);
         var existing = await GetShardAsync(jobId, partial.Shard, cancellationToken)
-            ?? throw new InvalidOperationException($"Shard {partial.Shard} of job {jobId} exists and vanished; the container is being modified outside the service.");
+            ?? throw new InvalidOperationException(
+                $"Shard {partial.Shard} of job {jobId} exists and vanished; the container is being modified outside the service.");
         return (existing, false);
     }
 
@@ -76,12 +79,15 @@ public sealed class NormStatsJobStore : JobStore<NormStatsJobRecord>
             ? (await Documents.ReadAsync<NormStatsOutcome>(ResultBlob(fingerprint, optionsHash), cancellationToken))?.Value
             : null;
 
-    /// <summary>Stores a result in the cache. Results are deterministic, so a second write of the same key changes nothing that matters.</summary>
+    /// <summary>
+    /// Stores a result in the cache. Results are deterministic, so a second write of the same key changes nothing that matters.
+    /// </summary>
     public Task PutCachedAsync(string optionsHash, NormStatsOutcome outcome, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(outcome);
         return Documents.PutAsync(ResultBlob(outcome.DatasetFingerprint, optionsHash), outcome, cancellationToken);
     }
 
-    private static bool IsHex(string? s, int length) => s is not null && s.Length == length && s.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
+    private static bool IsHex(string? s, int length) =>
+        s is not null && s.Length == length && s.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
 }

@@ -54,7 +54,8 @@ public sealed record TrainingRequestSpec
         Limits.CheckText(ClassConfigColumn, "class_config_column", ResourceName.MaxSegmentLength);
         if (ClassConfigCsv is { Length: > Limits.MaxClassConfigBytes })
             throw IfcbException.InvalidArgument(
-                $"class_config_csv has {ClassConfigCsv.Length} characters; the limit is {Limits.MaxClassConfigBytes} (limit {nameof(Limits.MaxClassConfigBytes)}).");
+                $"class_config_csv has {ClassConfigCsv.Length} characters; the limit is {Limits.MaxClassConfigBytes} " +
+                $"(limit {nameof(Limits.MaxClassConfigBytes)}).");
         if (ClassMin is < 0 or > 1_000_000)
             throw IfcbException.InvalidArgument($"class_min is {ClassMin}; use 0 to 1000000.");
         return ToOptions();
@@ -152,7 +153,8 @@ public sealed record TrainingJobRecord : JobRecord<TrainingJobRecord>
 
     public override string DescribeProgress() => Epochs.Count == 0 && Batch == 0
         ? "the start of training (no epoch completed)"
-        : string.Create(CultureInfo.InvariantCulture, $"epoch {Epoch} (batch {Batch} of {BatchesPerEpoch}; {Epochs.Count} epochs completed)");
+        : string.Create(CultureInfo.InvariantCulture,
+            $"epoch {Epoch} (batch {Batch} of {BatchesPerEpoch}; {Epochs.Count} epochs completed)");
 
     /// <summary>A succeeded job stays on the reconciler's list until the Registry registered (or refused) its checkpoint.</summary>
     public override bool NeedsFollowUp() => State == JobState.Succeeded && RegisteredVersion is null && RegistrationError is null;

@@ -34,7 +34,10 @@ public sealed class BlobArtifactSink(BlobContainerClient container, string prefi
     public async Task WriteAsync(string name, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
         await container.GetBlobClient(prefix + name).UploadAsync(new BinaryData(content), new BlobUploadOptions
         {
-            Metadata = new Dictionary<string, string> { [BlobChecksum.Sha256Metadata] = Convert.ToHexStringLower(SHA256.HashData(content.Span)) },
+            Metadata = new Dictionary<string, string>
+            {
+                [BlobChecksum.Sha256Metadata] = Convert.ToHexStringLower(SHA256.HashData(content.Span)),
+            },
         }, cancellationToken);
 
     /// <summary>
