@@ -58,9 +58,10 @@ public static class RunCommand
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
         var engine = new Option<string>("--engine")
         {
-            Description = "What runs the model: torch (TorchSharp) or onnx (its exported ONNX graph in ONNX Runtime, CPU only).",
-            DefaultValueFactory = _ => "torch",
-        }.AcceptOnlyFromAmong("torch", "onnx");
+            Description = "What runs the model: torch (TorchSharp), onnx (its exported ONNX graph in ONNX Runtime, CPU only) " +
+                "or auto (onnx on the CPU, where it is faster; torch on a GPU).",
+            DefaultValueFactory = _ => InferenceEngines.Auto,
+        }.AcceptOnlyFromAmong([.. InferenceEngines.Names]);
         var remote = new Option<bool>("--remote")
         {
             Description = "Run on the platform's workers: uploads SRC's bins (or, with --type img, uses SRC as a dataset name), " +
@@ -73,13 +74,9 @@ public static class RunCommand
         command.SetHandler(context, async (parse, ct) =>
         {
             var json = parse.GetValue(GlobalOptions.Json);
-            var onnx = parse.GetValue(engine) == "onnx";
+            var engineName = parse.GetValue(engine)!;
             if (parse.GetValue(remote))
-            {
-                if (onnx)
-                    throw new UsageException("--engine onnx runs locally only; the platform's RUN workers run the model with torch.");
                 return await RunOnPlatformAsync(parse, context, json, ct);
-            }
             var checkpoint = await LoadModelAsync(parse, context, parse.GetValue(model)!, ct);
             using var loaded = checkpoint.Model;
             var filterTokens = parse.GetValue(filter) ?? [];
@@ -93,11 +90,12 @@ public static class RunCommand
                     : RunFilter.Parse(filterTokens[0], filterTokens.Skip(1)),
                 Clobber = parse.GetValue(clobber),
                 BatchSize = parse.GetValue(batch),
-                Engine = onnx ? InferenceEngine.Onnx : InferenceEngine.Torch,
             };
             // auto means the GPU when there is one; the onnx engine has only the CPU.
-            var deviceName = onnx && parse.GetValue(device) == "auto" ? "cpu" : parse.GetValue(device)!;
-            var runner = new RunEngine(checkpoint, Ifcb.Models.DeviceSelection.Resolve(deviceName));
+            var deviceName = engineName == InferenceEngines.Onnx && parse.GetValue(device) == "auto" ? "cpu" : parse.GetValue(device)!;
+            var resolvedDevice = Ifcb.Models.DeviceSelection.Resolve(deviceName);
+            request = request with { Engine = InferenceEngines.Resolve(engineName, resolvedDevice) };
+            var runner = new RunEngine(checkpoint, resolvedDevice);
             var summary = json
                 ? runner.Run(request, cancellationToken: ct)
                 : context.Console.Progress()
@@ -151,7 +149,7 @@ public static class RunCommand
         var request = new Ifcb.Protos.StartRunRequest
         {
             Model = parse.GetValue<string>("MODEL")!, RunId = runId, Batch = parse.GetValue<int>("--batch"),
-            Device = parse.GetValue<string>("--device")!,
+            Device = parse.GetValue<string>("--device")!, Engine = parse.GetValue<string>("--engine")!,
             Outfile = { parse.GetValue<string[]>("--outfile") ?? [] },
             FilterMode = filterTokens.Length > 0 ? filterTokens[0] : "", FilterKeywords = { filterTokens.Skip(1) },
         };

@@ -124,7 +124,9 @@ public sealed class RunJobWork(
                 Clobber = true,
                 BatchSize = spec.BatchSize,
             };
-            var engine = new RunEngine(checkpoint, Ifcb.Models.DeviceSelection.Resolve(spec.Device));
+            var device = Ifcb.Models.DeviceSelection.Resolve(spec.Device);
+            request = request with { Engine = InferenceEngines.Resolve(spec.Engine, device) };
+            var engine = new RunEngine(checkpoint, device);
             var artifacts = runs.Artifacts(jobId);
             // The engine reports synchronously on its thread after every bin; uploading there keeps each bin's outputs
             // durable before the next one starts.
