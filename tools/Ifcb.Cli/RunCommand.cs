@@ -2,7 +2,6 @@ using System.CommandLine;
 using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Inference;
-using Ifcb.Models.Checkpoints;
 using Spectre.Console;
 
 namespace Ifcb.Cli;
@@ -77,7 +76,7 @@ public static class RunCommand
             var engineName = parse.GetValue(engine)!;
             if (parse.GetValue(remote))
                 return await RunOnPlatformAsync(parse, context, json, ct);
-            var checkpoint = await LoadModelAsync(parse, context, parse.GetValue(model)!, ct);
+            var checkpoint = await CheckpointSources.LoadAsync(parse, context, parse.GetValue(model)!, ct);
             using var loaded = checkpoint.Model;
             var filterTokens = parse.GetValue(filter) ?? [];
             var request = new RunRequest(parse.GetValue(source)!, parse.GetValue(runId)!)
@@ -207,32 +206,6 @@ public static class RunCommand
             context.Console.MarkupLine(Markup.Escape($"Run {run.JobId} {run.State}: {run.Completed.Count} classified, " +
                 $"{run.Failed.Count} failed; {listing.Artifacts.Count} files → {outputs}"));
         return run.State == Ifcb.Protos.JobState.Succeeded ? ExitCodes.Success : ExitCodes.Failed;
-    }
-
-    /// <summary>A local checkpoint file, else (with a server) a registered version downloaded to a temporary file.</summary>
-    private static async Task<LoadedCheckpoint> LoadModelAsync(ParseResult parse, CliContext context, string model, CancellationToken ct)
-    {
-        if (File.Exists(model))
-        {
-            await using var file = File.OpenRead(model);
-            return Checkpoint.Load(file);
-        }
-        using var platform = PlatformConnection.From(parse, context);
-        if (!platform.Has(PlatformService.Registry))
-            throw new FileNotFoundException($"No checkpoint file '{model}'; to use a registered model (NAME@ALIAS) pass --server.");
-        var temporary = Path.Combine(Path.GetTempPath(), $"ifcb-run-{Guid.NewGuid():N}.ifcbmodel");
-        try
-        {
-            var downloaded = await ModelDownloads.DownloadAsync(platform.Registry, ModelRef.Parse(model), _ => temporary,
-                platform.Retry, ct);
-            context.Warn($"using {downloaded.Version.Name}/{downloaded.Version.Version}");
-            await using var file = File.OpenRead(downloaded.Path);
-            return Checkpoint.Load(file);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
     }
 
     /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and race the bar).</summary>
