@@ -35,6 +35,14 @@ public sealed record TrainingRequestSpec
     public string? ModelId { get; init; }
     public string? RegisterAs { get; init; }
     public string Device { get; init; } = "auto";
+    /// <summary>Initial learning rate; null = neuston's 1e-3.</summary>
+    public double? LearningRate { get; init; }
+    /// <summary>"adam", "adamw" or "sgd"; null = adam.</summary>
+    public string? Optimizer { get; init; }
+    /// <summary>null = the optimiser's default.</summary>
+    public double? WeightDecay { get; init; }
+    /// <summary>"none", "plateau" or "cosine"; null = none.</summary>
+    public string? LrSchedule { get; init; }
 
     /// <summary>
     /// Checks the request as a client sent it — names (one rule for every name that becomes a blob path or a registry
@@ -51,6 +59,8 @@ public sealed record TrainingRequestSpec
         Limits.CheckText(Split, "split", 32);
         Limits.CheckText(Flip, "flip", 32);
         Limits.CheckText(Device, "device", 32);
+        Limits.CheckText(Optimizer, "optimizer", 32);
+        Limits.CheckText(LrSchedule, "lr_schedule", 32);
         Limits.CheckText(ClassConfigColumn, "class_config_column", ResourceName.MaxSegmentLength);
         if (ClassConfigCsv is { Length: > Limits.MaxClassConfigBytes })
             throw IfcbException.InvalidArgument(
@@ -80,6 +90,8 @@ public sealed record TrainingRequestSpec
         }
         SplitRatio split;
         FlipOption flip;
+        var optimizer = Optimization.ParseOptimizer(Optimizer);
+        var schedule = Optimization.ParseSchedule(LrSchedule);
         ClassConfig? classConfig = null;
         try
         {
@@ -116,6 +128,10 @@ public sealed record TrainingRequestSpec
             Resize = Resize,
             ModelId = ModelId,
             Device = Device,
+            LearningRate = LearningRate ?? Optimization.DefaultLearningRate,
+            Optimizer = optimizer,
+            WeightDecay = WeightDecay,
+            LrSchedule = schedule,
         };
         options.Validate();
         return options;
