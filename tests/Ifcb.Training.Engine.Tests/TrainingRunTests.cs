@@ -126,7 +126,7 @@ public sealed class TrainingRunTests : IDisposable
     {
         // SGD's momentum buffers and weight decay, and a cosine schedule whose rate changes every epoch: all of it must
         // survive the interruption for the third epoch to match.
-        var options = Options(emax: 3) with
+        var options = Options(emax: 2) with
         {
             Optimizer = OptimizerKind.Sgd,
             LearningRate = 0.05,
@@ -136,18 +136,18 @@ public sealed class TrainingRunTests : IDisposable
         var (uninterrupted, _) = await TrainAsync("schedule-reference", options);
 
         using var cancel = new CancellationTokenSource();
-        var stopAfterSecondEpoch = new RecordingObserver(onEpoch: e => { if (e.Epoch == 1) cancel.Cancel(); });
-        var (interrupted, sink) = await TrainAsync("schedule-resume", options, stopAfterSecondEpoch, cancel.Token);
+        var stopAfterFirstEpoch = new RecordingObserver(onEpoch: e => { if (e.Epoch == 0) cancel.Cancel(); });
+        var (interrupted, sink) = await TrainAsync("schedule-resume", options, stopAfterFirstEpoch, cancel.Token);
         Assert.True(interrupted.Cancelled);
         var (resumed, _) = await TrainAsync("schedule-resume", options, sink: sink);
 
-        Assert.Equal(2, resumed.ResumedFromEpoch);
-        // Cosine over emax 3: 0.05, 0.05·(1 + cos(π/3))/2, 0.05·(1 + cos(2π/3))/2.
-        double[] rates = [0.05, 0.05 * 0.75, 0.05 * 0.25];
+        Assert.Equal(1, resumed.ResumedFromEpoch);
+        // Cosine over emax 2: 0.05, then 0.05·(1 + cos(π/2))/2.
+        double[] rates = [0.05, 0.025];
         Assert.Equal(rates, uninterrupted.Epochs.Select(e => e.LearningRate!.Value), (a, b) => Math.Abs(a - b) < 1e-15);
         Assert.Equal(uninterrupted.Epochs.Select(e => e.LearningRate), resumed.Epochs.Select(e => e.LearningRate));
-        Assert.Equal(uninterrupted.Epochs[2].TrainLoss, resumed.Epochs[2].TrainLoss);
-        Assert.Equal(uninterrupted.Epochs[2].ValLoss, resumed.Epochs[2].ValLoss);
+        Assert.Equal(uninterrupted.Epochs[1].TrainLoss, resumed.Epochs[1].TrainLoss);
+        Assert.Equal(uninterrupted.Epochs[1].ValLoss, resumed.Epochs[1].ValLoss);
 
         using var args = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(sink.Directory, "args.json")));
         Assert.Equal("sgd", args.RootElement.GetProperty("optimizer").GetString());
@@ -158,6 +158,39 @@ public sealed class TrainingRunTests : IDisposable
         var error = await Assert.ThrowsAsync<ArgumentException>(() =>
             TrainAsync("schedule-resume", options with { Optimizer = OptimizerKind.Adam }, sink: sink));
         Assert.Contains("written with optimizer sgd", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Class_weights_and_the_balanced_sampler_train_and_are_recorded()
+    {
+        var weights = ClassWeights.FromCsv("class,weight\nMesodinium_major,2.5\nStrombidium-like,0.5\n");
+        var (weighted, sink) = await TrainAsync("weighted", Options(emax: 1) with { ClassWeights = weights, Resize = 16 });
+        Assert.True(double.IsFinite(weighted.Epochs[0].TrainLoss));
+        using (var args = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(sink.Directory, "args.json"))))
+        {
+            Assert.Equal("file", args.RootElement.GetProperty("class_weights").GetString());
+            var values = args.RootElement.GetProperty("class_weight_values");
+            Assert.Equal(2.5, values.GetProperty("Mesodinium_major").GetDouble());
+            Assert.Equal(0.5, values.GetProperty("Strombidium-like").GetDouble());
+        }
+        await using (var checkpoint = File.OpenRead(Path.Combine(sink.Directory, weighted.BestCheckpointName)))
+        {
+            var loaded = Checkpoint.Load(checkpoint);
+            loaded.Model.Dispose();
+            Assert.Equal("file", loaded.Hparams.Extras!["class_weights"]);
+            Assert.Equal("none", loaded.Hparams.Extras["sampler"]);
+        }
+
+        var (sampled, sampledSink) = await TrainAsync("sampled", Options(emax: 1) with { Sampler = SamplerKind.Balanced, Resize = 16 });
+        Assert.True(double.IsFinite(sampled.Epochs[0].TrainLoss));
+        using var sampledArgs = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(sampledSink.Directory, "args.json")));
+        Assert.Equal("balanced", sampledArgs.RootElement.GetProperty("sampler").GetString());
+        Assert.Equal("none", sampledArgs.RootElement.GetProperty("class_weights").GetString());
+
+        // A file that does not fit the dataset's classes fails before training, naming them.
+        var error = Assert.Throws<ArgumentException>(() => TrainingPreparation.FromSource(
+            Options() with { ClassWeights = ClassWeights.FromCsv("Mesodinium_major,1\nCiliophora,2\n") }, Sample, weights: null));
+        Assert.Contains("does not train: 'Ciliophora'", error.Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_scratch, recursive: true);

@@ -46,6 +46,11 @@ public sealed record TrainingOptions
     /// <summary><c>--lr-schedule</c> (neuston: none).</summary>
     public LrSchedule LrSchedule { get; init; } = LrSchedule.None;
 
+    /// <summary><c>--class-weights</c>: weights of the training loss per class (neuston: none). Validation is unweighted.</summary>
+    public ClassWeights ClassWeights { get; init; } = ClassWeights.None;
+    /// <summary><c>--sampler</c>: how each epoch draws its training images (neuston: each once, shuffled).</summary>
+    public SamplerKind Sampler { get; init; } = SamplerKind.None;
+
     public double EffectiveWeightDecay => Optimization.EffectiveWeightDecay(Optimizer, WeightDecay);
 
     public int EffectiveResize => Resize ?? ModelZoo.InputSize(Architecture);
@@ -96,6 +101,10 @@ public sealed record TrainingOptions
         if (ClassMax is { } max && max <= Math.Max(1, ClassMin))
             throw new ArgumentException($"class-max ({max}) must be greater than class-min ({ClassMin}).", nameof(ClassMax));
         Optimization.Validate(LearningRate, WeightDecay);
+        if (ClassWeights.Mode != ClassWeightMode.None && Sampler != SamplerKind.None)
+            throw new ArgumentException(
+                "class-weights and sampler both rebalance the classes; choose one: --class-weights reweighs the loss, " +
+                "--sampler balanced redraws the images.", nameof(Sampler));
         if (!Ifcb.Models.DeviceSelection.Choices.Contains(Device))
             throw new ArgumentException(
                 $"device '{Device}' is not one of {string.Join(", ", Ifcb.Models.DeviceSelection.Choices)}.", nameof(Device));

@@ -69,6 +69,9 @@ public static class TrainingOutputs
             ["optimizer"] = o.Optimizer.Name(),
             ["weight_decay"] = o.EffectiveWeightDecay,
             ["lr_schedule"] = o.LrSchedule.Name(),
+            ["class_weights"] = o.ClassWeights.ToString(),
+            ["class_weight_values"] = ClassWeightValues(inputs),
+            ["sampler"] = ClassWeights.Name(o.Sampler),
             ["classes"] = inputs.Classes,
             ["dataset_fingerprint"] = inputs.DatasetFingerprint,
             ["training_images"] = inputs.Training.Images.Count,
@@ -82,7 +85,7 @@ public static class TrainingOutputs
 
     /// <summary>
     /// The training choices a checkpoint's hparams.json records besides what is needed to run the model: the optimiser,
-    /// its learning rate and weight decay, and the schedule.
+    /// its learning rate and weight decay, the schedule, the class weighting and the sampler.
     /// </summary>
     public static IReadOnlyDictionary<string, string> HparamsExtras(TrainingInputs inputs)
     {
@@ -94,7 +97,18 @@ public static class TrainingOutputs
             ["lr"] = o.LearningRate.ToString("R", CultureInfo.InvariantCulture),
             ["weight_decay"] = o.EffectiveWeightDecay.ToString("R", CultureInfo.InvariantCulture),
             ["lr_schedule"] = o.LrSchedule.Name(),
+            ["class_weights"] = o.ClassWeights.ToString(),
+            ["sampler"] = ClassWeights.Name(o.Sampler),
         };
+    }
+
+    /// <summary>The training loss's weight of each class by name, or null when every class weighs 1.</summary>
+    private static SortedDictionary<string, double>? ClassWeightValues(TrainingInputs inputs)
+    {
+        var weights = inputs.Options.ClassWeights.Resolve(inputs.Classes, inputs.Training.Images);
+        return weights is null ? null
+            : new SortedDictionary<string, double>(inputs.Classes.Select((c, i) => KeyValuePair.Create(c, weights[i]))
+                .ToDictionary(StringComparer.Ordinal), StringComparer.Ordinal);
     }
 
     /// <summary>

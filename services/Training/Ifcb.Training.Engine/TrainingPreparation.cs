@@ -19,6 +19,7 @@ public static class TrainingPreparation
     /// </summary>
     /// <exception cref="ArgumentException">Bad options (message says which and how to fix).</exception>
     /// <exception cref="InvalidOperationException">Fewer than two classes or an empty split after the filters.</exception>
+    /// <exception cref="ArgumentException">The class-weights file does not fit the run's classes.</exception>
     public static TrainingInputs FromSource(TrainingOptions options, string source, IWeightsStore? weights,
         string? datasetFingerprint = null, Func<string, string>? displayPath = null) =>
         FromSpec(options, seed => DatasetSpec.FromSource(source, options.DatasetOptions(seed)), LocalFileImageSource.Instance,
@@ -42,6 +43,8 @@ public static class TrainingPreparation
                 "both must be non-empty. Add images or change --split.");
 
         var classes = spec.Classes;
+        // Fails now, naming the classes, rather than after the model is built.
+        options.ClassWeights.Resolve(classes, training.Images);
         return new TrainingInputs(options, seed, classes, training, validation, images,
             cancellationToken => CreateModelAsync(options, classes.Count, weights, cancellationToken),
             datasetFingerprint, displayPath);

@@ -45,9 +45,16 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
         await observer.OnStartAsync(startEpoch, cancellationToken);
 
         var preprocess = new PreprocessOptions(Options.EffectiveResize, Options.Flip, Options.ImgNorm);
+        var sampleWeights = Options.Sampler == SamplerKind.Balanced
+            ? ClassWeights.BalancedSampleWeights(classCount, inputs.Training.Images)
+            : null;
         var trainLoader = new BatchLoader(inputs.Training.Images, inputs.Images,
             new LoaderOptions(preprocess, Options.BatchSize, Shuffle: true, Seed: unchecked((int)inputs.Seed), Training: true,
-                DecodeWorkers: Options.DecodeWorkers));
+                DecodeWorkers: Options.DecodeWorkers, SampleWeights: sampleWeights));
+        // The training loss only: val_loss stays unweighted, comparable across runs and with neuston.
+        using var classWeights = Options.ClassWeights.Resolve(inputs.Classes, inputs.Training.Images) is { } weights
+            ? tensor(weights.Select(w => (float)w).ToArray()).to(device)
+            : null;
         var valLoader = new BatchLoader(inputs.Validation.Images, inputs.Images,
             new LoaderOptions(preprocess, Options.BatchSize, Shuffle: false, Seed: unchecked((int)inputs.Seed), Training: false,
                 DecodeWorkers: Options.DecodeWorkers));
@@ -61,7 +68,7 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
             var watch = Stopwatch.StartNew();
             var learningRate = schedule.LearningRate;
             var (trainLoss, trainImages, completed) =
-                await TrainEpochAsync(model, optimizer, trainLoader, epoch, device, cancellationToken);
+                await TrainEpochAsync(model, optimizer, trainLoader, classWeights, epoch, device, cancellationToken);
             if (!completed)
             {
                 cancelled = true;
@@ -100,7 +107,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
     }
 
     private async Task<(double Loss, int Images, bool Completed)> TrainEpochAsync(ClassifierNet model,
-        TorchSharp.Modules.OptimizerHelper optimizer, BatchLoader loader, int epoch, Device device, CancellationToken cancellationToken)
+        TorchSharp.Modules.OptimizerHelper optimizer, BatchLoader loader, Tensor? classWeights, int epoch, Device device,
+        CancellationToken cancellationToken)
     {
         model.train();
         double lossSum = 0;
@@ -116,7 +124,7 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
                     // A batch of one would reach inception_v3's aux BatchNorm as a 1×1 map and fail (neuston pitfall 11).
                     if (batch.Count == 1 && model.Architecture == "inception_v3")
                         continue;
-                    lossSum += Step(model, optimizer, batch, device);
+                    lossSum += Step(model, optimizer, batch, classWeights, device);
                     images += batch.Count;
                 }
                 batchNumber++;
@@ -132,13 +140,14 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
     }
 
     /// <summary>One optimisation step; synchronous so the dispose scope stays on one thread.</summary>
-    private static double Step(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, Batch batch, Device device)
+    private static double Step(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, Batch batch, Tensor? classWeights,
+        Device device)
     {
         using var scope = NewDisposeScope();
         var input = batch.Images.to(device);
         var target = batch.Labels.to(device);
         optimizer.zero_grad();
-        var loss = ClassifierLoss.ForwardLoss(model, input, target);
+        var loss = ClassifierLoss.ForwardLoss(model, input, target, classWeights);
         loss.backward();
         optimizer.step();
         return loss.item<float>();

@@ -1,11 +1,12 @@
 """PyTorch's answers for OptimizerParityTests, with Debian's python3-torch (and python3-sklearn for class weights).
 
 Reads one JSON request on stdin, writes one JSON answer on stdout:
-  {"command": "optimizer", "name": adam|adamw|sgd, "lr", "weight_decay", "params": [[...]], "shapes": [[...]],
-   "grads": [[[...] per param] per step]}  ->  {"params": [[[...] per param] after each step]}
+  {"command": "optimizers", "runs": [{"name": adam|adamw|sgd, "lr", "weight_decay", "params": [[...]], "shapes": [[...]],
+   "grads": [[[...] per param] per step]}]}  ->  {"params": [[[[...] per param] after each step] per run]}
   {"command": "schedule", "name": cosine|plateau, "lr", "emax", "patience", "factor", "val_losses": [...]}
                                            ->  {"lrs": [the rate each epoch trains with]}
-  {"command": "loss", "logits": [[...]], "targets": [...], "weight": [...]}  ->  {"mean", "sum", "unweighted_mean"}
+  {"command": "loss", "logits": [[...]], "targets": [...], "weight": [...], "batch": B}
+                      ->  {"mean", "sum", "unweighted_mean", "batch_means": [weighted mean of each batch of B rows]}
   {"command": "balanced", "classes": n, "y": [...]}  ->  {"weights": sklearn's compute_class_weight("balanced")}
 """
 import json
@@ -30,6 +31,10 @@ def optimizer(req):
         opt.step()
         after.append([p.detach().reshape(-1).tolist() for p in params])
     return {"params": after}
+
+
+def optimizers(req):
+    return {"params": [optimizer(run)["params"] for run in req["runs"]]}
 
 
 def schedule(req):
@@ -57,7 +62,10 @@ def loss(req):
     mean = torch.nn.CrossEntropyLoss(weight=weight, reduction="mean")(logits, targets)
     total = torch.nn.CrossEntropyLoss(weight=weight, reduction="sum")(logits, targets)
     plain = torch.nn.CrossEntropyLoss()(logits, targets)
-    return {"mean": mean.item(), "sum": total.item(), "unweighted_mean": plain.item()}
+    b = req["batch"]
+    batch_means = [torch.nn.CrossEntropyLoss(weight=weight)(logits[i:i + b], targets[i:i + b]).item()
+                   for i in range(0, len(targets), b)]
+    return {"mean": mean.item(), "sum": total.item(), "unweighted_mean": plain.item(), "batch_means": batch_means}
 
 
 def balanced(req):
@@ -68,5 +76,5 @@ def balanced(req):
 
 
 request = json.load(sys.stdin)
-answer = {"optimizer": optimizer, "schedule": schedule, "loss": loss, "balanced": balanced}[request["command"]](request)
+answer = {"optimizers": optimizers, "schedule": schedule, "loss": loss, "balanced": balanced}[request["command"]](request)
 print(json.dumps(answer))
