@@ -69,4 +69,27 @@ public class TrainingOptionsTests
         Assert.Equal((OptimizerKind.AdamW, 3e-4, 0.01, LrSchedule.Cosine),
             (options.Optimizer, options.LearningRate, options.EffectiveWeightDecay, options.LrSchedule));
     }
+
+    [Theory]
+    [InlineData("weighted", null, null, "class_weights 'weighted' is not one of none, balanced, file")]
+    [InlineData("file", null, null, "class_weights 'file' needs class_weights_csv")]
+    [InlineData("balanced", "a,1", null, "class_weights_csv is given but class_weights is 'balanced'")]
+    [InlineData("file", "a,0", null, "the weight of 'a' is 0")]
+    [InlineData("balanced", null, "balanced", "choose one")]
+    [InlineData(null, null, "smote", "sampler 'smote' is not one of none, balanced")]
+    public void A_submitted_job_with_bad_class_balancing_is_refused(string? weights, string? csv, string? sampler, string message)
+    {
+        var request = Request with { ClassWeights = weights, ClassWeightsCsv = csv, Sampler = sampler };
+        Assert.Contains(message, Assert.Throws<ArgumentException>(() => request.Validate()).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_submitted_job_carries_its_class_balancing_to_the_engine()
+    {
+        Assert.Equal(ClassWeightMode.None, Request.Validate().ClassWeights.Mode);
+        Assert.Equal(ClassWeightMode.Balanced, (Request with { ClassWeights = "balanced" }).Validate().ClassWeights.Mode);
+        var file = (Request with { ClassWeights = "file", ClassWeightsCsv = "a,2\nb,3\n" }).Validate().ClassWeights;
+        Assert.Equal(2, file.Table!["a"]);
+        Assert.Equal(SamplerKind.Balanced, (Request with { Sampler = "balanced" }).Validate().Sampler);
+    }
 }

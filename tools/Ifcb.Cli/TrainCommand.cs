@@ -88,11 +88,24 @@ public static class TrainCommand
                 "improvement) or cosine (annealed to 0 over --emax epochs).",
             DefaultValueFactory = _ => "none",
         }.AcceptOnlyFromAmong([.. Optimization.ScheduleNames]);
+        var classWeights = new Option<string>("--class-weights")
+        {
+            Description = "Weights of the training loss per class (validation loss stays unweighted): none, balanced " +
+                "(n_samples / (n_classes x count), scikit-learn's) or a class,weight CSV file.",
+            DefaultValueFactory = _ => "none", HelpName = "none|balanced|FILE",
+        };
+        var sampler = new Option<string>("--sampler")
+        {
+            Description = "none, or balanced: draw each epoch's training images with probability 1/count of their class " +
+                "(an alternative to --class-weights).",
+            DefaultValueFactory = _ => "none",
+        }.AcceptOnlyFromAmong("none", "balanced");
         var noWait = new Option<bool>("--no-wait") { Description = "With --server: print the job and return without following it." };
         var command = new Command("train", "Train a classifier (neuston TRAIN).")
         {
             source, model, trainId, untrain, imgNorm, seed, split, classConfig, classMin, classMax, emax, emin, estop, flip, batch, swap,
-            resize, outdir, modelId, register, weights, dataset, device, lr, optimizer, weightDecay, lrSchedule, noWait,
+            resize, outdir, modelId, register, weights, dataset, device, lr, optimizer, weightDecay, lrSchedule, classWeights,
+            sampler, noWait,
         };
 
         command.SetHandler(context, async (parse, ct) =>
@@ -118,6 +131,7 @@ public static class TrainCommand
             {
                 if (registerAs is not null && !platform.Has(PlatformService.Registry))
                     throw new UsageException("--register needs the registry: pass --server URL or --registry-url URL.");
+                var (weightsMode, weightsCsv) = ReadClassWeights(parse.GetValue(classWeights));
                 var options = new TrainingOptions
                 {
                     Architecture = parse.GetValue(model)!, TrainId = parse.GetValue(trainId)!, Pretrained = !parse.GetValue(untrain),
@@ -132,6 +146,8 @@ public static class TrainCommand
                     LearningRate = parse.GetValue(lr) ?? Optimization.DefaultLearningRate,
                     Optimizer = Optimization.ParseOptimizer(parse.GetValue(optimizer)), WeightDecay = parse.GetValue(weightDecay),
                     LrSchedule = Optimization.ParseSchedule(parse.GetValue(lrSchedule)),
+                    ClassWeights = ClassWeights.Parse(weightsMode, weightsCsv),
+                    Sampler = ClassWeights.ParseSampler(parse.GetValue(sampler)),
                 };
                 options.Validate();
                 var src = parse.GetValue(source)!;
@@ -190,7 +206,11 @@ public static class TrainCommand
                     Resize = parse.GetValue(resize) ?? 0,
                     ModelId = parse.GetValue(modelId) ?? "", RegisterAs = registerAs ?? "", Device = parse.GetValue(device),
                     Optimizer = parse.GetValue(optimizer), LrSchedule = parse.GetValue(lrSchedule),
+                    Sampler = parse.GetValue(sampler),
                 };
+                (request.ClassWeights, request.ClassWeightsCsv) = ReadClassWeights(parse.GetValue(classWeights));
+                if (request.ClassWeightsCsv.Length > 0)
+                    ClassWeights.FromCsv(request.ClassWeightsCsv); // a malformed file is reported before anything is uploaded
                 if (parse.GetValue(lr) is { } rate)
                     request.Lr = rate;
                 if (parse.GetValue(weightDecay) is { } decay)
@@ -211,6 +231,20 @@ public static class TrainCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>--class-weights none|balanced|FILE</c> as the job's (mode, CSV text): a FILE is read here, in both modes.
+    /// </summary>
+    internal static (string Mode, string Csv) ReadClassWeights(string? value)
+    {
+        var mode = value?.Trim() ?? "";
+        if (mode.Length == 0 || mode.Equals("none", StringComparison.OrdinalIgnoreCase)
+            || mode.Equals("balanced", StringComparison.OrdinalIgnoreCase))
+            return (mode.ToLowerInvariant(), "");
+        if (!File.Exists(mode))
+            throw new UsageException($"--class-weights '{mode}' is neither none, balanced nor an existing class,weight CSV file.");
+        return ("file", File.ReadAllText(mode));
     }
 
     /// <summary>

@@ -59,6 +59,30 @@ public sealed record ClassWeights
     public override string ToString() => Mode.ToString().ToLowerInvariant();
 
     /// <summary>
+    /// The weighting a job asks for: <paramref name="mode"/> none (or empty), balanced, or file with
+    /// <paramref name="csv"/> (an empty mode with a CSV is file too).
+    /// </summary>
+    /// <exception cref="ArgumentException">An unknown mode, a CSV with another mode, file without a CSV, a bad CSV.</exception>
+    public static ClassWeights Parse(string? mode, string? csv)
+    {
+        var name = mode?.Trim().ToLowerInvariant();
+        var hasCsv = !string.IsNullOrWhiteSpace(csv);
+        if (hasCsv && name is not (null or "" or "file"))
+            throw new ArgumentException($"class_weights_csv is given but class_weights is '{mode}'; set class_weights to 'file'.",
+                nameof(mode));
+        return name switch
+        {
+            null or "" when hasCsv => FromCsv(csv!),
+            null or "" or "none" => None,
+            "balanced" => Balanced,
+            "file" when hasCsv => FromCsv(csv!),
+            "file" => throw new ArgumentException("class_weights 'file' needs class_weights_csv: the 'class,weight' rows.",
+                nameof(csv)),
+            _ => throw new ArgumentException($"class_weights '{mode}' is not one of none, balanced, file.", nameof(mode)),
+        };
+    }
+
+    /// <summary>
     /// A <c>class,weight</c> CSV: one row per class, an optional header row, blank lines ignored; the last comma of a row
     /// separates the class name from its weight.
     /// </summary>

@@ -13,10 +13,11 @@ namespace Ifcb.Training.Engine;
 /// <summary>
 /// neuston TRAIN's loop (upstream neuston_net.py:37-160, neuston_models.py:48-149): Adam(lr 1e-3)
 /// (neuston_models.py:63-64) unless the options choose another optimiser, learning rate or schedule; train_loss = sum
-/// of per-batch losses (aux term included for inception_v3), val_loss = sum of per-batch mean CE of the main logits, best = strictly lower val_loss, early stopping with the emin−1 gate. After
-/// every epoch it steps the learning-rate schedule and writes epochs.csv and resume state (model, optimiser, and what the
-/// schedule needs); on every new best, the checkpoint and results.json. A run whose resume state exists continues after
-/// the last completed epoch instead of starting over, exactly as if it had not been interrupted.
+/// of per-batch losses (aux term included for inception_v3; class-weighted with --class-weights), val_loss = sum of
+/// per-batch mean CE of the main logits (never weighted), best = strictly lower val_loss, early stopping with the emin−1
+/// gate. After every epoch it steps the learning-rate schedule and writes epochs.csv and resume state (model, optimiser,
+/// and what the schedule needs); on every new best, the checkpoint and results.json. A run whose resume state exists
+/// continues after the last completed epoch instead of starting over, exactly as if it had not been interrupted.
 /// </summary>
 public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrainingObserver observer)
 {

@@ -37,6 +37,9 @@ internal static class TrainingJobMapping
         Optimizer = string.IsNullOrWhiteSpace(r.Optimizer) ? null : r.Optimizer.Trim(),
         WeightDecay = r.HasWeightDecay ? r.WeightDecay : null,
         LrSchedule = string.IsNullOrWhiteSpace(r.LrSchedule) ? null : r.LrSchedule.Trim(),
+        ClassWeights = string.IsNullOrWhiteSpace(r.ClassWeights) ? null : r.ClassWeights.Trim(),
+        ClassWeightsCsv = string.IsNullOrWhiteSpace(r.ClassWeightsCsv) ? null : r.ClassWeightsCsv,
+        Sampler = string.IsNullOrWhiteSpace(r.Sampler) ? null : r.Sampler.Trim(),
     };
 
     public static StartTrainingRequest ToProto(this TrainingRequestSpec s)
@@ -67,6 +70,9 @@ internal static class TrainingJobMapping
             Device = s.Device,
             Optimizer = s.Optimizer ?? "",
             LrSchedule = s.LrSchedule ?? "",
+            ClassWeights = s.ClassWeights ?? "",
+            ClassWeightsCsv = s.ClassWeightsCsv ?? "",
+            Sampler = s.Sampler ?? "",
         };
         if (s.LearningRate is { } lr)
             request.Lr = lr;

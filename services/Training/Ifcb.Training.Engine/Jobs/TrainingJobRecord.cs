@@ -43,6 +43,12 @@ public sealed record TrainingRequestSpec
     public double? WeightDecay { get; init; }
     /// <summary>"none", "plateau" or "cosine"; null = none.</summary>
     public string? LrSchedule { get; init; }
+    /// <summary>"none", "balanced" or "file" (with <see cref="ClassWeightsCsv"/>); null = none.</summary>
+    public string? ClassWeights { get; init; }
+    /// <summary>The <c>class,weight</c> CSV text for class weights "file".</summary>
+    public string? ClassWeightsCsv { get; init; }
+    /// <summary>"none" or "balanced"; null = none.</summary>
+    public string? Sampler { get; init; }
 
     /// <summary>
     /// Checks the request as a client sent it — names (one rule for every name that becomes a blob path or a registry
@@ -61,6 +67,12 @@ public sealed record TrainingRequestSpec
         Limits.CheckText(Device, "device", 32);
         Limits.CheckText(Optimizer, "optimizer", 32);
         Limits.CheckText(LrSchedule, "lr_schedule", 32);
+        Limits.CheckText(ClassWeights, "class_weights", 32);
+        Limits.CheckText(Sampler, "sampler", 32);
+        if (ClassWeightsCsv is { Length: > Limits.MaxClassConfigBytes })
+            throw IfcbException.InvalidArgument(
+                $"class_weights_csv has {ClassWeightsCsv.Length} characters; the limit is {Limits.MaxClassConfigBytes} " +
+                $"(limit {nameof(Limits.MaxClassConfigBytes)}).");
         Limits.CheckText(ClassConfigColumn, "class_config_column", ResourceName.MaxSegmentLength);
         if (ClassConfigCsv is { Length: > Limits.MaxClassConfigBytes })
             throw IfcbException.InvalidArgument(
@@ -92,6 +104,8 @@ public sealed record TrainingRequestSpec
         FlipOption flip;
         var optimizer = Optimization.ParseOptimizer(Optimizer);
         var schedule = Optimization.ParseSchedule(LrSchedule);
+        var classWeights = Engine.ClassWeights.Parse(ClassWeights, ClassWeightsCsv);
+        var sampler = Engine.ClassWeights.ParseSampler(Sampler);
         ClassConfig? classConfig = null;
         try
         {
@@ -132,6 +146,8 @@ public sealed record TrainingRequestSpec
             Optimizer = optimizer,
             WeightDecay = WeightDecay,
             LrSchedule = schedule,
+            ClassWeights = classWeights,
+            Sampler = sampler,
         };
         options.Validate();
         return options;
