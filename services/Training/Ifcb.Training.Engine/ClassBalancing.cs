@@ -46,10 +46,13 @@ public sealed record ClassWeights
         Table = table;
     }
 
+    /// <summary>Every class weighs 1 (neuston).</summary>
     public static ClassWeights None { get; } = new(ClassWeightMode.None, null);
 
+    /// <summary>scikit-learn's balanced weights, computed on the training split.</summary>
     public static ClassWeights Balanced { get; } = new(ClassWeightMode.Balanced, null);
 
+    /// <summary>Where the weights come from.</summary>
     public ClassWeightMode Mode { get; }
 
     /// <summary>The file's weights by class name (<see cref="ClassWeightMode.File"/> only).</summary>

@@ -65,10 +65,13 @@ public static class Optimization
     /// </summary>
     public const int PlateauPatience = 5;
 
+    /// <summary>The values <c>--optimizer</c> accepts.</summary>
     public static IReadOnlyList<string> OptimizerNames { get; } = ["adam", "adamw", "sgd"];
 
+    /// <summary>The values <c>--lr-schedule</c> accepts.</summary>
     public static IReadOnlyList<string> ScheduleNames { get; } = ["none", "plateau", "cosine"];
 
+    /// <summary>The optimiser's flag value, as args.json and hparams record it.</summary>
     public static string Name(this OptimizerKind kind) => kind switch
     {
         OptimizerKind.AdamW => "adamw",
@@ -76,6 +79,7 @@ public static class Optimization
         _ => "adam",
     };
 
+    /// <summary>The schedule's flag value, as args.json and hparams record it.</summary>
     public static string Name(this LrSchedule schedule) => schedule switch
     {
         LrSchedule.Plateau => "plateau",
@@ -161,6 +165,7 @@ public sealed class EpochLrSchedule
         };
     }
 
+    /// <summary>Which schedule this is.</summary>
     public LrSchedule Kind { get; }
 
     /// <summary>Epochs stepped so far.</summary>

@@ -51,6 +51,7 @@ public sealed record TrainingOptions
     /// <summary><c>--sampler</c>: how each epoch draws its training images (neuston: each once, shuffled).</summary>
     public SamplerKind Sampler { get; init; } = SamplerKind.None;
 
+    /// <summary>The weight decay the optimiser uses: <see cref="WeightDecay"/>, else its default.</summary>
     public double EffectiveWeightDecay => Optimization.EffectiveWeightDecay(Optimizer, WeightDecay);
 
     public int EffectiveResize => Resize ?? ModelZoo.InputSize(Architecture);
