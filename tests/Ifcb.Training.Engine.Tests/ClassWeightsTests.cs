@@ -108,6 +108,24 @@ public sealed class ClassWeightsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_service_checks_a_weights_file_against_the_classes_the_job_will_train()
+    {
+        var counts = new Dictionary<string, int> { ["a"] = 5, ["b"] = 1, ["c"] = 3, ["d"] = 1 };
+        var options = new TrainingOptions { Architecture = "resnet18", TrainId = "t", Pretrained = false };
+        Assert.Equal(["a", "c"], TrainingPreparation.TrainedClasses(counts, options)); // class-min 2 drops b and d
+
+        // b merges into a, c is skipped, d stays alone (too few images).
+        var config = ClassConfig.Parse("class,cfg\na,1\nb,a\nc,0\nd,1\n", "cfg");
+        var configured = options with { ClassConfig = config, ClassMin = 1 };
+        Assert.Equal(["a", "d"], TrainingPreparation.TrainedClasses(counts, configured));
+        ClassWeights.FromCsv("a,1\nd,9\n").CheckClasses(TrainingPreparation.TrainedClasses(counts, configured));
+        var error = Assert.Throws<ArgumentException>(() =>
+            ClassWeights.FromCsv("a,1\nb,2\n").CheckClasses(TrainingPreparation.TrainedClasses(counts, configured)));
+        Assert.Contains("does not train: 'b'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("no weight for 1 class(es): 'd'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Class_weights_and_a_balanced_sampler_are_alternatives()
     {
         var options = new TrainingOptions

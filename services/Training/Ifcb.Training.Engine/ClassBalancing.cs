@@ -147,17 +147,28 @@ public sealed record ClassWeights
             return BalancedWeights(classes, CountPerClass(classes.Count, training));
         if (Mode != ClassWeightMode.File)
             return null;
-        var unknown = Table!.Keys.Where(k => !classes.Contains(k, StringComparer.Ordinal)).Order(StringComparer.Ordinal).ToList();
-        if (unknown.Count > 0)
-            throw new ArgumentException(
-                $"The class-weights file names {unknown.Count} class(es) this run does not train: {List(unknown)}. " +
-                $"The run's classes (after class-config and class-min) are: {List(classes)}.");
+        CheckClasses(classes);
+        return [.. classes.Select(c => Table![c])];
+    }
+
+    /// <summary>For a weights file: checks that it gives every class of <paramref name="classes"/> a weight, and no other.</summary>
+    /// <exception cref="ArgumentException">Names the unknown and the missing classes.</exception>
+    public void CheckClasses(IReadOnlyList<string> classes)
+    {
+        ArgumentNullException.ThrowIfNull(classes);
+        if (Table is null)
+            return;
+        var unknown = Table.Keys.Where(k => !classes.Contains(k, StringComparer.Ordinal)).Order(StringComparer.Ordinal).ToList();
         var missing = classes.Where(c => !Table.ContainsKey(c)).ToList();
+        var problems = new List<string>();
+        if (unknown.Count > 0)
+            problems.Add($"The class-weights file names {unknown.Count} class(es) this run does not train: {List(unknown)}.");
         if (missing.Count > 0)
-            throw new ArgumentException(
-                $"The class-weights file has no weight for {missing.Count} class(es): {List(missing)}. " +
-                "Add a 'class,weight' row for each (use 1 to leave a class as it is).");
-        return [.. classes.Select(c => Table[c])];
+            problems.Add($"It has no weight for {missing.Count} class(es): {List(missing)}; " +
+                "add a 'class,weight' row for each (use 1 to leave a class as it is).");
+        if (problems.Count > 0)
+            throw new ArgumentException(string.Join(" ", problems) +
+                $" The run's classes (after class-config and class-min) are: {List(classes)}.");
     }
 
     /// <summary>scikit-learn's <c>compute_class_weight("balanced")</c>: n_samples / (n_classes · count[c]).</summary>

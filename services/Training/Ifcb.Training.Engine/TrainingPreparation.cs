@@ -51,6 +51,23 @@ public static class TrainingPreparation
     }
 
     /// <summary>
+    /// The classes a run of <paramref name="options"/> trains on a dataset with these image counts per class folder:
+    /// the class-config and class-min applied exactly as <see cref="DatasetSpec"/> applies them (class-max drops no
+    /// class). Lets the service check a class-weights file at submission, before any image is read.
+    /// </summary>
+    public static IReadOnlyList<string> TrainedClasses(IReadOnlyDictionary<string, int> countPerClass, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(countPerClass);
+        ArgumentNullException.ThrowIfNull(options);
+        var classMin = options.DatasetOptions(0).EffectiveClassMin;
+        // Only whether a (merged) class reaches class-min matters, so no folder needs more than class-min stand-ins.
+        var standIns = countPerClass.ToDictionary(kv => kv.Key,
+            kv => (IReadOnlyList<string>)[.. Enumerable.Range(0, Math.Min(kv.Value, classMin)).Select(i => $"{kv.Key}/{i}")],
+            StringComparer.Ordinal);
+        return DatasetSpec.FromImagesPerClass("", standIns, options.DatasetOptions(0) with { ClassMax = null }).Classes;
+    }
+
+    /// <summary>
     /// A fresh model: ImageNet weights from the store when pretrained (never a silent fallback to random weights),
     /// else random init.
     /// </summary>
