@@ -51,6 +51,22 @@ public sealed record TrainingOptions
     /// <summary><c>--sampler</c>: how each epoch draws its training images (neuston: each once, shuffled).</summary>
     public SamplerKind Sampler { get; init; } = SamplerKind.None;
 
+    /// <summary>
+    /// <c>--from</c>: start from a trained model (a checkpoint file, or a registered version fetched to one) instead of
+    /// ImageNet or random weights (<see cref="Ifcb.Models.WarmStart"/>); null = neuston's start.
+    /// </summary>
+    public WarmStartSource? From { get; init; }
+    /// <summary><c>--freeze features</c>: train only the head (every parameter but <c>ClassifierNet.HeadKeys</c>'s is frozen).</summary>
+    public bool FreezeFeatures { get; init; }
+    /// <summary><c>--freeze-epochs N</c>: with <see cref="FreezeFeatures"/>, unfreeze the body from epoch N on (0-based); null = never.</summary>
+    public int? FreezeEpochs { get; init; }
+
+    /// <summary>The layout the model has: the parent's with <see cref="From"/> (inception_v3's transform_input), else <see cref="Pretrained"/>.</summary>
+    public bool EffectivePretrained => From?.ParentPretrained ?? Pretrained;
+
+    /// <summary>Whether the body is frozen during <paramref name="epoch"/>.</summary>
+    public bool BodyFrozenIn(int epoch) => FreezeFeatures && (FreezeEpochs is not { } until || epoch < until);
+
     /// <summary>The weight decay the optimiser uses: <see cref="WeightDecay"/>, else its default.</summary>
     public double EffectiveWeightDecay => Optimization.EffectiveWeightDecay(Optimizer, WeightDecay);
 
@@ -65,7 +81,7 @@ public sealed record TrainingOptions
         if (!ModelZoo.Architectures.Contains(Architecture))
             throw new ArgumentException(
                 $"Unknown model '{Architecture}'. Choose one of: {string.Join(", ", ModelZoo.Architectures)}.", nameof(Architecture));
-        if (Pretrained && !ModelZoo.SupportsPretrained(Architecture))
+        if (From is null && Pretrained && !ModelZoo.SupportsPretrained(Architecture))
             throw new ArgumentException(
                 $"'{Architecture}' has no pretrained ImageNet weights on this platform; " +
                 "set untrain (--untrain) to train it from random weights.",
@@ -106,8 +122,33 @@ public sealed record TrainingOptions
             throw new ArgumentException(
                 "class-weights and sampler both rebalance the classes; choose one: --class-weights reweighs the loss, " +
                 "--sampler balanced redraws the images.", nameof(Sampler));
+        if (FreezeEpochs is { } unfreeze && (!FreezeFeatures || unfreeze < 1 || unfreeze > Emax))
+        {
+            throw new ArgumentException(
+                $"freeze-epochs is {unfreeze}; it needs --freeze features and a value between 1 and emax ({Emax}).", nameof(FreezeEpochs));
+        }
+        if (From is { } from && !File.Exists(from.CheckpointPath))
+            throw new ArgumentException($"--from {from.Reference}: no checkpoint file at {from.CheckpointPath}.", nameof(From));
         if (!Ifcb.Models.DeviceSelection.Choices.Contains(Device))
             throw new ArgumentException(
                 $"device '{Device}' is not one of {string.Join(", ", Ifcb.Models.DeviceSelection.Choices)}.", nameof(Device));
+    }
+}
+
+/// <summary>Where a warm start (<c>--from</c>) comes from.</summary>
+/// <param name="CheckpointPath">The checkpoint file to start from (a registered version is fetched to one first).</param>
+/// <param name="Reference">What the user named: the file, or NAME/VERSION, NAME@ALIAS.</param>
+/// <param name="ParentVersion">The registered version it resolved to (NAME/VERSION), recorded as the new version's parent.</param>
+/// <param name="ParentPretrained">The parent's layout flag (its hparams' pretrained), which the new model keeps.</param>
+public sealed record WarmStartSource(string CheckpointPath, string Reference, string? ParentVersion, bool ParentPretrained)
+{
+    /// <summary>Reads the parent's layout flag from the checkpoint's hparams (not its weights).</summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="InvalidDataException">Not a checkpoint.</exception>
+    public static WarmStartSource Read(string checkpointPath, string reference, string? parentVersion = null)
+    {
+        using var file = File.OpenRead(checkpointPath);
+        var header = Ifcb.Platform.Checkpoints.CheckpointHeader.Read(file);
+        return new WarmStartSource(Path.GetFullPath(checkpointPath), reference, parentVersion, header.Pretrained);
     }
 }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Loading;
 using Ifcb.Models;
+using Ifcb.Models.Checkpoints;
 using Ifcb.Models.Weights;
 
 namespace Ifcb.Training.Engine;
@@ -46,7 +47,7 @@ public static class TrainingPreparation
         // Fails now, naming the classes, rather than after the model is built.
         options.ClassWeights.Resolve(classes, training.Images);
         return new TrainingInputs(options, seed, classes, training, validation, images,
-            cancellationToken => CreateModelAsync(options, classes.Count, weights, cancellationToken),
+            cancellationToken => CreateModelAsync(options, classes, weights, cancellationToken),
             datasetFingerprint, displayPath);
     }
 
@@ -68,13 +69,24 @@ public static class TrainingPreparation
     }
 
     /// <summary>
-    /// A fresh model: ImageNet weights from the store when pretrained (never a silent fallback to random weights),
-    /// else random init.
+    /// The run's starting model: <see cref="TrainingOptions.From"/>'s trained model when given (classes mapped by name,
+    /// <see cref="WarmStart.From"/>), else ImageNet weights from the store when pretrained (never a silent fallback to
+    /// random weights), else random init.
     /// </summary>
     /// <exception cref="WeightsNotFoundException">Pretrained requested and the store lacks the architecture's file.</exception>
-    public static async Task<ClassifierNet> CreateModelAsync(TrainingOptions options, int classCount, IWeightsStore? weights,
-        CancellationToken cancellationToken)
+    public static async Task<ClassifierNet> CreateModelAsync(TrainingOptions options, IReadOnlyList<string> classes,
+        IWeightsStore? weights, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        var classCount = classes.Count;
+        if (options.From is { } from)
+        {
+            LoadedCheckpoint parent;
+            await using (var file = File.OpenRead(from.CheckpointPath))
+                parent = Checkpoint.Load(file);
+            using var parentModel = parent.Model;
+            return WarmStart.From(parent, options.Architecture, classes).Model;
+        }
         if (!options.Pretrained)
             return ModelZoo.Create(options.Architecture, classCount, pretrainedLayout: false);
         if (weights is null)

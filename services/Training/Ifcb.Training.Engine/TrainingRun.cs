@@ -68,6 +68,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
             epochActivity?.SetTag("ifcb.epoch", epoch);
             var watch = Stopwatch.StartNew();
             var learningRate = schedule.LearningRate;
+            // --freeze features [--freeze-epochs N]: decided per epoch, so a resumed run freezes exactly as the first did.
+            WarmStart.SetBodyFrozen(model, Options.BodyFrozenIn(epoch));
             var (trainLoss, trainImages, completed) =
                 await TrainEpochAsync(model, optimizer, trainLoader, classWeights, epoch, device, cancellationToken);
             if (!completed)
@@ -197,7 +199,7 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
     }
 
     private ModelHparams Hparams() => new(
-        Options.Architecture, inputs.Classes, Options.EffectiveResize, Options.ImgNorm, Options.Pretrained, inputs.Seed,
+        Options.Architecture, inputs.Classes, Options.EffectiveResize, Options.ImgNorm, Options.EffectivePretrained, inputs.Seed,
         Options.EffectiveModelId, Options.TrainId, inputs.DatasetFingerprint, DateTimeOffset.UtcNow, TrainingOutputs.PlatformVersion,
         TrainingOutputs.HparamsExtras(inputs));
 
