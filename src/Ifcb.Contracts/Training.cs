@@ -38,7 +38,8 @@ public sealed record ModelTrained(
     Uri CheckpointUri,
     string CheckpointSha256,
     long CheckpointSize,
-    string? RegisterAs);
+    string? RegisterAs,
+    string? ParentVersion = null);
 
 /// <summary>Event: a training job failed for good (bad data, missing weights, a crash that retries did not fix).</summary>
 public sealed record TrainingFailed(string JobId, string Reason);

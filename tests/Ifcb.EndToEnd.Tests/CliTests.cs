@@ -158,6 +158,35 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         Assert.Contains("is not better than", compared.Output, StringComparison.Ordinal);
         Assert.Equal(2, compared.Error.Split("the registry's evaluation on cli-sample").Length - 1);
 
+        // Fine-tuning the registered version on the sample with one class renamed: the worker starts from it (classes
+        // mapped by name, the body frozen) and the new version records it as its parent.
+        var renamed = Path.Combine(_temp, "renamed");
+        foreach (var (from, to) in new[] { ("Mesodinium_major", "Mesodinium_major"), ("Strombidium-like", "Strombidium_renamed") })
+        {
+            Directory.CreateDirectory(Path.Combine(renamed, to));
+            foreach (var file in Directory.EnumerateFiles(Path.Combine(Sample, from)))
+                File.Copy(file, Path.Combine(renamed, to, Path.GetFileName(file)));
+        }
+        var tuned = await IfcbAsync("train", renamed, "resnet18", "cli-ft", "--from", "cli-ci@production", "--freeze", "features",
+            "--resize", "32", "--batch", "8", "--emax", "1", "--emin", "1", "--seed", "4", "--dataset", "cli-renamed",
+            "--register", "cli-ft", "--json");
+        Assert.True(tuned.ExitCode == 0, tuned.Error + tuned.Output);
+        Ifcb.Protos.ModelVersion? child = null;
+        for (var attempt = 0; attempt < 120 && child is null; attempt++)
+        {
+            try
+            {
+                child = await registry.GetVersionAsync(new Ifcb.Protos.VersionRef { Name = "cli-ft" });
+            }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound)
+            {
+                await Task.Delay(500);
+            }
+        }
+        Assert.NotNull(child);
+        Assert.Equal($"cli-ci/{version}", child.Metadata.ParentVersion);
+        Assert.Equal(["Mesodinium_major", "Strombidium_renamed"], child.Metadata.Classes);
+
         var history = await IfcbAsync("models", "history", "cli-ci", "--json");
         Assert.Contains("alias.set", history.Output, StringComparison.Ordinal);
     }

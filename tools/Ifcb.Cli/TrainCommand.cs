@@ -100,12 +100,26 @@ public static class TrainCommand
                 "(an alternative to --class-weights).",
             DefaultValueFactory = _ => "none",
         }.AcceptOnlyFromAmong("none", "balanced");
+        var from = new Option<string?>("--from")
+        {
+            Description = "Fine-tune: start from a trained model (a .ifcbmodel file, or with a server NAME, NAME/VERSION, " +
+                "NAME@ALIAS) instead of ImageNet or random weights; classes are mapped by name.",
+        };
+        var freeze = new Option<string>("--freeze")
+        {
+            Description = "none, or features: train only the head (every layer but the classifier is frozen).",
+            DefaultValueFactory = _ => "none",
+        }.AcceptOnlyFromAmong("none", "features");
+        var freezeEpochs = new Option<int?>("--freeze-epochs")
+        {
+            Description = "With --freeze features: unfreeze the whole model from this epoch on (1..emax).",
+        };
         var noWait = new Option<bool>("--no-wait") { Description = "With --server: print the job and return without following it." };
         var command = new Command("train", "Train a classifier (neuston TRAIN).")
         {
             source, model, trainId, untrain, imgNorm, seed, split, classConfig, classMin, classMax, emax, emin, estop, flip, batch, swap,
             resize, outdir, modelId, register, weights, dataset, device, lr, optimizer, weightDecay, lrSchedule, classWeights,
-            sampler, noWait,
+            sampler, from, freeze, freezeEpochs, noWait,
         };
 
         command.SetHandler(context, async (parse, ct) =>
@@ -148,12 +162,21 @@ public static class TrainCommand
                     LrSchedule = Optimization.ParseSchedule(parse.GetValue(lrSchedule)),
                     ClassWeights = ClassWeights.Parse(weightsMode, weightsCsv),
                     Sampler = ClassWeights.ParseSampler(parse.GetValue(sampler)),
+                    FreezeFeatures = parse.GetValue(freeze) == "features", FreezeEpochs = parse.GetValue(freezeEpochs),
                 };
+                using var parent = await WarmStartFileAsync(parse, context, platform, parse.GetValue(from), ct);
+                if (parent is not null)
+                {
+                    options = options with { From = parent.Source };
+                    context.Warn($"starting from {parent.Source.ParentVersion ?? parent.Source.Reference}");
+                }
                 options.Validate();
                 var src = parse.GetValue(source)!;
                 if (norm.Auto)
                     options = options with { ImgNorm = ComputeAutoNorm(context, options, src) };
-                var store = options.Pretrained ? new FileSystemWeightsStore(WeightsDirectory.Resolve(parse, weights, context)) : null;
+                var store = options.Pretrained && options.From is null
+                    ? new FileSystemWeightsStore(WeightsDirectory.Resolve(parse, weights, context))
+                    : null;
                 var inputs = TrainingPreparation.FromSource(options, src, store);
                 foreach (var note in inputs.Training.Report.DatasetConfigNotes ?? [])
                     context.Warn(note);
@@ -207,7 +230,12 @@ public static class TrainCommand
                     ModelId = parse.GetValue(modelId) ?? "", RegisterAs = registerAs ?? "", Device = parse.GetValue(device),
                     Optimizer = parse.GetValue(optimizer), LrSchedule = parse.GetValue(lrSchedule),
                     Sampler = parse.GetValue(sampler),
+                    From = parse.GetValue(from) ?? "", Freeze = parse.GetValue(freeze),
                 };
+                if (parse.GetValue(freezeEpochs) is { } unfreeze)
+                    request.FreezeEpochs = unfreeze;
+                if (File.Exists(request.From))
+                    throw new UsageException("--from with --server names a registered version (NAME@ALIAS); register the file first.");
                 (request.ClassWeights, request.ClassWeightsCsv) = ReadClassWeights(parse.GetValue(classWeights));
                 if (request.ClassWeightsCsv.Length > 0)
                     ClassWeights.FromCsv(request.ClassWeightsCsv); // a malformed file is reported before anything is uploaded
@@ -275,6 +303,44 @@ public static class TrainCommand
         {
             progress.Epoch(EpochRow.From(epoch));
             return ValueTask.CompletedTask;
+        }
+    }
+    /// <summary>A warm start's checkpoint file: the file given, or a registered version downloaded to a temporary file.</summary>
+    private sealed class WarmStartFile(WarmStartSource source, string? temporary) : IDisposable
+    {
+        public WarmStartSource Source { get; } = source;
+
+        public void Dispose()
+        {
+            if (temporary is not null)
+                File.Delete(temporary);
+        }
+    }
+
+    private static async Task<WarmStartFile?> WarmStartFileAsync(ParseResult parse, CliContext context, PlatformConnection platform,
+        string? from, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(from))
+            return null;
+        if (File.Exists(from))
+            return new WarmStartFile(WarmStartSource.Read(from, from), null);
+        if (!platform.Has(PlatformService.Registry))
+        {
+            throw new FileNotFoundException(
+                $"No checkpoint file '{from}'; to start from a registered version (NAME@ALIAS) pass --server.");
+        }
+        var temporary = Path.Combine(Path.GetTempPath(), $"ifcb-parent-{Guid.NewGuid():N}.ifcbmodel");
+        try
+        {
+            var downloaded = await ModelDownloads.DownloadAsync(platform.Registry, ModelRef.Parse(from), _ => temporary,
+                platform.Retry, ct);
+            return new WarmStartFile(WarmStartSource.Read(temporary, from,
+                $"{downloaded.Version.Name}/{downloaded.Version.Version}"), temporary);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
         }
     }
 }

@@ -21,6 +21,9 @@ public sealed record VersionSource
     public string? Commit { get; init; }
 
     public string? PipelineUrl { get; init; }
+
+    /// <summary>The version this one was fine-tuned from (NAME/VERSION, <c>ifcb train --from</c>); null for a fresh start.</summary>
+    public string? ParentVersion { get; init; }
 }
 
 /// <summary>

@@ -86,7 +86,7 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, RegistryEvents 
                 ["dataset"] = trained.Dataset,
                 ["best_epoch"] = trained.BestEpoch.ToString(CultureInfo.InvariantCulture),
             }),
-            Source = new VersionSource { TrainingJobId = trained.JobId },
+            Source = new VersionSource { TrainingJobId = trained.JobId, ParentVersion = trained.ParentVersion },
             DatasetFingerprint = trained.DatasetFingerprint,
             Sha256 = trained.CheckpointSha256,
             SizeBytes = trained.CheckpointSize,

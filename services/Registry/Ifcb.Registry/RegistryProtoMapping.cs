@@ -29,7 +29,8 @@ internal static class RegistryProtoMapping
         {
             Arch = version.Arch, Pretrained = version.Pretrained, Description = version.Description,
             SourceTrainingJob = version.Source.TrainingJobId ?? "", SourceCommit = version.Source.Commit ?? "",
-            SourcePipelineUrl = version.Source.PipelineUrl ?? "", DatasetFingerprint = version.DatasetFingerprint ?? "",
+            SourcePipelineUrl = version.Source.PipelineUrl ?? "", ParentVersion = version.Source.ParentVersion ?? "",
+            DatasetFingerprint = version.DatasetFingerprint ?? "",
             Resize = version.Resize ?? 0, ImgNorm = version.ImgNorm is { } norm ? Proto.ImgNormProtos.ToProto(norm) : null,
         };
         metadata.Classes.Add(version.Classes);
@@ -72,7 +73,7 @@ internal static class RegistryProtoMapping
             Source = new VersionSource
             {
                 TrainingJobId = Optional(metadata.SourceTrainingJob), Commit = Optional(metadata.SourceCommit),
-                PipelineUrl = Optional(metadata.SourcePipelineUrl),
+                PipelineUrl = Optional(metadata.SourcePipelineUrl), ParentVersion = Optional(metadata.ParentVersion),
             },
             DatasetFingerprint = Optional(metadata.DatasetFingerprint),
             Resize = metadata.Resize == 0 ? null : metadata.Resize,

@@ -56,12 +56,17 @@ public sealed record TrainingOptions
     /// ImageNet or random weights (<see cref="Ifcb.Models.WarmStart"/>); null = neuston's start.
     /// </summary>
     public WarmStartSource? From { get; init; }
-    /// <summary><c>--freeze features</c>: train only the head (every parameter but <c>ClassifierNet.HeadKeys</c>'s is frozen).</summary>
+    /// <summary><c>--freeze features</c>: train only the head (every parameter outside <c>ClassifierNet.HeadKeys</c> is frozen).</summary>
     public bool FreezeFeatures { get; init; }
-    /// <summary><c>--freeze-epochs N</c>: with <see cref="FreezeFeatures"/>, unfreeze the body from epoch N on (0-based); null = never.</summary>
+    /// <summary>
+    /// <c>--freeze-epochs N</c>: with <see cref="FreezeFeatures"/>, unfreeze the body from epoch N on (0-based); null = never.
+    /// </summary>
     public int? FreezeEpochs { get; init; }
 
-    /// <summary>The layout the model has: the parent's with <see cref="From"/> (inception_v3's transform_input), else <see cref="Pretrained"/>.</summary>
+    /// <summary>
+    /// The layout the model has: the parent's with <see cref="From"/> (inception_v3's transform_input), else
+    /// <see cref="Pretrained"/>.
+    /// </summary>
     public bool EffectivePretrained => From?.ParentPretrained ?? Pretrained;
 
     /// <summary>Whether the body is frozen during <paramref name="epoch"/>.</summary>

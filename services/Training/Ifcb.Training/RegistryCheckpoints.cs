@@ -37,6 +37,33 @@ public sealed class RegistryCheckpoints(GrpcClientFactory clients)
             : throw IfcbException.InvalidArgument(error), cancellationToken: cancellationToken);
 
     /// <summary>
+    /// Downloads NAME/VERSION's checkpoint (size and SHA-256 verified) to <paramref name="path"/>, unless a file is there
+    /// already (versions never change): written beside it and moved into place once verified.
+    /// </summary>
+    public async Task<string> DownloadAsync(ModelRef version, string path, CancellationToken cancellationToken)
+    {
+        if (File.Exists(path))
+            return path;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var partial = $"{path}.{Guid.NewGuid():N}.partial";
+        try
+        {
+            await using (var file = File.Create(partial))
+            using (var call = Client.DownloadCheckpoint(version.ToVersionRef(), cancellationToken: cancellationToken))
+            {
+                await ChunkedDownload.CopyToAsync(call.ResponseStream, file, c => (c.Data.Memory, c.TotalSize, c.Sha256),
+                    cancellationToken: cancellationToken);
+            }
+            File.Move(partial, path, overwrite: true);
+            return path;
+        }
+        finally
+        {
+            File.Delete(partial);
+        }
+    }
+
+    /// <summary>
     /// Downloads NAME/VERSION's checkpoint (size and SHA-256 verified) into a temporary file and loads it from there: the
     /// weights stream from the file into the model once, never as a second copy in memory (checkpoints reach gigabytes).
     /// </summary>

@@ -32,6 +32,7 @@ public sealed class TrainingJobWork(
     TrainingJobStore jobs,
     BlobDatasetStore datasets,
     IWeightsStore weights,
+    RegistryCheckpoints registry,
     WorkerCache cache,
     ServiceIdentity identity,
     IRequestClient<ComputeNormStats> normStats,
@@ -164,7 +165,16 @@ public sealed class TrainingJobWork(
         if (spec.WantsAutoImgNorm)
             norm = job.ImgNorm ?? await AskNormStatsAsync(job, cancellationToken);
 
-        var options = spec.ToOptions(norm);
+        WarmStartSource? from = null;
+        if (spec.FromVersion is { } parentVersion)
+        {
+            // Versions never change, so one copy per worker serves every job that starts from it.
+            var parent = ModelRef.Parse(parentVersion);
+            var path = await registry.DownloadAsync(parent, Path.Combine(cache.Directory, "parents",
+                $"{parent.Name}-v{parent.Version}.ifcbmodel"), cancellationToken);
+            from = WarmStartSource.Read(path, spec.From ?? parentVersion, parentVersion);
+        }
+        var options = spec.ToOptions(norm, from);
         var root = materialized.LocalRoot;
         var inputs = TrainingPreparation.FromSource(options, root, weights, materialized.Manifest.Fingerprint,
             path => $"{spec.Dataset}/{Path.GetRelativePath(root, path)}");
@@ -173,6 +183,7 @@ public sealed class TrainingJobWork(
             {
                 Classes = [.. inputs.Classes],
                 ImgNorm = options.ImgNorm,
+                ParentPretrained = from?.ParentPretrained,
                 DatasetFingerprint = materialized.Manifest.Fingerprint,
             }
             : null, cancellationToken);

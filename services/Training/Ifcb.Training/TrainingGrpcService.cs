@@ -17,6 +17,7 @@ public sealed class TrainingGrpcService(
     TrainingJobStore jobs,
     BlobDatasetStore datasets,
     IWeightsStore weights,
+    RegistryCheckpoints registry,
     IPublishEndpoint bus,
     IConfiguration configuration,
     JobKernelOptions jobOptions,
@@ -46,7 +47,23 @@ public sealed class TrainingGrpcService(
         var dataset = await datasets.DescribeAsync(spec.Dataset, context.CancellationToken);
         options.ClassWeights.CheckClasses(TrainingPreparation.TrainedClasses(dataset.CountPerClass, options));
 
-        if (spec.Pretrained && !await HasPretrainedWeightsAsync(spec.Architecture, context.CancellationToken))
+        if (spec.From is { } from)
+        {
+            // Resolved now, so a moving alias cannot change what the job starts from; recorded as the new version's parent.
+            var parent = await registry.ResolveAsync(from, context.CancellationToken);
+            if (parent.Status != VersionStatus.Ready)
+            {
+                throw Ifcb.Platform.IfcbException.FailedPrecondition(
+                    $"from: {parent.Name}/{parent.Version} is {parent.Status}, not READY.");
+            }
+            if (parent.Metadata?.Arch is { } arch && arch != spec.Architecture)
+            {
+                throw Ifcb.Platform.IfcbException.InvalidArgument(
+                    $"from: {parent.Name}/{parent.Version} is a {arch} model; it cannot start a {spec.Architecture} run.");
+            }
+            spec = spec with { FromVersion = $"{parent.Name}/{parent.Version}" };
+        }
+        else if (spec.Pretrained && !await HasPretrainedWeightsAsync(spec.Architecture, context.CancellationToken))
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 new WeightsNotFoundException(spec.Architecture,
                     string.Join(" or ", PretrainedWeights.FileNames(spec.Architecture).Select(weights.Describe))).Message));

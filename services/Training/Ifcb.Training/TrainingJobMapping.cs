@@ -40,6 +40,9 @@ internal static class TrainingJobMapping
         ClassWeights = string.IsNullOrWhiteSpace(r.ClassWeights) ? null : r.ClassWeights.Trim(),
         ClassWeightsCsv = string.IsNullOrWhiteSpace(r.ClassWeightsCsv) ? null : r.ClassWeightsCsv,
         Sampler = string.IsNullOrWhiteSpace(r.Sampler) ? null : r.Sampler.Trim(),
+        From = string.IsNullOrWhiteSpace(r.From) ? null : r.From.Trim(),
+        Freeze = string.IsNullOrWhiteSpace(r.Freeze) ? null : r.Freeze.Trim(),
+        FreezeEpochs = r.HasFreezeEpochs ? r.FreezeEpochs : null,
     };
 
     public static StartTrainingRequest ToProto(this TrainingRequestSpec s)
@@ -73,11 +76,15 @@ internal static class TrainingJobMapping
             ClassWeights = s.ClassWeights ?? "",
             ClassWeightsCsv = s.ClassWeightsCsv ?? "",
             Sampler = s.Sampler ?? "",
+            From = s.From ?? "",
+            Freeze = s.Freeze ?? "",
         };
         if (s.LearningRate is { } lr)
             request.Lr = lr;
         if (s.WeightDecay is { } decay)
             request.WeightDecay = decay;
+        if (s.FreezeEpochs is { } unfreeze)
+            request.FreezeEpochs = unfreeze;
         return request;
     }
 
@@ -177,9 +184,10 @@ internal static class TrainingJobMapping
             metrics["epochs"] = job.Epochs.Count;
         }
         return new ModelTrained(job.JobId, spec.TrainId, string.IsNullOrWhiteSpace(spec.ModelId) ? spec.TrainId : spec.ModelId,
-            spec.Architecture, job.Classes ?? [], job.ImgNorm, spec.Pretrained,
+            spec.Architecture, job.Classes ?? [], job.ImgNorm, job.ParentPretrained ?? spec.Pretrained,
             spec.Resize ?? Ifcb.Models.ModelZoo.InputSize(spec.Architecture), spec.Seed, spec.Dataset, job.DatasetFingerprint,
-            job.BestEpoch, metrics, checkpointUri, job.CheckpointSha256 ?? "", job.CheckpointSize, spec.RegisterAs);
+            job.BestEpoch, metrics, checkpointUri, job.CheckpointSha256 ?? "", job.CheckpointSize, spec.RegisterAs,
+            spec.FromVersion);
     }
 
     /// <summary>The blob of a succeeded job's best checkpoint.</summary>

@@ -49,6 +49,13 @@ public sealed record TrainingRequestSpec
     public string? ClassWeightsCsv { get; init; }
     /// <summary>"none" or "balanced"; null = none.</summary>
     public string? Sampler { get; init; }
+    /// <summary>The registered version to fine-tune from, as the user named it (NAME, NAME/VERSION, NAME@ALIAS); null = none.</summary>
+    public string? From { get; init; }
+    /// <summary>The exact version <see cref="From"/> resolved to at submission (NAME/VERSION): what the worker loads.</summary>
+    public string? FromVersion { get; init; }
+    /// <summary>"none" or "features"; null = none.</summary>
+    public string? Freeze { get; init; }
+    public int? FreezeEpochs { get; init; }
 
     /// <summary>
     /// Checks the request as a client sent it — names (one rule for every name that becomes a blob path or a registry
@@ -69,6 +76,8 @@ public sealed record TrainingRequestSpec
         Limits.CheckText(LrSchedule, "lr_schedule", 32);
         Limits.CheckText(ClassWeights, "class_weights", 32);
         Limits.CheckText(Sampler, "sampler", 32);
+        Limits.CheckText(From, "from", 2 * ResourceName.MaxModelNameLength + 1);
+        Limits.CheckText(Freeze, "freeze", 32);
         if (ClassWeightsCsv is { Length: > Limits.MaxClassConfigBytes })
             throw IfcbException.InvalidArgument(
                 $"class_weights_csv has {ClassWeightsCsv.Length} characters; the limit is {Limits.MaxClassConfigBytes} " +
@@ -89,7 +98,8 @@ public sealed record TrainingRequestSpec
     /// The engine options; <paramref name="resolvedImgNorm"/> replaces "auto".
     /// </summary>
     /// <exception cref="ArgumentException">Any option is invalid (the message names it and the fix).</exception>
-    public TrainingOptions ToOptions(ImgNorm? resolvedImgNorm = null)
+    /// <param name="from">The parent checkpoint, fetched by the worker, when <see cref="FromVersion"/> is set.</param>
+    public TrainingOptions ToOptions(ImgNorm? resolvedImgNorm = null, WarmStartSource? from = null)
     {
         ImgNorm? norm;
         try
@@ -126,7 +136,7 @@ public sealed record TrainingRequestSpec
         {
             Architecture = Architecture,
             TrainId = TrainId,
-            Pretrained = Pretrained,
+            Pretrained = Pretrained && From is null,
             ImgNorm = norm,
             Seed = Seed,
             Split = split,
@@ -148,6 +158,14 @@ public sealed record TrainingRequestSpec
             LrSchedule = schedule,
             ClassWeights = classWeights,
             Sampler = sampler,
+            From = from,
+            FreezeFeatures = Freeze?.Trim() switch
+            {
+                null or "" or "none" => false,
+                "features" => true,
+                _ => throw new ArgumentException($"freeze '{Freeze}' is not one of none, features.", nameof(Freeze)),
+            },
+            FreezeEpochs = FreezeEpochs,
         };
         options.Validate();
         return options;
@@ -171,6 +189,8 @@ public sealed record TrainingJobRecord : JobRecord<TrainingJobRecord>
     /// <summary>The normalisation the job trains with (given, or computed by NormStats for "auto"); null for none.</summary>
     public ImgNorm? ImgNorm { get; init; }
     public List<string>? Classes { get; init; }
+    /// <summary>With a warm start: the parent's layout flag, which the trained checkpoint keeps (reported as pretrained).</summary>
+    public bool? ParentPretrained { get; init; }
     public string? BestCheckpoint { get; init; }
     public string? CheckpointSha256 { get; init; }
     public long CheckpointSize { get; init; }
