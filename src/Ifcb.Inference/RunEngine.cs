@@ -55,15 +55,27 @@ public sealed class RunEngine
         ArgumentException.ThrowIfNullOrWhiteSpace(request.Source);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.RunId);
         Limits.CheckBatch(request.BatchSize, Hparams.Resize);
+        var v4 = request.OutfileFormat == OutfileFormat.V4;
+        if (v4 && request.InputType == RunInputType.Image)
+            throw new ArgumentException("--outfile-format v4 is pyifcb's per-bin CSV; image runs write v3 outputs.", nameof(request));
         var patterns = request.OutputFiles is { Count: > 0 } files
             ? files
-            : [request.InputType == RunInputType.Bin ? RunRequest.DefaultBinOutputFile : RunRequest.DefaultImageOutputFile];
+            : [request.InputType == RunInputType.Image ? RunRequest.DefaultImageOutputFile
+                : v4 ? RunRequest.DefaultV4BinOutputFile : RunRequest.DefaultBinOutputFile];
         OutputPattern.ValidateAll(patterns, request.InputType);
+        if (request.Thresholds is { } thresholds && thresholds.Values.Count != Hparams.Classes.Count)
+            throw new ArgumentException($"There are {thresholds.Values.Count} thresholds for the model's {Hparams.Classes.Count} classes.",
+                nameof(request));
         var timestamp = request.Timestamp ?? DateTimeOffset.UtcNow;
         var outputDirectory = Path.GetFullPath(OutputPattern.ExpandDirectory(
-            request.OutputDirectory ?? RunRequest.DefaultOutputDirectory, request.RunId, Hparams.ModelId, timestamp));
+            request.OutputDirectory ?? (v4 ? RunRequest.DefaultV4OutputDirectory : RunRequest.DefaultOutputDirectory),
+            request.RunId, Hparams.ModelId, timestamp));
         using var classifier = new BatchClassifier(_checkpoint, request.BatchSize, _device, request.Engine);
-        var run = new RunState(request, patterns, outputDirectory, FormatTimestamp(timestamp), progress, classifier, cancellationToken);
+        var run = new RunState(request, patterns, outputDirectory, FormatTimestamp(timestamp), progress, classifier, cancellationToken)
+        {
+            Provenance = new RunProvenance(request.RunId, RunProvenance.CurrentPlatformVersion, request.ModelProvenance),
+            Thresholds = request.Thresholds ?? ClassThresholds.FromCheckpoint(Hparams),
+        };
         return request.InputType == RunInputType.Bin ? RunBins(run) : RunImages(run);
     }
 
@@ -100,10 +112,10 @@ public sealed class RunEngine
                 if (rois.Count == 0)
                     throw new InvalidDataException($"Bin {bin.Id.Lid} has no ROIs (every ADC row has width 0); nothing to classify.");
                 var scores = run.Classifier.Classify([.. rois.Select(r => DecodedImage.FromGray(r.Image))], run.CancellationToken);
-                var output = ClassificationOutput.ForBin(Hparams.ModelId, run.Timestamp, Hparams.Classes, scores, bin.Id.Lid,
-                    [.. rois.Select(r => r.TargetNumber)]);
+                var output = run.Stamp(ClassificationOutput.ForBin(Hparams.ModelId, run.Timestamp, Hparams.Classes, scores, bin.Id.Lid,
+                    [.. rois.Select(r => r.TargetNumber)]));
                 foreach (var path in outputs)
-                    ResultFile.Write(path, output);
+                    ResultFile.Write(path, output, run.Request.OutfileFormat);
                 run.ImagesClassified += rois.Count;
                 binSummary.Add(bin.Id, bin.BasePath, scores.Classes);
                 var result = new RunItemResult(bin.Id.Lid, bin.BasePath, rois.Count, outputs);
@@ -166,7 +178,7 @@ public sealed class RunEngine
             }
             try
             {
-                var output = ClassificationOutput.ForImages(Hparams.ModelId, run.Timestamp, Hparams.Classes, scores, names);
+                var output = run.Stamp(ClassificationOutput.ForImages(Hparams.ModelId, run.Timestamp, Hparams.Classes, scores, names));
                 foreach (var path in outputs)
                     ResultFile.Write(path, output);
                 run.ImagesClassified += names.Count;
@@ -250,6 +262,11 @@ public sealed class RunEngine
         public string OutputDirectory { get; } = outputDirectory;
         public string Timestamp { get; } = timestamp;
         public BatchClassifier Classifier { get; } = classifier;
+        public required RunProvenance Provenance { get; init; }
+        public required ClassThresholds Thresholds { get; init; }
+
+        /// <summary>The run's provenance and thresholds on one result.</summary>
+        public ClassificationOutput Stamp(ClassificationOutput output) => output with { Provenance = Provenance, Thresholds = Thresholds };
         public CancellationToken CancellationToken { get; } = cancellationToken;
         public int ItemsTotal { get; set; }
         public long ImagesClassified { get; set; }

@@ -55,14 +55,24 @@ public static class ResultWinners
             [.. root.GetProperty("output_classes").EnumerateArray().Select(e => e.GetInt32())]);
     }
 
-    /// <summary><see cref="CsvResultWriter"/>'s layout: id, class (label), score, then one column per class label.</summary>
+    /// <summary>
+    /// <see cref="CsvResultWriter"/>'s layout (comment lines, then id, class (label), score, [class_thresholded,] one column
+    /// per class label), or pyifcb's v4 layout (<see cref="PyifcbCsvWriter"/>: pid, then one score column per class; the
+    /// winner is the first highest score, as RUN picks it).
+    /// </summary>
     private static (IReadOnlyList<string>, int[]) ReadCsv(string path)
     {
         using var reader = new StreamReader(path, Encoding.UTF8);
-        var header = Fields(reader.ReadLine() ?? throw new InvalidDataException($"{path} is empty."));
-        if (header.Count < 4 || header[1] != "class" || header[2] != "score")
-            throw new InvalidDataException($"{path}: the header is not roi_id,class,score,<class labels>.");
-        var labels = header.Skip(3).ToList();
+        string? first;
+        do
+            first = reader.ReadLine();
+        while (first is not null && first.StartsWith('#'));
+        var header = Fields(first ?? throw new InvalidDataException($"{path} is empty."));
+        var v4 = header.Count >= 2 && header[0] == "pid";
+        var skip = v4 ? 1 : header.Count > 3 && header[3] == "class_thresholded" ? 4 : 3;
+        if (!v4 && (header.Count < 4 || header[1] != "class" || header[2] != "score"))
+            throw new InvalidDataException($"{path}: the header is neither roi_id,class,score,… nor pyifcb's pid,<class labels>.");
+        var labels = header.Skip(skip).ToList();
         var index = labels.Select((label, i) => (label, i)).ToDictionary(p => p.label, p => p.i, StringComparer.Ordinal);
         var winners = new List<int>();
         while (reader.ReadLine() is { } line)
@@ -70,15 +80,31 @@ public static class ResultWinners
             if (line.Length == 0)
                 continue;
             var fields = Fields(line);
-            winners.Add(fields.Count > 1 && index.TryGetValue(fields[1], out var winner)
-                ? winner
-                : throw new InvalidDataException($"{path}: row {winners.Count + 1} names no known class."));
+            if (v4)
+                winners.Add(fields.Count == header.Count ? FirstMax(fields.Skip(1))
+                    : throw new InvalidDataException($"{path}: row {winners.Count + 1} has {fields.Count} fields, not {header.Count}."));
+            else
+                winners.Add(fields.Count > 1 && index.TryGetValue(fields[1], out var winner)
+                    ? winner
+                    : throw new InvalidDataException($"{path}: row {winners.Count + 1} names no known class."));
         }
         return (labels, [.. winners]);
     }
 
+    private static int FirstMax(IEnumerable<string> scores)
+    {
+        var values = scores.Select(s => float.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var best = 0;
+        for (var c = 1; c < values.Count; c++)
+        {
+            if (values[c] > values[best])
+                best = c;
+        }
+        return best;
+    }
+
     /// <summary>One RFC 4180 line (fields may be quoted, with "" for a quote); the writer never puts newlines in a field.</summary>
-    private static List<string> Fields(string line)
+    internal static List<string> Fields(string line)
     {
         var fields = new List<string>();
         var field = new StringBuilder();
