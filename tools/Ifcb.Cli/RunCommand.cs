@@ -2,6 +2,7 @@ using System.CommandLine;
 using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Inference;
+using Ifcb.Inference.Outputs;
 using Ifcb.Models.Checkpoints;
 using Spectre.Console;
 
@@ -61,6 +62,18 @@ public static class RunCommand
             Description = "What runs the model: torch (TorchSharp) or onnx (its exported ONNX graph in ONNX Runtime, CPU only).",
             DefaultValueFactory = _ => "torch",
         }.AcceptOnlyFromAmong("torch", "onnx");
+        var outfileFormat = new Option<string>("--outfile-format")
+        {
+            Description = "Class-scores layout: v3 (neuston's .h5/.json and the platform's .csv) or v4 (.csv outputs are " +
+                $"pyifcb's v4 CSV: pid, then one score column per class; default outfile {RunRequest.DefaultV4BinOutputFile} " +
+                $"in {RunRequest.DefaultV4OutputDirectory}). Bins only.",
+            DefaultValueFactory = _ => "v3",
+        }.AcceptOnlyFromAmong("v3", "v4");
+        var thresholds = new Option<string?>("--thresholds")
+        {
+            Description = "FILE.csv: per-class score thresholds (header class,threshold; empty = none) replacing the model's; " +
+                "a winner scoring below its class's threshold is labelled unclassified.",
+        };
         var remote = new Option<bool>("--remote")
         {
             Description = "Run on the platform's workers: uploads SRC's bins (or, with --type img, uses SRC as a dataset name), " +
@@ -68,7 +81,7 @@ public static class RunCommand
         };
         var command = new Command("run", "Classify IFCB bins or images with a trained model (neuston RUN).")
         {
-            source, model, runId, type, outdir, outfile, filter, clobber, batch, device, engine, remote,
+            source, model, runId, type, outdir, outfile, filter, clobber, batch, device, engine, outfileFormat, thresholds, remote,
         };
         command.SetHandler(context, async (parse, ct) =>
         {
@@ -78,15 +91,18 @@ public static class RunCommand
             {
                 if (onnx)
                     throw new UsageException("--engine onnx runs locally only; the platform's RUN workers run the model with torch.");
+                if (parse.GetValue(outfileFormat) != "v3" || parse.GetValue(thresholds) is not null)
+                    throw new UsageException("--outfile-format v4 and --thresholds run locally only; the platform's RUN workers " +
+                        "write v3 outputs with the model's own thresholds.");
                 return await RunOnPlatformAsync(parse, context, json, ct);
             }
-            var checkpoint = await LoadModelAsync(parse, context, parse.GetValue(model)!, ct);
+            var (checkpoint, provenance) = await LoadModelAsync(parse, context, parse.GetValue(model)!, ct);
             using var loaded = checkpoint.Model;
             var filterTokens = parse.GetValue(filter) ?? [];
             var request = new RunRequest(parse.GetValue(source)!, parse.GetValue(runId)!)
             {
                 InputType = parse.GetValue(type) == "img" ? RunInputType.Image : RunInputType.Bin,
-                OutputDirectory = parse.GetValue(outdir) ?? RunRequest.DefaultOutputDirectory,
+                OutputDirectory = parse.GetValue(outdir),
                 OutputFiles = parse.GetValue(outfile) is { Length: > 0 } files ? files : null,
                 Filter = filterTokens.Length == 0 ? null : filterTokens.Length < 2
                     ? throw new UsageException("--filter needs a mode (IN or OUT) and at least one keyword.")
@@ -94,6 +110,11 @@ public static class RunCommand
                 Clobber = parse.GetValue(clobber),
                 BatchSize = parse.GetValue(batch),
                 Engine = onnx ? InferenceEngine.Onnx : InferenceEngine.Torch,
+                OutfileFormat = parse.GetValue(outfileFormat) == "v4" ? OutfileFormat.V4 : OutfileFormat.V3,
+                ModelProvenance = provenance,
+                Thresholds = parse.GetValue(thresholds) is { } thresholdsFile
+                    ? ClassThresholds.ReadCsv(thresholdsFile, checkpoint.Hparams.Classes)
+                    : null,
             };
             // auto means the GPU when there is one; the onnx engine has only the CPU.
             var deviceName = onnx && parse.GetValue(device) == "auto" ? "cpu" : parse.GetValue(device)!;
@@ -211,13 +232,18 @@ public static class RunCommand
         return run.State == Ifcb.Protos.JobState.Succeeded ? ExitCodes.Success : ExitCodes.Failed;
     }
 
-    /// <summary>A local checkpoint file, else (with a server) a registered version downloaded to a temporary file.</summary>
-    private static async Task<LoadedCheckpoint> LoadModelAsync(ParseResult parse, CliContext context, string model, CancellationToken ct)
+    /// <summary>
+    /// A local checkpoint file, else (with a server) a registered version downloaded to a temporary file; with where it came
+    /// from, for the result files.
+    /// </summary>
+    private static async Task<(LoadedCheckpoint Checkpoint, ModelProvenance Provenance)> LoadModelAsync(ParseResult parse,
+        CliContext context, string model, CancellationToken ct)
     {
         if (File.Exists(model))
         {
+            var provenance = ModelProvenance.FromFile(model);
             await using var file = File.OpenRead(model);
-            return Checkpoint.Load(file);
+            return (Checkpoint.Load(file), provenance);
         }
         using var platform = PlatformConnection.From(parse, context);
         if (!platform.Has(PlatformService.Registry))
@@ -229,7 +255,8 @@ public static class RunCommand
                 platform.Retry, ct);
             context.Warn($"using {downloaded.Version.Name}/{downloaded.Version.Version}");
             await using var file = File.OpenRead(downloaded.Path);
-            return Checkpoint.Load(file);
+            return (Checkpoint.Load(file), ModelProvenance.FromRegistry(
+                ModelRef.ToVersion(downloaded.Version.Name, downloaded.Version.Version), ModelRef.Parse(model), downloaded.Sha256));
         }
         finally
         {
