@@ -53,11 +53,13 @@ public sealed record ModelProvenance
     /// <summary>A registered version.</summary>
     /// <param name="version">The exact version run (NAME/N).</param>
     /// <param name="requested">The reference as given (NAME, NAME/N, NAME/latest or NAME@ALIAS).</param>
-    /// <param name="checkpointSha256">The version's checkpoint SHA-256 as the registry reports it (verified on download).</param>
+    /// <param name="checkpointSha256">The version's checkpoint SHA-256 as the registry reports it (verified on download);
+    /// empty when unknown (then left out of the files).</param>
     public static ModelProvenance FromRegistry(ModelRef version, ModelRef requested, string checkpointSha256)
     {
         ArgumentNullException.ThrowIfNull(version);
         ArgumentNullException.ThrowIfNull(requested);
+        ArgumentNullException.ThrowIfNull(checkpointSha256);
         if (version.Version is null)
             throw new ArgumentException($"'{version}' is not an exact version (NAME/N).", nameof(version));
         return new ModelProvenance("registry", checkpointSha256.ToLowerInvariant())
