@@ -117,7 +117,7 @@ public sealed class RunEngine
                 foreach (var path in outputs)
                     ResultFile.Write(path, output, run.Request.OutfileFormat);
                 run.ImagesClassified += rois.Count;
-                binSummary.Add(bin.Id, bin.BasePath, scores.Classes);
+                binSummary.Add(bin.Id, bin.BasePath, scores.Classes, output.ThresholdedClasses());
                 var result = new RunItemResult(bin.Id.Lid, bin.BasePath, rois.Count, outputs);
                 run.Completed.Add(result);
                 run.Report(result, null);
