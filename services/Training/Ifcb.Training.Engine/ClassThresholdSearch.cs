@@ -34,16 +34,22 @@ public static class ClassThresholdSearch
         ArgumentNullException.ThrowIfNull(scores);
         if (predicted.Count != truth.Count || scores.Count != truth.Count)
             throw new ArgumentException($"{truth.Count} truths, {predicted.Count} winners and {scores.Count} score rows must agree.");
+        // One pass over the images, not one per class: up to 10 000 classes meet large validation sets.
+        var positivesOf = new int[classCount];
+        var winnersOf = new List<(double Score, bool Correct)>?[classCount];
+        for (var i = 0; i < truth.Count; i++)
+        {
+            positivesOf[truth[i]]++;
+            var winner = predicted[i];
+            (winnersOf[winner] ??= []).Add((scores[i][winner], truth[i] == winner));
+        }
         var thresholds = new ClassThreshold[classCount];
         for (var c = 0; c < classCount; c++)
         {
-            var positives = truth.Count(t => t == c);
+            var positives = positivesOf[c];
             // The class's winners, highest score first: lowering the threshold past each distinct score keeps that group too.
-            var winners = Enumerable.Range(0, truth.Count)
-                .Where(i => predicted[i] == c)
-                .Select(i => (Score: (double)scores[i][c], Correct: truth[i] == c))
-                .OrderByDescending(w => w.Score)
-                .ToList();
+            var winners = winnersOf[c] ?? [];
+            winners.Sort((a, b) => b.Score.CompareTo(a.Score));
             double? best = null;
             var bestF1 = 0.0;
             int truePositives = 0, falsePositives = 0;
