@@ -89,6 +89,10 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal(expected, written);
         Assert.Equal(expected, loaded.Hparams.ClassThresholds);
         Assert.Equal(2, root.GetProperty("class_thresholds_f1").GetArrayLength());
+        // The same in class_thresholds.csv, for ifcb run --thresholds.
+        Assert.Equal(["class,threshold", .. new[] { "Mesodinium_major", "Strombidium-like" }.Select((label, c) =>
+                $"{label},{expected[c]?.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}")],
+            File.ReadAllLines(Path.Combine(dir, "class_thresholds.csv")).Where(l => !l.StartsWith('#')));
         Assert.Equal(ClassThresholdSearch.MinimumValidationImages,
             root.GetProperty("class_thresholds_min_validation_images").GetInt32());
     }

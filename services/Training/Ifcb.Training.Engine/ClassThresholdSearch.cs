@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+
 namespace Ifcb.Training.Engine;
 
 /// <summary>One class's threshold and how it was chosen.</summary>
@@ -74,6 +77,30 @@ public static class ClassThresholdSearch
                 : new ClassThreshold(best, bestF1, positives);
         }
         return thresholds;
+    }
+
+    /// <summary>
+    /// The thresholds as <c>class_thresholds.csv</c>, the file <c>ifcb run --thresholds</c> reads: <c>#</c> comment lines,
+    /// the header <c>class,threshold</c>, then one row per class (an empty threshold for none), RFC 4180 quoting.
+    /// </summary>
+    public static byte[] ToCsv(IReadOnlyList<string> classes, IReadOnlyList<ClassThreshold> thresholds)
+    {
+        ArgumentNullException.ThrowIfNull(classes);
+        ArgumentNullException.ThrowIfNull(thresholds);
+        var csv = new StringBuilder()
+            .Append("# Per-class score thresholds from the best epoch's validation scores (F1 per class in results.json);\n")
+            .Append("# edit and pass to ifcb run --thresholds. Empty = no threshold.\n")
+            .Append("class,threshold\n");
+        for (var c = 0; c < classes.Count; c++)
+        {
+            var label = classes[c];
+            var quoted = label.AsSpan().IndexOfAny(",\"\r\n") >= 0;
+            csv.Append(quoted ? "\"" + label.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : label)
+                .Append(',')
+                .Append(thresholds[c].Threshold is { } t ? t.ToString("R", CultureInfo.InvariantCulture) : "")
+                .Append('\n');
+        }
+        return Encoding.UTF8.GetBytes(csv.ToString());
     }
 
     private static double F1(int truePositives, int falsePositives, int falseNegatives) =>

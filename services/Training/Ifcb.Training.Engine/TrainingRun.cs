@@ -205,6 +205,7 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
         var display = inputs.DisplayPath ?? (p => p);
         await sink.WriteAsync(TrainingArtifacts.Results,
             TrainingOutputs.ResultsJson(inputs, epoch, metrics, validation, display, thresholds), cancellationToken);
+        await sink.WriteAsync(TrainingArtifacts.ClassThresholds, ClassThresholdSearch.ToCsv(inputs.Classes, thresholds), cancellationToken);
         await sink.WriteAsync(TrainingArtifacts.BestMetrics, JsonSerializer.SerializeToUtf8Bytes(
             BestMetricsDocument.From(epoch, metrics), TrainingOutputs.Json), cancellationToken);
     }
