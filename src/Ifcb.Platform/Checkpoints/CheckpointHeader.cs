@@ -55,7 +55,9 @@ public sealed record CheckpointHeader
     /// <summary>
     /// Per-class score thresholds in class order (<c>class_thresholds</c>; absent in checkpoints written before them): a
     /// ROI whose winning score is below its class's threshold is labelled <c>unclassified</c>; null entries have none.
+    /// Left out of the file when null, so a checkpoint without thresholds stays byte for byte what format 1 always wrote.
     /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double?[]? ClassThresholds { get; init; }
 
     /// <summary>
