@@ -17,6 +17,8 @@ namespace Ifcb.Inference;
 /// Differences from neuston, on purpose: image runs apply the model's img_norm (neuston forgets it); bins in any folder
 /// are found (pyifcb skips unlisted folder names silently); bins are processed in ordinal path order (neuston: reverse);
 /// <c>--clobber</c> also applies to image outputs; <c>.h5</c> holds float32/int32 (see <see cref="Hdf5ResultWriter"/>).
+/// Every result file also names the run, the platform version and the model (<see cref="RunProvenance"/>) and gives each
+/// row's thresholded class beside its winner (<see cref="ClassThresholds"/>: the request's, else the checkpoint's).
 /// Not thread-safe; use one engine per thread.
 /// </summary>
 public sealed class RunEngine
