@@ -3,8 +3,9 @@
 #   - RabbitMQ (Debian's rabbitmq-server; run as a local executable by the AppHost, the service is not enabled)
 #   - Azurite (npm, pinned in package.json; `npm ci`)
 #   - with --tests: Debian's PyTorch/torchvision/numpy/PIL/h5py, the reference implementation the parity tests compare against,
-#     python3-onnx, whose checker the ONNX export tests run on every exported file, and python3-pandas, with which the
-#     pyifcb v4 CSV test reads RUN's output as pyifcb does
+#     python3-onnx, whose checker the ONNX export tests run on every exported file, python3-pandas, with which the pyifcb
+#     v4 CSV test reads RUN's output as pyifcb does, and npm's onnxruntime-node, an outside ONNX consumer
+#     (tests/Ifcb.Inference.Tests/node)
 #   - NuGet packages (`dotnet restore`)
 # The .NET 10 SDK itself must already be installed (https://dot.net); Node.js 20+ and npm likewise.
 set -euo pipefail
@@ -43,6 +44,16 @@ fi
 if [[ ! -x node_modules/.bin/azurite-blob ]] || ! diff -q <(node -p "require('./node_modules/azurite/package.json').version" 2>/dev/null) <(node -p "require('./package.json').dependencies.azurite") >/dev/null; then
   echo "==> npm ci (Azurite)"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# With --tests: ONNX Runtime for Node.js, the outside ONNX consumer of ExternalOnnxConsumerTests. --ignore-scripts: the CPU
+# binaries ship in the package; its install script would only download GPU providers from outside the npm registry.
+consumer=tests/Ifcb.Inference.Tests/node
+if $with_tests && { [[ ! -f $consumer/node_modules/onnxruntime-node/package.json ]] || ! diff -q \
+    <(node -p "require('./$consumer/node_modules/onnxruntime-node/package.json').version" 2>/dev/null) \
+    <(node -p "require('./$consumer/package.json').dependencies['onnxruntime-node']") >/dev/null; }; then
+  echo "==> npm ci (onnxruntime-node, for the ONNX consumer test)"
+  npm ci --prefix "$consumer" --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
 
 echo "==> dotnet restore"

@@ -8,9 +8,12 @@ using Ifcb.Testing;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
-// Usage: Ifcb.Inference.Bench [--threads T] [--images N] [--batch B] [--repeats R] [--bins K] [--arch a,b]
+// Usage: Ifcb.Inference.Bench [engines|export] [--threads T] [--images N] [--batch B] [--repeats R] [--bins K] [--arch a,b]
+// Without a mode: TorchSharp's forward vs torchvision's and end-to-end bins/hour. engines: RUN with ONNX Runtime vs
+// TorchSharp vs torchvision's forward (EngineBench). export: ONNX export time and size of every architecture.
 // Defaults keep the run to a minute or two on a small machine; scale --images/--repeats/--bins up for steadier numbers.
-var options = Options.Parse(args);
+var mode = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "forward";
+var options = Options.Parse(mode == "forward" ? args : args[1..]);
 set_num_threads(options.Threads);
 Console.WriteLine($"threads={options.Threads} images={options.Images} batch={options.Batch} repeats={options.Repeats} bins={options.Bins}");
 var work = Directory.CreateTempSubdirectory("ifcb-inference-bench-").FullName;
@@ -19,9 +22,22 @@ try
     var samples = Directory
         .EnumerateFiles(Path.Combine(RepoPaths.Root, "testdata", "training-sample"), "*.png", SearchOption.AllDirectories)
         .Order(StringComparer.Ordinal).Select(ImageDecoder.DecodeFile).ToList();
-    foreach (var arch in options.Architectures)
-        CompareForward(arch, samples, options, work);
-    EndToEnd(options, work);
+    switch (mode)
+    {
+        case "engines":
+            EngineBench.Engines(options, work, samples, RunPython);
+            break;
+        case "export":
+            EngineBench.Export(work);
+            break;
+        case "forward":
+            foreach (var arch in options.Architectures)
+                CompareForward(arch, samples, options, work);
+            EndToEnd(options, work);
+            break;
+        default:
+            throw new ArgumentException($"unknown mode {mode}; use engines, export or none");
+    }
 }
 finally
 {
@@ -68,9 +84,9 @@ static void CompareForward(string arch, List<DecodedImage> samples, Options opti
     using (no_grad())
         _ = model.Logits(input.narrow(0, 0, Math.Min(options.Batch, options.Images)));
     var ours = Forward();
-    var reference = RunPython("torchvision_forward.py", arch, classes.ToString(CultureInfo.InvariantCulture), weights, inputs,
+    var reference = RunPython("torchvision_forward.py", [arch, classes.ToString(CultureInfo.InvariantCulture), weights, inputs,
         options.Batch.ToString(CultureInfo.InvariantCulture), options.Threads.ToString(CultureInfo.InvariantCulture),
-        options.Repeats.ToString(CultureInfo.InvariantCulture));
+        options.Repeats.ToString(CultureInfo.InvariantCulture)]);
     var theirs = double.Parse(reference.Split(' ')[1], CultureInfo.InvariantCulture);
     var rois = (double)options.Images * options.Repeats;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -81,15 +97,7 @@ static void CompareForward(string arch, List<DecodedImage> samples, Options opti
 static void EndToEnd(Options options, string work)
 {
     // K copies of the white bin under distinct bin ids: decode, preprocess, classify and write .h5 per bin.
-    var white = Path.Combine(RepoPaths.Root, "testdata", "bins", "white", "D2013", "D201305", "D20130526", "D20130526T095207_IFCB013");
-    var bins = Path.Combine(work, "bins");
-    Directory.CreateDirectory(bins);
-    for (var i = 0; i < options.Bins; i++)
-    {
-        var lid = string.Create(CultureInfo.InvariantCulture, $"D20130526T{9 + (i / 3600):00}{i / 60 % 60:00}{i % 60:00}_IFCB013");
-        foreach (var extension in new[] { ".adc", ".roi", ".hdr" })
-            File.Copy(white + extension, Path.Combine(bins, lid + extension));
-    }
+    var bins = EngineBench.CopyWhiteBin(options.Bins, Path.Combine(work, "bins"));
     using var model = ModelZoo.Create("resnet18", 10, pretrainedLayout: false);
     model.eval();
     var hparams = new ModelHparams("resnet18", [.. Enumerable.Range(0, 10).Select(c => $"class_{c}")], 224, null, false, 0,
@@ -105,7 +113,7 @@ static void EndToEnd(Options options, string work)
         $"{options.Bins / seconds * 3600:F0} bins/hour (19-ROI bins; real bins hold hundreds to thousands of ROIs)"));
 }
 
-static string RunPython(string script, params string[] arguments)
+static string RunPython(string script, string[] arguments)
 {
     var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
     start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, script));

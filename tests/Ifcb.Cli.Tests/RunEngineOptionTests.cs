@@ -3,7 +3,7 @@ using Ifcb.Testing;
 
 namespace Ifcb.Cli.Tests;
 
-/// <summary><c>ifcb run --engine onnx|torch</c> in local mode.</summary>
+/// <summary><c>ifcb run --engine auto|onnx|torch</c> in local mode, and what auto picks.</summary>
 public sealed class RunEngineOptionTests : IDisposable
 {
     private static readonly string WhiteBin = Path.Combine(RepoPaths.Root, "testdata", "bins", "white");
@@ -35,12 +35,17 @@ public sealed class RunEngineOptionTests : IDisposable
     }
 
     [Fact]
-    public async Task The_onnx_engine_is_refused_for_a_remote_run()
+    public void Auto_means_onnx_on_the_cpu_and_torch_on_a_gpu_and_names_are_checked()
     {
-        var result = await CliRunner.RunAsync("run", WhiteBin, "plankton@production", "r1", "--engine", "onnx", "--remote",
-            "--server", "http://127.0.0.1:9");
-        Assert.Equal(ExitCodes.Usage, result.ExitCode);
-        Assert.Contains("--engine onnx runs locally only", result.Error, StringComparison.Ordinal);
+        // The meta device stands in for a GPU: constructing a CUDA device fails on a machine without one.
+        Assert.Equal(Ifcb.Inference.InferenceEngine.Onnx, Ifcb.Inference.InferenceEngines.Resolve("auto", TorchSharp.torch.CPU));
+        Assert.Equal(Ifcb.Inference.InferenceEngine.Onnx, Ifcb.Inference.InferenceEngines.Resolve("", TorchSharp.torch.CPU));
+        Assert.Equal(Ifcb.Inference.InferenceEngine.Torch, Ifcb.Inference.InferenceEngines.Resolve("auto", TorchSharp.torch.META));
+        Assert.Equal(Ifcb.Inference.InferenceEngine.Torch, Ifcb.Inference.InferenceEngines.Resolve("torch", TorchSharp.torch.CPU));
+        Assert.Equal(Ifcb.Inference.InferenceEngine.Onnx, Ifcb.Inference.InferenceEngines.Resolve("onnx", TorchSharp.torch.CPU));
+        var unknown = Assert.Throws<Ifcb.Platform.IfcbException>(() => Ifcb.Inference.InferenceEngines.Resolve("ONNX", TorchSharp.torch.CPU));
+        Assert.Equal(Ifcb.Platform.ErrorKind.InvalidArgument, unknown.Kind);
+        Assert.Contains("use auto, torch, onnx", unknown.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -104,6 +104,38 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         Assert.True(download.ExitCode == 0, download.Error);
         Assert.Equal(SHA256.HashData(File.ReadAllBytes(checkpoint)), SHA256.HashData(File.ReadAllBytes(downloaded)));
 
+        // The registry exports the version to ONNX once and serves the cached blob the second time.
+        var onnx = Path.Combine(_temp, "export", "model.onnx");
+        var exported = await IfcbAsync("models", "export", "cli-ci@production", "--format", "onnx", "-o", onnx, "--json");
+        Assert.True(exported.ExitCode == 0, exported.Error + exported.Output);
+        using (var report = JsonDocument.Parse(exported.Output))
+        {
+            Assert.False(report.RootElement.GetProperty("cached").GetBoolean());
+            Assert.Equal($"cli-ci/{version}", report.RootElement.GetProperty("version").GetString());
+        }
+        Assert.Equal(["Mesodinium_major", "Strombidium-like"], File.ReadAllLines(Path.Combine(_temp, "export", "classes.txt")));
+        var first = File.ReadAllBytes(onnx);
+        var exportedAgain = await IfcbAsync("models", "export", "cli-ci/" + version, "-o", onnx, "--json");
+        Assert.True(exportedAgain.ExitCode == 0, exportedAgain.Error);
+        using (var report = JsonDocument.Parse(exportedAgain.Output))
+            Assert.True(report.RootElement.GetProperty("cached").GetBoolean());
+        Assert.Equal(first, File.ReadAllBytes(onnx));
+        // The ONNX checker (Debian's python3-onnx) accepts it, and the metadata names the registered version and its checkpoint.
+        const string Checker = "import json, onnx, sys; m = onnx.load(sys.argv[1]); onnx.checker.check_model(m); " +
+            "print(json.dumps({p.key: p.value for p in m.metadata_props}))";
+        var check = Process.Start(new ProcessStartInfo("/usr/bin/python3", ["-c", Checker, onnx]) { RedirectStandardOutput = true })!;
+        var metadataText = await check.StandardOutput.ReadToEndAsync();
+        await check.WaitForExitAsync();
+        Assert.Equal(0, check.ExitCode);
+        using (var metadata = JsonDocument.Parse(metadataText))
+        {
+            Assert.Equal("cli-ci", metadata.RootElement.GetProperty("registry_name").GetString());
+            Assert.Equal(version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                metadata.RootElement.GetProperty("registry_version").GetString());
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(checkpoint))),
+                metadata.RootElement.GetProperty("checkpoint_sha256").GetString());
+        }
+
         var history = await IfcbAsync("models", "history", "cli-ci", "--json");
         Assert.Contains("alias.set", history.Output, StringComparison.Ordinal);
     }

@@ -52,7 +52,8 @@ public sealed class RunTests(PlatformFixture platform)
 
         var started = await Runs.StartRunAsync(new StartRunRequest
         {
-            Model = "e2e-run-model@production", RunId = "e2e-run", BinSet = set.Id,
+            // ONNX Runtime on the worker (auto picks it on a CPU too; named here so a change of default cannot hide it).
+            Model = "e2e-run-model@production", RunId = "e2e-run", BinSet = set.Id, Engine = "onnx",
             Outfile = { "D{BIN_YEAR}/D{BIN_DATE}/{BIN_ID}_class.h5", "{BIN_ID}.csv" },
         }, PlatformFixture.Auth);
         Assert.Equal(version, started.ModelVersion);
@@ -121,6 +122,10 @@ public sealed class RunTests(PlatformFixture platform)
         var both = await Assert.ThrowsAsync<RpcException>(async () => await Runs.StartRunAsync(
             new StartRunRequest { Model = "x", RunId = "r", BinSet = "a", Dataset = "b" }, PlatformFixture.Auth));
         Assert.Equal(StatusCode.InvalidArgument, both.StatusCode);
+        var engine = await Assert.ThrowsAsync<RpcException>(async () => await Runs.StartRunAsync(
+            new StartRunRequest { Model = "x", RunId = "r", BinSet = "a", Engine = "tensorrt" }, PlatformFixture.Auth));
+        Assert.Equal(StatusCode.InvalidArgument, engine.StatusCode);
+        Assert.Contains("use auto, torch, onnx", engine.Status.Detail, StringComparison.Ordinal);
 
         var set = await BinSetUpload.UploadAsync(Datasets, "e2e-bins-bad", BinSetUpload.FindBinFiles(
             Path.Combine(RepoPaths.Root, "testdata", "bins", "white")), PlatformFixture.Auth);

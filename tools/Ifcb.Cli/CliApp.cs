@@ -17,6 +17,7 @@ public static class CliApp
         root.Subcommands.Add(NormCommand.Build(context));
         root.Subcommands.Add(TrainCommand.Build(context));
         root.Subcommands.Add(RunCommand.Build(context));
+        root.Subcommands.Add(EvaluateCommand.Build(context));
         root.Subcommands.Add(JobsCommands.Build(context));
         root.Subcommands.Add(ModelsCommands.Build(context));
         root.Subcommands.Add(WeightsCommands.Build(context));

@@ -2,8 +2,6 @@ using System.CommandLine;
 using Ifcb.Client;
 using Ifcb.Contracts;
 using Ifcb.Inference;
-using Ifcb.Inference.Outputs;
-using Ifcb.Models.Checkpoints;
 using Spectre.Console;
 
 namespace Ifcb.Cli;
@@ -59,9 +57,10 @@ public static class RunCommand
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
         var engine = new Option<string>("--engine")
         {
-            Description = "What runs the model: torch (TorchSharp) or onnx (its exported ONNX graph in ONNX Runtime, CPU only).",
-            DefaultValueFactory = _ => "torch",
-        }.AcceptOnlyFromAmong("torch", "onnx");
+            Description = "What runs the model: torch (TorchSharp), onnx (its exported ONNX graph in ONNX Runtime, CPU only) " +
+                "or auto (onnx on the CPU, where it is faster; torch on a GPU).",
+            DefaultValueFactory = _ => InferenceEngines.Auto,
+        }.AcceptOnlyFromAmong([.. InferenceEngines.Names]);
         var outfileFormat = new Option<string>("--outfile-format")
         {
             Description = "Class-scores layout: v3 (neuston's .h5/.json and the platform's .csv) or v4 (.csv outputs are " +
@@ -86,17 +85,15 @@ public static class RunCommand
         command.SetHandler(context, async (parse, ct) =>
         {
             var json = parse.GetValue(GlobalOptions.Json);
-            var onnx = parse.GetValue(engine) == "onnx";
+            var engineName = parse.GetValue(engine)!;
             if (parse.GetValue(remote))
             {
-                if (onnx)
-                    throw new UsageException("--engine onnx runs locally only; the platform's RUN workers run the model with torch.");
                 if (parse.GetValue(outfileFormat) != "v3" || parse.GetValue(thresholds) is not null)
                     throw new UsageException("--outfile-format v4 and --thresholds run locally only; the platform's RUN workers " +
                         "write v3 outputs with the model's own thresholds.");
                 return await RunOnPlatformAsync(parse, context, json, ct);
             }
-            var (checkpoint, provenance) = await LoadModelAsync(parse, context, parse.GetValue(model)!, ct);
+            var (checkpoint, provenance) = await CheckpointSources.LoadWithProvenanceAsync(parse, context, parse.GetValue(model)!, ct);
             using var loaded = checkpoint.Model;
             var filterTokens = parse.GetValue(filter) ?? [];
             var request = new RunRequest(parse.GetValue(source)!, parse.GetValue(runId)!)
@@ -109,7 +106,6 @@ public static class RunCommand
                     : RunFilter.Parse(filterTokens[0], filterTokens.Skip(1)),
                 Clobber = parse.GetValue(clobber),
                 BatchSize = parse.GetValue(batch),
-                Engine = onnx ? InferenceEngine.Onnx : InferenceEngine.Torch,
                 OutfileFormat = parse.GetValue(outfileFormat) == "v4" ? OutfileFormat.V4 : OutfileFormat.V3,
                 ModelProvenance = provenance,
                 Thresholds = parse.GetValue(thresholds) is { } thresholdsFile
@@ -117,8 +113,10 @@ public static class RunCommand
                     : null,
             };
             // auto means the GPU when there is one; the onnx engine has only the CPU.
-            var deviceName = onnx && parse.GetValue(device) == "auto" ? "cpu" : parse.GetValue(device)!;
-            var runner = new RunEngine(checkpoint, Ifcb.Models.DeviceSelection.Resolve(deviceName));
+            var deviceName = engineName == InferenceEngines.Onnx && parse.GetValue(device) == "auto" ? "cpu" : parse.GetValue(device)!;
+            var resolvedDevice = Ifcb.Models.DeviceSelection.Resolve(deviceName);
+            request = request with { Engine = InferenceEngines.Resolve(engineName, resolvedDevice) };
+            var runner = new RunEngine(checkpoint, resolvedDevice);
             var summary = json
                 ? runner.Run(request, cancellationToken: ct)
                 : context.Console.Progress()
@@ -172,7 +170,7 @@ public static class RunCommand
         var request = new Ifcb.Protos.StartRunRequest
         {
             Model = parse.GetValue<string>("MODEL")!, RunId = runId, Batch = parse.GetValue<int>("--batch"),
-            Device = parse.GetValue<string>("--device")!,
+            Device = parse.GetValue<string>("--device")!, Engine = parse.GetValue<string>("--engine")!,
             Outfile = { parse.GetValue<string[]>("--outfile") ?? [] },
             FilterMode = filterTokens.Length > 0 ? filterTokens[0] : "", FilterKeywords = { filterTokens.Skip(1) },
         };
@@ -230,38 +228,6 @@ public static class RunCommand
             context.Console.MarkupLine(Markup.Escape($"Run {run.JobId} {run.State}: {run.Completed.Count} classified, " +
                 $"{run.Failed.Count} failed; {listing.Artifacts.Count} files → {outputs}"));
         return run.State == Ifcb.Protos.JobState.Succeeded ? ExitCodes.Success : ExitCodes.Failed;
-    }
-
-    /// <summary>
-    /// A local checkpoint file, else (with a server) a registered version downloaded to a temporary file; with where it came
-    /// from, for the result files.
-    /// </summary>
-    private static async Task<(LoadedCheckpoint Checkpoint, ModelProvenance Provenance)> LoadModelAsync(ParseResult parse,
-        CliContext context, string model, CancellationToken ct)
-    {
-        if (File.Exists(model))
-        {
-            var provenance = ModelProvenance.FromFile(model);
-            await using var file = File.OpenRead(model);
-            return (Checkpoint.Load(file), provenance);
-        }
-        using var platform = PlatformConnection.From(parse, context);
-        if (!platform.Has(PlatformService.Registry))
-            throw new FileNotFoundException($"No checkpoint file '{model}'; to use a registered model (NAME@ALIAS) pass --server.");
-        var temporary = Path.Combine(Path.GetTempPath(), $"ifcb-run-{Guid.NewGuid():N}.ifcbmodel");
-        try
-        {
-            var downloaded = await ModelDownloads.DownloadAsync(platform.Registry, ModelRef.Parse(model), _ => temporary,
-                platform.Retry, ct);
-            context.Warn($"using {downloaded.Version.Name}/{downloaded.Version.Version}");
-            await using var file = File.OpenRead(downloaded.Path);
-            return (Checkpoint.Load(file), ModelProvenance.FromRegistry(
-                ModelRef.ToVersion(downloaded.Version.Name, downloaded.Version.Version), ModelRef.Parse(model), downloaded.Sha256));
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
     }
 
     /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and race the bar).</summary>

@@ -12,6 +12,7 @@ namespace Ifcb.Registry.Engine;
 /// models/{name}/versions/{0000003}/version.json         ModelVersion: status PENDING|READY|FAILED, arch, classes,
 ///                                                       img_norm, metrics, tags, lineage, sha256, size, ...
 /// models/{name}/versions/{0000003}/checkpoint.ifcbmodel the checkpoint bytes, committed only once verified
+/// models/{name}/versions/{0000003}/exports/model.onnx   cached exports of the checkpoint (VersionExports)
 /// models/{name}/idempotency/{sha256(key)}.json          claim of an idempotency key → version number
 /// audit/{name}/{utc ticks, 19 digits}-{guid}.json       AuditEntry, append-only (created once, never rewritten)
 /// </code>
@@ -32,6 +33,11 @@ internal static class RegistryLayout
     public static string VersionDocument(string model, int version) => $"{VersionFolder(model, version)}version.json";
 
     public static string Checkpoint(string model, int version) => $"{VersionFolder(model, version)}checkpoint.ifcbmodel";
+
+    /// <summary>Where a version's exports are cached (<see cref="VersionExports"/>).</summary>
+    public static string ExportsPrefix(string model, int version) => $"{VersionFolder(model, version)}exports/";
+
+    public static string Export(string model, int version, string fileName) => ExportsPrefix(model, version) + fileName;
 
     /// <summary>The key is hashed so any string (URLs, slashes) can be a key without escaping path rules.</summary>
     public static string IdempotencyClaim(string model, string idempotencyKey) =>

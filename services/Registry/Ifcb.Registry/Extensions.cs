@@ -33,6 +33,9 @@ public static class RegistryServiceExtensions
                     InitialTransferSize = UploadBlockBytes, MaximumTransferSize = UploadBlockBytes, MaximumConcurrency = 4,
                 },
             }));
+        builder.Services.AddSingleton(sp => new VersionExports(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>(),
+            OnnxVersionExporter.Export, OnnxVersionExporter.Version));
         builder.Services.AddScoped<RegistryEvents>();
         builder.Services.AddHostedService<ContainerInitializer>();
         // After the container initializer: hosted services start in registration order.

@@ -10,7 +10,8 @@ namespace Ifcb.Registry;
 /// engine's <see cref="Ifcb.Platform.IfcbException"/>s, mapped to status codes by the platform's ErrorInterceptor;
 /// every successful change is announced on the bus by <see cref="RegistryEvents"/>.
 /// </summary>
-public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry registry, RegistryEvents events, RegistryLimits limits)
+public sealed class RegistryGrpcService(
+    ServiceIdentity identity, ModelRegistry registry, VersionExports exports, RegistryEvents events, RegistryLimits limits)
     : Ifcb.Protos.Registry.RegistryBase
 {
     /// <summary>Download chunk size: large enough that per-message overhead is small, well under gRPC's 4 MiB default limit.</summary>
@@ -159,19 +160,51 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
     {
         var cancellationToken = context.CancellationToken;
         await using var download = await registry.OpenCheckpointAsync(request.ToEngine(), cancellationToken);
-        // Read one chunk ahead so the last chunk is known when it is sent and can carry the sha256. The engine's stream
-        // verifies size and sha256 on the read that reaches the end, so corrupted storage fails the call (DataLoss)
-        // before the last chunk, and the client never receives a sha256 for bytes that do not match it.
-        var current = await ReadChunkAsync(download.Content, cancellationToken);
+        await SendChunksAsync(download.Content, download.SizeBytes, download.Sha256, responseStream.WriteAsync, cancellationToken);
+    }
+
+    [ReadOnlyRpc]
+    public override async Task ExportVersion(ExportVersionRequest request, IServerStreamWriter<ExportChunk> responseStream,
+        ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        if (request.Format is not ("" or ExportRequest.Onnx))
+        {
+            throw Ifcb.Platform.IfcbException.InvalidArgument(
+                $"Unknown export format '{request.Format}'; the one format is {ExportRequest.Onnx}.");
+        }
+        var export = new ExportRequest(request.StaticBatch == 0 ? null : request.StaticBatch);
+        await using var opened = await exports.OpenAsync((request.Version ?? new VersionRef()).ToEngine(), export, cancellationToken);
+        await responseStream.WriteAsync(new ExportChunk
+        {
+            Info = new ExportInfo
+            {
+                Version = opened.Version.ToProto(), Format = ExportRequest.Onnx, FileName = export.FileName, Cached = opened.Cached,
+            },
+        }, cancellationToken);
+        await SendChunksAsync(opened.Content, opened.SizeBytes, opened.Sha256,
+            (chunk, token) => responseStream.WriteAsync(new ExportChunk { Chunk = chunk }, token), cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="content"/> as DataChunks. One chunk is read ahead so the last chunk is known when it is sent
+    /// and can carry the sha256. The content streams verify size and sha256 on the read that reaches the end, so
+    /// corrupted storage fails the call (DataLoss) before the last chunk, and the client never receives a sha256 for
+    /// bytes that do not match it.
+    /// </summary>
+    private static async Task SendChunksAsync(Stream content, long size, string sha256, Func<DataChunk, CancellationToken, Task> write,
+        CancellationToken cancellationToken)
+    {
+        var current = await ReadChunkAsync(content, cancellationToken);
         var first = true;
         while (current.Length > 0)
         {
-            var next = await ReadChunkAsync(download.Content, cancellationToken);
-            await responseStream.WriteAsync(new DataChunk
+            var next = await ReadChunkAsync(content, cancellationToken);
+            await write(new DataChunk
             {
                 Data = UnsafeByteOperations.UnsafeWrap(current),
-                TotalSize = first ? download.SizeBytes : 0,
-                Sha256 = next.Length == 0 ? download.Sha256 : "",
+                TotalSize = first ? size : 0,
+                Sha256 = next.Length == 0 ? sha256 : "",
             }, cancellationToken);
             first = false;
             current = next;

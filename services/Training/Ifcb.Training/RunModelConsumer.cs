@@ -127,7 +127,9 @@ public sealed class RunJobWork(
                 ModelProvenance = Ifcb.Inference.Outputs.ModelProvenance.FromRegistry(job.ModelVersion, ModelRef.Parse(spec.Model),
                     job.ModelSha256 ?? ""),
             };
-            var engine = new RunEngine(checkpoint, Ifcb.Models.DeviceSelection.Resolve(spec.Device));
+            var device = Ifcb.Models.DeviceSelection.Resolve(spec.Device);
+            request = request with { Engine = InferenceEngines.Resolve(spec.Engine, device) };
+            var engine = new RunEngine(checkpoint, device);
             var artifacts = runs.Artifacts(jobId);
             // The engine reports synchronously on its thread after every bin; uploading there keeps each bin's outputs
             // durable before the next one starts.

@@ -31,6 +31,7 @@ public sealed class RunsGrpcService(
         Limits.CheckText(request.Model, "model", 2 * ResourceName.MaxModelNameLength + 1);
         Limits.CheckText(request.Device, "device", 32);
         Limits.CheckText(request.FilterMode, "filter_mode", 8);
+        Ifcb.Inference.InferenceEngines.Check(request.Engine, "engine");
         Limits.CheckList(request.Outfile, "outfile");
         Limits.CheckList(request.FilterKeywords, "filter_keywords");
         if (request.Batch != 0)
@@ -71,6 +72,7 @@ public sealed class RunsGrpcService(
                 FilterMode = string.IsNullOrEmpty(request.FilterMode) ? null : request.FilterMode,
                 FilterKeywords = [.. request.FilterKeywords],
                 Device = string.IsNullOrWhiteSpace(request.Device) ? "auto" : request.Device,
+                Engine = string.IsNullOrWhiteSpace(request.Engine) ? Ifcb.Inference.InferenceEngines.Auto : request.Engine,
             },
         }.WithDeadline(JobDeadlines.From(request.DeadlineSeconds, now), now);
         run = await runs.CreateAsync(run, context.CancellationToken);

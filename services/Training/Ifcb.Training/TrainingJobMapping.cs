@@ -176,7 +176,7 @@ internal static class TrainingJobMapping
             {
                 Model = r.Request.Model, RunId = r.Request.RunId, BinSet = r.Request.BinSet ?? "", Dataset = r.Request.Dataset ?? "",
                 Outfile = { r.Request.OutputFiles }, Batch = r.Request.BatchSize, FilterMode = r.Request.FilterMode ?? "",
-                FilterKeywords = { r.Request.FilterKeywords }, Device = r.Request.Device,
+                FilterKeywords = { r.Request.FilterKeywords }, Device = r.Request.Device, Engine = r.Request.Engine,
             },
             ModelVersion = r.ModelVersion.ToString(),
             ItemsTotal = r.ItemsTotal,

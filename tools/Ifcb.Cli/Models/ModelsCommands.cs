@@ -21,5 +21,6 @@ public static class ModelsCommands
         ModelExportCommand.Build(context),
         ModelsDeleteCommand.Build(context),
         ModelsHistoryCommand.Build(context),
+        ModelsCompareCommand.Build(context),
     };
 }

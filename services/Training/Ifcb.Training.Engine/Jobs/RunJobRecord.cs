@@ -19,6 +19,8 @@ public sealed record RunRequestSpec
     public string? FilterMode { get; init; }
     public List<string> FilterKeywords { get; init; } = [];
     public string Device { get; init; } = "auto";
+    /// <summary>auto, torch or onnx (<c>InferenceEngines</c>); records stored before engines were selectable read as auto.</summary>
+    public string Engine { get; init; } = "auto";
 }
 
 public sealed record RunItemFailureRecord(string Id, string Reason);

@@ -1,0 +1,123 @@
+using System.CommandLine;
+using System.Globalization;
+using Ifcb.Contracts;
+using Ifcb.Inference;
+using Ifcb.Training.Engine;
+using Spectre.Console;
+
+namespace Ifcb.Cli;
+
+/// <summary>
+/// <c>ifcb evaluate MODEL SRC</c>: classifies a labelled dataset (a folder of class subfolders) with a checkpoint file
+/// or a registered version and reports the confusion matrix, per-class precision/recall/F1, weighted and macro F1 and
+/// accuracy; writes evaluation.json, evaluation_per_class.csv and confusion_matrix.png to --outdir.
+/// </summary>
+public static class EvaluateCommand
+{
+    /// <summary>What the verbs that evaluate share: the model, SRC and how to classify.</summary>
+    internal sealed record EvaluationOptionSet(Option<int> Batch, Option<string> Engine, Option<string> Device)
+    {
+        public static EvaluationOptionSet Create() => new(
+            new Option<int>("--batch", "--batch-size")
+            {
+                Description = "Images per forward pass.", DefaultValueFactory = _ => Defaults.BatchSize,
+            },
+            new Option<string>("--engine")
+            {
+                Description = "What runs the model: auto (onnx on the CPU, torch on a GPU), torch or onnx.",
+                DefaultValueFactory = _ => InferenceEngines.Auto,
+            }.AcceptOnlyFromAmong([.. InferenceEngines.Names]),
+            new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" });
+
+        public void AddTo(Command command)
+        {
+            command.Options.Add(Batch);
+            command.Options.Add(Engine);
+            command.Options.Add(Device);
+        }
+    }
+
+    public static Command Build(CliContext context)
+    {
+        var model = new Argument<string>("MODEL")
+        {
+            Description = "A .ifcbmodel checkpoint file, or with a server a registered NAME, NAME/VERSION or NAME@ALIAS.",
+        };
+        var source = new Argument<string>("SRC") { Description = "A labelled dataset: a folder with one subfolder of images per class." };
+        var outdir = new Option<string?>("--outdir") { Description = "Where to write the report (default evaluation-output/MODEL_ID)." };
+        var options = EvaluationOptionSet.Create();
+        var command = new Command("evaluate",
+            "Score a trained model on a labelled dataset: confusion matrix, precision/recall/F1, accuracy.")
+        {
+            model, source, outdir,
+        };
+        options.AddTo(command);
+        command.SetHandler(context, async (parse, ct) =>
+        {
+            var report = await EvaluateAsync(parse, context, options, parse.GetValue(model)!, parse.GetValue(source)!, ct);
+            var folder = parse.GetValue(outdir) ?? Path.Combine("evaluation-output", report.ModelId);
+            var files = ModelEvaluation.WriteOutputs(report, folder);
+            if (parse.GetValue(GlobalOptions.Json))
+            {
+                context.WriteJson(report);
+                return ExitCodes.Success;
+            }
+            var table = new Table().AddColumns("class", "precision", "recall", "f1", "support", "predicted");
+            foreach (var row in report.PerClass)
+            {
+                table.AddRow(Markup.Escape(row.Name), Number(row.Precision), Number(row.Recall), Number(row.F1),
+                    row.Support.ToString(CultureInfo.InvariantCulture), row.Predicted.ToString(CultureInfo.InvariantCulture));
+            }
+            context.Console.Write(table);
+            context.Console.MarkupLine(Markup.Escape(
+                $"{report.Images} images: accuracy {Number(report.Accuracy)}, f1_weighted {Number(report.F1Weighted)}, " +
+                $"f1_macro {Number(report.F1Macro)}; written to {string.Join(", ", files)}"));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Loads the model (file or registered version) and evaluates it on SRC, with a progress bar unless --json.</summary>
+    internal static async Task<EvaluationReport> EvaluateAsync(ParseResult parse, CliContext context, EvaluationOptionSet options,
+        string model, string source, CancellationToken ct)
+    {
+        var batch = parse.GetValue(options.Batch);
+        Ifcb.Platform.Limits.Check(batch, 1, Ifcb.Platform.Limits.MaxBatch, "--batch", nameof(Ifcb.Platform.Limits.MaxBatch));
+        if (!Directory.Exists(source))
+            throw new DirectoryNotFoundException($"Dataset folder {source} does not exist; it should contain one subfolder per class.");
+        var checkpoint = await CheckpointSources.LoadAsync(parse, context, model, ct);
+        using var loaded = checkpoint.Model;
+        var engineName = parse.GetValue(options.Engine)!;
+        var deviceName = engineName == InferenceEngines.Onnx && parse.GetValue(options.Device) == "auto"
+            ? "cpu"
+            : parse.GetValue(options.Device)!;
+        var device = Ifcb.Models.DeviceSelection.Resolve(deviceName);
+        var evaluation = new EvaluationOptions
+        {
+            BatchSize = batch, Device = device, Engine = InferenceEngines.Resolve(engineName, device),
+        };
+        if (parse.GetValue(GlobalOptions.Json))
+            return ModelEvaluation.Evaluate(checkpoint, source, evaluation, cancellationToken: ct);
+        return context.Console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(progress =>
+            {
+                var bar = progress.AddTask($"{checkpoint.Hparams.ModelId}: images", maxValue: 1);
+                var report = ModelEvaluation.Evaluate(checkpoint, source, evaluation, new InlineProgress(p =>
+                {
+                    bar.MaxValue = Math.Max(1, p.Total);
+                    bar.Value = p.Done;
+                }), ct);
+                bar.Value = bar.MaxValue;
+                return report;
+            });
+    }
+
+    internal static string Number(double value) => value.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and race the bar).</summary>
+    private sealed class InlineProgress(Action<(int Done, int Total)> report) : IProgress<(int Done, int Total)>
+    {
+        public void Report((int Done, int Total) value) => report(value);
+    }
+}
