@@ -45,7 +45,8 @@ public sealed class RunEngine
     /// <exception cref="IfcbException">InvalidArgument: batch size over <see cref="Limits.MaxBatch"/> or, at the model's resize,
     /// over <see cref="Limits.MaxBatchTensorBytes"/>; too many or too long output patterns.</exception>
     /// <exception cref="ArgumentException">Invalid options: output pattern (unknown placeholder, absolute, '..') or extension,
-    /// a run or model id that is not a plain folder name, SRC that is not a bin, the onnx engine on a GPU.</exception>
+    /// a run or model id that is not a plain folder name, SRC that is not a bin, the onnx engine on a GPU, the v4 format for
+    /// images, thresholds that are not one per class.</exception>
     /// <exception cref="FileNotFoundException">SRC does not exist.</exception>
     /// <exception cref="OperationCanceledException">
     /// <paramref name="cancellationToken"/> fired; it is observed between bins (or image groups) and between batches.
