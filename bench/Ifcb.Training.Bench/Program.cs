@@ -85,7 +85,7 @@ static double PureCompute(TrainingInputs inputs, TrainingOptions options, int st
     using var valY = tensor(inputs.Validation.Images.Select(i => (long)i.ClassIndex).ToArray());
     manual_seed(1);
     using var net = ModelZoo.Create(options.Architecture, inputs.Classes.Count, pretrainedLayout: false);
-    using var optimizer = optim.Adam(net.parameters(), lr: TrainingRun.LearningRate);
+    using var optimizer = optim.Adam(net.parameters(), lr: Optimization.DefaultLearningRate);
     var watch = Stopwatch.StartNew();
     net.train();
     var n = trainX.shape[0];

@@ -72,3 +72,21 @@ public sealed record GrantDatasetRead(string Dataset);
 /// expires.
 /// </summary>
 public sealed record DatasetReadGrant(string Dataset, Uri ContainerUri, DateTimeOffset ExpiresOn);
+
+/// <summary>
+/// Event: a platform RUN with evaluate scored registered version <paramref name="ModelVersion"/> on labelled dataset
+/// <paramref name="Dataset"/> (its content <paramref name="DatasetFingerprint"/>). <paramref name="ReportJson"/> is the
+/// whole evaluation report (the run's evaluation.json): per-class precision/recall/F1/support and the confusion
+/// matrix. The Registry keeps it on the version, one record per dataset fingerprint.
+/// </summary>
+public sealed record ModelEvaluated(
+    string JobId,
+    ModelRef ModelVersion,
+    string Dataset,
+    string DatasetFingerprint,
+    int Images,
+    double Accuracy,
+    double F1Weighted,
+    double F1Macro,
+    DateTimeOffset EvaluatedAt,
+    string ReportJson);

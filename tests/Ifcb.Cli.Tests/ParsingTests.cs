@@ -40,6 +40,47 @@ public sealed class ParsingTests
     }
 
     [Fact]
+    public void Train_takes_optimizer_and_class_balancing_flags()
+    {
+        var parse = CliRunner.Parse("train", "src", "resnet18", "t", "--lr", "3e-4", "--optimizer", "adamw", "--weight-decay", "0.05",
+            "--lr-schedule", "cosine", "--class-weights", "weights.csv", "--sampler", "balanced");
+        AssertParses(parse);
+        Assert.Equal(3e-4, parse.GetValue<double?>("--lr"));
+        Assert.Equal("adamw", parse.GetValue<string>("--optimizer"));
+        Assert.Equal(0.05, parse.GetValue<double?>("--weight-decay"));
+        Assert.Equal("cosine", parse.GetValue<string>("--lr-schedule"));
+        Assert.Equal("weights.csv", parse.GetValue<string>("--class-weights"));
+        Assert.Equal("balanced", parse.GetValue<string>("--sampler"));
+        Assert.Equal(0.01, CliRunner.Parse("train", "src", "resnet18", "t", "--learning-rate", "0.01").GetValue<double?>("--lr"));
+
+        var defaults = CliRunner.Parse("train", "src", "resnet18", "t");
+        Assert.Null(defaults.GetValue<double?>("--lr"));
+        Assert.Equal("adam", defaults.GetValue<string>("--optimizer"));
+        Assert.Null(defaults.GetValue<double?>("--weight-decay"));
+        Assert.Equal("none", defaults.GetValue<string>("--lr-schedule"));
+        Assert.Equal("none", defaults.GetValue<string>("--class-weights"));
+        Assert.Equal("none", defaults.GetValue<string>("--sampler"));
+    }
+
+    [Fact]
+    public void Class_weights_are_a_mode_or_a_csv_file_read_for_both_modes()
+    {
+        Assert.Equal(("balanced", ""), TrainCommand.ReadClassWeights("balanced"));
+        Assert.Equal(("none", ""), TrainCommand.ReadClassWeights("none"));
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, "class,weight\na,2\n");
+            Assert.Equal(("file", "class,weight\na,2\n"), TrainCommand.ReadClassWeights(file));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+        Assert.Throws<UsageException>(() => TrainCommand.ReadClassWeights("no-such-weights.csv"));
+    }
+
+    [Fact]
     public void Train_defaults_are_neustons()
     {
         var parse = CliRunner.Parse("train", "src", "resnet18", "t");
@@ -129,6 +170,10 @@ public sealed class ParsingTests
     [InlineData("train", "src", "resnet18", "t", "--flip", "z")]                   // not a neuston flip
     [InlineData("train", "src", "resnet18", "t", "--emax", "many")]                // not a number
     [InlineData("train", "src", "resnet18", "t", "--class-config", "only.csv")]   // CSV without COL
+    [InlineData("train", "src", "resnet18", "t", "--optimizer", "rmsprop")]       // not an offered optimiser
+    [InlineData("train", "src", "resnet18", "t", "--lr-schedule", "step")]        // not an offered schedule
+    [InlineData("train", "src", "resnet18", "t", "--sampler", "smote")]
+    [InlineData("train", "src", "resnet18", "t", "--lr", "fast")]                 // not a number
     [InlineData("norm", "src", "--estimator", "median")]
     [InlineData("jobs", "list", "--state", "sleeping")]
     [InlineData("models", "register", "m.ifcbmodel")]                             // --name is required

@@ -136,6 +136,28 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
                 metadata.RootElement.GetProperty("checkpoint_sha256").GetString());
         }
 
+        // A platform evaluation on the uploaded dataset: a worker scores the version, the registry keeps the figures on it,
+        // and a comparison on that dataset reuses them instead of evaluating again.
+        var evaluated = await IfcbAsync("evaluate", "cli-ci@production", "cli-sample", "--remote", "--outdir", Path.Combine(_temp, "eval"),
+            "--json");
+        Assert.True(evaluated.ExitCode == 0, evaluated.Error + evaluated.Output);
+        using (var report = JsonDocument.Parse(evaluated.Output))
+            Assert.Equal(30, report.RootElement.GetProperty("images").GetInt32());
+        Assert.True(File.Exists(Path.Combine(_temp, "eval", "confusion_matrix.png")));
+        var registry = new Ifcb.Protos.Registry.RegistryClient(platform.Channel("registry"));
+        var exact = new Ifcb.Protos.VersionRef { Name = "cli-ci", Version = version };
+        Ifcb.Protos.ListEvaluationsReply kept;
+        for (var attempt = 0; (kept = await registry.ListEvaluationsAsync(exact)).Evaluations.Count == 0 && attempt < 60; attempt++)
+            await Task.Delay(500);
+        var evaluation = Assert.Single(kept.Evaluations);
+        Assert.Equal("cli-sample", evaluation.Dataset);
+        Assert.Equal(30, evaluation.Images);
+        var compared = await IfcbAsync("models", "compare", "cli-ci@production", "cli-ci/" + version, "--dataset", "cli-sample", "--remote",
+            "--require-better", "f1_weighted");
+        Assert.Equal(1, compared.ExitCode); // the same version is not strictly better than itself
+        Assert.Contains("is not better than", compared.Output, StringComparison.Ordinal);
+        Assert.Equal(2, compared.Error.Split("the registry's evaluation on cli-sample").Length - 1);
+
         var history = await IfcbAsync("models", "history", "cli-ci", "--json");
         Assert.Contains("alias.set", history.Output, StringComparison.Ordinal);
     }

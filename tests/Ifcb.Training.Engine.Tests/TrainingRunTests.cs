@@ -46,7 +46,8 @@ public sealed class TrainingRunTests : IDisposable
 
         var dir = sink.Directory;
         var csv = File.ReadAllLines(Path.Combine(dir, "epochs.csv"));
-        Assert.Equal("epoch,best,train_loss,val_loss,f1_macro,f1_weighted,val_loss_mean,accuracy,seconds,images_per_second", csv[0]);
+        Assert.Equal("epoch,best,train_loss,val_loss,f1_macro,f1_weighted,val_loss_mean,accuracy,seconds,images_per_second,lr",
+            csv[0]);
         Assert.Equal(3, csv.Length);
         Assert.StartsWith("0,True,", csv[1], StringComparison.Ordinal);
 
@@ -69,6 +70,12 @@ public sealed class TrainingRunTests : IDisposable
         using var args = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "args.json")));
         Assert.Equal(1234, args.RootElement.GetProperty("seed").GetInt64());
         Assert.False(args.RootElement.GetProperty("pretrained").GetBoolean());
+        // neuston's optimiser when no option says otherwise: Adam, lr 1e-3, no weight decay, no schedule.
+        Assert.Equal("adam", args.RootElement.GetProperty("optimizer").GetString());
+        Assert.Equal(1e-3, args.RootElement.GetProperty("lr").GetDouble());
+        Assert.Equal(0, args.RootElement.GetProperty("weight_decay").GetDouble());
+        Assert.Equal("none", args.RootElement.GetProperty("lr_schedule").GetString());
+        Assert.All(result.Epochs, e => Assert.Equal(1e-3, e.LearningRate));
 
         await using var checkpoint = File.OpenRead(Path.Combine(dir, result.BestCheckpointName));
         var loaded = Checkpoint.Load(checkpoint);
@@ -76,6 +83,8 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal("resnet18", loaded.Hparams.Architecture);
         Assert.Equal(32, loaded.Hparams.Resize);
         Assert.Equal(2, model.NumClasses);
+        Assert.Equal("adam", loaded.Hparams.Extras!["optimizer"]);
+        Assert.Equal("0.001", loaded.Hparams.Extras["lr"]);
 
         // The best epoch's per-class thresholds, as ClassThresholdSearch chooses them from results.json's own scores, are
         // in results.json and in the checkpoint (3 validation images per class: the minimum).
@@ -129,6 +138,78 @@ public sealed class TrainingRunTests : IDisposable
         // Model, optimizer and shuffle order are restored exactly, so the resumed epoch matches an uninterrupted run.
         Assert.Equal(uninterrupted.Epochs[2].TrainLoss, resumed.Epochs[2].TrainLoss, 5);
         Assert.Equal(uninterrupted.Epochs[2].ValLoss, resumed.Epochs[2].ValLoss, 5);
+    }
+
+    [Fact]
+    public async Task A_resumed_run_with_optimizer_options_and_a_schedule_equals_an_uninterrupted_one()
+    {
+        // SGD's momentum buffers and weight decay, and a cosine schedule whose rate changes every epoch: all of it must
+        // survive the interruption for the third epoch to match.
+        var options = Options(emax: 2) with
+        {
+            Optimizer = OptimizerKind.Sgd,
+            LearningRate = 0.05,
+            WeightDecay = 1e-3,
+            LrSchedule = LrSchedule.Cosine,
+        };
+        var (uninterrupted, _) = await TrainAsync("schedule-reference", options);
+
+        using var cancel = new CancellationTokenSource();
+        var stopAfterFirstEpoch = new RecordingObserver(onEpoch: e => { if (e.Epoch == 0) cancel.Cancel(); });
+        var (interrupted, sink) = await TrainAsync("schedule-resume", options, stopAfterFirstEpoch, cancel.Token);
+        Assert.True(interrupted.Cancelled);
+        var (resumed, _) = await TrainAsync("schedule-resume", options, sink: sink);
+
+        Assert.Equal(1, resumed.ResumedFromEpoch);
+        // Cosine over emax 2: 0.05, then 0.05·(1 + cos(π/2))/2.
+        double[] rates = [0.05, 0.025];
+        Assert.Equal(rates, uninterrupted.Epochs.Select(e => e.LearningRate!.Value), (a, b) => Math.Abs(a - b) < 1e-15);
+        Assert.Equal(uninterrupted.Epochs.Select(e => e.LearningRate), resumed.Epochs.Select(e => e.LearningRate));
+        Assert.Equal(uninterrupted.Epochs[1].TrainLoss, resumed.Epochs[1].TrainLoss);
+        Assert.Equal(uninterrupted.Epochs[1].ValLoss, resumed.Epochs[1].ValLoss);
+
+        using var args = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(sink.Directory, "args.json")));
+        Assert.Equal("sgd", args.RootElement.GetProperty("optimizer").GetString());
+        Assert.Equal("cosine", args.RootElement.GetProperty("lr_schedule").GetString());
+        Assert.Equal(1e-3, args.RootElement.GetProperty("weight_decay").GetDouble());
+
+        // The same folder cannot be continued with another optimiser: its saved state would not fit.
+        var error = await Assert.ThrowsAsync<ArgumentException>(() =>
+            TrainAsync("schedule-resume", options with { Optimizer = OptimizerKind.Adam }, sink: sink));
+        Assert.Contains("written with optimizer sgd", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Class_weights_and_the_balanced_sampler_train_and_are_recorded()
+    {
+        var weights = ClassWeights.FromCsv("class,weight\nMesodinium_major,2.5\nStrombidium-like,0.5\n");
+        var (weighted, sink) = await TrainAsync("weighted", Options(emax: 1) with { ClassWeights = weights, Resize = 16 });
+        Assert.True(double.IsFinite(weighted.Epochs[0].TrainLoss));
+        using (var args = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(sink.Directory, "args.json"))))
+        {
+            Assert.Equal("file", args.RootElement.GetProperty("class_weights").GetString());
+            var values = args.RootElement.GetProperty("class_weight_values");
+            Assert.Equal(2.5, values.GetProperty("Mesodinium_major").GetDouble());
+            Assert.Equal(0.5, values.GetProperty("Strombidium-like").GetDouble());
+        }
+        await using (var checkpoint = File.OpenRead(Path.Combine(sink.Directory, weighted.BestCheckpointName)))
+        {
+            var loaded = Checkpoint.Load(checkpoint);
+            loaded.Model.Dispose();
+            Assert.Equal("file", loaded.Hparams.Extras!["class_weights"]);
+            Assert.Equal("none", loaded.Hparams.Extras["sampler"]);
+        }
+
+        var (sampled, sampledSink) = await TrainAsync("sampled", Options(emax: 1) with { Sampler = SamplerKind.Balanced, Resize = 16 });
+        Assert.True(double.IsFinite(sampled.Epochs[0].TrainLoss));
+        using var sampledArgs = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(sampledSink.Directory, "args.json")));
+        Assert.Equal("balanced", sampledArgs.RootElement.GetProperty("sampler").GetString());
+        Assert.Equal("none", sampledArgs.RootElement.GetProperty("class_weights").GetString());
+
+        // A file that does not fit the dataset's classes fails before training, naming them.
+        var error = Assert.Throws<ArgumentException>(() => TrainingPreparation.FromSource(
+            Options() with { ClassWeights = ClassWeights.FromCsv("Mesodinium_major,1\nCiliophora,2\n") }, Sample, weights: null));
+        Assert.Contains("does not train: 'Ciliophora'", error.Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_scratch, recursive: true);

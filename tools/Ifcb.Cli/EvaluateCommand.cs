@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Ifcb.Contracts;
 using Ifcb.Inference;
+using Ifcb.Protos;
 using Ifcb.Training.Engine;
 using Spectre.Console;
 
@@ -10,13 +11,21 @@ namespace Ifcb.Cli;
 /// <summary>
 /// <c>ifcb evaluate MODEL SRC</c>: classifies a labelled dataset (a folder of class subfolders) with a checkpoint file
 /// or a registered version and reports the confusion matrix, per-class precision/recall/F1, weighted and macro F1 and
-/// accuracy; writes evaluation.json, evaluation_per_class.csv and confusion_matrix.png to --outdir.
+/// accuracy; writes evaluation.json, evaluation_per_class.csv and confusion_matrix.png to --outdir. With
+/// <c>--remote</c>, SRC names an uploaded dataset and a Training worker evaluates (a RUN with evaluate); the Registry
+/// then keeps the figures on the version, keyed by the dataset's fingerprint (Registry.ListEvaluations).
 /// </summary>
 public static class EvaluateCommand
 {
     /// <summary>What the verbs that evaluate share: the model, SRC and how to classify.</summary>
     internal sealed record EvaluationOptionSet(Option<int> Batch, Option<string> Engine, Option<string> Device)
     {
+        public Option<bool> Remote { get; } = new("--remote")
+        {
+            Description = "Evaluate on the platform's workers: SRC (or --dataset) names an uploaded dataset, and the registry keeps " +
+                "the figures on the version.",
+        };
+
         public static EvaluationOptionSet Create() => new(
             new Option<int>("--batch", "--batch-size")
             {
@@ -34,6 +43,7 @@ public static class EvaluateCommand
             command.Options.Add(Batch);
             command.Options.Add(Engine);
             command.Options.Add(Device);
+            command.Options.Add(Remote);
         }
     }
 
@@ -43,7 +53,11 @@ public static class EvaluateCommand
         {
             Description = "A .ifcbmodel checkpoint file, or with a server a registered NAME, NAME/VERSION or NAME@ALIAS.",
         };
-        var source = new Argument<string>("SRC") { Description = "A labelled dataset: a folder with one subfolder of images per class." };
+        var source = new Argument<string>("SRC")
+        {
+            Description = "A labelled dataset: a folder with one subfolder of images per class " +
+                "(with --remote: an uploaded dataset's name).",
+        };
         var outdir = new Option<string?>("--outdir") { Description = "Where to write the report (default evaluation-output/MODEL_ID)." };
         var options = EvaluationOptionSet.Create();
         var command = new Command("evaluate",
@@ -54,9 +68,20 @@ public static class EvaluateCommand
         options.AddTo(command);
         command.SetHandler(context, async (parse, ct) =>
         {
-            var report = await EvaluateAsync(parse, context, options, parse.GetValue(model)!, parse.GetValue(source)!, ct);
-            var folder = parse.GetValue(outdir) ?? Path.Combine("evaluation-output", report.ModelId);
-            var files = ModelEvaluation.WriteOutputs(report, folder);
+            EvaluationReport report;
+            IReadOnlyList<string> files;
+            if (parse.GetValue(options.Remote))
+            {
+                var folder = Path.GetFullPath(parse.GetValue(outdir) ?? Path.Combine("evaluation-output", parse.GetValue(source)!));
+                report = await EvaluateOnPlatformAsync(parse, context, options, parse.GetValue(model)!, parse.GetValue(source)!, folder,
+                    reuse: false, ct);
+                files = [folder];
+            }
+            else
+            {
+                report = await EvaluateAsync(parse, context, options, parse.GetValue(model)!, parse.GetValue(source)!, ct);
+                files = ModelEvaluation.WriteOutputs(report, parse.GetValue(outdir) ?? Path.Combine("evaluation-output", report.ModelId));
+            }
             if (parse.GetValue(GlobalOptions.Json))
             {
                 context.WriteJson(report);
@@ -111,6 +136,46 @@ public static class EvaluateCommand
                 bar.Value = bar.MaxValue;
                 return report;
             });
+    }
+
+    /// <summary>
+    /// Evaluates a registered version on an uploaded dataset on the platform and downloads the outputs into
+    /// <paramref name="outputs"/>. With <paramref name="reuse"/>, an evaluation the registry already keeps for the dataset's
+    /// current content is used instead of running again.
+    /// </summary>
+    internal static async Task<EvaluationReport> EvaluateOnPlatformAsync(ParseResult parse, CliContext context, EvaluationOptionSet options,
+        string model, string dataset, string outputs, bool reuse, CancellationToken ct)
+    {
+        using var platform = PlatformConnection.From(parse, context);
+        if (!platform.Has(PlatformService.Training) || !platform.Has(PlatformService.Registry))
+            throw new UsageException("--remote needs a platform: pass --server URL (or set IFCB_SERVER).");
+        var reference = ModelRef.Parse(model);
+        var version = await platform.Registry.GetVersionAsync(reference.ToVersionRef(), cancellationToken: ct);
+        if (reuse)
+        {
+            var info = await platform.Datasets.DescribeAsync(new DatasetRef { Name = dataset }, cancellationToken: ct);
+            var kept = await platform.Registry.ListEvaluationsAsync(new VersionRef { Name = version.Name, Version = version.Version },
+                cancellationToken: ct);
+            if (kept.Evaluations.FirstOrDefault(e => e.DatasetFingerprint == info.Fingerprint) is { } stored)
+            {
+                context.Warn($"{version.Name}/{version.Version}: the registry's evaluation on {dataset} of {stored.EvaluatedAt} " +
+                    $"(job {stored.JobId})");
+                return ModelEvaluation.ReadReport(stored.ReportJson);
+            }
+        }
+        var request = new StartRunRequest
+        {
+            // The version resolved above, so a moving alias cannot change what is evaluated.
+            Model = $"{version.Name}/{version.Version}", RunId = "evaluate", Dataset = dataset, Evaluate = true,
+            Batch = parse.GetValue(options.Batch), Engine = parse.GetValue(options.Engine)!, Device = parse.GetValue(options.Device)!,
+        };
+        var (run, _) = await PlatformRuns.RunAndDownloadAsync(platform, context, request, outputs, parse.GetValue(GlobalOptions.Json), ct);
+        if (run.State != JobState.Succeeded)
+        {
+            throw new OperationFailedException(
+                $"Evaluation {run.JobId} of {version.Name}/{version.Version} ended {run.State}: {run.Error}");
+        }
+        return ModelEvaluation.ReadReport(await File.ReadAllTextAsync(Path.Combine(outputs, ModelEvaluation.ReportFileName), ct));
     }
 
     internal static string Number(double value) => value.ToString("0.0000", CultureInfo.InvariantCulture);

@@ -193,40 +193,15 @@ public static class RunCommand
             context.Warn($"uploaded {uploaded.Files} bin files ({uploaded.Bytes} bytes) as bin set '{uploaded.Id}'");
             request.BinSet = uploaded.Id;
         }
-        var run = await platform.Runs.StartRunAsync(request, platform.Auth, cancellationToken: ct);
-        context.Warn($"run {run.JobId} queued with {run.ModelVersion}");
-        // A watch that breaks (the service restarted, the connection was lost) is resumed; see ResumableWatch.
-        var runs = platform.Runs;
-        var runRef = new Ifcb.Protos.JobRef { JobId = run.JobId };
-        run = await ResumableWatch.FollowAsync("Runs.WatchRun", token => runs.GetRunAsync(runRef, cancellationToken: token).ResponseAsync,
-            token => runs.WatchRun(runRef, cancellationToken: token),
-            r => r.State is Ifcb.Protos.JobState.Succeeded or Ifcb.Protos.JobState.Failed or Ifcb.Protos.JobState.Cancelled,
-            update =>
-            {
-                if (!json)
-                    context.Console.MarkupLine(Markup.Escape(
-                        $"{update.State}: {update.ItemsDone}/{update.ItemsTotal} bins, {update.ImagesClassified} images"));
-            }, platform.Retry, ct);
         var outputs = Path.GetFullPath(parse.GetValue<string?>("--outdir") ?? Path.Combine("run-output", runId));
-        var listing = await platform.Runs.ListRunOutputsAsync(new Ifcb.Protos.JobRef { JobId = run.JobId }, cancellationToken: ct);
-        foreach (var artifact in listing.Artifacts)
-        {
-            var path = Path.GetFullPath(Path.Combine(outputs, artifact.Name));
-            if (!path.StartsWith(outputs + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                throw new InvalidDataException($"The server listed an output outside the run folder: {artifact.Name}");
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            await using var file = File.Create(path);
-            var output = new Ifcb.Protos.DownloadArtifactRequest { JobId = run.JobId, Name = artifact.Name };
-            await ChunkedDownload.DownloadAsync("Runs.DownloadRunOutput", token => runs.DownloadRunOutput(output, cancellationToken: token),
-                file, platform.Retry, cancellationToken: ct);
-        }
+        var (run, downloaded) = await PlatformRuns.RunAndDownloadAsync(platform, context, request, outputs, json, ct);
         foreach (var failure in run.Failed)
             context.Warn($"{failure.Id}: {failure.Reason}");
         if (json)
             context.WriteJson(run);
         else
             context.Console.MarkupLine(Markup.Escape($"Run {run.JobId} {run.State}: {run.Completed.Count} classified, " +
-                $"{run.Failed.Count} failed; {listing.Artifacts.Count} files → {outputs}"));
+                $"{run.Failed.Count} failed; {downloaded} files → {outputs}"));
         return run.State == Ifcb.Protos.JobState.Succeeded ? ExitCodes.Success : ExitCodes.Failed;
     }
 

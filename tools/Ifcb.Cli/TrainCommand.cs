@@ -73,11 +73,39 @@ public static class TrainCommand
         };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" }
             .AcceptOnlyFromAmong([.. DeviceSelection.Choices]);
+        var lr = new Option<double?>("--lr", "--learning-rate") { Description = "Initial learning rate (default 1e-3, neuston's)." };
+        var optimizer = new Option<string>("--optimizer")
+        {
+            Description = "adam (neuston's), adamw (decoupled weight decay) or sgd (momentum 0.9).", DefaultValueFactory = _ => "adam",
+        }.AcceptOnlyFromAmong([.. Optimization.OptimizerNames]);
+        var weightDecay = new Option<double?>("--weight-decay")
+        {
+            Description = "Weight decay, 0 to 1 (default 0.01 for adamw, 0 for adam and sgd).",
+        };
+        var lrSchedule = new Option<string>("--lr-schedule")
+        {
+            Description = "Learning-rate schedule, stepped per epoch: none, plateau (x0.1 after 5 epochs without a val_loss " +
+                "improvement) or cosine (annealed to 0 over --emax epochs).",
+            DefaultValueFactory = _ => "none",
+        }.AcceptOnlyFromAmong([.. Optimization.ScheduleNames]);
+        var classWeights = new Option<string>("--class-weights")
+        {
+            Description = "Weights of the training loss per class (validation loss stays unweighted): none, balanced " +
+                "(n_samples / (n_classes x count), scikit-learn's) or a class,weight CSV file.",
+            DefaultValueFactory = _ => "none", HelpName = "none|balanced|FILE",
+        };
+        var sampler = new Option<string>("--sampler")
+        {
+            Description = "none, or balanced: draw each epoch's training images with probability 1/count of their class " +
+                "(an alternative to --class-weights).",
+            DefaultValueFactory = _ => "none",
+        }.AcceptOnlyFromAmong("none", "balanced");
         var noWait = new Option<bool>("--no-wait") { Description = "With --server: print the job and return without following it." };
         var command = new Command("train", "Train a classifier (neuston TRAIN).")
         {
             source, model, trainId, untrain, imgNorm, seed, split, classConfig, classMin, classMax, emax, emin, estop, flip, batch, swap,
-            resize, outdir, modelId, register, weights, dataset, device, noWait,
+            resize, outdir, modelId, register, weights, dataset, device, lr, optimizer, weightDecay, lrSchedule, classWeights,
+            sampler, noWait,
         };
 
         command.SetHandler(context, async (parse, ct) =>
@@ -103,6 +131,7 @@ public static class TrainCommand
             {
                 if (registerAs is not null && !platform.Has(PlatformService.Registry))
                     throw new UsageException("--register needs the registry: pass --server URL or --registry-url URL.");
+                var (weightsMode, weightsCsv) = ReadClassWeights(parse.GetValue(classWeights));
                 var options = new TrainingOptions
                 {
                     Architecture = parse.GetValue(model)!, TrainId = parse.GetValue(trainId)!, Pretrained = !parse.GetValue(untrain),
@@ -114,6 +143,11 @@ public static class TrainCommand
                     Flip = FlipOption.Parse(parse.GetValue(flip)),
                     BatchSize = parse.GetValue(batch), Swap = parse.GetValue(swap), Resize = parse.GetValue(resize),
                     ModelId = parse.GetValue(modelId), Device = parse.GetValue(device)!,
+                    LearningRate = parse.GetValue(lr) ?? Optimization.DefaultLearningRate,
+                    Optimizer = Optimization.ParseOptimizer(parse.GetValue(optimizer)), WeightDecay = parse.GetValue(weightDecay),
+                    LrSchedule = Optimization.ParseSchedule(parse.GetValue(lrSchedule)),
+                    ClassWeights = ClassWeights.Parse(weightsMode, weightsCsv),
+                    Sampler = ClassWeights.ParseSampler(parse.GetValue(sampler)),
                 };
                 options.Validate();
                 var src = parse.GetValue(source)!;
@@ -171,7 +205,16 @@ public static class TrainCommand
                     Flip = parse.GetValue(flip) ?? "", Batch = parse.GetValue(batch), Swap = parse.GetValue(swap),
                     Resize = parse.GetValue(resize) ?? 0,
                     ModelId = parse.GetValue(modelId) ?? "", RegisterAs = registerAs ?? "", Device = parse.GetValue(device),
+                    Optimizer = parse.GetValue(optimizer), LrSchedule = parse.GetValue(lrSchedule),
+                    Sampler = parse.GetValue(sampler),
                 };
+                (request.ClassWeights, request.ClassWeightsCsv) = ReadClassWeights(parse.GetValue(classWeights));
+                if (request.ClassWeightsCsv.Length > 0)
+                    ClassWeights.FromCsv(request.ClassWeightsCsv); // a malformed file is reported before anything is uploaded
+                if (parse.GetValue(lr) is { } rate)
+                    request.Lr = rate;
+                if (parse.GetValue(weightDecay) is { } decay)
+                    request.WeightDecay = decay;
                 var job = await platform.Training.StartTrainingAsync(request, platform.Auth, cancellationToken: ct);
                 if (!json)
                     context.Console.MarkupLine($"Job [bold]{job.JobId}[/] queued (dataset {Markup.Escape(info.Name)}).");
@@ -188,6 +231,20 @@ public static class TrainCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>--class-weights none|balanced|FILE</c> as the job's (mode, CSV text): a FILE is read here, in both modes.
+    /// </summary>
+    internal static (string Mode, string Csv) ReadClassWeights(string? value)
+    {
+        var mode = value?.Trim() ?? "";
+        if (mode.Length == 0 || mode.Equals("none", StringComparison.OrdinalIgnoreCase)
+            || mode.Equals("balanced", StringComparison.OrdinalIgnoreCase))
+            return (mode.ToLowerInvariant(), "");
+        if (!File.Exists(mode))
+            throw new UsageException($"--class-weights '{mode}' is neither none, balanced nor an existing class,weight CSV file.");
+        return ("file", File.ReadAllText(mode));
     }
 
     /// <summary>

@@ -43,7 +43,7 @@ internal sealed class Deletions(
     }
 
     /// <summary>
-    /// Deletes a version, its cached exports and its checkpoint (FailedPrecondition while an alias points at it, unless
+    /// Deletes a version, its cached exports and evaluations and its checkpoint (FailedPrecondition while an alias points at it, unless
     /// <paramref name="force"/>, which removes those aliases first); the caller has validated the actor.
     /// </summary>
     /// <remarks>
@@ -82,8 +82,9 @@ internal sealed class Deletions(
                 };
         }, cancellationToken);
 
-        foreach (var export in await store.ListBlobNamesAsync(RegistryLayout.ExportsPrefix(modelName, version), cancellationToken))
-            await store.DeleteAsync(export, cancellationToken);
+        foreach (var derived in (await store.ListBlobNamesAsync(RegistryLayout.ExportsPrefix(modelName, version), cancellationToken))
+                     .Concat(await store.ListBlobNamesAsync(RegistryLayout.EvaluationsPrefix(modelName, version), cancellationToken)))
+            await store.DeleteAsync(derived, cancellationToken);
         await store.DeleteAsync(existing?.Value.CheckpointBlob ?? slot.Checkpoint, cancellationToken);
         if (existing?.Value.IdempotencyKey is { } key)
             await claims.ForgetAsync(modelName, key, version, cancellationToken);

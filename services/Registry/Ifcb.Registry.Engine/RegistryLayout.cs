@@ -13,6 +13,7 @@ namespace Ifcb.Registry.Engine;
 ///                                                       img_norm, metrics, tags, lineage, sha256, size, ...
 /// models/{name}/versions/{0000003}/checkpoint.ifcbmodel the checkpoint bytes, committed only once verified
 /// models/{name}/versions/{0000003}/exports/model.onnx   cached exports of the checkpoint (VersionExports)
+/// models/{name}/versions/{0000003}/evaluations/{fp}.json scores on a labelled dataset, per content (VersionEvaluations)
 /// models/{name}/idempotency/{sha256(key)}.json          claim of an idempotency key → version number
 /// audit/{name}/{utc ticks, 19 digits}-{guid}.json       AuditEntry, append-only (created once, never rewritten)
 /// </code>
@@ -38,6 +39,12 @@ internal static class RegistryLayout
     public static string ExportsPrefix(string model, int version) => $"{VersionFolder(model, version)}exports/";
 
     public static string Export(string model, int version, string fileName) => ExportsPrefix(model, version) + fileName;
+
+    /// <summary>Where a version's evaluations are kept (<see cref="VersionEvaluations"/>).</summary>
+    public static string EvaluationsPrefix(string model, int version) => $"{VersionFolder(model, version)}evaluations/";
+
+    public static string Evaluation(string model, int version, string fingerprint) =>
+        $"{EvaluationsPrefix(model, version)}{fingerprint}.json";
 
     /// <summary>The key is hashed so any string (URLs, slashes) can be a key without escaping path rules.</summary>
     public static string IdempotencyClaim(string model, string idempotencyKey) =>

@@ -36,6 +36,8 @@ public static class RegistryServiceExtensions
         builder.Services.AddSingleton(sp => new VersionExports(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>(),
             OnnxVersionExporter.Export, OnnxVersionExporter.Version));
+        builder.Services.AddSingleton(sp => new VersionEvaluations(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>()));
         builder.Services.AddScoped<RegistryEvents>();
         builder.Services.AddHostedService<ContainerInitializer>();
         // After the container initializer: hosted services start in registration order.
@@ -43,7 +45,11 @@ public static class RegistryServiceExtensions
 
         // AddIfcbGrpc registers the platform's ErrorInterceptor, which maps the engine's IfcbException kinds 1:1.
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
-        builder.AddIfcbMessaging("registry", bus => bus.AddConsumer<ModelTrainedConsumer>());
+        builder.AddIfcbMessaging("registry", bus =>
+        {
+            bus.AddConsumer<ModelTrainedConsumer>();
+            bus.AddConsumer<ModelEvaluatedConsumer>();
+        });
         return builder;
     }
 

@@ -11,7 +11,8 @@ namespace Ifcb.Registry;
 /// every successful change is announced on the bus by <see cref="RegistryEvents"/>.
 /// </summary>
 public sealed class RegistryGrpcService(
-    ServiceIdentity identity, ModelRegistry registry, VersionExports exports, RegistryEvents events, RegistryLimits limits)
+    ServiceIdentity identity, ModelRegistry registry, VersionExports exports, VersionEvaluations evaluations, RegistryEvents events,
+    RegistryLimits limits)
     : Ifcb.Protos.Registry.RegistryBase
 {
     /// <summary>Download chunk size: large enough that per-message overhead is small, well under gRPC's 4 MiB default limit.</summary>
@@ -184,6 +185,22 @@ public sealed class RegistryGrpcService(
         }, cancellationToken);
         await SendChunksAsync(opened.Content, opened.SizeBytes, opened.Sha256,
             (chunk, token) => responseStream.WriteAsync(new ExportChunk { Chunk = chunk }, token), cancellationToken);
+    }
+
+    [ReadOnlyRpc]
+    public override async Task<ListEvaluationsReply> ListEvaluations(VersionRef request, ServerCallContext context)
+    {
+        var reply = new ListEvaluationsReply();
+        foreach (var e in await evaluations.ListAsync(request.ToEngine(), context.CancellationToken))
+        {
+            reply.Evaluations.Add(new Evaluation
+            {
+                Dataset = e.Dataset, DatasetFingerprint = e.DatasetFingerprint, JobId = e.JobId,
+                EvaluatedAt = e.EvaluatedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture), Images = e.Images,
+                Accuracy = e.Accuracy, F1Weighted = e.F1Weighted, F1Macro = e.F1Macro, ReportJson = e.ReportJson,
+            });
+        }
+        return reply;
     }
 
     /// <summary>

@@ -167,6 +167,11 @@ public static class ModelEvaluation
         return [json, perClass, png];
     }
 
+    /// <summary>Reads a report back from its evaluation.json (as <see cref="WriteOutputs"/> or a platform evaluation wrote it).</summary>
+    /// <exception cref="JsonException">Not an evaluation report.</exception>
+    public static EvaluationReport ReadReport(string json) =>
+        JsonSerializer.Deserialize<EvaluationReport>(json, Json) ?? throw new JsonException("The evaluation report is empty.");
+
     private static DecodedImage? TryDecode(string path)
     {
         try

@@ -27,7 +27,10 @@ public interface ITrainingObserver
 
 public sealed record BatchProgress(int Epoch, int Batch, int BatchesPerEpoch, double ImagesPerSecond, double RunningTrainLoss);
 
-/// <summary>One row of epochs.csv: neuston's columns plus the per-sample mean val loss, accuracy and timing.</summary>
+/// <summary>
+/// One row of epochs.csv: neuston's columns plus the per-sample mean val loss, accuracy, timing and the learning rate
+/// the epoch trained with (null in records written before it was recorded).
+/// </summary>
 public sealed record EpochRecord(
     int Epoch,
     bool Best,
@@ -38,7 +41,8 @@ public sealed record EpochRecord(
     double F1Weighted,
     double Accuracy,
     double Seconds,
-    double ImagesPerSecond);
+    double ImagesPerSecond,
+    double? LearningRate = null);
 
 /// <summary>Everything a run needs besides its options: the split dataset, where pixels come from, how to build the model.</summary>
 public sealed record TrainingInputs(

@@ -37,6 +37,22 @@ public sealed record TrainingOptions
     public string Device { get; init; } = "auto";
     /// <summary>Image decode threads; 0 = one per core.</summary>
     public int DecodeWorkers { get; init; }
+    /// <summary><c>--lr</c>: the initial learning rate (neuston's 1e-3).</summary>
+    public double LearningRate { get; init; } = Optimization.DefaultLearningRate;
+    /// <summary><c>--optimizer</c> (neuston: Adam).</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
+    /// <summary><c>--weight-decay</c>; null = the optimiser's default (<see cref="EffectiveWeightDecay"/>).</summary>
+    public double? WeightDecay { get; init; }
+    /// <summary><c>--lr-schedule</c> (neuston: none).</summary>
+    public LrSchedule LrSchedule { get; init; } = LrSchedule.None;
+
+    /// <summary><c>--class-weights</c>: weights of the training loss per class (neuston: none). Validation is unweighted.</summary>
+    public ClassWeights ClassWeights { get; init; } = ClassWeights.None;
+    /// <summary><c>--sampler</c>: how each epoch draws its training images (neuston: each once, shuffled).</summary>
+    public SamplerKind Sampler { get; init; } = SamplerKind.None;
+
+    /// <summary>The weight decay the optimiser uses: <see cref="WeightDecay"/>, else its default.</summary>
+    public double EffectiveWeightDecay => Optimization.EffectiveWeightDecay(Optimizer, WeightDecay);
 
     public int EffectiveResize => Resize ?? ModelZoo.InputSize(Architecture);
     public string EffectiveModelId => string.IsNullOrWhiteSpace(ModelId) ? TrainId : ModelId;
@@ -85,6 +101,11 @@ public sealed record TrainingOptions
             throw new ArgumentException($"class-min is {ClassMin}; it must be 0 or more.", nameof(ClassMin));
         if (ClassMax is { } max && max <= Math.Max(1, ClassMin))
             throw new ArgumentException($"class-max ({max}) must be greater than class-min ({ClassMin}).", nameof(ClassMax));
+        Optimization.Validate(LearningRate, WeightDecay);
+        if (ClassWeights.Mode != ClassWeightMode.None && Sampler != SamplerKind.None)
+            throw new ArgumentException(
+                "class-weights and sampler both rebalance the classes; choose one: --class-weights reweighs the loss, " +
+                "--sampler balanced redraws the images.", nameof(Sampler));
         if (!Ifcb.Models.DeviceSelection.Choices.Contains(Device))
             throw new ArgumentException(
                 $"device '{Device}' is not one of {string.Join(", ", Ifcb.Models.DeviceSelection.Choices)}.", nameof(Device));

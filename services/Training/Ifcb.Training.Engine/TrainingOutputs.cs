@@ -25,15 +25,15 @@ public static class TrainingOutputs
     public static string PlatformVersion { get; } =
         typeof(TrainingOutputs).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
 
-    /// <summary>neuston's columns (epoch, best, train_loss, val_loss, f1_macro, f1_weighted) then our extras.</summary>
+    /// <summary>neuston's columns (epoch, best, train_loss, val_loss, f1_macro, f1_weighted) then our extras (lr last).</summary>
     public static byte[] EpochsCsv(IEnumerable<EpochRecord> epochs)
     {
         var csv = new StringBuilder(
-            "epoch,best,train_loss,val_loss,f1_macro,f1_weighted,val_loss_mean,accuracy,seconds,images_per_second\n");
+            "epoch,best,train_loss,val_loss,f1_macro,f1_weighted,val_loss_mean,accuracy,seconds,images_per_second,lr\n");
         foreach (var e in epochs)
             csv.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"{e.Epoch},{(e.Best ? "True" : "False")},{e.TrainLoss:R},{e.ValLoss:R},{e.F1Macro:R},{e.F1Weighted:R}," +
-                $"{e.ValLossMean:R},{e.Accuracy:R},{e.Seconds:0.###},{e.ImagesPerSecond:0.##}"));
+                $"{e.ValLossMean:R},{e.Accuracy:R},{e.Seconds:0.###},{e.ImagesPerSecond:0.##},{e.LearningRate:R}"));
         return Encoding.UTF8.GetBytes(csv.ToString().Replace("\r\n", "\n", StringComparison.Ordinal));
     }
 
@@ -65,6 +65,13 @@ public static class TrainingOutputs
             ["batch_size"] = o.BatchSize,
             ["resize"] = o.EffectiveResize,
             ["device"] = o.Device,
+            ["lr"] = o.LearningRate,
+            ["optimizer"] = o.Optimizer.Name(),
+            ["weight_decay"] = o.EffectiveWeightDecay,
+            ["lr_schedule"] = o.LrSchedule.Name(),
+            ["class_weights"] = o.ClassWeights.ToString(),
+            ["class_weight_values"] = ClassWeightValues(inputs),
+            ["sampler"] = ClassWeights.Name(o.Sampler),
             ["classes"] = inputs.Classes,
             ["dataset_fingerprint"] = inputs.DatasetFingerprint,
             ["training_images"] = inputs.Training.Images.Count,
@@ -74,6 +81,34 @@ public static class TrainingOutputs
             ["torch"] = "TorchSharp " + typeof(TorchSharp.torch).Assembly.GetName().Version,
         };
         return JsonSerializer.SerializeToUtf8Bytes(args, Json);
+    }
+
+    /// <summary>
+    /// The training choices a checkpoint's hparams.json records besides what is needed to run the model: the optimiser,
+    /// its learning rate and weight decay, the schedule, the class weighting and the sampler.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> HparamsExtras(TrainingInputs inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        var o = inputs.Options;
+        return new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["optimizer"] = o.Optimizer.Name(),
+            ["lr"] = o.LearningRate.ToString("R", CultureInfo.InvariantCulture),
+            ["weight_decay"] = o.EffectiveWeightDecay.ToString("R", CultureInfo.InvariantCulture),
+            ["lr_schedule"] = o.LrSchedule.Name(),
+            ["class_weights"] = o.ClassWeights.ToString(),
+            ["sampler"] = ClassWeights.Name(o.Sampler),
+        };
+    }
+
+    /// <summary>The training loss's weight of each class by name, or null when every class weighs 1.</summary>
+    private static SortedDictionary<string, double>? ClassWeightValues(TrainingInputs inputs)
+    {
+        var weights = inputs.Options.ClassWeights.Resolve(inputs.Classes, inputs.Training.Images);
+        return weights is null ? null
+            : new SortedDictionary<string, double>(inputs.Classes.Select((c, i) => KeyValuePair.Create(c, weights[i]))
+                .ToDictionary(StringComparer.Ordinal), StringComparer.Ordinal);
     }
 
     /// <summary>

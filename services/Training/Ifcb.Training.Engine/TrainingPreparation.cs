@@ -19,6 +19,7 @@ public static class TrainingPreparation
     /// </summary>
     /// <exception cref="ArgumentException">Bad options (message says which and how to fix).</exception>
     /// <exception cref="InvalidOperationException">Fewer than two classes or an empty split after the filters.</exception>
+    /// <exception cref="ArgumentException">The class-weights file does not fit the run's classes.</exception>
     public static TrainingInputs FromSource(TrainingOptions options, string source, IWeightsStore? weights,
         string? datasetFingerprint = null, Func<string, string>? displayPath = null) =>
         FromSpec(options, seed => DatasetSpec.FromSource(source, options.DatasetOptions(seed)), LocalFileImageSource.Instance,
@@ -42,9 +43,28 @@ public static class TrainingPreparation
                 "both must be non-empty. Add images or change --split.");
 
         var classes = spec.Classes;
+        // Fails now, naming the classes, rather than after the model is built.
+        options.ClassWeights.Resolve(classes, training.Images);
         return new TrainingInputs(options, seed, classes, training, validation, images,
             cancellationToken => CreateModelAsync(options, classes.Count, weights, cancellationToken),
             datasetFingerprint, displayPath);
+    }
+
+    /// <summary>
+    /// The classes a run of <paramref name="options"/> trains on a dataset with these image counts per class folder:
+    /// the class-config and class-min applied exactly as <see cref="DatasetSpec"/> applies them (class-max drops no
+    /// class). Lets the service check a class-weights file at submission, before any image is read.
+    /// </summary>
+    public static IReadOnlyList<string> TrainedClasses(IReadOnlyDictionary<string, int> countPerClass, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(countPerClass);
+        ArgumentNullException.ThrowIfNull(options);
+        var classMin = options.DatasetOptions(0).EffectiveClassMin;
+        // Only whether a (merged) class reaches class-min matters, so no folder needs more than class-min stand-ins.
+        var standIns = countPerClass.ToDictionary(kv => kv.Key,
+            kv => (IReadOnlyList<string>)[.. Enumerable.Range(0, Math.Min(kv.Value, classMin)).Select(i => $"{kv.Key}/{i}")],
+            StringComparer.Ordinal);
+        return DatasetSpec.FromImagesPerClass("", standIns, options.DatasetOptions(0) with { ClassMax = null }).Classes;
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using Ifcb.Data.Imaging;
 using Ifcb.Data.Loading;
@@ -11,14 +12,15 @@ namespace Ifcb.Training.Engine;
 
 /// <summary>
 /// neuston TRAIN's loop (upstream neuston_net.py:37-160, neuston_models.py:48-149): Adam(lr 1e-3)
-/// (neuston_models.py:63-64), train_loss = sum of per-batch losses (aux term included for inception_v3), val_loss = sum
-/// of per-batch mean CE of the main logits, best = strictly lower val_loss, early stopping with the emin−1 gate. After
-/// every epoch it writes epochs.csv and resume state; on every new best, the checkpoint and results.json. A run whose
-/// resume state exists continues after the last completed epoch instead of starting over.
+/// (neuston_models.py:63-64) unless the options choose another optimiser, learning rate or schedule; train_loss = sum
+/// of per-batch losses (aux term included for inception_v3; class-weighted with --class-weights), val_loss = sum of
+/// per-batch mean CE of the main logits (never weighted), best = strictly lower val_loss, early stopping with the emin−1
+/// gate. After every epoch it steps the learning-rate schedule and writes epochs.csv and resume state (model, optimiser,
+/// and what the schedule needs); on every new best, the checkpoint and results.json. A run whose resume state exists
+/// continues after the last completed epoch instead of starting over, exactly as if it had not been interrupted.
 /// </summary>
 public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrainingObserver observer)
 {
-    public const double LearningRate = 1e-3;
     private static readonly ActivitySource Activity = new("Ifcb.Training");
 
     private TrainingOptions Options => inputs.Options;
@@ -32,19 +34,28 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
 
         using var model = await inputs.CreateModel(cancellationToken);
         model.to(device);
-        using var optimizer = optim.Adam(model.parameters(), lr: LearningRate);
+        using var optimizer = Optimization.CreateOptimizer(Options.Optimizer, model.parameters(), Options.LearningRate,
+            Options.EffectiveWeightDecay);
+        var schedule = new EpochLrSchedule(Options.LrSchedule, optimizer, Options.Emax);
 
         var epochs = new List<EpochRecord>();
         var stopping = new EarlyStopping(Options.Emin, Options.Emax, Options.Estop);
-        var startEpoch = await TryResumeAsync(model, optimizer, epochs, stopping, cancellationToken);
+        var startEpoch = await TryResumeAsync(model, optimizer, schedule, epochs, stopping, cancellationToken);
         if (startEpoch == 0)
             await WriteStartArtifactsAsync(cancellationToken);
         await observer.OnStartAsync(startEpoch, cancellationToken);
 
         var preprocess = new PreprocessOptions(Options.EffectiveResize, Options.Flip, Options.ImgNorm);
+        var sampleWeights = Options.Sampler == SamplerKind.Balanced
+            ? ClassWeights.BalancedSampleWeights(classCount, inputs.Training.Images)
+            : null;
         var trainLoader = new BatchLoader(inputs.Training.Images, inputs.Images,
             new LoaderOptions(preprocess, Options.BatchSize, Shuffle: true, Seed: unchecked((int)inputs.Seed), Training: true,
-                DecodeWorkers: Options.DecodeWorkers));
+                DecodeWorkers: Options.DecodeWorkers, SampleWeights: sampleWeights));
+        // The training loss only: val_loss stays unweighted, comparable across runs and with neuston.
+        using var classWeights = Options.ClassWeights.Resolve(inputs.Classes, inputs.Training.Images) is { } weights
+            ? tensor(weights.Select(w => (float)w).ToArray()).to(device)
+            : null;
         var valLoader = new BatchLoader(inputs.Validation.Images, inputs.Images,
             new LoaderOptions(preprocess, Options.BatchSize, Shuffle: false, Seed: unchecked((int)inputs.Seed), Training: false,
                 DecodeWorkers: Options.DecodeWorkers));
@@ -56,8 +67,9 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
             using var epochActivity = Activity.StartActivity("epoch");
             epochActivity?.SetTag("ifcb.epoch", epoch);
             var watch = Stopwatch.StartNew();
+            var learningRate = schedule.LearningRate;
             var (trainLoss, trainImages, completed) =
-                await TrainEpochAsync(model, optimizer, trainLoader, epoch, device, cancellationToken);
+                await TrainEpochAsync(model, optimizer, trainLoader, classWeights, epoch, device, cancellationToken);
             if (!completed)
             {
                 cancelled = true;
@@ -70,7 +82,7 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
             var best = stopping.Observe(epoch, validation.SumOfBatchMeans);
             var record = new EpochRecord(epoch, best, trainLoss, validation.SumOfBatchMeans, validation.PerSampleMean,
                 metrics.F1Macro, metrics.F1Weighted, metrics.Accuracy, watch.Elapsed.TotalSeconds,
-                (trainImages + validation.Truth.Count) / Math.Max(1e-9, watch.Elapsed.TotalSeconds));
+                (trainImages + validation.Truth.Count) / Math.Max(1e-9, watch.Elapsed.TotalSeconds), learningRate);
             epochs.Add(record);
             epochActivity?.SetTag("ifcb.val_loss", record.ValLoss);
             TrainingMetrics.RecordEpoch(Options.EffectiveModelId, record);
@@ -81,7 +93,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
                 await WriteBestAsync(model, epoch, metrics, validation, cancellationToken);
             }
             await sink.WriteAsync(TrainingArtifacts.EpochsCsv, TrainingOutputs.EpochsCsv(epochs), cancellationToken);
-            await SaveResumeStateAsync(model, optimizer, epochs, stopping, cancellationToken);
+            schedule.Step(validation.SumOfBatchMeans);
+            await SaveResumeStateAsync(model, optimizer, schedule, epochs, stopping, cancellationToken);
             await observer.OnEpochAsync(record, cancellationToken);
 
             if (stopping.ShouldStop(epoch))
@@ -95,7 +108,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
     }
 
     private async Task<(double Loss, int Images, bool Completed)> TrainEpochAsync(ClassifierNet model,
-        TorchSharp.Modules.OptimizerHelper optimizer, BatchLoader loader, int epoch, Device device, CancellationToken cancellationToken)
+        TorchSharp.Modules.OptimizerHelper optimizer, BatchLoader loader, Tensor? classWeights, int epoch, Device device,
+        CancellationToken cancellationToken)
     {
         model.train();
         double lossSum = 0;
@@ -111,7 +125,7 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
                     // A batch of one would reach inception_v3's aux BatchNorm as a 1×1 map and fail (neuston pitfall 11).
                     if (batch.Count == 1 && model.Architecture == "inception_v3")
                         continue;
-                    lossSum += Step(model, optimizer, batch, device);
+                    lossSum += Step(model, optimizer, batch, classWeights, device);
                     images += batch.Count;
                 }
                 batchNumber++;
@@ -127,13 +141,14 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
     }
 
     /// <summary>One optimisation step; synchronous so the dispose scope stays on one thread.</summary>
-    private static double Step(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, Batch batch, Device device)
+    private static double Step(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, Batch batch, Tensor? classWeights,
+        Device device)
     {
         using var scope = NewDisposeScope();
         var input = batch.Images.to(device);
         var target = batch.Labels.to(device);
         optimizer.zero_grad();
-        var loss = ClassifierLoss.ForwardLoss(model, input, target);
+        var loss = ClassifierLoss.ForwardLoss(model, input, target, classWeights);
         loss.backward();
         optimizer.step();
         return loss.item<float>();
@@ -183,7 +198,8 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
 
     private ModelHparams Hparams() => new(
         Options.Architecture, inputs.Classes, Options.EffectiveResize, Options.ImgNorm, Options.Pretrained, inputs.Seed,
-        Options.EffectiveModelId, Options.TrainId, inputs.DatasetFingerprint, DateTimeOffset.UtcNow, TrainingOutputs.PlatformVersion);
+        Options.EffectiveModelId, Options.TrainId, inputs.DatasetFingerprint, DateTimeOffset.UtcNow, TrainingOutputs.PlatformVersion,
+        TrainingOutputs.HparamsExtras(inputs));
 
     private async Task WriteStartArtifactsAsync(CancellationToken cancellationToken)
     {
@@ -227,19 +243,20 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
         return bytes is null ? null : JsonSerializer.Deserialize<BestMetricsDocument>(bytes, TrainingOutputs.Json)?.ToMetrics();
     }
 
-    private async Task SaveResumeStateAsync(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, List<EpochRecord> epochs,
-        EarlyStopping stopping, CancellationToken cancellationToken)
+    private async Task SaveResumeStateAsync(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, EpochLrSchedule schedule,
+        List<EpochRecord> epochs, EarlyStopping stopping, CancellationToken cancellationToken)
     {
         await sink.WriteAsync(TrainingArtifacts.ResumeModel, SaveToBytes(path => model.save(path)), cancellationToken);
         await sink.WriteAsync(TrainingArtifacts.ResumeOptimizer, SaveToBytes(path => optimizer.save_state_dict(path)), cancellationToken);
         // Written last: the state file is the commit point of a completed epoch.
-        var state = new ResumeState(epochs, stopping.BestValLoss, stopping.BestEpoch, stopping.WaitCount, inputs.Seed);
+        var state = new ResumeState(epochs, stopping.BestValLoss, stopping.BestEpoch, stopping.WaitCount, inputs.Seed,
+            Options.Optimizer.Name(), schedule.Kind.Name(), schedule.Steps, schedule.LearningRate);
         await sink.WriteAsync(TrainingArtifacts.ResumeState, JsonSerializer.SerializeToUtf8Bytes(state, TrainingOutputs.Json),
             cancellationToken);
     }
 
-    private async Task<int> TryResumeAsync(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, List<EpochRecord> epochs,
-        EarlyStopping stopping, CancellationToken cancellationToken)
+    private async Task<int> TryResumeAsync(ClassifierNet model, TorchSharp.Modules.OptimizerHelper optimizer, EpochLrSchedule schedule,
+        List<EpochRecord> epochs, EarlyStopping stopping, CancellationToken cancellationToken)
     {
         var stateBytes = await sink.ReadAsync(TrainingArtifacts.ResumeState, cancellationToken);
         if (stateBytes is null)
@@ -250,12 +267,34 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
             ?? throw new InvalidDataException($"{TrainingArtifacts.ResumeState} exists but {TrainingArtifacts.ResumeModel} does not.");
         var optimizerBytes = await sink.ReadAsync(TrainingArtifacts.ResumeOptimizer, cancellationToken)
             ?? throw new InvalidDataException($"{TrainingArtifacts.ResumeState} exists but {TrainingArtifacts.ResumeOptimizer} does not.");
+        CheckResumableWith(state);
         LoadFromBytes(modelBytes, path => model.load(path));
+        // The schedule's state is a function of the completed epochs' val_loss; the optimiser's (its moments and the
+        // learning rate the schedule last set) is loaded afterwards and must agree with it.
+        schedule.Replay(state.Epochs.Select(e => e.ValLoss));
+        var replayed = schedule.LearningRate;
         LoadFromBytes(optimizerBytes, path => optimizer.load_state_dict(path));
+        if (state.LearningRate is { } saved && !SameRate(saved, replayed))
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"The resume state's learning rate ({saved:R}) is not what the {schedule.Kind.Name()} schedule gives after " +
+                $"{state.Epochs.Count} epochs ({replayed:R}); the run was started with other options. Use a new output folder."));
         epochs.AddRange(state.Epochs);
         stopping.Restore(state.BestValLoss, state.BestEpoch, state.WaitCount);
         return state.Epochs.Count;
     }
+
+    /// <summary>A resume state written with another optimiser or schedule cannot continue this run.</summary>
+    private void CheckResumableWith(ResumeState state)
+    {
+        var optimizer = state.Optimizer ?? OptimizerKind.Adam.Name();
+        var schedule = state.LrSchedule ?? LrSchedule.None.Name();
+        if (optimizer != Options.Optimizer.Name() || schedule != Options.LrSchedule.Name())
+            throw new ArgumentException(
+                $"The resume state in this output folder was written with optimizer {optimizer} and lr-schedule {schedule}, " +
+                $"not {Options.Optimizer.Name()} and {Options.LrSchedule.Name()}: rerun with the same options or use a new output folder.");
+    }
+
+    private static bool SameRate(double a, double b) => Math.Abs(a - b) <= 1e-12 * Math.Max(Math.Abs(a), Math.Abs(b));
 
     private static byte[] SaveToBytes(Action<string> save)
     {
@@ -290,5 +329,11 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
 internal sealed record ValidationPass(
     List<int> Truth, List<int> Predicted, List<int> Indices, List<float[]> Scores, double SumOfBatchMeans, double PerSampleMean);
 
-/// <summary>What a run needs to continue after its last completed epoch.</summary>
-internal sealed record ResumeState(List<EpochRecord> Epochs, double BestValLoss, int BestEpoch, int WaitCount, long Seed);
+/// <summary>
+/// What a run needs to continue after its last completed epoch. The optimiser's state is a file of its own
+/// (<see cref="TrainingArtifacts.ResumeOptimizer"/>); the schedule is rebuilt from <see cref="Epochs"/>' val_loss, and
+/// <see cref="LearningRate"/> (the next epoch's) checks it. The last four are null in states written before they existed
+/// (Adam, no schedule).
+/// </summary>
+internal sealed record ResumeState(List<EpochRecord> Epochs, double BestValLoss, int BestEpoch, int WaitCount, long Seed,
+    string? Optimizer = null, string? LrSchedule = null, int? ScheduleSteps = null, double? LearningRate = null);

@@ -105,6 +105,7 @@ public sealed class RunJobWork(
             var checkpoint = await registry.LoadAsync(job.ModelVersion, cancellationToken);
             using var model = checkpoint.Model;
             string source;
+            MaterializedDataset? dataset = null;
             if (spec.BinSet is { } binSet)
             {
                 source = Path.Combine(work, "input");
@@ -112,9 +113,12 @@ public sealed class RunJobWork(
             }
             else
             {
-                source = (await datasets.MaterializeAsync(spec.Dataset!, cache.Directory, cancellationToken: cancellationToken)).LocalRoot;
+                dataset = await datasets.MaterializeAsync(spec.Dataset!, cache.Directory, cancellationToken: cancellationToken);
+                source = dataset.LocalRoot;
             }
             var outputs = Path.Combine(work, "output");
+            if (spec.Evaluate && dataset is not null)
+                return await EvaluateAsync(lease, job, checkpoint, dataset, outputs, cancellationToken);
             var request = new RunRequest(source, spec.RunId)
             {
                 InputType = spec.BinSet is null ? RunInputType.Image : RunInputType.Bin,
@@ -181,6 +185,48 @@ public sealed class RunJobWork(
             if (Directory.Exists(work))
                 Directory.Delete(work, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// An evaluation: scores the model against the dataset's class folders, uploads evaluation.json, the per-class CSV and
+    /// the confusion matrix as the run's outputs, and announces ModelEvaluated so the Registry keeps the figures on the version.
+    /// </summary>
+    private async Task<JobCompletion<RunJobRecord>> EvaluateAsync(JobLease<RunJobRecord> lease, RunJobRecord job,
+        Ifcb.Models.Checkpoints.LoadedCheckpoint checkpoint, MaterializedDataset dataset, string outputs,
+        CancellationToken cancellationToken)
+    {
+        var spec = job.Request;
+        var device = Ifcb.Models.DeviceSelection.Resolve(spec.Device);
+        var options = new Ifcb.Training.Engine.EvaluationOptions
+        {
+            BatchSize = spec.BatchSize, Device = device, Engine = InferenceEngines.Resolve(spec.Engine, device),
+        };
+        var clock = Stopwatch.StartNew();
+        var report = await Task.Run(() => Ifcb.Training.Engine.ModelEvaluation.Evaluate(checkpoint, dataset.LocalRoot, options,
+            new InlineProgress<(int Done, int Total)>(p => UpdateAsync(lease, j => j with
+            {
+                ItemsTotal = 1,
+                ItemsDone = 0,
+                ImagesClassified = p.Done,
+                ImagesPerSecond = p.Done / Math.Max(clock.Elapsed.TotalSeconds, 1e-3),
+            }).GetAwaiter().GetResult()), cancellationToken), cancellationToken);
+        var artifacts = runs.Artifacts(job.JobId);
+        foreach (var file in Ifcb.Training.Engine.ModelEvaluation.WriteOutputs(report, outputs))
+            await artifacts.WriteAsync(Path.GetFileName(file), await File.ReadAllBytesAsync(file, cancellationToken), cancellationToken);
+        var reportJson = await File.ReadAllTextAsync(Path.Combine(outputs, Ifcb.Training.Engine.ModelEvaluation.ReportFileName),
+            cancellationToken);
+        await bus.Publish(new ModelEvaluated(job.JobId, job.ModelVersion, spec.Dataset!, dataset.Manifest.Fingerprint, report.Images,
+            report.Accuracy, report.F1Weighted, report.F1Macro, runs.Time.GetUtcNow(), reportJson), cancellationToken);
+        foreach (var path in report.Undecodable)
+            logger.LogWarning("Evaluation {JobId}: {Image} could not be decoded and was left out.", job.JobId, path);
+        return JobCompletion<RunJobRecord>.Success(j => j with
+        {
+            ItemsTotal = 1,
+            ItemsDone = 1,
+            ImagesClassified = report.Images,
+            Completed = [spec.Dataset!],
+            Failed = [.. report.Undecodable.Select(p => new RunItemFailureRecord(Path.GetFileName(p), "could not be decoded"))],
+        });
     }
 
     /// <summary>Records progress while this worker holds the run; a storage blip skips one update (the final record is complete).</summary>

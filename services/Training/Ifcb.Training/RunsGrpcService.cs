@@ -39,6 +39,8 @@ public sealed class RunsGrpcService(
         var hasBins = !string.IsNullOrWhiteSpace(request.BinSet);
         if (hasBins == !string.IsNullOrWhiteSpace(request.Dataset))
             throw IfcbException.InvalidArgument("Give exactly one input: bin_set (raw bins) or dataset (images).");
+        if (request.Evaluate && hasBins)
+            throw IfcbException.InvalidArgument("evaluate scores a labelled dataset (class folders); give dataset, not bin_set.");
         // Output patterns stay inside the run's folder: no absolute paths, no '..', no expansion that escapes.
         Ifcb.Inference.OutputPattern.ValidateAll(request.Outfile,
             hasBins ? Ifcb.Inference.RunInputType.Bin : Ifcb.Inference.RunInputType.Image);
@@ -73,6 +75,7 @@ public sealed class RunsGrpcService(
                 FilterKeywords = [.. request.FilterKeywords],
                 Device = string.IsNullOrWhiteSpace(request.Device) ? "auto" : request.Device,
                 Engine = string.IsNullOrWhiteSpace(request.Engine) ? Ifcb.Inference.InferenceEngines.Auto : request.Engine,
+                Evaluate = request.Evaluate,
             },
         }.WithDeadline(JobDeadlines.From(request.DeadlineSeconds, now), now);
         run = await runs.CreateAsync(run, context.CancellationToken);

@@ -42,8 +42,9 @@ public sealed class TrainingGrpcService(
         var spec = request.ToSpec(seed);
         // Every name, number and string is checked here, so a job that is accepted never fails later on its input
         // (ArgumentException and IfcbException become InvalidArgument in the ErrorInterceptor).
-        spec.Validate();
+        var options = spec.Validate();
         var dataset = await datasets.DescribeAsync(spec.Dataset, context.CancellationToken);
+        options.ClassWeights.CheckClasses(TrainingPreparation.TrainedClasses(dataset.CountPerClass, options));
 
         if (spec.Pretrained && !await HasPretrainedWeightsAsync(spec.Architecture, context.CancellationToken))
             throw new RpcException(new Status(StatusCode.FailedPrecondition,

@@ -33,33 +33,53 @@ internal static class TrainingJobMapping
         ModelId = string.IsNullOrWhiteSpace(r.ModelId) ? null : r.ModelId,
         RegisterAs = string.IsNullOrWhiteSpace(r.RegisterAs) ? null : r.RegisterAs,
         Device = string.IsNullOrWhiteSpace(r.Device) ? "auto" : r.Device,
+        LearningRate = r.HasLr ? r.Lr : null,
+        Optimizer = string.IsNullOrWhiteSpace(r.Optimizer) ? null : r.Optimizer.Trim(),
+        WeightDecay = r.HasWeightDecay ? r.WeightDecay : null,
+        LrSchedule = string.IsNullOrWhiteSpace(r.LrSchedule) ? null : r.LrSchedule.Trim(),
+        ClassWeights = string.IsNullOrWhiteSpace(r.ClassWeights) ? null : r.ClassWeights.Trim(),
+        ClassWeightsCsv = string.IsNullOrWhiteSpace(r.ClassWeightsCsv) ? null : r.ClassWeightsCsv,
+        Sampler = string.IsNullOrWhiteSpace(r.Sampler) ? null : r.Sampler.Trim(),
     };
 
-    public static StartTrainingRequest ToProto(this TrainingRequestSpec s) => new()
+    public static StartTrainingRequest ToProto(this TrainingRequestSpec s)
     {
-        Dataset = s.Dataset,
-        Model = s.Architecture,
-        TrainId = s.TrainId,
-        Untrain = !s.Pretrained,
-        ImgNorm = s.ImgNorm ?? "",
-        Seed = s.Seed,
-        Split = s.Split,
-        ClassConfigCsv = s.ClassConfigCsv ?? "",
-        ClassConfigColumn = s.ClassConfigColumn ?? "",
-        ClassMin = s.ClassMin,
-        ClassMax = s.ClassMax ?? 0,
-        Emax = s.Emax,
-        Emin = s.Emin,
-        Estop = s.Estop,
-        EstopDisabled = s.Estop == 0,
-        Flip = s.Flip ?? "",
-        Batch = s.BatchSize,
-        Swap = s.Swap,
-        Resize = s.Resize ?? 0,
-        ModelId = s.ModelId ?? "",
-        RegisterAs = s.RegisterAs ?? "",
-        Device = s.Device,
-    };
+        var request = new StartTrainingRequest
+        {
+            Dataset = s.Dataset,
+            Model = s.Architecture,
+            TrainId = s.TrainId,
+            Untrain = !s.Pretrained,
+            ImgNorm = s.ImgNorm ?? "",
+            Seed = s.Seed,
+            Split = s.Split,
+            ClassConfigCsv = s.ClassConfigCsv ?? "",
+            ClassConfigColumn = s.ClassConfigColumn ?? "",
+            ClassMin = s.ClassMin,
+            ClassMax = s.ClassMax ?? 0,
+            Emax = s.Emax,
+            Emin = s.Emin,
+            Estop = s.Estop,
+            EstopDisabled = s.Estop == 0,
+            Flip = s.Flip ?? "",
+            Batch = s.BatchSize,
+            Swap = s.Swap,
+            Resize = s.Resize ?? 0,
+            ModelId = s.ModelId ?? "",
+            RegisterAs = s.RegisterAs ?? "",
+            Device = s.Device,
+            Optimizer = s.Optimizer ?? "",
+            LrSchedule = s.LrSchedule ?? "",
+            ClassWeights = s.ClassWeights ?? "",
+            ClassWeightsCsv = s.ClassWeightsCsv ?? "",
+            Sampler = s.Sampler ?? "",
+        };
+        if (s.LearningRate is { } lr)
+            request.Lr = lr;
+        if (s.WeightDecay is { } decay)
+            request.WeightDecay = decay;
+        return request;
+    }
 
     public static TrainingJob ToProto(this TrainingJobRecord j)
     {
@@ -108,6 +128,7 @@ internal static class TrainingJobMapping
         Accuracy = e.Accuracy,
         Seconds = e.Seconds,
         ImagesPerSecond = e.ImagesPerSecond,
+        Lr = e.LearningRate ?? 0,
     };
 
     public static Ifcb.Protos.JobState ToProto(this Ifcb.Platform.Jobs.JobState state) => state switch
@@ -177,6 +198,7 @@ internal static class TrainingJobMapping
                 Model = r.Request.Model, RunId = r.Request.RunId, BinSet = r.Request.BinSet ?? "", Dataset = r.Request.Dataset ?? "",
                 Outfile = { r.Request.OutputFiles }, Batch = r.Request.BatchSize, FilterMode = r.Request.FilterMode ?? "",
                 FilterKeywords = { r.Request.FilterKeywords }, Device = r.Request.Device, Engine = r.Request.Engine,
+                Evaluate = r.Request.Evaluate,
             },
             ModelVersion = r.ModelVersion.ToString(),
             ItemsTotal = r.ItemsTotal,

@@ -23,6 +23,8 @@ public sealed class BatchLoader
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (options.SampleWeights is { } weights && weights.Count != images.Count)
+            throw new ArgumentException($"{weights.Count} sample weights for {images.Count} images; give one per image.", nameof(options));
         _images = images;
         Options = options;
         _decoder = new BatchDecoder(images, source, options);
@@ -37,13 +39,38 @@ public sealed class BatchLoader
     /// <summary>Every image skipped so far (all epochs), in the order found.</summary>
     public IReadOnlyCollection<ImageFailure> Failures => _decoder.Failures;
 
-    /// <summary>The order in which epoch <paramref name="epoch"/> visits the image list.</summary>
+    /// <summary>
+    /// The order in which epoch <paramref name="epoch"/> visits the image list; with sample weights, the images drawn
+    /// (with replacement) for it.
+    /// </summary>
     public int[] EpochOrder(int epoch)
     {
+        if (Options.SampleWeights is { } weights)
+            return WeightedDraws(weights, new Random(EpochSeeds.Shuffle(Options.Seed, epoch)));
         var order = Enumerable.Range(0, _images.Count).ToArray();
         if (Options.Shuffle)
             new Random(EpochSeeds.Shuffle(Options.Seed, epoch)).Shuffle(order);
         return order;
+    }
+
+    // Inverse-CDF sampling: each draw is the first image whose cumulative weight exceeds a uniform draw over the total.
+    private static int[] WeightedDraws(IReadOnlyList<double> weights, Random random)
+    {
+        var cumulative = new double[weights.Count];
+        double total = 0;
+        for (var i = 0; i < weights.Count; i++)
+            cumulative[i] = total += weights[i];
+        var draws = new int[weights.Count];
+        for (var d = 0; d < draws.Length; d++)
+        {
+            var u = random.NextDouble() * total;
+            var found = Array.BinarySearch(cumulative, u);
+            var index = found >= 0 ? found + 1 : ~found;
+            while (index < cumulative.Length - 1 && weights[index] == 0)
+                index++;
+            draws[d] = Math.Min(index, cumulative.Length - 1);
+        }
+        return draws;
     }
 
     /// <summary>

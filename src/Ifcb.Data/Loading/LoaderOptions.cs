@@ -21,7 +21,9 @@ public sealed record ImageFailure(string Path, string Reason);
 /// Loader settings. <see cref="Training"/> selects whether flips apply (validation only gets them with <c>+V</c>).
 /// <see cref="DecodeWorkers"/> threads decode each batch; at most <see cref="PrefetchBatches"/> finished batches wait
 /// for the consumer, so memory stays near (PrefetchBatches + 2) x batch size x 3·S·S floats — which is why
-/// <see cref="Validate"/> bounds batch × size (see <see cref="Limits.CheckBatch"/>).
+/// <see cref="Validate"/> bounds batch × size (see <see cref="Limits.CheckBatch"/>). With <see cref="SampleWeights"/>
+/// (one non-negative weight per image) each epoch draws as many images as the list holds, with replacement, image i with
+/// probability weight[i] / Σ weight, from (seed, epoch) like the shuffle; <see cref="Shuffle"/> is then irrelevant.
 /// </summary>
 public sealed record LoaderOptions(
     PreprocessOptions Preprocess,
@@ -31,7 +33,8 @@ public sealed record LoaderOptions(
     bool Training = false,
     int DecodeWorkers = 0,
     int PrefetchBatches = 2,
-    CorruptImagePolicy CorruptImages = CorruptImagePolicy.Skip)
+    CorruptImagePolicy CorruptImages = CorruptImagePolicy.Skip,
+    IReadOnlyList<double>? SampleWeights = null)
 {
     /// <summary>Most decode threads one loader starts (more only adds contention; a typo must not start a million threads).</summary>
     public const int MaxDecodeWorkers = 256;
@@ -51,5 +54,7 @@ public sealed record LoaderOptions(
         Limits.CheckBatch(BatchSize, Preprocess.Size);
         Limits.Check(DecodeWorkers, 0, MaxDecodeWorkers, "decode workers", nameof(MaxDecodeWorkers));
         Limits.Check(PrefetchBatches, 0, MaxPrefetchBatches, "prefetch batches", nameof(MaxPrefetchBatches));
+        if (SampleWeights is { } weights && (weights.Any(w => !double.IsFinite(w) || w < 0) || !(weights.Sum() > 0)))
+            throw IfcbException.InvalidArgument("sample weights must be finite, non-negative and not all zero.");
     }
 }

@@ -25,7 +25,9 @@ public static class ModelsCompareCommand
         var candidate = new Argument<string>("CANDIDATE") { Description = "The model that would replace it." };
         var dataset = new Option<string>("--dataset")
         {
-            Description = "The labelled dataset both are scored on: a folder with one subfolder of images per class.", Required = true,
+            Description = "The labelled dataset both are scored on: a folder with one subfolder of images per class, or with " +
+                "--remote an uploaded dataset (an evaluation the registry keeps for its current content is reused).",
+            Required = true,
         };
         var requireBetter = new Option<string?>("--require-better")
         {
@@ -41,8 +43,24 @@ public static class ModelsCompareCommand
         command.SetHandler(context, async (parse, ct) =>
         {
             var source = parse.GetValue(dataset)!;
-            var first = await EvaluateCommand.EvaluateAsync(parse, context, options, parse.GetValue(baseline)!, source, ct);
-            var second = await EvaluateCommand.EvaluateAsync(parse, context, options, parse.GetValue(candidate)!, source, ct);
+            var remote = parse.GetValue(options.Remote);
+            // A remote evaluation's outputs are only read for its report.
+            var scratch = Path.Combine(Path.GetTempPath(), $"ifcb-compare-{Guid.NewGuid():N}");
+            Task<EvaluationReport> Evaluate(string model, string folder) => remote
+                ? EvaluateCommand.EvaluateOnPlatformAsync(parse, context, options, model, source, Path.Combine(scratch, folder),
+                    reuse: true, ct)
+                : EvaluateCommand.EvaluateAsync(parse, context, options, model, source, ct);
+            EvaluationReport first, second;
+            try
+            {
+                first = await Evaluate(parse.GetValue(baseline)!, "base");
+                second = await Evaluate(parse.GetValue(candidate)!, "candidate");
+            }
+            finally
+            {
+                if (Directory.Exists(scratch))
+                    Directory.Delete(scratch, recursive: true);
+            }
             var metric = parse.GetValue(requireBetter);
             bool? better = metric is null ? null : second.Metric(metric) > first.Metric(metric);
             if (parse.GetValue(GlobalOptions.Json))

@@ -21,6 +21,8 @@ public sealed record RunRequestSpec
     public string Device { get; init; } = "auto";
     /// <summary>auto, torch or onnx (<c>InferenceEngines</c>); records stored before engines were selectable read as auto.</summary>
     public string Engine { get; init; } = "auto";
+    /// <summary>Score the model against the dataset's class folders (ModelEvaluation) instead of writing result files.</summary>
+    public bool Evaluate { get; init; }
 }
 
 public sealed record RunItemFailureRecord(string Id, string Reason);

@@ -35,6 +35,20 @@ public sealed record TrainingRequestSpec
     public string? ModelId { get; init; }
     public string? RegisterAs { get; init; }
     public string Device { get; init; } = "auto";
+    /// <summary>Initial learning rate; null = neuston's 1e-3.</summary>
+    public double? LearningRate { get; init; }
+    /// <summary>"adam", "adamw" or "sgd"; null = adam.</summary>
+    public string? Optimizer { get; init; }
+    /// <summary>null = the optimiser's default.</summary>
+    public double? WeightDecay { get; init; }
+    /// <summary>"none", "plateau" or "cosine"; null = none.</summary>
+    public string? LrSchedule { get; init; }
+    /// <summary>"none", "balanced" or "file" (with <see cref="ClassWeightsCsv"/>); null = none.</summary>
+    public string? ClassWeights { get; init; }
+    /// <summary>The <c>class,weight</c> CSV text for class weights "file".</summary>
+    public string? ClassWeightsCsv { get; init; }
+    /// <summary>"none" or "balanced"; null = none.</summary>
+    public string? Sampler { get; init; }
 
     /// <summary>
     /// Checks the request as a client sent it — names (one rule for every name that becomes a blob path or a registry
@@ -51,6 +65,14 @@ public sealed record TrainingRequestSpec
         Limits.CheckText(Split, "split", 32);
         Limits.CheckText(Flip, "flip", 32);
         Limits.CheckText(Device, "device", 32);
+        Limits.CheckText(Optimizer, "optimizer", 32);
+        Limits.CheckText(LrSchedule, "lr_schedule", 32);
+        Limits.CheckText(ClassWeights, "class_weights", 32);
+        Limits.CheckText(Sampler, "sampler", 32);
+        if (ClassWeightsCsv is { Length: > Limits.MaxClassConfigBytes })
+            throw IfcbException.InvalidArgument(
+                $"class_weights_csv has {ClassWeightsCsv.Length} characters; the limit is {Limits.MaxClassConfigBytes} " +
+                $"(limit {nameof(Limits.MaxClassConfigBytes)}).");
         Limits.CheckText(ClassConfigColumn, "class_config_column", ResourceName.MaxSegmentLength);
         if (ClassConfigCsv is { Length: > Limits.MaxClassConfigBytes })
             throw IfcbException.InvalidArgument(
@@ -80,6 +102,10 @@ public sealed record TrainingRequestSpec
         }
         SplitRatio split;
         FlipOption flip;
+        var optimizer = Optimization.ParseOptimizer(Optimizer);
+        var schedule = Optimization.ParseSchedule(LrSchedule);
+        var classWeights = Engine.ClassWeights.Parse(ClassWeights, ClassWeightsCsv);
+        var sampler = Engine.ClassWeights.ParseSampler(Sampler);
         ClassConfig? classConfig = null;
         try
         {
@@ -116,6 +142,12 @@ public sealed record TrainingRequestSpec
             Resize = Resize,
             ModelId = ModelId,
             Device = Device,
+            LearningRate = LearningRate ?? Optimization.DefaultLearningRate,
+            Optimizer = optimizer,
+            WeightDecay = WeightDecay,
+            LrSchedule = schedule,
+            ClassWeights = classWeights,
+            Sampler = sampler,
         };
         options.Validate();
         return options;
