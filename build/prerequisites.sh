@@ -3,8 +3,9 @@
 #   - RabbitMQ (Debian's rabbitmq-server; run as a local executable by the AppHost, the service is not enabled)
 #   - Azurite (npm, pinned in package.json; `npm ci`)
 #   - with --tests: Debian's PyTorch/torchvision/numpy/PIL/h5py, the reference implementation the parity tests compare against,
-#     and python3-onnx, whose checker the ONNX export tests run on every exported file; and npm's onnxruntime-node, an
-#     outside ONNX consumer (tests/Ifcb.Inference.Tests/node)
+#     python3-onnx, whose checker the ONNX export tests run on every exported file, python3-pandas, with which the pyifcb
+#     v4 CSV test reads RUN's output as pyifcb does, and npm's onnxruntime-node, an outside ONNX consumer
+#     (tests/Ifcb.Inference.Tests/node)
 #   - NuGet packages (`dotnet restore`)
 # The .NET 10 SDK itself must already be installed (https://dot.net); Node.js 20+ and npm likewise.
 set -euo pipefail
@@ -25,7 +26,7 @@ sudo_cmd=()
 [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
 
 apt_packages=(rabbitmq-server fonts-dejavu-core)
-$with_tests && apt_packages+=(python3-torch python3-torchvision python3-numpy python3-pil python3-h5py python3-scipy python3-sklearn python3-onnx)
+$with_tests && apt_packages+=(python3-torch python3-torchvision python3-numpy python3-pil python3-h5py python3-scipy python3-sklearn python3-onnx python3-pandas)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

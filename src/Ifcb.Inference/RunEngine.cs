@@ -17,6 +17,8 @@ namespace Ifcb.Inference;
 /// Differences from neuston, on purpose: image runs apply the model's img_norm (neuston forgets it); bins in any folder
 /// are found (pyifcb skips unlisted folder names silently); bins are processed in ordinal path order (neuston: reverse);
 /// <c>--clobber</c> also applies to image outputs; <c>.h5</c> holds float32/int32 (see <see cref="Hdf5ResultWriter"/>).
+/// Every result file also names the run, the platform version and the model (<see cref="RunProvenance"/>) and gives each
+/// row's thresholded class beside its winner (<see cref="ClassThresholds"/>: the request's, else the checkpoint's).
 /// Not thread-safe; use one engine per thread.
 /// </summary>
 public sealed class RunEngine
@@ -43,7 +45,8 @@ public sealed class RunEngine
     /// <exception cref="IfcbException">InvalidArgument: batch size over <see cref="Limits.MaxBatch"/> or, at the model's resize,
     /// over <see cref="Limits.MaxBatchTensorBytes"/>; too many or too long output patterns.</exception>
     /// <exception cref="ArgumentException">Invalid options: output pattern (unknown placeholder, absolute, '..') or extension,
-    /// a run or model id that is not a plain folder name, SRC that is not a bin, the onnx engine on a GPU.</exception>
+    /// a run or model id that is not a plain folder name, SRC that is not a bin, the onnx engine on a GPU, the v4 format for
+    /// images, thresholds that are not one per class.</exception>
     /// <exception cref="FileNotFoundException">SRC does not exist.</exception>
     /// <exception cref="OperationCanceledException">
     /// <paramref name="cancellationToken"/> fired; it is observed between bins (or image groups) and between batches.
@@ -55,15 +58,27 @@ public sealed class RunEngine
         ArgumentException.ThrowIfNullOrWhiteSpace(request.Source);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.RunId);
         Limits.CheckBatch(request.BatchSize, Hparams.Resize);
+        var v4 = request.OutfileFormat == OutfileFormat.V4;
+        if (v4 && request.InputType == RunInputType.Image)
+            throw new ArgumentException("--outfile-format v4 is pyifcb's per-bin CSV; image runs write v3 outputs.", nameof(request));
         var patterns = request.OutputFiles is { Count: > 0 } files
             ? files
-            : [request.InputType == RunInputType.Bin ? RunRequest.DefaultBinOutputFile : RunRequest.DefaultImageOutputFile];
+            : [request.InputType == RunInputType.Image ? RunRequest.DefaultImageOutputFile
+                : v4 ? RunRequest.DefaultV4BinOutputFile : RunRequest.DefaultBinOutputFile];
         OutputPattern.ValidateAll(patterns, request.InputType);
+        if (request.Thresholds is { } thresholds && thresholds.Values.Count != Hparams.Classes.Count)
+            throw new ArgumentException($"There are {thresholds.Values.Count} thresholds for the model's {Hparams.Classes.Count} classes.",
+                nameof(request));
         var timestamp = request.Timestamp ?? DateTimeOffset.UtcNow;
         var outputDirectory = Path.GetFullPath(OutputPattern.ExpandDirectory(
-            request.OutputDirectory ?? RunRequest.DefaultOutputDirectory, request.RunId, Hparams.ModelId, timestamp));
+            request.OutputDirectory ?? (v4 ? RunRequest.DefaultV4OutputDirectory : RunRequest.DefaultOutputDirectory),
+            request.RunId, Hparams.ModelId, timestamp));
         using var classifier = new BatchClassifier(_checkpoint, request.BatchSize, _device, request.Engine);
-        var run = new RunState(request, patterns, outputDirectory, FormatTimestamp(timestamp), progress, classifier, cancellationToken);
+        var run = new RunState(request, patterns, outputDirectory, FormatTimestamp(timestamp), progress, classifier, cancellationToken)
+        {
+            Provenance = new RunProvenance(request.RunId, RunProvenance.CurrentPlatformVersion, request.ModelProvenance),
+            Thresholds = request.Thresholds ?? ClassThresholds.FromCheckpoint(Hparams),
+        };
         return request.InputType == RunInputType.Bin ? RunBins(run) : RunImages(run);
     }
 
@@ -100,12 +115,12 @@ public sealed class RunEngine
                 if (rois.Count == 0)
                     throw new InvalidDataException($"Bin {bin.Id.Lid} has no ROIs (every ADC row has width 0); nothing to classify.");
                 var scores = run.Classifier.Classify([.. rois.Select(r => DecodedImage.FromGray(r.Image))], run.CancellationToken);
-                var output = ClassificationOutput.ForBin(Hparams.ModelId, run.Timestamp, Hparams.Classes, scores, bin.Id.Lid,
-                    [.. rois.Select(r => r.TargetNumber)]);
+                var output = run.Stamp(ClassificationOutput.ForBin(Hparams.ModelId, run.Timestamp, Hparams.Classes, scores, bin.Id.Lid,
+                    [.. rois.Select(r => r.TargetNumber)]));
                 foreach (var path in outputs)
-                    ResultFile.Write(path, output);
+                    ResultFile.Write(path, output, run.Request.OutfileFormat);
                 run.ImagesClassified += rois.Count;
-                binSummary.Add(bin.Id, bin.BasePath, scores.Classes);
+                binSummary.Add(bin.Id, bin.BasePath, scores.Classes, output.ThresholdedClasses());
                 var result = new RunItemResult(bin.Id.Lid, bin.BasePath, rois.Count, outputs);
                 run.Completed.Add(result);
                 run.Report(result, null);
@@ -166,7 +181,7 @@ public sealed class RunEngine
             }
             try
             {
-                var output = ClassificationOutput.ForImages(Hparams.ModelId, run.Timestamp, Hparams.Classes, scores, names);
+                var output = run.Stamp(ClassificationOutput.ForImages(Hparams.ModelId, run.Timestamp, Hparams.Classes, scores, names));
                 foreach (var path in outputs)
                     ResultFile.Write(path, output);
                 run.ImagesClassified += names.Count;
@@ -250,6 +265,11 @@ public sealed class RunEngine
         public string OutputDirectory { get; } = outputDirectory;
         public string Timestamp { get; } = timestamp;
         public BatchClassifier Classifier { get; } = classifier;
+        public required RunProvenance Provenance { get; init; }
+        public required ClassThresholds Thresholds { get; init; }
+
+        /// <summary>The run's provenance and thresholds on one result.</summary>
+        public ClassificationOutput Stamp(ClassificationOutput output) => output with { Provenance = Provenance, Thresholds = Thresholds };
         public CancellationToken CancellationToken { get; } = cancellationToken;
         public int ItemsTotal { get; set; }
         public long ImagesClassified { get; set; }

@@ -10,6 +10,22 @@ public enum RunInputType
 }
 
 /// <summary>
+/// The layout of RUN's result files (<c>ifcb run --outfile-format</c>), named by class-scores version as neuston's
+/// <c>version</c> field and pyifcb's <c>ClassScoresDirectory(version=…)</c> name them.
+/// </summary>
+public enum OutfileFormat
+{
+    /// <summary>neuston's class_scores v3 (<c>.h5</c>, <c>.json</c>) and the platform's <c>.csv</c>; the default.</summary>
+    V3,
+
+    /// <summary>
+    /// <c>.csv</c> outputs are pyifcb's v4 class-scores CSV (<see cref="Outputs.PyifcbCsvWriter"/>: pid, then a score column
+    /// per class); <c>.h5</c> and <c>.json</c> stay as in v3. Bins only.
+    /// </summary>
+    V4,
+}
+
+/// <summary>
 /// One RUN: classify <see cref="Source"/> with the engine's model and write one result file per bin (or per image
 /// group) for every pattern in <see cref="OutputFiles"/>.
 /// </summary>
@@ -29,11 +45,26 @@ public sealed record RunRequest(string Source, string RunId)
     /// <summary>neuston's default <c>--outfile</c> for images.</summary>
     public const string DefaultImageOutputFile = "img_results.json";
 
+    /// <summary>The default <c>--outdir</c> with <see cref="OutfileFormat.V4"/>.</summary>
+    public const string DefaultV4OutputDirectory = "run-output/{RUN_ID}/v4/{MODEL_ID}";
+
+    /// <summary>The default <c>--outfile</c> for bins with <see cref="OutfileFormat.V4"/>: the name pyifcb looks for.</summary>
+    public const string DefaultV4BinOutputFile = "D{BIN_YEAR}/D{BIN_DATE}/{BIN_ID}.csv";
+
+    /// <summary>The layout of <c>.csv</c> outputs; <see cref="OutfileFormat.V4"/> also changes the default folder and file.</summary>
+    public OutfileFormat OutfileFormat { get; init; } = OutfileFormat.V3;
+
+    /// <summary>Where the model came from, written into every result file; null = only the run id and platform version.</summary>
+    public Outputs.ModelProvenance? ModelProvenance { get; init; }
+
+    /// <summary>Per-class thresholds that replace the checkpoint's (<c>--thresholds FILE.csv</c>); null = the checkpoint's.</summary>
+    public ClassThresholds? Thresholds { get; init; }
+
     public RunInputType InputType { get; init; } = RunInputType.Bin;
 
     /// <summary>
     /// Output folder pattern (<c>{RUN_ID}</c>, <c>{MODEL_ID}</c>, <c>{RUN_DATE}</c>); null =
-    /// <see cref="DefaultOutputDirectory"/>.
+    /// <see cref="DefaultOutputDirectory"/> (<see cref="DefaultV4OutputDirectory"/> with <see cref="OutfileFormat.V4"/>).
     /// </summary>
     public string? OutputDirectory { get; init; }
 

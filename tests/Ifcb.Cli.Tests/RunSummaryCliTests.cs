@@ -43,13 +43,16 @@ public sealed class RunSummaryCliTests : IDisposable
         Assert.True(run.ExitCode == 0, run.Error);
         var csv = File.ReadAllLines(Path.Combine(outdir, "run-summary.csv"));
         Assert.Equal(
-            "bin_id,timestamp,roi_count,ml_analyzed,alpha_count,beta_count,gamma_count,alpha_per_ml,beta_per_ml,gamma_per_ml", csv[0]);
+            "bin_id,timestamp,roi_count,ml_analyzed,alpha_count,beta_count,gamma_count,alpha_per_ml,beta_per_ml,gamma_per_ml," +
+            "unclassified_count,alpha_count_thresholded,beta_count_thresholded,gamma_count_thresholded," +
+            "alpha_per_ml_thresholded,beta_per_ml_thresholded,gamma_per_ml_thresholded", csv[0]);
         var row = Assert.Single(csv.Skip(1)).Split(',');
         Assert.Equal([WhiteLid, "2013-05-26T09:52:07Z", "19", "4.8850699041666665"], row[..4]);
         var counts = row[4..7].Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
         Assert.Equal(19, counts.Sum());
         // The counts are the winners in the bin's own result file.
-        var winners = File.ReadAllLines(Path.Combine(outdir, WhiteLid + ".csv")).Skip(1).Select(l => l.Split(',')[1]).ToList();
+        var winners = File.ReadAllLines(Path.Combine(outdir, WhiteLid + ".csv")).Where(l => !l.StartsWith('#')).Skip(1)
+            .Select(l => l.Split(',')[1]).ToList();
         Assert.Equal(new[] { "alpha", "beta", "gamma" }.Select(c => winners.Count(w => w == c)), counts);
         for (var c = 0; c < 3; c++)
             Assert.Equal(counts[c] / WhiteMl, double.Parse(row[7 + c], CultureInfo.InvariantCulture));

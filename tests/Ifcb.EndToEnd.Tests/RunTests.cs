@@ -72,8 +72,23 @@ public sealed class RunTests(PlatformFixture platform)
         using var csv = new MemoryStream();
         using (var download = Runs.DownloadRunOutput(new DownloadArtifactRequest { JobId = run.JobId, Name = "D20130526T095207_IFCB013.csv" }))
             await ChunkedDownload.CopyToAsync(download.ResponseStream, csv);
-        var rows = System.Text.Encoding.UTF8.GetString(csv.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = System.Text.Encoding.UTF8.GetString(csv.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var provenance = lines.TakeWhile(l => l.StartsWith('#'))
+            .ToDictionary(l => l[2..l.IndexOf(':', StringComparison.Ordinal)], l => l[(l.IndexOf(':', StringComparison.Ordinal) + 2)..]);
+        var rows = lines[provenance.Count..];
         Assert.Equal(1 + 19, rows.Length); // header + the white bin's 19 ROIs
+        // Provenance: the exact version and checkpoint sha256 the registry reports, and the alias it was resolved from; the
+        // model's own thresholds (trained on the sample) label the ROIs.
+        var registered = await new Registry.RegistryClient(platform.Channel("registry")).GetVersionAsync(ModelRef.Parse(version).ToVersionRef());
+        Assert.Equal("e2e-run", provenance["run_id"]);
+        Assert.Equal("registry", provenance["model_source"]);
+        Assert.Equal($"{registered.Name}/{registered.Version}", $"{provenance["model_name"]}/{provenance["model_version"]}");
+        Assert.Equal(version, $"{provenance["model_name"]}/{provenance["model_version"]}");
+        Assert.Equal("production", provenance["model_alias"]);
+        Assert.Equal("e2e-run-model@production", provenance["model_reference"]);
+        Assert.Equal(registered.CheckpointSha256, provenance["checkpoint_sha256"]);
+        Assert.Equal("checkpoint", provenance["class_thresholds_source"]);
+        Assert.StartsWith("roi_id,class,score,class_thresholded,", rows[0], StringComparison.Ordinal);
 
         // The run summary is an output too: one row per classified bin, by time, with ml_analyzed as MlAnalyzedTests derive it.
         Assert.Contains("run-summary.png", outputs);

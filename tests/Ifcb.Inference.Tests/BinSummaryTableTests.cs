@@ -37,16 +37,39 @@ public sealed class BinSummaryTableTests
         string[] expected =
         [
             "bin_id,timestamp,roi_count,ml_analyzed,Mesodinium_major_count,\"Strombidium,like_count\",detritus_count," +
-            "Mesodinium_major_per_ml,\"Strombidium,like_per_ml\",detritus_per_ml",
-            "IFCB5_2012_028_081515,2012-01-28T08:15:15Z,3,0.003391470833333334,2,0,1,589.7146395430693,0,294.85731977153466",
+            "Mesodinium_major_per_ml,\"Strombidium,like_per_ml\",detritus_per_ml,unclassified_count," +
+            "Mesodinium_major_count_thresholded,\"Strombidium,like_count_thresholded\",detritus_count_thresholded," +
+            "Mesodinium_major_per_ml_thresholded,\"Strombidium,like_per_ml_thresholded\",detritus_per_ml_thresholded",
+            // Without thresholds the thresholded columns repeat the raw ones.
+            "IFCB5_2012_028_081515,2012-01-28T08:15:15Z,3,0.003391470833333334,2,0,1,589.7146395430693,0,294.85731977153466," +
+            "0,2,0,1,589.7146395430693,0,294.85731977153466",
             "D20130526T095207_IFCB013,2013-05-26T09:52:07Z,5,4.8850699041666665,1,3,1," +
-            "0.20470536135973427,0.6141160840792028,0.20470536135973427",
+            "0.20470536135973427,0.6141160840792028,0.20470536135973427," +
+            "0,1,3,1,0.20470536135973427,0.6141160840792028,0.20470536135973427",
             // Unknown ml_analyzed: empty, and so are its concentrations.
-            "D20150411T205456_IFCB012,2015-04-11T20:54:56Z,1,,0,0,1,,,",
+            "D20150411T205456_IFCB012,2015-04-11T20:54:56Z,1,,0,0,1,,,,0,0,0,1,,,",
             // A computed but non-positive ml_analyzed is written as computed; no concentration divides by it.
-            "D20160101T000000_IFCB010,2016-01-01T00:00:00Z,2,-0.5,0,2,0,,,",
+            "D20160101T000000_IFCB010,2016-01-01T00:00:00Z,2,-0.5,0,2,0,,,,0,0,2,0,,,",
         ];
         Assert.Equal(string.Join('\n', expected) + "\n", Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
+    [Fact]
+    public void Thresholded_counts_leave_out_the_unclassified()
+    {
+        var table = new BinSummaryTable(Classes);
+        // Five ROIs: winners 1 1 1 0 2; two of the class-1 winners are under its threshold.
+        var row = table.Add(BinId.Parse("D20130526T095207_IFCB013"), V2Ml, [1, 1, 1, 0, 2], [-1, 1, -1, 0, 2]);
+        Assert.Equal([1, 3, 1], row.ClassCounts);
+        Assert.Equal([1, 1, 1], row.ThresholdedCounts);
+        Assert.Equal(2, row.UnclassifiedCount);
+        // python3 -c "print(repr(1/4.8850699041666665))" → 0.20470536135973427
+        Assert.Equal(0.20470536135973427, row.ThresholdedConcentration(1));
+        using var stream = new MemoryStream();
+        table.WriteCsv(stream);
+        Assert.EndsWith(",2,1,1,1,0.20470536135973427,0.20470536135973427,0.20470536135973427\n",
+            Encoding.UTF8.GetString(stream.ToArray()), StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => table.Add(BinId.Parse("D20130526T095207_IFCB013"), V2Ml, [1, 1], [1]));
     }
 
     [Fact]

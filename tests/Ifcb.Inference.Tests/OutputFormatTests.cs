@@ -67,8 +67,9 @@ public sealed class OutputFormatTests(ReferenceModelFixture fixture)
             Assert.Equal(classes[id], h5Classes[i]);
         }
 
-        var lines = File.ReadAllLines(csv);
-        Assert.Equal("roi_id,class,score,class_0,class_1", lines[0]);
+        // Provenance comments come first (see ScienceOutputTests); without thresholds the thresholded class is the winner.
+        var lines = File.ReadAllLines(csv).Where(l => !l.StartsWith('#')).ToArray();
+        Assert.Equal("roi_id,class,score,class_thresholded,class_0,class_1", lines[0]);
         Assert.Equal(20, lines.Length);
         foreach (var line in lines.Skip(1))
         {
@@ -76,7 +77,8 @@ public sealed class OutputFormatTests(ReferenceModelFixture fixture)
             var row = scores[cells[0]];
             Assert.Equal(ReferenceModelFixture.Classes[classes[cells[0]]], cells[1]);
             Assert.Equal(row.Max(), float.Parse(cells[2], CultureInfo.InvariantCulture));
-            Assert.Equal(row, cells[3..].Select(c => float.Parse(c, CultureInfo.InvariantCulture)));
+            Assert.Equal(cells[1], cells[3]);
+            Assert.Equal(row, cells[4..].Select(c => float.Parse(c, CultureInfo.InvariantCulture)));
         }
     }
 

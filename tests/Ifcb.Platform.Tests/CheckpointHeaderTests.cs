@@ -60,11 +60,22 @@ public sealed class CheckpointHeaderTests
     [InlineData("\"std\":[0.22]", "\"std\":[0]", "std positive")]
     [InlineData("[\"diatom\",\"dino\"]", "[]", "class list")]
     [InlineData("\"format_version\":1", "\"format_version\":9", "format 9")]
+    [InlineData("\"seed\":7", "\"seed\":7,\"class_thresholds\":[0.5]", "1 entries for 2 classes")]
+    [InlineData("\"seed\":7", "\"seed\":7,\"class_thresholds\":[0.5,1.5]", "score from 0 to 1")]
     public void Out_of_bounds_fields_are_named(string field, string replacement, string expected)
     {
         var error = Assert.Throws<InvalidDataException>(() => CheckpointHeader.Read(Checkpoint(Valid.Replace(field, replacement))));
 
         Assert.Contains(expected, error.Message);
+    }
+
+    [Fact]
+    public void Class_thresholds_are_optional_and_null_means_none()
+    {
+        Assert.Null(CheckpointHeader.Read(Checkpoint(Valid)).ClassThresholds);
+        var header = CheckpointHeader.Read(Checkpoint(Valid.Replace("\"seed\":7", "\"seed\":7,\"class_thresholds\":[0.625,null]")));
+        Assert.Equal([0.625, null], header.ClassThresholds!);
+        Assert.Equal([0.625, null], CheckpointHeader.Parse(header.ToJson()).ClassThresholds!);
     }
 
     [Fact]

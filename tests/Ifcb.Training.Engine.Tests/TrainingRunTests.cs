@@ -85,6 +85,25 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal(2, model.NumClasses);
         Assert.Equal("adam", loaded.Hparams.Extras!["optimizer"]);
         Assert.Equal("0.001", loaded.Hparams.Extras["lr"]);
+
+        // The best epoch's per-class thresholds, as ClassThresholdSearch chooses them from results.json's own scores, are
+        // in results.json and in the checkpoint (3 validation images per class: the minimum).
+        var truth = root.GetProperty("input_classes").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        var winners = root.GetProperty("output_classes").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        var scores = root.GetProperty("output_scores").EnumerateArray()
+            .Select(r => r.EnumerateArray().Select(e => e.GetSingle()).ToArray()).ToList();
+        var expected = ClassThresholdSearch.Compute(truth, winners, scores, 2).Select(t => t.Threshold).ToList();
+        var written = root.GetProperty("class_thresholds").EnumerateArray()
+            .Select(e => e.ValueKind == JsonValueKind.Null ? (double?)null : e.GetDouble()).ToList();
+        Assert.Equal(expected, written);
+        Assert.Equal(expected, loaded.Hparams.ClassThresholds);
+        Assert.Equal(2, root.GetProperty("class_thresholds_f1").GetArrayLength());
+        // The same in class_thresholds.csv, for ifcb run --thresholds.
+        Assert.Equal(["class,threshold", .. new[] { "Mesodinium_major", "Strombidium-like" }.Select((label, c) =>
+                $"{label},{expected[c]?.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}")],
+            File.ReadAllLines(Path.Combine(dir, "class_thresholds.csv")).Where(l => !l.StartsWith('#')));
+        Assert.Equal(ClassThresholdSearch.MinimumValidationImages,
+            root.GetProperty("class_thresholds_min_validation_images").GetInt32());
     }
 
     [Fact]

@@ -61,6 +61,18 @@ public static class RunCommand
                 "or auto (onnx on the CPU, where it is faster; torch on a GPU).",
             DefaultValueFactory = _ => InferenceEngines.Auto,
         }.AcceptOnlyFromAmong([.. InferenceEngines.Names]);
+        var outfileFormat = new Option<string>("--outfile-format")
+        {
+            Description = "Class-scores layout: v3 (neuston's .h5/.json and the platform's .csv) or v4 (.csv outputs are " +
+                $"pyifcb's v4 CSV: pid, then one score column per class; default outfile {RunRequest.DefaultV4BinOutputFile} " +
+                $"in {RunRequest.DefaultV4OutputDirectory}). Bins only.",
+            DefaultValueFactory = _ => "v3",
+        }.AcceptOnlyFromAmong("v3", "v4");
+        var thresholds = new Option<string?>("--thresholds")
+        {
+            Description = "FILE.csv: per-class score thresholds (header class,threshold; empty = none) replacing the model's; " +
+                "a winner scoring below its class's threshold is labelled unclassified.",
+        };
         var remote = new Option<bool>("--remote")
         {
             Description = "Run on the platform's workers: uploads SRC's bins (or, with --type img, uses SRC as a dataset name), " +
@@ -68,27 +80,37 @@ public static class RunCommand
         };
         var command = new Command("run", "Classify IFCB bins or images with a trained model (neuston RUN).")
         {
-            source, model, runId, type, outdir, outfile, filter, clobber, batch, device, engine, remote,
+            source, model, runId, type, outdir, outfile, filter, clobber, batch, device, engine, outfileFormat, thresholds, remote,
         };
         command.SetHandler(context, async (parse, ct) =>
         {
             var json = parse.GetValue(GlobalOptions.Json);
             var engineName = parse.GetValue(engine)!;
             if (parse.GetValue(remote))
+            {
+                if (parse.GetValue(outfileFormat) != "v3" || parse.GetValue(thresholds) is not null)
+                    throw new UsageException("--outfile-format v4 and --thresholds run locally only; the platform's RUN workers " +
+                        "write v3 outputs with the model's own thresholds.");
                 return await RunOnPlatformAsync(parse, context, json, ct);
-            var checkpoint = await CheckpointSources.LoadAsync(parse, context, parse.GetValue(model)!, ct);
+            }
+            var (checkpoint, provenance) = await CheckpointSources.LoadWithProvenanceAsync(parse, context, parse.GetValue(model)!, ct);
             using var loaded = checkpoint.Model;
             var filterTokens = parse.GetValue(filter) ?? [];
             var request = new RunRequest(parse.GetValue(source)!, parse.GetValue(runId)!)
             {
                 InputType = parse.GetValue(type) == "img" ? RunInputType.Image : RunInputType.Bin,
-                OutputDirectory = parse.GetValue(outdir) ?? RunRequest.DefaultOutputDirectory,
+                OutputDirectory = parse.GetValue(outdir),
                 OutputFiles = parse.GetValue(outfile) is { Length: > 0 } files ? files : null,
                 Filter = filterTokens.Length == 0 ? null : filterTokens.Length < 2
                     ? throw new UsageException("--filter needs a mode (IN or OUT) and at least one keyword.")
                     : RunFilter.Parse(filterTokens[0], filterTokens.Skip(1)),
                 Clobber = parse.GetValue(clobber),
                 BatchSize = parse.GetValue(batch),
+                OutfileFormat = parse.GetValue(outfileFormat) == "v4" ? OutfileFormat.V4 : OutfileFormat.V3,
+                ModelProvenance = provenance,
+                Thresholds = parse.GetValue(thresholds) is { } thresholdsFile
+                    ? ClassThresholds.ReadCsv(thresholdsFile, checkpoint.Hparams.Classes)
+                    : null,
             };
             // auto means the GPU when there is one; the onnx engine has only the CPU.
             var deviceName = engineName == InferenceEngines.Onnx && parse.GetValue(device) == "auto" ? "cpu" : parse.GetValue(device)!;

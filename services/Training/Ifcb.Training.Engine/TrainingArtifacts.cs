@@ -6,6 +6,8 @@ public static class TrainingArtifacts
     public const string EpochsCsv = "epochs.csv";
     public const string Args = "args.json";
     public const string Results = "results.json";
+    /// <summary>The best epoch's per-class thresholds in the form <c>ifcb run --thresholds</c> reads.</summary>
+    public const string ClassThresholds = "class_thresholds.csv";
     public const string BestMetrics = "best_metrics.json";
     public const string TrainingImages = "training_images.list";
     public const string ValidationImages = "validation_images.list";

@@ -118,10 +118,11 @@ public static class TrainingOutputs
     /// <summary>
     /// neuston's default results series for the best epoch (upstream neuston_net.py:51-52,
     /// neuston_callbacks.py:20-156), as JSON: 0-based indices, float32 scores (not float16), plus precision/recall per
-    /// class and the weighted/macro averages.
+    /// class and the weighted/macro averages, and the per-class score thresholds (<c>class_thresholds</c>, null = none;
+    /// <c>class_thresholds_f1</c>, each class's F1 with its threshold; see <see cref="ClassThresholdSearch"/>).
     /// </summary>
     internal static byte[] ResultsJson(TrainingInputs inputs, int epoch, ClassificationMetrics metrics, ValidationPass validation,
-        Func<string, string> display)
+        Func<string, string> display, IReadOnlyList<ClassThreshold> thresholds)
     {
         var validationImages = validation.Indices.Select(i => inputs.Validation.Images[i]).ToList();
         var training = inputs.Training.Images.OrderBy(i => i.ClassIndex).ThenBy(i => i.Path, StringComparer.Ordinal).ToList();
@@ -157,6 +158,9 @@ public static class TrainingOutputs
             ["accuracy"] = metrics.Accuracy,
             ["classes_by_f1"] = ClassificationMetrics.ClassesBy(metrics.F1),
             ["classes_by_count"] = ClassificationMetrics.ClassesBy([.. counts.Select(c => (double)c)]),
+            ["class_thresholds"] = thresholds.Select(t => t.Threshold).ToList(),
+            ["class_thresholds_f1"] = thresholds.Select(t => t.F1).ToList(),
+            ["class_thresholds_min_validation_images"] = ClassThresholdSearch.MinimumValidationImages,
         };
         return JsonSerializer.SerializeToUtf8Bytes(results, Json);
     }

@@ -216,12 +216,14 @@ public sealed class TrainingRun(TrainingInputs inputs, IArtifactSink sink, ITrai
     private async Task WriteBestAsync(ClassifierNet model, int epoch, ClassificationMetrics metrics, ValidationPass validation,
         CancellationToken cancellationToken)
     {
+        var thresholds = ClassThresholdSearch.Compute(validation.Truth, validation.Predicted, validation.Scores, inputs.Classes.Count);
         using var buffer = new MemoryStream();
-        Checkpoint.Save(buffer, Hparams(), model);
+        Checkpoint.Save(buffer, Hparams() with { ClassThresholds = [.. thresholds.Select(t => t.Threshold)] }, model);
         await sink.WriteAsync(TrainingArtifacts.BestCheckpoint(Options.EffectiveModelId), buffer.ToArray(), cancellationToken);
         var display = inputs.DisplayPath ?? (p => p);
         await sink.WriteAsync(TrainingArtifacts.Results,
-            TrainingOutputs.ResultsJson(inputs, epoch, metrics, validation, display), cancellationToken);
+            TrainingOutputs.ResultsJson(inputs, epoch, metrics, validation, display, thresholds), cancellationToken);
+        await sink.WriteAsync(TrainingArtifacts.ClassThresholds, ClassThresholdSearch.ToCsv(inputs.Classes, thresholds), cancellationToken);
         await sink.WriteAsync(TrainingArtifacts.BestMetrics, JsonSerializer.SerializeToUtf8Bytes(
             BestMetricsDocument.From(epoch, metrics), TrainingOutputs.Json), cancellationToken);
     }

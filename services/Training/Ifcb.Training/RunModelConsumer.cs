@@ -127,6 +127,9 @@ public sealed class RunJobWork(
                 Filter = spec.FilterMode is { } mode ? RunFilter.Parse(mode, spec.FilterKeywords) : null,
                 Clobber = true,
                 BatchSize = spec.BatchSize,
+                // Every result file names the exact version, the alias it came from and the checkpoint's SHA-256.
+                ModelProvenance = Ifcb.Inference.Outputs.ModelProvenance.FromRegistry(job.ModelVersion, ModelRef.Parse(spec.Model),
+                    job.ModelSha256 ?? ""),
             };
             var device = Ifcb.Models.DeviceSelection.Resolve(spec.Device);
             request = request with { Engine = InferenceEngines.Resolve(spec.Engine, device) };

@@ -66,6 +66,7 @@ public sealed class RunsGrpcService(
         {
             JobId = jobId,
             ModelVersion = version.ToModelRef(),
+            ModelSha256 = version.CheckpointSha256,
             Request = new RunRequestSpec
             {
                 Model = request.Model, RunId = request.RunId, BinSet = hasBins ? request.BinSet : null,

@@ -11,8 +11,19 @@ namespace Ifcb.Inference.Outputs;
 /// </summary>
 public sealed record BinSummaryRow(string BinId, DateTime Timestamp, int RoiCount, MlAnalyzed MlAnalyzed, IReadOnlyList<int> ClassCounts)
 {
+    /// <summary>Per class, the ROIs whose thresholded class it is (see <see cref="ClassThresholds"/>); without thresholds,
+    /// <see cref="ClassCounts"/>.</summary>
+    public IReadOnlyList<int> ThresholdedCounts { get; init; } = ClassCounts;
+
+    /// <summary>ROIs whose winning score is below their class's threshold.</summary>
+    public int UnclassifiedCount { get; init; }
+
     /// <summary>Cells/mL of class <paramref name="classIndex"/>; null when ml_analyzed is unknown or not positive.</summary>
     public double? Concentration(int classIndex) => MlAnalyzed.IsUsable ? ClassCounts[classIndex] / MlAnalyzed.Milliliters : null;
+
+    /// <summary>Thresholded cells/mL of class <paramref name="classIndex"/>; null when ml_analyzed is unknown or not positive.</summary>
+    public double? ThresholdedConcentration(int classIndex) =>
+        MlAnalyzed.IsUsable ? ThresholdedCounts[classIndex] / MlAnalyzed.Milliliters : null;
 }
 
 /// <summary>A bin of the run that the summary could not include, and why.</summary>
@@ -34,7 +45,10 @@ public sealed record BinSummaryTotals(
 /// quoting, rows by timestamp then bin id): <c>bin_id</c>, <c>timestamp</c> (ISO 8601 UTC), <c>roi_count</c>,
 /// <c>ml_analyzed</c> (mL, see <see cref="MlAnalyzed"/>; empty when unknown), then <c>{class}_count</c> for every class
 /// and <c>{class}_per_ml</c> (count ÷ ml_analyzed; empty when ml_analyzed is unknown or ≤ 0), both in the model's class
-/// order. Counts are of the raw winning class: per-class score thresholds do not exist yet.
+/// order, of the raw winning class; then <c>unclassified_count</c> (ROIs whose winning score is below their class's
+/// threshold, see <see cref="ClassThresholds"/>), <c>{class}_count_thresholded</c> and <c>{class}_per_ml_thresholded</c>,
+/// the same of the thresholded class (equal to the raw ones for a model without thresholds). Totals and the PNG use the
+/// raw counts.
 /// </summary>
 public sealed class BinSummaryTable
 {
@@ -64,7 +78,9 @@ public sealed class BinSummaryTable
     /// bin's files. An ADC whose time columns are unreadable gives an unknown ml_analyzed with the reason, not a failed bin:
     /// its classification stands.
     /// </summary>
-    public BinSummaryRow Add(BinId id, string binPath, IReadOnlyList<int> winners)
+    /// <param name="thresholded">The thresholded class per ROI (<see cref="ClassThresholds.UnclassifiedIndex"/> =
+    /// unclassified); null = the winners.</param>
+    public BinSummaryRow Add(BinId id, string binPath, IReadOnlyList<int> winners, IReadOnlyList<int>? thresholded = null)
     {
         ArgumentNullException.ThrowIfNull(id);
         ArgumentNullException.ThrowIfNull(winners);
@@ -77,7 +93,7 @@ public sealed class BinSummaryTable
         {
             ml = MlAnalyzed.Unknown(e.Message);
         }
-        return Add(id, ml, winners);
+        return Add(id, ml, winners, thresholded);
     }
 
     /// <summary>
@@ -93,7 +109,8 @@ public sealed class BinSummaryTable
         {
             try
             {
-                return Add(id, binPath, ResultWinners.Read(output, Classes));
+                var labels = ResultWinners.ReadLabels(output, Classes);
+                return Add(id, binPath, labels.Winners, labels.Thresholded);
             }
             catch (InvalidDataException e)
             {
@@ -107,22 +124,37 @@ public sealed class BinSummaryTable
     /// <summary>Bins of the run that have no row, and why (their existing outputs could not be read back).</summary>
     public IReadOnlyList<BinLeftOut> LeftOut => _leftOut;
 
-    public BinSummaryRow Add(BinId id, MlAnalyzed ml, IReadOnlyList<int> winners)
+    /// <param name="thresholded">The thresholded class per ROI (<see cref="ClassThresholds.UnclassifiedIndex"/> =
+    /// unclassified); null = the winners.</param>
+    public BinSummaryRow Add(BinId id, MlAnalyzed ml, IReadOnlyList<int> winners, IReadOnlyList<int>? thresholded = null)
     {
         ArgumentNullException.ThrowIfNull(id);
         ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(winners);
-        var counts = new int[Classes.Count];
-        foreach (var winner in winners)
+        var counts = Count(id, winners, nameof(winners));
+        var kept = thresholded ?? winners;
+        if (kept.Count != winners.Count)
+            throw new ArgumentException($"Bin {id.Lid}: {kept.Count} thresholded classes for {winners.Count} ROIs.", nameof(thresholded));
+        var row = new BinSummaryRow(id.Lid, id.Timestamp, winners.Count, ml, counts)
         {
-            if ((uint)winner >= (uint)counts.Length)
-                throw new ArgumentException($"Bin {id.Lid}: class index {winner} is not one of the model's {counts.Length} classes.",
-                    nameof(winners));
-            counts[winner]++;
-        }
-        var row = new BinSummaryRow(id.Lid, id.Timestamp, winners.Count, ml, counts);
+            ThresholdedCounts = Count(id, kept.Where(k => k != ClassThresholds.UnclassifiedIndex), nameof(thresholded)),
+            UnclassifiedCount = kept.Count(k => k == ClassThresholds.UnclassifiedIndex),
+        };
         _rows.Add(row);
         return row;
+    }
+
+    private int[] Count(BinId id, IEnumerable<int> classes, string parameter)
+    {
+        var counts = new int[Classes.Count];
+        foreach (var c in classes)
+        {
+            if ((uint)c >= (uint)counts.Length)
+                throw new ArgumentException($"Bin {id.Lid}: class index {c} is not one of the model's {counts.Length} classes.",
+                    parameter);
+            counts[c]++;
+        }
+        return counts;
     }
 
     public BinSummaryTotals Totals(int top = TopClassCount)
@@ -156,6 +188,9 @@ public sealed class BinSummaryTable
         var header = new List<string> { "bin_id", "timestamp", "roi_count", "ml_analyzed" };
         header.AddRange(Classes.Select(c => c + "_count"));
         header.AddRange(Classes.Select(c => c + "_per_ml"));
+        header.Add("unclassified_count");
+        header.AddRange(Classes.Select(c => c + "_count_thresholded"));
+        header.AddRange(Classes.Select(c => c + "_per_ml_thresholded"));
         writer.WriteLine(string.Join(',', header.Select(Quote)));
         var line = new StringBuilder();
         foreach (var row in Rows)
@@ -169,6 +204,11 @@ public sealed class BinSummaryTable
                 line.Append(',').Append(count.ToString(CultureInfo.InvariantCulture));
             for (var c = 0; c < Classes.Count; c++)
                 line.Append(',').Append(row.Concentration(c) is { } perMl ? Number(perMl) : "");
+            line.Append(',').Append(row.UnclassifiedCount.ToString(CultureInfo.InvariantCulture));
+            foreach (var count in row.ThresholdedCounts)
+                line.Append(',').Append(count.ToString(CultureInfo.InvariantCulture));
+            for (var c = 0; c < Classes.Count; c++)
+                line.Append(',').Append(row.ThresholdedConcentration(c) is { } perMl ? Number(perMl) : "");
             writer.WriteLine(line);
         }
     }

@@ -16,6 +16,26 @@ public sealed record ClassificationOutput(
     /// <summary>neuston's result format version; the IFCB dashboard reads "class_scores v3".</summary>
     public const string Version = "v3";
 
+    /// <summary>How the file was made (run id, platform version, model); null writes no provenance.</summary>
+    public RunProvenance? Provenance { get; init; }
+
+    /// <summary>The thresholds behind the thresholded labels; null = none (every thresholded label is the winner).</summary>
+    public ClassThresholds? Thresholds { get; init; }
+
+    /// <summary>
+    /// Each row's thresholded class: the winner, or <see cref="ClassThresholds.UnclassifiedIndex"/> when its score is below
+    /// its class's threshold.
+    /// </summary>
+    public int[] ThresholdedClasses() => Thresholds?.Apply(Scores) ?? [.. Scores.Classes];
+
+    /// <summary>A thresholded class as a label: the class's, or <see cref="ClassThresholds.Unclassified"/>.</summary>
+    public string ThresholdedLabel(int thresholdedClass) =>
+        thresholdedClass == ClassThresholds.UnclassifiedIndex ? ClassThresholds.Unclassified : ClassLabels[thresholdedClass];
+
+    /// <summary>The thresholds per class as written to files (NaN = none), in class order.</summary>
+    public double[] ThresholdValues() =>
+        [.. Enumerable.Range(0, ClassLabels.Count).Select(c => Thresholds?.Values[c] ?? double.NaN)];
+
     /// <summary>The id of each row as written in CSV: <c>{bin}_{target:00000}</c> for bins, the image path for images.</summary>
     public string RowId(int index)
     {

@@ -15,6 +15,10 @@ namespace Ifcb.Inference.Outputs;
 /// <c>output_classes</c>/<c>roi_numbers</c> as int32; h5py and the dashboard read either the same way. The
 /// <c>metadata</c> attributes <c>scores_dtype</c>/<c>index_dtype</c> record this. For image runs (neuston crashes on
 /// .h5) <c>bin_id</c> is omitted and an <c>input_images</c> string dataset replaces <c>roi_numbers</c>.
+/// Additions: the <c>metadata</c> attributes also carry the run's provenance (see <see cref="RunProvenance"/>) and
+/// <c>class_thresholds_source</c>; <c>output_classes_thresholded</c> (int32, gzip) holds each ROI's thresholded class
+/// (<see cref="ClassThresholds.UnclassifiedIndex"/> = <c>unclassified</c>) and <c>class_thresholds</c> (float64, NaN =
+/// none) the thresholds behind it.
 /// </summary>
 public static class Hdf5ResultWriter
 {
@@ -42,6 +46,9 @@ public static class Hdf5ResultWriter
         };
         if (output.BinId is not null)
             metadataAttributes["bin_id"] = output.BinId;
+        foreach (var (name, value) in output.Provenance?.Fields() ?? [])
+            metadataAttributes[name] = value;
+        metadataAttributes["class_thresholds_source"] = output.Thresholds?.Source ?? "none";
 
         var chunkRows = (uint)Math.Min(rows, ChunkRows);
         var file = new H5File
@@ -50,6 +57,8 @@ public static class Hdf5ResultWriter
             ["output_classes"] = Compressed(output.Scores.Classes, [(ulong)rows], [chunkRows]),
             ["output_scores"] = Compressed(output.Scores.Scores, [(ulong)rows, (ulong)classes], [chunkRows, (uint)classes]),
             ["class_labels"] = output.ClassLabels.ToArray(),
+            ["output_classes_thresholded"] = Compressed(output.ThresholdedClasses(), [(ulong)rows], [chunkRows]),
+            ["class_thresholds"] = output.ThresholdValues(),
         };
         if (output.InputImages is not null)
             file["input_images"] = output.InputImages.ToArray();

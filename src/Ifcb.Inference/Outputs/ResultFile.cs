@@ -23,7 +23,9 @@ public static class ResultFile
     /// name and then renamed, so an interrupted run never leaves a partial file that a later run without clobber would
     /// take for a finished one.
     /// </summary>
-    public static void Write(string path, ClassificationOutput output)
+    /// <param name="format"><see cref="OutfileFormat.V4"/> writes <c>.csv</c> files as pyifcb's v4 CSV
+    /// (<see cref="PyifcbCsvWriter"/>); <c>.h5</c> and <c>.json</c> are the same in both.</param>
+    public static void Write(string path, ClassificationOutput output, OutfileFormat format = OutfileFormat.V3)
     {
         ArgumentNullException.ThrowIfNull(output);
         CheckExtension(path);
@@ -44,7 +46,12 @@ public static class ResultFile
                     break;
                 default:
                     using (var stream = File.Create(temporary))
-                        CsvResultWriter.Write(stream, output);
+                    {
+                        if (format == OutfileFormat.V4)
+                            PyifcbCsvWriter.Write(stream, output);
+                        else
+                            CsvResultWriter.Write(stream, output);
+                    }
                     break;
             }
             File.Move(temporary, path, overwrite: true);

@@ -33,6 +33,12 @@ public sealed record ModelHparams(
     string PlatformVersion,
     IReadOnlyDictionary<string, string>? Extras = null)
 {
+    /// <summary>
+    /// Per-class score thresholds in class order (null entries: none), chosen at the end of training; a ROI whose winning
+    /// score is below its class's threshold is labelled unclassified. Null when the checkpoint has none.
+    /// </summary>
+    public IReadOnlyList<double?>? ClassThresholds { get; init; }
+
     public bool Equals(ModelHparams? other) =>
         other is not null
         && Architecture == other.Architecture
@@ -46,6 +52,7 @@ public sealed record ModelHparams(
         && DatasetFingerprint == other.DatasetFingerprint
         && CreatedUtc == other.CreatedUtc
         && PlatformVersion == other.PlatformVersion
+        && (ClassThresholds ?? []).SequenceEqual(other.ClassThresholds ?? [])
         && (Extras ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .SequenceEqual((other.Extras ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal));
 
@@ -66,6 +73,7 @@ public sealed record ModelHparams(
         Created = CreatedUtc,
         PlatformVersion = PlatformVersion,
         Extras = Extras is null ? null : new Dictionary<string, string>(Extras),
+        ClassThresholds = ClassThresholds is null ? null : [.. ClassThresholds],
     };
 
     /// <summary>The hparams of a checkpoint header (read and validated by <see cref="CheckpointHeader.Read"/>).</summary>
@@ -83,7 +91,10 @@ public sealed record ModelHparams(
             throw new InvalidDataException($"{CheckpointHeader.HparamsEntry} holds an invalid img_norm: {e.Message}", e);
         }
         return new ModelHparams(header.Arch, header.Classes, header.Resize, norm, header.Pretrained, header.Seed, header.ModelId,
-            header.TrainingId, header.DatasetFingerprint, header.Created, header.PlatformVersion, header.Extras);
+            header.TrainingId, header.DatasetFingerprint, header.Created, header.PlatformVersion, header.Extras)
+        {
+            ClassThresholds = header.ClassThresholds,
+        };
     }
 
     /// <summary>Checks every field against the platform's limits (class count and names, resize, img_norm, text lengths).</summary>

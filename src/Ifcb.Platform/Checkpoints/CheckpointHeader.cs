@@ -53,6 +53,14 @@ public sealed record CheckpointHeader
     public Dictionary<string, string>? Extras { get; init; }
 
     /// <summary>
+    /// Per-class score thresholds in class order (<c>class_thresholds</c>; absent in checkpoints written before them): a
+    /// ROI whose winning score is below its class's threshold is labelled <c>unclassified</c>; null entries have none.
+    /// Left out of the file when null, so a checkpoint without thresholds stays byte for byte what format 1 always wrote.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double?[]? ClassThresholds { get; init; }
+
+    /// <summary>
     /// Reads and checks hparams.json from a checkpoint. The stream must be seekable (a file, a buffer, or a blob opened
     /// with OpenRead): only the zip's central directory and the hparams entry are read, never the weights.
     /// </summary>
@@ -145,6 +153,14 @@ public sealed record CheckpointHeader
             if (value is { Length: > Limits.MaxTextLength })
                 throw new InvalidDataException(Invariant(
                     $"{HparamsEntry}: {field} has {value.Length} characters; the limit is {Limits.MaxTextLength}."));
+        }
+        if (ClassThresholds is { } thresholds)
+        {
+            if (thresholds.Length != Classes.Length)
+                throw new InvalidDataException(Invariant(
+                    $"{HparamsEntry}: class_thresholds has {thresholds.Length} entries for {Classes.Length} classes."));
+            if (thresholds.Any(t => t is { } value && !(value >= 0 && value <= 1)))
+                throw new InvalidDataException($"{HparamsEntry}: every class threshold must be null or a score from 0 to 1.");
         }
         if (Extras is { Count: > Limits.MaxListItems })
             throw new InvalidDataException(Invariant(

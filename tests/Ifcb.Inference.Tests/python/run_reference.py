@@ -123,6 +123,8 @@ def plain(value):
         return value.item()
     if isinstance(value, list):
         return [plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None  # NaN (e.g. a class without a threshold) is not JSON
     return value
 
 

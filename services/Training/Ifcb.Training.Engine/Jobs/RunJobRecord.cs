@@ -33,6 +33,8 @@ public sealed record RunJobRecord : JobRecord<RunJobRecord>
     public required RunRequestSpec Request { get; init; }
     /// <summary>The exact model version (NAME/VERSION) resolved when the run was queued, so a moving alias cannot change it.</summary>
     public required ModelRef ModelVersion { get; init; }
+    /// <summary>That version's checkpoint SHA-256 as the Registry reported it (null in runs queued before it was recorded).</summary>
+    public string? ModelSha256 { get; init; }
     public int ItemsTotal { get; init; }
     public int ItemsDone { get; init; }
     public long ImagesClassified { get; init; }
