@@ -113,6 +113,58 @@ public sealed class EvaluateCommandTests : IDisposable
         Assert.Equal(1, report.GetProperty("skipped_classes").GetProperty("Dinophysis").GetInt32());
     }
 
+    [Fact]
+    public async Task Thresholded_figures_equal_scikit_learns_with_unclassified_images_as_misses()
+    {
+        var path = SmallCheckpoint.Write(_temp, out var model);
+        model.Dispose();
+        // The scores do not depend on the thresholds: RUN first, then thresholds at the median winning score.
+        var run = await CliRunner.RunAsync("run", Sample, path, "same", "--type", "img", "--engine", "torch",
+            "--outdir", Path.Combine(_temp, "run"), "--outfile", "img_results.json", "--json");
+        Assert.True(run.ExitCode == 0, run.Error);
+        var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(_temp, "run", "img_results.json"))).RootElement;
+        var scores = results.GetProperty("output_scores").EnumerateArray()
+            .Select(row => row.EnumerateArray().Select(e => e.GetDouble()).ToArray()).ToArray();
+        var truth = results.GetProperty("input_images").EnumerateArray()
+            .Select(e => SmallCheckpoint.Classes.ToList().IndexOf(Path.GetFileName(Path.GetDirectoryName(e.GetString()))!)).ToArray();
+        // Halfway between two winning scores, so no score sits on the threshold (float32 scores read back as doubles).
+        var winners = scores.Select(row => row.Max()).Order().ToArray();
+        var median = (winners[scores.Length / 2 - 1] + winners[scores.Length / 2]) / 2;
+        double?[] thresholds = [median, median, null];
+
+        LoadedCheckpoint written;
+        using (var file = File.OpenRead(path))
+            written = Checkpoint.Load(file);
+        using (written.Model)
+        {
+            using var file = File.Create(path);
+            Checkpoint.Save(file, written.Hparams with { ClassThresholds = thresholds }, written.Model);
+        }
+        var evaluated = await CliRunner.RunAsync("evaluate", path, Sample, "--outdir", Path.Combine(_temp, "thresholded"), "--engine", "torch",
+            "--json");
+        Assert.True(evaluated.ExitCode == 0, evaluated.Error);
+        var report = JsonDocument.Parse(evaluated.Output).RootElement.GetProperty("thresholded");
+
+        var script = $$"""
+            import json
+            from sklearn.metrics import accuracy_score, f1_score
+            scores, t, thresholds = {{JsonSerializer.Serialize(scores)}}, {{JsonSerializer.Serialize(truth)}}, {{JsonSerializer.Serialize(thresholds)}}
+            p = []
+            for row in scores:
+                w = max(range(len(row)), key=lambda c: (row[c], -c))
+                p.append(-1 if thresholds[w] is not None and row[w] < thresholds[w] else w)
+            labels = [0, 1, 2]
+            print(json.dumps({"unclassified": p.count(-1), "accuracy": accuracy_score(t, p),
+                "f1_weighted": f1_score(t, p, labels=labels, average="weighted", zero_division=0),
+                "f1_macro": f1_score(t, p, labels=labels, average="macro", zero_division=0)}))
+            """.Replace("null", "None", StringComparison.Ordinal);
+        var sklearn = JsonDocument.Parse(Python(script)).RootElement;
+        Assert.Equal(sklearn.GetProperty("unclassified").GetInt32(), report.GetProperty("unclassified").GetInt32());
+        Assert.InRange(report.GetProperty("unclassified").GetInt32(), 1, 29);
+        foreach (var metric in new[] { "accuracy", "f1_weighted", "f1_macro" })
+            Assert.Equal(sklearn.GetProperty(metric).GetDouble(), report.GetProperty(metric).GetDouble(), 12);
+    }
+
     /// <summary>The small checkpoint with the last layer's bias pushing every image to class <paramref name="winner"/>.</summary>
     private string Biased(int winner, string name)
     {

@@ -97,6 +97,12 @@ public static class EvaluateCommand
             context.Console.MarkupLine(Markup.Escape(
                 $"{report.Images} images: accuracy {Number(report.Accuracy)}, f1_weighted {Number(report.F1Weighted)}, " +
                 $"f1_macro {Number(report.F1Macro)}; written to {string.Join(", ", files)}"));
+            if (report.Thresholded is { } t)
+            {
+                context.Console.MarkupLine(Markup.Escape(
+                    $"with the {t.Source} thresholds: {t.Unclassified} unclassified, accuracy {Number(t.Accuracy)}, " +
+                    $"f1_weighted {Number(t.F1Weighted)}, f1_macro {Number(t.F1Macro)}"));
+            }
             return ExitCodes.Success;
         });
         return command;

@@ -32,6 +32,10 @@ public sealed record ClassEvaluation(string Name, double Precision, double Recal
 /// A model classified a labelled class-folder dataset: the confusion matrix over the model's classes (rows = true class,
 /// columns = predicted, in the model's output order), per-class precision/recall/F1, weighted and macro F1, accuracy.
 /// </summary>
+/// <param name="Thresholded">
+/// The same figures with the model's per-class thresholds applied (a ROI whose winning score is below its class's
+/// threshold is unclassified: a miss for its true class, a prediction of no class); null when the model has none.
+/// </param>
 /// <param name="SkippedClasses">Dataset class folders that are not classes of the model, with their image counts: left out.</param>
 /// <param name="Undecodable">Images that could not be decoded: left out, as RUN leaves them out.</param>
 public sealed record EvaluationReport(
@@ -46,7 +50,8 @@ public sealed record EvaluationReport(
     double F1Weighted,
     double F1Macro,
     IReadOnlyList<ClassEvaluation> PerClass,
-    int[][] ConfusionMatrix)
+    int[][] ConfusionMatrix,
+    ThresholdedEvaluation? Thresholded = null)
 {
     /// <summary>The overall metrics a comparison can rank by (<c>ifcb models compare --require-better</c>).</summary>
     public static IReadOnlyList<string> MetricNames { get; } = ["f1_weighted", "f1_macro", "accuracy"];
@@ -61,6 +66,12 @@ public sealed record EvaluationReport(
         _ => throw new ArgumentException($"Unknown metric '{name}'; use {string.Join(", ", MetricNames)}.", nameof(name)),
     };
 }
+
+/// <summary>The evaluation with per-class thresholds applied (<see cref="EvaluationReport.Thresholded"/>).</summary>
+/// <param name="Source">Where the thresholds came from (checkpoint).</param>
+/// <param name="Unclassified">Images left unclassified by their winner's threshold.</param>
+public sealed record ThresholdedEvaluation(string Source, int Unclassified, double Accuracy, double F1Weighted, double F1Macro,
+    IReadOnlyList<ClassEvaluation> PerClass);
 
 /// <summary>
 /// Evaluates a trained model on a labelled dataset (a folder of class subfolders, neuston's SRC layout): classifies
@@ -109,6 +120,8 @@ public static class ModelEvaluation
         using var classifier = new BatchClassifier(checkpoint, options.BatchSize, options.Device, options.Engine);
         var truth = new List<int>(images.Count);
         var predicted = new List<int>(images.Count);
+        var thresholds = ClassThresholds.FromCheckpoint(checkpoint.Hparams);
+        var thresholded = new List<int>(images.Count);
         var undecodable = new List<string>();
         var step = checked(options.BatchSize * 4);
         for (var start = 0; start < images.Count; start += step)
@@ -122,6 +135,7 @@ public static class ModelEvaluation
             var scores = classifier.Classify([.. kept.Select(i => decoded[i]!)], cancellationToken);
             truth.AddRange(kept.Select(i => chunk[i].ClassIndex));
             predicted.AddRange(scores.Classes);
+            thresholded.AddRange(thresholds.Apply(scores));
             progress?.Report((Math.Min(start + step, images.Count), images.Count));
         }
 
@@ -131,7 +145,26 @@ public static class ModelEvaluation
         var perClass = Enumerable.Range(0, classes.Count).Select(c => new ClassEvaluation(classes[c], metrics.Precision[c],
             metrics.Recall[c], metrics.F1[c], metrics.Support[c], confusion.Sum(row => row[c]))).ToList();
         return new EvaluationReport(Path.GetFullPath(source), checkpoint.Hparams.ModelId, checkpoint.Hparams.Architecture, classes,
-            truth.Count, skipped, undecodable, metrics.Accuracy, metrics.F1Weighted, metrics.F1Macro, perClass, confusion);
+            truth.Count, skipped, undecodable, metrics.Accuracy, metrics.F1Weighted, metrics.F1Macro, perClass, confusion,
+            thresholds.Values.Any(t => t is not null) ? Thresholded(classes, truth, thresholded, thresholds.Source) : null);
+    }
+
+    /// <summary>
+    /// scikit-learn's figures over the model's classes when some predictions are "no class": unclassified counts as an extra
+    /// label outside <c>labels</c>, so it is a miss for the true class and a false positive for none.
+    /// </summary>
+    private static ThresholdedEvaluation Thresholded(IReadOnlyList<string> classes, List<int> truth, List<int> thresholded,
+        string source)
+    {
+        var count = classes.Count;
+        var metrics = ClassificationMetrics.Compute(truth,
+            [.. thresholded.Select(p => p == ClassThresholds.UnclassifiedIndex ? count : p)], count + 1);
+        var perClass = Enumerable.Range(0, count).Select(c => new ClassEvaluation(classes[c], metrics.Precision[c], metrics.Recall[c],
+            metrics.F1[c], metrics.Support[c], thresholded.Count(p => p == c))).ToList();
+        var total = truth.Count;
+        return new ThresholdedEvaluation(source, thresholded.Count(p => p == ClassThresholds.UnclassifiedIndex),
+            total == 0 ? 0 : (double)Enumerable.Range(0, total).Count(i => truth[i] == thresholded[i]) / total,
+            total == 0 ? 0 : perClass.Sum(c => c.F1 * c.Support) / total, perClass.Average(c => c.F1), perClass);
     }
 
     /// <summary>
