@@ -10,7 +10,7 @@ namespace Ifcb.Registry.Engine;
 /// </summary>
 internal sealed class Deletions(
     BlobDocumentStore store, RegistryOptions options, ModelDocuments models, IdempotencyClaims claims, AuditLog audit,
-    RegistryQueries queries)
+    SearchIndex index)
 {
     /// <summary>
     /// Deletes a model (FailedPrecondition while it has versions, unless <paramref name="force"/>) and everything under
@@ -19,7 +19,7 @@ internal sealed class Deletions(
     public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force, CancellationToken cancellationToken)
     {
         var existing = await models.ReadAsync(name, cancellationToken); // NotFound when there is no such model
-        var versions = await queries.ListVersionNumbersAsync(name, cancellationToken);
+        var versions = await store.VersionNumbersAsync(name, cancellationToken);
         if (versions.Count > 0 && !force)
         {
             throw new IfcbException(ErrorKind.FailedPrecondition,
@@ -34,6 +34,8 @@ internal sealed class Deletions(
             new ParallelOptions { MaxDegreeOfParallelism = options.ListReadConcurrency, CancellationToken = cancellationToken },
             async (blob, token) => await store.DeleteAsync(blob, token));
         await store.DeleteAsync(modelDocument, cancellationToken);
+        // After model.json: an interrupted delete leaves a model that still has its index (and a finished one no index).
+        await index.DeleteAsync(name, cancellationToken);
 
         await audit.AppendAsync(name, actor, AuditAction.ModelDeleted, null, null,
             [("forced", force ? "true" : "false"), ("versions_deleted", versions.Count.ToString(CultureInfo.InvariantCulture)),
@@ -86,7 +88,7 @@ internal sealed class Deletions(
         if (existing?.Value.IdempotencyKey is { } key)
             await claims.ForgetAsync(modelName, key, version, cancellationToken);
 
-        await store.DeleteAsync(slot.Document, cancellationToken);
+        await index.TrackAsync(modelName, version, () => store.DeleteAsync(slot.Document, cancellationToken), cancellationToken);
         await models.UpdateAsync(modelName, actor, current =>
                 current.DeletingVersions.Contains(version)
                     ? current with { DeletingVersions = current.DeletingVersions.Remove(version) }

@@ -32,6 +32,7 @@ public sealed class ModelRegistry
     private readonly VersionRegistrar _registrar;
     private readonly Deletions _deletions;
     private readonly AliasChanges _aliases;
+    private readonly SearchIndex _index;
 
     public ModelRegistry(BlobContainerClient container, RegistryOptions? options = null, TimeProvider? timeProvider = null)
     {
@@ -49,13 +50,14 @@ public sealed class ModelRegistry
         _store = RegistryStore.Create(container, _options);
         _models = new ModelDocuments(_store, _time);
         _audit = new AuditLog(_store, _options, _time);
-        _expiry = new PendingExpiry(_store, _options, _time, _audit);
-        _queries = new RegistryQueries(_store, _options, _models, _expiry);
+        _index = new SearchIndex(_store, _options, _time);
+        _expiry = new PendingExpiry(_store, _options, _time, _audit, _index);
+        _queries = new RegistryQueries(_store, _options, _models, _expiry, _index);
         _checkpoints = new CheckpointStore(container, _options);
         var claims = new IdempotencyClaims(_store, _options, _time, _expiry);
-        _registrar = new VersionRegistrar(_store, _options, _time, _models, new VersionAllocator(_store, _options, _models), claims,
-            _checkpoints, _audit, _queries);
-        _deletions = new Deletions(_store, _options, _models, claims, _audit, _queries);
+        _registrar = new VersionRegistrar(_store, _options, _time, _models, new VersionAllocator(_store, _options, _models, _index),
+            claims, _checkpoints, _audit, _queries, _index);
+        _deletions = new Deletions(_store, _options, _models, claims, _audit, _index);
         _aliases = new AliasChanges(_store, _options, _models, _audit);
     }
 
@@ -79,6 +81,9 @@ public sealed class ModelRegistry
             Name = name, Description = description, Tags = initialTags, Revision = 1,
             CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
         };
+        // The (empty) search index first, so every model this build creates has one; an index left by a deleted model of
+        // the same name is kept, as its writers kept it correct (see SearchIndex).
+        await _index.CreateAsync(name, cancellationToken);
         if (await _models.TryCreateAsync(model, cancellationToken) is null)
         {
             throw new IfcbException(ErrorKind.AlreadyExists,
@@ -241,16 +246,48 @@ public sealed class ModelRegistry
         return await _queries.GetVersionAsync(reference, cancellationToken);
     }
 
+    /// <summary>Versions matching <paramref name="filter"/>, ordered by model name then version number; the page size is 1..1000.</summary>
+    public Task<Page<ModelVersion>> SearchVersionsAsync(
+        VersionFilter filter, int pageSize = 100, string? pageToken = null, CancellationToken cancellationToken = default) =>
+        SearchVersionsAsync(filter, SearchOrder.Default, pageSize, pageToken, cancellationToken);
+
     /// <summary>
-    /// Versions matching <paramref name="filter"/>, ordered by model name then version number. Each page reads
-    /// the version documents it scans; the page size is 1..1000.
+    /// Versions matching <paramref name="filter"/> in <paramref name="order"/> (ties, and an empty order, by model name
+    /// then version number). A search reads one small index blob per model (or none, when the model's index is unchanged
+    /// since this process last read it) and the documents of the versions on the page, never every version document.
+    /// Page tokens resume after the last version of the previous page (stable under concurrent registrations).
     /// </summary>
-    public async Task<Page<ModelVersion>> SearchVersionsAsync(
-        VersionFilter filter, int pageSize = 100, string? pageToken = null, CancellationToken cancellationToken = default)
+    public async Task<Page<ModelVersion>> SearchVersionsAsync(VersionFilter filter, SearchOrder order, int pageSize = 100,
+        string? pageToken = null, CancellationToken cancellationToken = default)
     {
         RegistryValidation.Filter(filter);
+        ArgumentNullException.ThrowIfNull(order);
         RegistryValidation.PageSize(pageSize);
-        return await _queries.SearchVersionsAsync(filter, pageSize, pageToken, cancellationToken);
+        return await _queries.SearchVersionsAsync(filter, order, pageSize, pageToken, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="SearchVersionsAsync(VersionFilter, SearchOrder, int, string?, CancellationToken)"/> with a filter and an
+    /// ordering in MLflow's grammar (<see cref="SearchFilter"/>, <see cref="SearchOrder"/>); InvalidArgument points at the
+    /// offending token.
+    /// </summary>
+    public Task<Page<ModelVersion>> SearchVersionsAsync(string? filter, string? orderBy, int pageSize = 100, string? pageToken = null,
+        CancellationToken cancellationToken = default) =>
+        SearchVersionsAsync(new VersionFilter { Expression = SearchFilter.ForVersions(filter) }, SearchOrder.ForVersions(orderBy),
+            pageSize, pageToken, cancellationToken);
+
+    /// <summary>
+    /// Registered models matching <paramref name="filter"/> (name, tags.K, creation_time, last_updated_time) in
+    /// <paramref name="orderBy"/> (name, creation_time, last_updated_time; ties by name). InvalidArgument points at the
+    /// offending token of either.
+    /// </summary>
+    public async Task<Page<RegisteredModel>> SearchModelsAsync(string? filter, string? orderBy, int pageSize = 100,
+        string? pageToken = null, CancellationToken cancellationToken = default)
+    {
+        var parsedFilter = SearchFilter.ForModels(filter);
+        var parsedOrder = SearchOrder.ForModels(orderBy);
+        RegistryValidation.PageSize(pageSize);
+        return await _queries.SearchModelsAsync(parsedFilter, parsedOrder, pageSize, pageToken, cancellationToken);
     }
 
     public async Task<ModelVersion> SetVersionTagAsync(
@@ -366,8 +403,8 @@ public sealed class ModelRegistry
     {
         var slot = VersionSlot.Validated(modelName, version);
         RegistryValidation.Actor(actor);
-        return _store.UpdateAsync<ModelVersion>(slot.Document, current =>
+        return _index.TrackAsync(modelName, version, () => _store.UpdateAsync<ModelVersion>(slot.Document, current =>
                 change(current) is { } changed ? changed with { UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor } : null,
-            slot.NotFound, cancellationToken).Updated();
+            slot.NotFound, cancellationToken).Updated(), _ => version, cancellationToken);
     }
 }

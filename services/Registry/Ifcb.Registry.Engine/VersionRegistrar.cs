@@ -13,7 +13,7 @@ namespace Ifcb.Registry.Engine;
 /// </summary>
 internal sealed class VersionRegistrar(
     BlobDocumentStore store, RegistryOptions options, TimeProvider time, ModelDocuments models, VersionAllocator allocator,
-    IdempotencyClaims claims, CheckpointStore checkpoints, AuditLog audit, RegistryQueries queries)
+    IdempotencyClaims claims, CheckpointStore checkpoints, AuditLog audit, RegistryQueries queries, SearchIndex index)
 {
     /// <summary>
     /// The registration behind every <c>ModelRegistry.RegisterVersion*Async</c>; the caller has validated the model
@@ -120,7 +120,12 @@ internal sealed class VersionRegistrar(
     /// PENDING → READY (with <paramref name="complete"/> applied), normally one write using the ETag from creation;
     /// re-reads only if someone wrote since.
     /// </summary>
-    private async Task<ModelVersion> MarkReadyAsync(
+    private Task<ModelVersion> MarkReadyAsync(
+        Stored<ModelVersion> pending, Func<ModelVersion, ModelVersion> complete, string actor, CancellationToken cancellationToken) =>
+        index.TrackAsync(pending.Value.ModelName, pending.Value.Version,
+            () => MarkReadyUntrackedAsync(pending, complete, actor, cancellationToken), ready => ready.Version, cancellationToken);
+
+    private async Task<ModelVersion> MarkReadyUntrackedAsync(
         Stored<ModelVersion> pending, Func<ModelVersion, ModelVersion> complete, string actor, CancellationToken cancellationToken)
     {
         var (modelName, number) = (pending.Value.ModelName, pending.Value.Version);
@@ -149,7 +154,7 @@ internal sealed class VersionRegistrar(
             await store.DeleteAsync(pending.CheckpointBlob, CancellationToken.None);
             // Only from PENDING: if the version was expired meanwhile, its reason (and audit entry) already stand.
             var slot = VersionSlot.Of(pending);
-            var failed = await store.UpdateAsync<ModelVersion>(slot.Document,
+            var failed = await index.TrackAsync(slot.ModelName, slot.Version, () => store.UpdateAsync<ModelVersion>(slot.Document,
                 version => version.Status != ModelVersionStatus.Pending ? null : version with
                 {
                     Status = ModelVersionStatus.Failed,
@@ -157,7 +162,7 @@ internal sealed class VersionRegistrar(
                     UpdatedAt = time.GetUtcNow(),
                     UpdatedBy = actor,
                 },
-                slot.NotFound, CancellationToken.None);
+                slot.NotFound, CancellationToken.None), _ => slot.Version, CancellationToken.None);
             if (failed.Changed)
             {
                 await audit.AppendAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
