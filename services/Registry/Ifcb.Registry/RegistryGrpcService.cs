@@ -93,10 +93,20 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
     [ReadOnlyRpc]
     public override async Task<SearchVersionsReply> SearchVersions(SearchVersionsRequest request, ServerCallContext context)
     {
-        var page = await registry.SearchVersionsAsync(request.ToEngine(), RegistryProtoMapping.PageSize(request.PageSize),
-            RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
+        var page = await registry.SearchVersionsAsync(request.ToEngine(), SearchOrder.ForVersions(request.OrderBy),
+            RegistryProtoMapping.PageSize(request.PageSize), RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
         var reply = new SearchVersionsReply { NextPageToken = page.NextPageToken ?? "" };
         reply.Versions.Add(page.Items.Select(v => v.ToProto()));
+        return reply;
+    }
+
+    [ReadOnlyRpc]
+    public override async Task<SearchModelsReply> SearchModels(SearchModelsRequest request, ServerCallContext context)
+    {
+        var page = await registry.SearchModelsAsync(request.Filter, request.OrderBy, RegistryProtoMapping.PageSize(request.PageSize),
+            RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
+        var reply = new SearchModelsReply { NextPageToken = page.NextPageToken ?? "" };
+        reply.Models.Add(page.Items.Select(m => m.ToProto()));
         return reply;
     }
 

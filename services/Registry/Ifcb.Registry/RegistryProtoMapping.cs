@@ -89,6 +89,7 @@ internal static class RegistryProtoMapping
         Status = request.Status == Proto.VersionStatus.Unspecified ? null : ToEngine(request.Status),
         Tags = request.Tags.ToImmutableSortedDictionary(StringComparer.Ordinal),
         Metrics = [.. request.Metrics.Select(m => new MetricThreshold(m.Metric, Operator(m.Op), m.Value))],
+        Expression = SearchFilter.ForVersions(request.Filter),
     };
 
     /// <exception cref="IfcbException">InvalidArgument: the fields do not make a reference (empty name, version out of range).</exception>

@@ -13,6 +13,7 @@ public static class ModelsCommands
         ModelsListCommand.Build(context),
         ModelsShowCommand.Build(context),
         ModelsVersionsCommand.Build(context),
+        ModelsSearchCommand.Build(context),
         ModelsAliasCommand.Build(context),
         ModelsTagCommand.Build(context),
         ModelsDownloadCommand.Build(context),
