@@ -18,8 +18,19 @@ internal sealed class Deletions(
     /// </summary>
     public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force, CancellationToken cancellationToken)
     {
-        var existing = await models.ReadAsync(name, cancellationToken); // NotFound when there is no such model
-        var versions = await store.VersionNumbersAsync(name, cancellationToken);
+        var existing = await models.TryReadRawAsync(name, cancellationToken) ?? throw ModelDocuments.NotFound(name);
+        // A renamed model's old name is only a redirect: deleting it frees the name, once the rename has finished.
+        var redirect = existing.Value.RenamedTo is not null;
+        if (redirect && (await models.TryReadRawAsync(existing.Value.RenamedTo!, cancellationToken))?.Value.RenamedFrom == name)
+        {
+            throw new IfcbException(ErrorKind.FailedPrecondition,
+                $"Registered model '{name}' is being renamed to '{existing.Value.RenamedTo}'; rename it again to finish, then delete.");
+        }
+
+        if (!redirect && ModelDocuments.Unusable(existing.Value) is { } unusable)
+            throw unusable;
+
+        var versions = redirect ? [] : await store.VersionNumbersAsync(name, cancellationToken);
         if (versions.Count > 0 && !force)
         {
             throw new IfcbException(ErrorKind.FailedPrecondition,

@@ -11,7 +11,7 @@ namespace Ifcb.Registry.Engine;
 internal sealed class PendingExpiry(
     BlobDocumentStore store, RegistryOptions options, TimeProvider time, AuditLog audit, SearchIndex index)
 {
-    public bool IsStale(ModelVersion version) => IsStale(version.Status, version.CreatedAt);
+    public bool IsStale(ModelVersion version) => version.MovedTo is null && IsStale(version.Status, version.CreatedAt);
 
     /// <summary>The same test on a version's status and creation time (as a search index entry has them).</summary>
     public bool IsStale(ModelVersionStatus status, DateTimeOffset createdAt) =>

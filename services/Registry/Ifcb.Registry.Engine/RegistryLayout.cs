@@ -35,9 +35,11 @@ internal static class RegistryLayout
 
     public static string Checkpoint(string model, int version) => $"{VersionFolder(model, version)}checkpoint.ifcbmodel";
 
+    public static string IdempotencyPrefix(string model) => $"{ModelPrefix(model)}idempotency/";
+
     /// <summary>The key is hashed so any string (URLs, slashes) can be a key without escaping path rules.</summary>
     public static string IdempotencyClaim(string model, string idempotencyKey) =>
-        $"{ModelPrefix(model)}idempotency/{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)))}.json";
+        $"{IdempotencyPrefix(model)}{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)))}.json";
 
     public static string SearchIndex(string model) => $"{IndexesRoot}{model}.json";
 

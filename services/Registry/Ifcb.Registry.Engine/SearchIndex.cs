@@ -244,7 +244,7 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
     /// Builds the index from the version documents (read after the index, inside its guarded write, so a concurrent
     /// writer's intent either survives or forces another round), creating it if missing, and drops expired intents.
     /// </summary>
-    private async Task<Stored<ModelSearchIndex>> RebuildAsync(string modelName, CancellationToken cancellationToken)
+    public async Task<Stored<ModelSearchIndex>> RebuildAsync(string modelName, CancellationToken cancellationToken)
     {
         var name = RegistryLayout.SearchIndex(modelName);
         for (var attempt = 1; ; attempt++)
@@ -379,13 +379,12 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
             catch (IndexMissingException) when (attempt < 3)
             {
                 // Never built (or deleted with its model): an incomplete index holds the intents until a reader completes
-                // it, so the settled ones need no entries. A write to a version of a model that does not exist (neither
-                // its model.json nor the version's document) leaves no index behind.
+                // it, so the settled ones need no entries. A write to a model that does not exist, or was renamed, leaves
+                // no index behind.
                 if (added.Count == 0)
                     return;
 
-                if (!await ModelOrVersionExistsAsync(modelName, added, cancellationToken))
-                    throw ModelDocuments.NotFound(modelName);
+                await CheckIndexableAsync(modelName, added, cancellationToken);
 
                 var created = new ModelSearchIndex { ModelName = modelName, Intents = [.. added] };
                 if (await store.TryCreateAsync(name, created, cancellationToken) is not null)
@@ -394,18 +393,27 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
         }
     }
 
-    private async Task<bool> ModelOrVersionExistsAsync(string modelName, List<IndexIntent> intents, CancellationToken cancellationToken)
+    /// <summary>
+    /// Refuses to create an index for a model that is renamed away (its error) or that has neither a model.json nor the
+    /// versions the intents name (NotFound); a version of a model being deleted may still be settled.
+    /// </summary>
+    private async Task CheckIndexableAsync(string modelName, List<IndexIntent> intents, CancellationToken cancellationToken)
     {
-        if (await store.Container.GetBlobClient(RegistryLayout.ModelDocument(modelName)).ExistsAsync(cancellationToken))
-            return true;
+        if (await store.ReadAsync<RegisteredModel>(RegistryLayout.ModelDocument(modelName), cancellationToken) is { } model)
+        {
+            if (ModelDocuments.Unusable(model.Value) is { Kind: ErrorKind.NotFound } renamed)
+                throw renamed;
+
+            return;
+        }
 
         foreach (var version in intents.Select(i => i.Version).OfType<int>().Distinct())
         {
             if (await store.Container.GetBlobClient(RegistryLayout.VersionDocument(modelName, version)).ExistsAsync(cancellationToken))
-                return true;
+                return;
         }
 
-        return false;
+        throw ModelDocuments.NotFound(modelName);
     }
 
     private async Task<Dictionary<string, ETag>> ListIndexesAsync(CancellationToken cancellationToken)

@@ -54,8 +54,19 @@ internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions 
                 if (await store.TryCreateAsync(document, version, cancellationToken) is { } etag)
                 {
                     state.LastAllocated = candidate;
-                    // Inside the gate, so this process's registrations never race each other on model.json.
-                    await RaiseLatestVersionAsync(model.Name, candidate, actor, cancellationToken);
+                    try
+                    {
+                        // Inside the gate, so this process's registrations never race each other on model.json.
+                        await RaiseLatestVersionAsync(model.Name, candidate, actor, cancellationToken);
+                    }
+                    catch (IfcbException e) when (e.Kind == ErrorKind.NotFound)
+                    {
+                        // The model was deleted or renamed since it was read: take the version back (a rename that copied it
+                        // already recorded it FAILED under the new name).
+                        await store.DeleteAsync(document, CancellationToken.None, etag);
+                        throw;
+                    }
+
                     return new Stored<ModelVersion>(version, etag);
                 }
             }

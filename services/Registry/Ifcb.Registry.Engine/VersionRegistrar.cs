@@ -135,7 +135,11 @@ internal sealed class VersionRegistrar(
             return ready;
 
         var updated = await store.UpdateAsync<ModelVersion>(document, version =>
-                version.Status == ModelVersionStatus.Pending
+                version.MovedTo is { } movedTo
+                    ? throw new IfcbException(ErrorKind.NotFound,
+                        $"Registered model '{modelName}' was renamed to '{movedTo}' while version {number}'s checkpoint uploaded; " +
+                        $"register it again under '{movedTo}'.")
+                    : version.Status == ModelVersionStatus.Pending
                     ? complete(version) with { Status = ModelVersionStatus.Ready, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor }
                     : throw new IfcbException(ErrorKind.Aborted,
                         $"Version {number} of '{modelName}' changed to {version.Status} while its checkpoint uploaded; register again."),
@@ -155,7 +159,7 @@ internal sealed class VersionRegistrar(
             // Only from PENDING: if the version was expired meanwhile, its reason (and audit entry) already stand.
             var slot = VersionSlot.Of(pending);
             var failed = await index.TrackAsync(slot.ModelName, slot.Version, () => store.UpdateAsync<ModelVersion>(slot.Document,
-                version => version.Status != ModelVersionStatus.Pending ? null : version with
+                version => version.Status != ModelVersionStatus.Pending || version.MovedTo is not null ? null : version with
                 {
                     Status = ModelVersionStatus.Failed,
                     StatusMessage = reason,

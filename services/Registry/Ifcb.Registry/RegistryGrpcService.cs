@@ -56,6 +56,11 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
         return deletion.Model.ToProto();
     }
 
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> RenameModel(RenameModelRequest request, ServerCallContext context) =>
+        (await registry.RenameModelAsync(request.Name, request.NewName, ApiKeyInterceptor.Actor(context), context.CancellationToken))
+            .ToProto();
+
     // ----- Versions -----
 
     [RequiresApiKey]
@@ -89,6 +94,11 @@ public sealed class RegistryGrpcService(ServiceIdentity identity, ModelRegistry 
     [ReadOnlyRpc]
     public override async Task<Ifcb.Protos.ModelVersion> GetVersion(VersionRef request, ServerCallContext context) =>
         (await registry.GetVersionAsync(request.ToEngine(), context.CancellationToken)).ToProto();
+
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.ModelVersion> UpdateVersion(UpdateVersionRequest request, ServerCallContext context) =>
+        (await registry.UpdateVersionAsync(request.Name, request.Version, request.ToEngine(), ApiKeyInterceptor.Actor(context),
+            context.CancellationToken)).ToProto();
 
     [ReadOnlyRpc]
     public override async Task<SearchVersionsReply> SearchVersions(SearchVersionsRequest request, ServerCallContext context)
