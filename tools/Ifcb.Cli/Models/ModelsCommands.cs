@@ -20,6 +20,8 @@ public static class ModelsCommands
         ModelsRegisterCommand.Build(context),
         ModelImportCommand.Build(context),
         ModelExportCommand.Build(context),
+        ModelsUpdateCommand.Build(context),
+        ModelsRenameCommand.Build(context),
         ModelsDeleteCommand.Build(context),
         ModelsHistoryCommand.Build(context),
     };
