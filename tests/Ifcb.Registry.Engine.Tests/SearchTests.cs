@@ -177,7 +177,7 @@ public sealed class SearchTests(AzuriteFixture azurite)
         foreach (var entry in index.Entries)
         {
             var document = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument("busy", entry.Version), CancellationToken.None);
-            Assert.Equivalent(VersionIndexEntry.Of(document!.Value), entry, strict: true);
+            Assert.Equivalent(VersionIndexEntry.Of(document!), entry, strict: true);
         }
     }
 

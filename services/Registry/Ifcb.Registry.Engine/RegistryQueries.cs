@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Azure;
 using Ifcb.Contracts;
@@ -13,6 +14,15 @@ namespace Ifcb.Registry.Engine;
 internal sealed class RegistryQueries(
     BlobDocumentStore store, RegistryOptions options, ModelDocuments models, PendingExpiry expiry, SearchIndex index)
 {
+    /// <summary>How many version documents searches keep in memory (see <see cref="TryCachedDocument"/>).</summary>
+    private const int MaxCachedDocuments = 20_000;
+
+    /// <summary>
+    /// Version documents this process has read for search results, by model and number. One is used only when its ETag is
+    /// the one the model's search index records, which is the document's current ETag while no intent names the version.
+    /// </summary>
+    private readonly ConcurrentDictionary<(string Model, int Version), Stored<ModelVersion>> _documents = new();
+
     /// <summary>Where a page of a version search stopped: the last version's sort values, model and number.</summary>
     private sealed record VersionCursor(ImmutableArray<SearchValue> Keys, string Model, int Version);
 
@@ -150,22 +160,20 @@ internal sealed class RegistryQueries(
             : candidates.Where(c => Compare(c, new Candidate(CursorEntry(resume), resume.Keys)) > 0).ToList();
         var selected = remaining.Take(pageSize).ToList();
 
+        // The page's documents (unless this process holds the very version the index names) and models, in one pool.
         var documents = new Stored<ModelVersion>?[selected.Count];
-        foreach (var batch in Enumerable.Range(0, selected.Count).Chunk(options.ListReadConcurrency))
-        {
-            var read = await Task.WhenAll(batch.Select(i => store.ReadAsync<ModelVersion>(
-                RegistryLayout.VersionDocument(selected[i].Entry.ModelName, selected[i].Entry.Version), cancellationToken)));
-            for (var i = 0; i < batch.Length; i++)
-                documents[batch[i]] = read[i];
-        }
-
-        var owners = new Dictionary<string, RegisteredModel?>(StringComparer.Ordinal);
-        foreach (var batch in selected.Select(c => c.Entry.ModelName).Distinct().Chunk(options.ListReadConcurrency))
-        {
-            var read = await Task.WhenAll(batch.Select(name => models.TryReadAsync(name, cancellationToken)));
-            for (var i = 0; i < batch.Length; i++)
-                owners[batch[i]] = read[i]?.Value;
-        }
+        var owners = selected.Select(c => c.Entry.ModelName).Distinct().ToDictionary(name => name, _ => (RegisteredModel?)null);
+        var reads = Enumerable.Range(0, selected.Count)
+            .Where(i => !TryCachedDocument(selected[i].Entry, out documents[i]))
+            .Select(i => (Func<CancellationToken, Task>)(async token => documents[i] = await ReadDocumentAsync(selected[i].Entry, token)))
+            .Concat(owners.Keys.ToList().Select(name => (Func<CancellationToken, Task>)(async token =>
+            {
+                var model = (await models.TryReadAsync(name, token))?.Value;
+                lock (owners)
+                    owners[name] = model;
+            })));
+        var pool = new ParallelOptions { MaxDegreeOfParallelism = options.ListReadConcurrency, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(reads, pool, async (read, token) => await read(token));
 
         var page = new List<ModelVersion>(selected.Count);
         foreach (var (document, i) in documents.Select((d, i) => (d, i)))
@@ -220,6 +228,30 @@ internal sealed class RegistryQueries(
         var more = remaining.Count > selected.Count;
         return new Page<RegisteredModel>([.. selected.Select(c => c.Model)],
             more ? PageTokens.Encode(new ModelCursor(selected[^1].Keys, selected[^1].Model.Name), query) : null);
+    }
+
+    private bool TryCachedDocument(VersionIndexEntry entry, out Stored<ModelVersion>? document)
+    {
+        document = entry.DocumentETag is { } etag && _documents.TryGetValue((entry.ModelName, entry.Version), out var cached)
+            && cached.ETag.ToString() == etag
+            ? cached
+            : null;
+        return document is not null;
+    }
+
+    private async Task<Stored<ModelVersion>?> ReadDocumentAsync(VersionIndexEntry entry, CancellationToken cancellationToken)
+    {
+        var document = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(entry.ModelName, entry.Version),
+            cancellationToken);
+        if (document is not null)
+        {
+            // Bounded: past the limit the cache starts over (it only saves reads; a miss reads the document).
+            if (_documents.Count >= MaxCachedDocuments)
+                _documents.Clear();
+            _documents[(entry.ModelName, entry.Version)] = document;
+        }
+
+        return document;
     }
 
     /// <summary>Every version of one model as the search index has it now, with abandoned PENDING ones expired.</summary>

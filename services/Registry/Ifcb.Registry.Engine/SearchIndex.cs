@@ -28,6 +28,18 @@ internal sealed record VersionIndexEntry
     /// <summary>The version's <see cref="SearchGrammar.VersionParams"/> that it has, as text.</summary>
     public ImmutableSortedDictionary<string, string> Params { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
 
+    /// <summary>
+    /// The ETag of the version document this entry was made from (null when unknown): while no intent names the version,
+    /// it is the document's current ETag, so a copy of the document with this ETag is the document as it is now.
+    /// </summary>
+    public string? DocumentETag { get; init; }
+
+    public static VersionIndexEntry Of(Stored<ModelVersion> document)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        return Of(document.Value) with { DocumentETag = document.ETag.ToString() };
+    }
+
     public static VersionIndexEntry Of(ModelVersion version)
     {
         ArgumentNullException.ThrowIfNull(version);
@@ -205,7 +217,7 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
             for (var i = 0; i < batch.Length; i++)
             {
                 if (read[i] is { } document)
-                    entries[batch[i]] = VersionIndexEntry.Of(document.Value);
+                    entries[batch[i]] = VersionIndexEntry.Of(document);
                 else
                     entries.Remove(batch[i]);
             }
@@ -229,7 +241,7 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
     /// <summary>The model's index, built or completed if need be, with intents past their timeout dropped.</summary>
     private async Task<ModelSearchIndex> LoadAsync(string modelName, ETag? listedETag, CancellationToken cancellationToken)
     {
-        var stored = listedETag is { } etag && _cache.TryGetValue(modelName, out var cached) && cached.ETag == etag
+        var stored = listedETag is { } etag && _cache.TryGetValue(modelName, out var cached) && SameETag(cached.ETag, etag)
             ? cached
             : await store.ReadAsync<ModelSearchIndex>(RegistryLayout.SearchIndex(modelName), cancellationToken);
         var expired = time.GetUtcNow() - options.IndexIntentTimeout;
@@ -259,7 +271,7 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
                     {
                         var read = await Task.WhenAll(batch.Select(number =>
                             store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, number), cancellationToken)));
-                        entries.AddRange(read.OfType<Stored<ModelVersion>>().Select(v => VersionIndexEntry.Of(v.Value)));
+                        entries.AddRange(read.OfType<Stored<ModelVersion>>().Select(VersionIndexEntry.Of));
                     }
 
                     var expired = time.GetUtcNow() - options.IndexIntentTimeout;
@@ -368,7 +380,7 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
                     var documents = await Task.WhenAll(versions.Select(v =>
                         store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, v), cancellationToken)));
                     var entries = index.Entries.RemoveAll(e => versions.Contains(e.Version))
-                        .AddRange(documents.OfType<Stored<ModelVersion>>().Select(d => VersionIndexEntry.Of(d.Value)))
+                        .AddRange(documents.OfType<Stored<ModelVersion>>().Select(VersionIndexEntry.Of))
                         .Sort((a, b) => a.Version.CompareTo(b.Version));
                     var tokens = settled.Select(i => i.Token).ToHashSet();
                     var intents = index.Intents.RemoveAll(i => tokens.Contains(i.Token)).AddRange(added);
@@ -392,6 +404,9 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
             }
         }
     }
+
+    /// <summary>A listing gives an ETag without the quotes a download's ETag header has; the value is what counts.</summary>
+    private static bool SameETag(ETag a, ETag b) => a.ToString().Trim('"') == b.ToString().Trim('"');
 
     /// <summary>
     /// Refuses to create an index for a model that is renamed away (its error) or that has neither a model.json nor the
