@@ -67,7 +67,8 @@ foreach (var concurrency in settings.Sections.Contains("registration") ? new[] {
             new MemoryStream(small), "bench"));
     Console.WriteLine(
         $"Registration (64 KiB) conc {concurrency,2}: {registrations:F1} versions/s; raw 64 KiB upload {rawUploads:F1}/s; " +
-        $"ratio {registrations / rawUploads:F2} (a registration is ~10 storage requests incl. reading hparams back, an upload 1)");
+        $"ratio {registrations / rawUploads:F2} (a registration is ~18 storage requests incl. reading hparams back and " +
+        "keeping the search index, an upload 1)");
 }
 
 Console.WriteLine();
