@@ -106,8 +106,12 @@ public sealed class UpdateAndRenameTests(AzuriteFixture azurite)
         await registry.RegisterVersionAsync("old-name", first.Request("ci:1"), first.Stream(), Actor);
         await registry.RegisterVersionAsync("old-name", second.Request("ci:2"), second.Stream(), Actor);
         await registry.SetAliasAsync("old-name", "production", 1, Actor);
+        // A blob kept beside a version (as derived files are) moves with it.
+        await container.GetBlobClient("models/old-name/versions/0000002/derived/notes.json").UploadAsync(BinaryData.FromString("{}"));
 
         var renamed = await registry.RenameModelAsync("old-name", "new-name", "alice");
+        Assert.Equal("{}", (await container.GetBlobClient("models/new-name/versions/0000002/derived/notes.json").DownloadContentAsync())
+            .Value.Content.ToString());
 
         Assert.Equal(("new-name", "plankton", "whoi", 2), (renamed.Name, renamed.Description, renamed.Tags["team"], renamed.LatestVersion));
         Assert.Equal(1, renamed.Aliases["production"]);

@@ -19,7 +19,8 @@ namespace Ifcb.Registry.Engine;
 /// <item>Each version document under the old name is frozen (<see cref="ModelVersion.MovedTo"/>, a guarded write, after
 /// which no registration, update or expiry changes it), then its checkpoint is copied inside storage and the document
 /// is written under the new name. A version still PENDING was uploading: it lands FAILED, and its registration fails
-/// (NotFound naming the new name) when it tries to mark it READY.</item>
+/// (NotFound naming the new name) when it tries to mark it READY. Other blobs in the version's folder are copied as
+/// they are.</item>
 /// <item>Idempotency claims and the audit history are copied, the new name's search index is built, the new
 /// model.json is opened, and the blobs under the old name are deleted, all but its model.json (the redirect).</item>
 /// </list>
@@ -118,7 +119,26 @@ internal sealed class ModelRenames(
             };
         }
 
+        // Whatever else the version folder holds (blobs kept beside a version, e.g. derived files) moves with it as it is.
+        var oldFolder = RegistryLayout.VersionFolder(from, number);
+        var others = (await store.ListBlobNamesAsync(oldFolder, cancellationToken))
+            .Where(name => name != slot.Document && name != version.CheckpointBlob);
+        foreach (var name in others)
+            await CopyBlobAsync(name, RegistryLayout.VersionFolder(to, number) + name[oldFolder.Length..], cancellationToken);
+
         await store.PutAsync(RegistryLayout.VersionDocument(to, number), moved, cancellationToken);
+    }
+
+    /// <summary>A server-side copy of one blob (content and metadata), overwriting the destination.</summary>
+    private async Task CopyBlobAsync(string sourceName, string destinationName, CancellationToken cancellationToken)
+    {
+        var source = store.Container.GetBlobClient(sourceName);
+        var sourceUri = source.CanGenerateSasUri
+            ? source.GenerateSasUri(Azure.Storage.Sas.BlobSasPermissions.Read, time.GetUtcNow() + options.UploadTimeout)
+            : source.Uri;
+        var destination = store.Container.GetBlobClient(destinationName);
+        var copy = await destination.StartCopyFromUriAsync(sourceUri, cancellationToken: cancellationToken);
+        await copy.WaitForCompletionAsync(TimeSpan.FromMilliseconds(250), cancellationToken);
     }
 
     private async Task CopyClaimsAsync(string from, string to, CancellationToken cancellationToken)

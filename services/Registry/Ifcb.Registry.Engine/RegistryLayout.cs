@@ -78,6 +78,6 @@ internal static class RegistryLayout
         return VersionFromDocument(model, blobName) is { } version ? (model, version) : null;
     }
 
-    private static string VersionFolder(string model, int version) =>
+    public static string VersionFolder(string model, int version) =>
         $"{VersionsPrefix(model)}{version.ToString("D7", CultureInfo.InvariantCulture)}/";
 }
