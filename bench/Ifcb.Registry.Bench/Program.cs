@@ -9,13 +9,22 @@ using Ifcb.Testing;
 
 // Registry engine against Azurite on loopback, each measurement next to the raw blob operation it wraps:
 //   lookup latency (GetVersion by number / by alias vs a raw GET of version.json) at several concurrencies,
-//   registration throughput (vs raw uploads of the same bytes), checkpoint download MB/s (vs a raw blob download).
+//   registration throughput (vs raw uploads of the same bytes), checkpoint download MB/s (vs a raw blob download),
+//   search with a filter and ordering over --models × --versions (index vs reading every version document; SearchBench.cs).
 // Usage: dotnet run -c Release --project bench/Ifcb.Registry.Bench -- [--seconds 2] [--checkpoint-mb 64]
-//        [--registrations 40] [--downloads 5] [--concurrency 1,16,64]
+//        [--registrations 40] [--downloads 5] [--concurrency 1,16,64] [--sections lookup,registration,download,search]
+//        [--models 200] [--versions 50] [--search-runs 200] [--scan-runs 10]
 var settings = BenchSettings.Parse(args);
 Console.WriteLine($"Settings: {settings}");
 
 await using var azurite = await AzuriteInstance.StartAsync();
+if (settings.Sections.Contains("search"))
+{
+    Console.WriteLine();
+    await SearchBench.RunAsync(await azurite.CreateContainerAsync("search"), settings.Models, settings.VersionsPerModel,
+        settings.SearchRuns, settings.ScanRuns);
+}
+
 var container = await azurite.CreateContainerAsync("bench");
 var registry = new ModelRegistry(container);
 var unverified = new ModelRegistry(container, new RegistryOptions { VerifyDownloads = false });
@@ -33,8 +42,9 @@ var versionDocument = container.GetBlobClient($"models/{Model}/versions/{registe
 var checkpointBlob = container.GetBlobClient(registered.CheckpointBlob);
 
 Console.WriteLine();
-Console.WriteLine("Lookup latency (ms)         conc    p50     p99   ops/s   raw p50  raw p99  p50 ratio (registry/raw)");
-foreach (var concurrency in settings.Concurrency)
+if (settings.Sections.Contains("lookup"))
+    Console.WriteLine("Lookup latency (ms)         conc    p50     p99   ops/s   raw p50  raw p99  p50 ratio (registry/raw)");
+foreach (var concurrency in settings.Sections.Contains("lookup") ? settings.Concurrency : [])
 {
     var raw = await Measure(concurrency, settings.Duration, async () => await versionDocument.DownloadContentAsync());
     var byNumber = await Measure(concurrency, settings.Duration,
@@ -48,7 +58,7 @@ foreach (var concurrency in settings.Concurrency)
 Console.WriteLine();
 var small = CheckpointZip(64 * 1024);
 var smallSha = Convert.ToHexStringLower(SHA256.HashData(small));
-foreach (var concurrency in new[] { 1, 16 })
+foreach (var concurrency in settings.Sections.Contains("registration") ? new[] { 1, 16 } : [])
 {
     var rawUploads = await Throughput(settings.Registrations, concurrency, async i =>
         await container.GetBlobClient($"raw/{concurrency}/{i}").UploadAsync(new BinaryData(small)));
@@ -57,10 +67,14 @@ foreach (var concurrency in new[] { 1, 16 })
             new MemoryStream(small), "bench"));
     Console.WriteLine(
         $"Registration (64 KiB) conc {concurrency,2}: {registrations:F1} versions/s; raw 64 KiB upload {rawUploads:F1}/s; " +
-        $"ratio {registrations / rawUploads:F2} (a registration is ~10 storage requests incl. reading hparams back, an upload 1)");
+        $"ratio {registrations / rawUploads:F2} (a registration is ~18 storage requests incl. reading hparams back and " +
+        "keeping the search index, an upload 1)");
 }
 
 Console.WriteLine();
+if (!settings.Sections.Contains("download"))
+    return;
+
 // One unmeasured pass warms connections and JIT; the order rotates each round so neither side always goes first.
 await DownloadRate(async () => (await checkpointBlob.DownloadStreamingAsync()).Value.Content);
 var rawMBps = new List<double>();
@@ -175,6 +189,16 @@ static double Median(List<double> values)
 
 internal sealed record BenchSettings(TimeSpan Duration, int CheckpointMegabytes, int Registrations, int Downloads, int[] Concurrency)
 {
+    public string[] Sections { get; init; } = ["lookup", "registration", "download", "search"];
+
+    public int Models { get; init; } = 200;
+
+    public int VersionsPerModel { get; init; } = 50;
+
+    public int SearchRuns { get; init; } = 200;
+
+    public int ScanRuns { get; init; } = 10;
+
     public static BenchSettings Parse(string[] args)
     {
         var settings = new BenchSettings(TimeSpan.FromSeconds(2), 64, 40, 5, [1, 16, 64]);
@@ -189,6 +213,11 @@ internal sealed record BenchSettings(TimeSpan Duration, int CheckpointMegabytes,
                 "--downloads" => settings with { Downloads = int.Parse(value, CultureInfo.InvariantCulture) },
                 "--concurrency" =>
                     settings with { Concurrency = [.. value.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture))] },
+                "--sections" => settings with { Sections = value.Split(',') },
+                "--models" => settings with { Models = int.Parse(value, CultureInfo.InvariantCulture) },
+                "--versions" => settings with { VersionsPerModel = int.Parse(value, CultureInfo.InvariantCulture) },
+                "--search-runs" => settings with { SearchRuns = int.Parse(value, CultureInfo.InvariantCulture) },
+                "--scan-runs" => settings with { ScanRuns = int.Parse(value, CultureInfo.InvariantCulture) },
                 _ => throw new ArgumentException($"Unknown option {args[i]}; see the usage comment at the top of Program.cs."),
             };
         }
@@ -198,5 +227,6 @@ internal sealed record BenchSettings(TimeSpan Duration, int CheckpointMegabytes,
 
     public override string ToString() =>
         $"{Duration.TotalSeconds}s per latency cell, concurrency {string.Join(",", Concurrency)}, {CheckpointMegabytes} MiB checkpoint, " +
-        $"{Registrations} registrations per run, {Downloads} download rounds";
+        $"{Registrations} registrations per run, {Downloads} download rounds; sections {string.Join(",", Sections)}; " +
+        $"search over {Models} models × {VersionsPerModel} versions ({SearchRuns} index runs, {ScanRuns} scan runs)";
 }

@@ -48,6 +48,7 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
         "Datasets.List", "Datasets.Describe",
         "NormStats.GetInfo", "NormStats.Get", "NormStats.Watch", "NormStats.Lookup",
         "Registry.GetInfo", "Registry.GetModel", "Registry.ListModels", "Registry.GetVersion", "Registry.SearchVersions",
+        "Registry.SearchModels",
         "Registry.DownloadCheckpoint", "Registry.GetHistory",
     };
 

@@ -44,6 +44,15 @@ internal sealed class FakePlatform : IAsyncDisposable
     /// <summary>The Registry's versions by (name, number).</summary>
     public ConcurrentDictionary<(string Name, int Version), ModelVersion> Versions { get; } = new();
 
+    /// <summary>Every SearchVersions request received, in order.</summary>
+    public ConcurrentQueue<SearchVersionsRequest> Searches { get; } = new();
+
+    /// <summary>Every UpdateVersion request received, in order.</summary>
+    public ConcurrentQueue<UpdateVersionRequest> Updates { get; } = new();
+
+    /// <summary>The most versions one SearchVersions page holds (whatever the page size asked for).</summary>
+    public int SearchPageLimit { get; set; } = int.MaxValue;
+
     /// <summary>What DownloadCheckpoint serves for any version.</summary>
     public byte[] CheckpointBytes { get; set; } = [];
 
@@ -180,7 +189,29 @@ internal sealed class FakePlatform : IAsyncDisposable
         public override async Task<SearchVersionsReply> SearchVersions(SearchVersionsRequest request, ServerCallContext context)
         {
             await platform.EnterAsync("Registry.SearchVersions", context);
-            return new SearchVersionsReply { Versions = { platform.Versions.Values.OrderBy(v => v.Name, StringComparer.Ordinal).ThenBy(v => v.Version) } };
+            platform.Searches.Enqueue(request.Clone());
+            // Offset page tokens, at most SearchPageLimit per page: enough to show that clients follow next_page_token.
+            var all = platform.Versions.Values.OrderBy(v => v.Name, StringComparer.Ordinal).ThenBy(v => v.Version).ToList();
+            var offset = request.PageToken.Length == 0 ? 0 : int.Parse(request.PageToken, System.Globalization.CultureInfo.InvariantCulture);
+            var size = Math.Min(request.PageSize == 0 ? 100 : request.PageSize, platform.SearchPageLimit);
+            var reply = new SearchVersionsReply { Versions = { all.Skip(offset).Take(size) } };
+            if (offset + size < all.Count)
+                reply.NextPageToken = (offset + size).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return reply;
+        }
+
+        public override async Task<ModelVersion> UpdateVersion(UpdateVersionRequest request, ServerCallContext context)
+        {
+            await platform.EnterAsync("Registry.UpdateVersion", context);
+            platform.Updates.Enqueue(request.Clone());
+            return new ModelVersion { Name = request.Name, Version = request.Version, UpdatedAt = "2025-01-01T00:00:00Z" };
+        }
+
+        public override async Task<SearchModelsReply> SearchModels(SearchModelsRequest request, ServerCallContext context)
+        {
+            await platform.EnterAsync("Registry.SearchModels", context);
+            var names = platform.Versions.Keys.Select(k => k.Name).Distinct().Order(StringComparer.Ordinal);
+            return new SearchModelsReply { Models = { names.Select(name => new RegisteredModel { Name = name, Tags = { ["filter"] = request.Filter } }) } };
         }
 
         public override async Task<ModelVersion> GetVersion(VersionRef request, ServerCallContext context)

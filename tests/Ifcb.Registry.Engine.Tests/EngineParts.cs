@@ -17,7 +17,8 @@ internal sealed class EngineParts
         Store = RegistryStore.Create(container, options);
         Models = new ModelDocuments(Store, clock);
         Audit = new AuditLog(Store, options, clock);
-        Expiry = new PendingExpiry(Store, options, clock, Audit);
+        Index = new SearchIndex(Store, options, clock);
+        Expiry = new PendingExpiry(Store, options, clock, Audit, Index);
         Claims = new IdempotencyClaims(Store, options, clock, Expiry);
     }
 
@@ -33,6 +34,8 @@ internal sealed class EngineParts
 
     public AuditLog Audit { get; }
 
+    public SearchIndex Index { get; }
+
     public PendingExpiry Expiry { get; }
 
     public IdempotencyClaims Claims { get; }
@@ -41,7 +44,7 @@ internal sealed class EngineParts
         new(await azurite.Azurite.CreateContainerAsync("parts"), options ?? new RegistryOptions(), new ManualClock());
 
     /// <summary>A second process's allocator over the same storage (its own gate and memory of the last number).</summary>
-    public VersionAllocator NewAllocator() => new(Store, Options, Models);
+    public VersionAllocator NewAllocator() => new(Store, Options, Models, Index);
 
     /// <summary>Creates model.json for <paramref name="name"/>, created now, and returns it.</summary>
     public async Task<RegisteredModel> CreateModelAsync(string name)

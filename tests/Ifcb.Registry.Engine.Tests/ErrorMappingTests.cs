@@ -41,6 +41,14 @@ public sealed class ErrorMappingTests(AzuriteFixture azurite)
             (StatusCode.ResourceExhausted, "at most", () => registry.RegisterVersionAsync("mapped",
                 checkpoint.Request() with { SizeBytes = 2 << 20 }, checkpoint.Stream(), Actor)),
             (StatusCode.InvalidArgument, "Page token", () => registry.ListModelsAsync(pageToken: "garbage")),
+            (StatusCode.InvalidArgument, "Invalid filter at position 12, 'OR'", () => registry.SearchVersionsAsync("name = 'a' OR name = 'b'", "")),
+            (StatusCode.InvalidArgument, "Invalid order_by at position 1, 'f1'", () => registry.SearchModelsAsync("", "f1 DESC")),
+            (StatusCode.NotFound, "was renamed to 'mapped-2'", async () =>
+            {
+                await registry.CreateModelAsync("mapped-1", Actor);
+                await registry.RenameModelAsync("mapped-1", "mapped-2", Actor);
+                await registry.GetModelAsync("mapped-1");
+            }),
         };
 
         foreach (var (code, part, call) in cases)

@@ -10,7 +10,7 @@ namespace Ifcb.Registry.Engine;
 /// </summary>
 internal sealed class Deletions(
     BlobDocumentStore store, RegistryOptions options, ModelDocuments models, IdempotencyClaims claims, AuditLog audit,
-    RegistryQueries queries)
+    SearchIndex index)
 {
     /// <summary>
     /// Deletes a model (FailedPrecondition while it has versions, unless <paramref name="force"/>) and everything under
@@ -18,8 +18,19 @@ internal sealed class Deletions(
     /// </summary>
     public async Task<ModelDeletion> DeleteModelAsync(string name, string actor, bool force, CancellationToken cancellationToken)
     {
-        var existing = await models.ReadAsync(name, cancellationToken); // NotFound when there is no such model
-        var versions = await queries.ListVersionNumbersAsync(name, cancellationToken);
+        var existing = await models.TryReadRawAsync(name, cancellationToken) ?? throw ModelDocuments.NotFound(name);
+        // A renamed model's old name is only a redirect: deleting it frees the name, once the rename has finished.
+        var redirect = existing.Value.RenamedTo is not null;
+        if (redirect && (await models.TryReadRawAsync(existing.Value.RenamedTo!, cancellationToken))?.Value.RenamedFrom == name)
+        {
+            throw new IfcbException(ErrorKind.FailedPrecondition,
+                $"Registered model '{name}' is being renamed to '{existing.Value.RenamedTo}'; rename it again to finish, then delete.");
+        }
+
+        if (!redirect && ModelDocuments.Unusable(existing.Value) is { } unusable)
+            throw unusable;
+
+        var versions = redirect ? [] : await store.VersionNumbersAsync(name, cancellationToken);
         if (versions.Count > 0 && !force)
         {
             throw new IfcbException(ErrorKind.FailedPrecondition,
@@ -34,6 +45,8 @@ internal sealed class Deletions(
             new ParallelOptions { MaxDegreeOfParallelism = options.ListReadConcurrency, CancellationToken = cancellationToken },
             async (blob, token) => await store.DeleteAsync(blob, token));
         await store.DeleteAsync(modelDocument, cancellationToken);
+        // After model.json: an interrupted delete leaves a model that still has its index (and a finished one no index).
+        await index.DeleteAsync(name, cancellationToken);
 
         await audit.AppendAsync(name, actor, AuditAction.ModelDeleted, null, null,
             [("forced", force ? "true" : "false"), ("versions_deleted", versions.Count.ToString(CultureInfo.InvariantCulture)),
@@ -89,7 +102,7 @@ internal sealed class Deletions(
         if (existing?.Value.IdempotencyKey is { } key)
             await claims.ForgetAsync(modelName, key, version, cancellationToken);
 
-        await store.DeleteAsync(slot.Document, cancellationToken);
+        await index.TrackAsync(modelName, version, () => store.DeleteAsync(slot.Document, cancellationToken), cancellationToken);
         await models.UpdateAsync(modelName, actor, current =>
                 current.DeletingVersions.Contains(version)
                     ? current with { DeletingVersions = current.DeletingVersions.Remove(version) }

@@ -6,23 +6,42 @@ namespace Ifcb.Registry.Engine;
 
 /// <summary>
 /// The registered models' model.json documents: reads one (NotFound naming the model when it is missing) and
-/// read-modify-writes one, stamping the next revision, the time and the actor on every real change.
+/// read-modify-writes one, stamping the next revision, the time and the actor on every real change. A model renamed away
+/// (<see cref="RegisteredModel.RenamedTo"/>) reads as NotFound naming its new name, and one being renamed into
+/// (<see cref="RegisteredModel.RenamedFrom"/>) as Aborted until the rename completes; only <see cref="ModelRenames"/>
+/// sees them as they are.
 /// </summary>
 internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time)
 {
     public static IfcbException NotFound(string name) =>
         new(ErrorKind.NotFound, $"Registered model '{name}' does not exist; create it first.");
 
+    /// <summary>Why a model that is renamed, or being renamed into, cannot be used; null for a usable one.</summary>
+    public static IfcbException? Unusable(RegisteredModel model) => model switch
+    {
+        { RenamedTo: { } to } => new(ErrorKind.NotFound, $"Registered model '{model.Name}' was renamed to '{to}'; use '{to}'."),
+        { RenamedFrom: { } from } => new(ErrorKind.Aborted,
+            $"Registered model '{model.Name}' is being renamed from '{from}'; retry in a moment (or rename again to finish it)."),
+        _ => null,
+    };
+
     /// <summary>Creates model.json unless the model exists; returns null when it does.</summary>
     public Task<ETag?> TryCreateAsync(RegisteredModel model, CancellationToken cancellationToken) =>
         store.TryCreateAsync(RegistryLayout.ModelDocument(model.Name), model, cancellationToken);
 
-    /// <summary>The model, or null when there is none (or it is being deleted).</summary>
-    public Task<Stored<RegisteredModel>?> TryReadAsync(string name, CancellationToken cancellationToken) =>
+    /// <summary>The model, or null when there is none (or it is being deleted, renamed away or renamed into).</summary>
+    public async Task<Stored<RegisteredModel>?> TryReadAsync(string name, CancellationToken cancellationToken) =>
+        await TryReadRawAsync(name, cancellationToken) is { } model && Unusable(model.Value) is null ? model : null;
+
+    /// <summary>model.json as it is, renames included.</summary>
+    public Task<Stored<RegisteredModel>?> TryReadRawAsync(string name, CancellationToken cancellationToken) =>
         store.ReadAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), cancellationToken);
 
-    public async Task<Stored<RegisteredModel>> ReadAsync(string name, CancellationToken cancellationToken) =>
-        await TryReadAsync(name, cancellationToken) ?? throw NotFound(name);
+    public async Task<Stored<RegisteredModel>> ReadAsync(string name, CancellationToken cancellationToken)
+    {
+        var model = await TryReadRawAsync(name, cancellationToken) ?? throw NotFound(name);
+        return Unusable(model.Value) is { } unusable ? throw unusable : model;
+    }
 
     /// <summary>Read-modify-write of model.json that also stamps revision, time and actor on a real change.</summary>
     public Task<Updated<RegisteredModel>> UpdateAsync(
@@ -31,6 +50,13 @@ internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time)
 
     /// <inheritdoc cref="UpdateAsync(string, string, Func{RegisteredModel, RegisteredModel?}, CancellationToken)"/>
     public Task<Updated<RegisteredModel>> UpdateAsync(
+        string name, string actor, Func<RegisteredModel, Task<RegisteredModel?>> change, CancellationToken cancellationToken) =>
+        UpdateRawAsync(name, actor, model => Unusable(model) is { } unusable ? throw unusable : change(model), cancellationToken);
+
+    /// <summary>
+    /// As <see cref="UpdateAsync(string, string, Func{RegisteredModel, RegisteredModel?}, CancellationToken)"/>, renames included.
+    /// </summary>
+    public Task<Updated<RegisteredModel>> UpdateRawAsync(
         string name, string actor, Func<RegisteredModel, Task<RegisteredModel?>> change, CancellationToken cancellationToken) =>
         store.UpdateAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), async model =>
             await change(model) is { } changed

@@ -32,6 +32,8 @@ public sealed class ModelRegistry
     private readonly VersionRegistrar _registrar;
     private readonly Deletions _deletions;
     private readonly AliasChanges _aliases;
+    private readonly SearchIndex _index;
+    private readonly ModelRenames _renames;
 
     public ModelRegistry(BlobContainerClient container, RegistryOptions? options = null, TimeProvider? timeProvider = null)
     {
@@ -49,14 +51,16 @@ public sealed class ModelRegistry
         _store = RegistryStore.Create(container, _options);
         _models = new ModelDocuments(_store, _time);
         _audit = new AuditLog(_store, _options, _time);
-        _expiry = new PendingExpiry(_store, _options, _time, _audit);
-        _queries = new RegistryQueries(_store, _options, _models, _expiry);
+        _index = new SearchIndex(_store, _options, _time);
+        _expiry = new PendingExpiry(_store, _options, _time, _audit, _index);
+        _queries = new RegistryQueries(_store, _options, _models, _expiry, _index);
         _checkpoints = new CheckpointStore(container, _options);
         var claims = new IdempotencyClaims(_store, _options, _time, _expiry);
-        _registrar = new VersionRegistrar(_store, _options, _time, _models, new VersionAllocator(_store, _options, _models), claims,
-            _checkpoints, _audit, _queries);
-        _deletions = new Deletions(_store, _options, _models, claims, _audit, _queries);
+        _registrar = new VersionRegistrar(_store, _options, _time, _models, new VersionAllocator(_store, _options, _models, _index),
+            claims, _checkpoints, _audit, _queries, _index);
+        _deletions = new Deletions(_store, _options, _models, claims, _audit, _index);
         _aliases = new AliasChanges(_store, _options, _models, _audit);
+        _renames = new ModelRenames(_store, _options, _time, _models, _checkpoints, _audit, _index);
     }
 
     /// <summary>The audit-log actor for changes the registry makes on its own (expiring abandoned versions).</summary>
@@ -79,8 +83,18 @@ public sealed class ModelRegistry
             Name = name, Description = description, Tags = initialTags, Revision = 1,
             CreatedAt = now, CreatedBy = actor, UpdatedAt = now, UpdatedBy = actor,
         };
+        // The (empty) search index first, so every model this build creates has one; an index left by a deleted model of
+        // the same name is kept, as its writers kept it correct (see SearchIndex).
+        await _index.CreateAsync(name, cancellationToken);
         if (await _models.TryCreateAsync(model, cancellationToken) is null)
         {
+            if ((await _models.TryReadRawAsync(name, cancellationToken))?.Value.RenamedTo is { } renamedTo)
+            {
+                throw new IfcbException(ErrorKind.FailedPrecondition,
+                    $"Registered model '{name}' was renamed to '{renamedTo}'; use '{renamedTo}', or delete '{name}' (its redirect) " +
+                    "to reuse the name.");
+            }
+
             throw new IfcbException(ErrorKind.AlreadyExists,
                 $"Registered model '{name}' already exists; register a new version of it or choose another name.");
         }
@@ -153,6 +167,24 @@ public sealed class ModelRegistry
             await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagDeleted, null, [("key", key)], cancellationToken);
 
         return updated.Value;
+    }
+
+    /// <summary>
+    /// Renames a model: its versions (checkpoints included), aliases, tags, idempotency keys and audit history move to
+    /// <paramref name="newName"/>, and the old name then answers NotFound naming the new one (until the old name is
+    /// deleted, which frees it). Registrations under the old name that were uploading fail (NotFound, naming the new
+    /// name) and end FAILED under the new name. AlreadyExists when <paramref name="newName"/> is taken. An interrupted
+    /// rename is finished by renaming again (until then both names answer with an error that says so).
+    /// </summary>
+    public async Task<RegisteredModel> RenameModelAsync(string name, string newName, string actor,
+        CancellationToken cancellationToken = default)
+    {
+        RegistryValidation.ModelChange(name, actor);
+        RegistryValidation.ModelName(newName);
+        if (name == newName)
+            throw IfcbException.InvalidArgument($"Model '{name}' already has that name; give a different new name.");
+
+        return await _renames.RenameAsync(name, newName, actor, cancellationToken);
     }
 
     /// <summary>
@@ -241,16 +273,48 @@ public sealed class ModelRegistry
         return await _queries.GetVersionAsync(reference, cancellationToken);
     }
 
+    /// <summary>Versions matching <paramref name="filter"/>, ordered by model name then version number; the page size is 1..1000.</summary>
+    public Task<Page<ModelVersion>> SearchVersionsAsync(
+        VersionFilter filter, int pageSize = 100, string? pageToken = null, CancellationToken cancellationToken = default) =>
+        SearchVersionsAsync(filter, SearchOrder.Default, pageSize, pageToken, cancellationToken);
+
     /// <summary>
-    /// Versions matching <paramref name="filter"/>, ordered by model name then version number. Each page reads
-    /// the version documents it scans; the page size is 1..1000.
+    /// Versions matching <paramref name="filter"/> in <paramref name="order"/> (ties, and an empty order, by model name
+    /// then version number). A search reads one small index blob per model (or none, when the model's index is unchanged
+    /// since this process last read it) and the documents of the versions on the page, never every version document.
+    /// Page tokens resume after the last version of the previous page (stable under concurrent registrations).
     /// </summary>
-    public async Task<Page<ModelVersion>> SearchVersionsAsync(
-        VersionFilter filter, int pageSize = 100, string? pageToken = null, CancellationToken cancellationToken = default)
+    public async Task<Page<ModelVersion>> SearchVersionsAsync(VersionFilter filter, SearchOrder order, int pageSize = 100,
+        string? pageToken = null, CancellationToken cancellationToken = default)
     {
         RegistryValidation.Filter(filter);
+        ArgumentNullException.ThrowIfNull(order);
         RegistryValidation.PageSize(pageSize);
-        return await _queries.SearchVersionsAsync(filter, pageSize, pageToken, cancellationToken);
+        return await _queries.SearchVersionsAsync(filter, order, pageSize, pageToken, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="SearchVersionsAsync(VersionFilter, SearchOrder, int, string?, CancellationToken)"/> with a filter and an
+    /// ordering in MLflow's grammar (<see cref="SearchFilter"/>, <see cref="SearchOrder"/>); InvalidArgument points at the
+    /// offending token.
+    /// </summary>
+    public Task<Page<ModelVersion>> SearchVersionsAsync(string? filter, string? orderBy, int pageSize = 100, string? pageToken = null,
+        CancellationToken cancellationToken = default) =>
+        SearchVersionsAsync(new VersionFilter { Expression = SearchFilter.ForVersions(filter) }, SearchOrder.ForVersions(orderBy),
+            pageSize, pageToken, cancellationToken);
+
+    /// <summary>
+    /// Registered models matching <paramref name="filter"/> (name, tags.K, creation_time, last_updated_time) in
+    /// <paramref name="orderBy"/> (name, creation_time, last_updated_time; ties by name). InvalidArgument points at the
+    /// offending token of either.
+    /// </summary>
+    public async Task<Page<RegisteredModel>> SearchModelsAsync(string? filter, string? orderBy, int pageSize = 100,
+        string? pageToken = null, CancellationToken cancellationToken = default)
+    {
+        var parsedFilter = SearchFilter.ForModels(filter);
+        var parsedOrder = SearchOrder.ForModels(orderBy);
+        RegistryValidation.PageSize(pageSize);
+        return await _queries.SearchModelsAsync(parsedFilter, parsedOrder, pageSize, pageToken, cancellationToken);
     }
 
     public async Task<ModelVersion> SetVersionTagAsync(
@@ -258,7 +322,7 @@ public sealed class ModelRegistry
     {
         RegistryValidation.TagKey(key);
         RegistryValidation.TagValue(key, value);
-        var updated = await UpdateVersionAsync(modelName, version, actor, current =>
+        var updated = await ChangeVersionAsync(modelName, version, actor, current =>
             TagEdits.Set(current.Tags, key, value, $"Version {version} of '{modelName}'") is { } tags ? current with { Tags = tags } : null,
             cancellationToken);
         if (updated.Changed)
@@ -270,12 +334,34 @@ public sealed class ModelRegistry
         return await _queries.WithAliasesAsync(updated.Value, cancellationToken);
     }
 
+    /// <summary>
+    /// Changes the version's metadata that is not part of its checkpoint's identity (description, metrics, commit and
+    /// pipeline URL; arch, classes, img_norm, resize, pretrained, dataset and training job stay as registered). Fields
+    /// left null are unchanged; an update that changes nothing writes nothing. Any status; NotFound.
+    /// </summary>
+    public async Task<ModelVersion> UpdateVersionAsync(string modelName, int version, VersionUpdate update, string actor,
+        CancellationToken cancellationToken = default)
+    {
+        RegistryValidation.Update(update);
+        var details = new List<(string Key, string Value)>();
+        var updated = await ChangeVersionAsync(modelName, version, actor, current =>
+        {
+            details.Clear();
+            var changed = update.ApplyTo(current, details);
+            return details.Count == 0 ? null : changed;
+        }, cancellationToken);
+        if (updated.Changed)
+            await _audit.AppendAsync(modelName, actor, AuditAction.VersionUpdated, version, null, [.. details], cancellationToken);
+
+        return await _queries.WithAliasesAsync(updated.Value, cancellationToken);
+    }
+
     /// <summary>Removes a version tag; removing a tag that is not there is a no-op, so retries are safe.</summary>
     public async Task<ModelVersion> DeleteVersionTagAsync(
         string modelName, int version, string key, string actor, CancellationToken cancellationToken = default)
     {
         RegistryValidation.TagKey(key);
-        var updated = await UpdateVersionAsync(modelName, version, actor, current =>
+        var updated = await ChangeVersionAsync(modelName, version, actor, current =>
             TagEdits.Remove(current.Tags, key) is { } tags ? current with { Tags = tags } : null, cancellationToken);
         if (updated.Changed)
             await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagDeleted, version, null, [("key", key)], cancellationToken);
@@ -361,13 +447,16 @@ public sealed class ModelRegistry
     }
 
     /// <summary>Read-modify-write of a version.json that also stamps time and actor on a real change.</summary>
-    private Task<Updated<ModelVersion>> UpdateVersionAsync(
+    private Task<Updated<ModelVersion>> ChangeVersionAsync(
         string modelName, int version, string actor, Func<ModelVersion, ModelVersion?> change, CancellationToken cancellationToken)
     {
         var slot = VersionSlot.Validated(modelName, version);
         RegistryValidation.Actor(actor);
-        return _store.UpdateAsync<ModelVersion>(slot.Document, current =>
-                change(current) is { } changed ? changed with { UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor } : null,
-            slot.NotFound, cancellationToken).Updated();
+        return _index.TrackAsync(modelName, version, () => _store.UpdateAsync<ModelVersion>(slot.Document, current =>
+                current.MovedTo is { } movedTo
+                    ? throw new IfcbException(ErrorKind.NotFound,
+                        $"Registered model '{modelName}' was renamed to '{movedTo}'; use '{movedTo}'.")
+                    : change(current) is { } changed ? changed with { UpdatedAt = _time.GetUtcNow(), UpdatedBy = actor } : null,
+            slot.NotFound, cancellationToken).Updated(), _ => version, cancellationToken);
     }
 }

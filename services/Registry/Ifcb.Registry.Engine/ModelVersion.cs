@@ -53,6 +53,13 @@ public sealed record ModelVersion : VersionMetadata, IListedMetadata
 
     public string? IdempotencyKey { get; init; }
 
+    /// <summary>
+    /// Set when the model is renamed: this document (under the old name) is frozen, copied to the new name, then deleted.
+    /// No registration, update or expiry changes a moved document. Not written when null (documents keep their format).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? MovedTo { get; init; }
+
     public required DateTimeOffset CreatedAt { get; init; }
 
     public required string CreatedBy { get; init; }

@@ -8,10 +8,14 @@ namespace Ifcb.Registry.Engine;
 /// (its registry died mid-upload) expires to FAILED and loses whatever checkpoint bytes it left, either when it is next
 /// read or by the periodic sweep.
 /// </summary>
-internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions options, TimeProvider time, AuditLog audit)
+internal sealed class PendingExpiry(
+    BlobDocumentStore store, RegistryOptions options, TimeProvider time, AuditLog audit, SearchIndex index)
 {
-    public bool IsStale(ModelVersion version) =>
-        version.Status == ModelVersionStatus.Pending && time.GetUtcNow() - version.CreatedAt > options.PendingTimeout;
+    public bool IsStale(ModelVersion version) => version.MovedTo is null && IsStale(version.Status, version.CreatedAt);
+
+    /// <summary>The same test on a version's status and creation time (as a search index entry has them).</summary>
+    public bool IsStale(ModelVersionStatus status, DateTimeOffset createdAt) =>
+        status == ModelVersionStatus.Pending && time.GetUtcNow() - createdAt > options.PendingTimeout;
 
     /// <summary>The version as it stands, after expiring it if it is an abandoned PENDING one.</summary>
     public async Task<ModelVersion> ExpireIfStaleAsync(ModelVersion version, CancellationToken cancellationToken) =>
@@ -29,7 +33,7 @@ internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions opt
         Updated<ModelVersion> updated;
         try
         {
-            updated = await store.UpdateAsync<ModelVersion>(slot.Document,
+            updated = await index.TrackAsync(slot.ModelName, slot.Version, () => store.UpdateAsync<ModelVersion>(slot.Document,
                 version => IsStale(version)
                     ? version with
                     {
@@ -39,7 +43,7 @@ internal sealed class PendingExpiry(BlobDocumentStore store, RegistryOptions opt
                         UpdatedBy = ModelRegistry.SystemActor,
                     }
                     : null,
-                slot.NotFound, cancellationToken).Updated();
+                slot.NotFound, cancellationToken).Updated(), _ => slot.Version, cancellationToken);
         }
         catch (IfcbException e) when (e.Kind == ErrorKind.NotFound)
         {

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 
 namespace Ifcb.Registry.Engine;
 
@@ -23,6 +24,17 @@ public sealed record RegisteredModel
 
     /// <summary>Highest version number handed out so far (0 before the first); deleted numbers are never reused.</summary>
     public int LatestVersion { get; init; }
+
+    /// <summary>
+    /// Set on the old name's model.json when the model is renamed: from then on the old name answers NotFound naming the new
+    /// one (the document stays as that redirect until the old name is deleted).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? RenamedTo { get; init; }
+
+    /// <summary>Set on the new name's model.json while a rename copies the model into it; cleared when it is complete.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? RenamedFrom { get; init; }
 
     /// <summary>Incremented by every write of model.json; audit entries carry it, which orders alias moves exactly.</summary>
     public long Revision { get; init; }

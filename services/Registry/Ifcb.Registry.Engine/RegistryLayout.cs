@@ -16,6 +16,7 @@ namespace Ifcb.Registry.Engine;
 /// models/{name}/versions/{0000003}/evaluations/{fp}.json scores on a labelled dataset, per content (VersionEvaluations)
 /// models/{name}/idempotency/{sha256(key)}.json          claim of an idempotency key → version number
 /// audit/{name}/{utc ticks, 19 digits}-{guid}.json       AuditEntry, append-only (created once, never rewritten)
+/// indexes/{name}.json                                   ModelSearchIndex: every version's searchable fields (see SearchIndex)
 /// </code>
 /// Version numbers are zero-padded so that blob listings come back in numeric order. The audit log lives outside
 /// models/{name}/ so that deleting a model (which removes everything under models/{name}/) keeps its history.
@@ -23,6 +24,7 @@ namespace Ifcb.Registry.Engine;
 internal static class RegistryLayout
 {
     public const string ModelsRoot = "models/";
+    public const string IndexesRoot = "indexes/";
     private const string AuditRoot = "audit/";
 
     public static string ModelPrefix(string model) => $"{ModelsRoot}{model}/";
@@ -46,9 +48,20 @@ internal static class RegistryLayout
     public static string Evaluation(string model, int version, string fingerprint) =>
         $"{EvaluationsPrefix(model, version)}{fingerprint}.json";
 
+    public static string IdempotencyPrefix(string model) => $"{ModelPrefix(model)}idempotency/";
+
     /// <summary>The key is hashed so any string (URLs, slashes) can be a key without escaping path rules.</summary>
     public static string IdempotencyClaim(string model, string idempotencyKey) =>
-        $"{ModelPrefix(model)}idempotency/{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)))}.json";
+        $"{IdempotencyPrefix(model)}{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)))}.json";
+
+    public static string SearchIndex(string model) => $"{IndexesRoot}{model}.json";
+
+    /// <summary>The model a <see cref="SearchIndex"/> blob belongs to; null for any other blob.</summary>
+    public static string? ModelOfSearchIndex(string blobName) =>
+        blobName.StartsWith(IndexesRoot, StringComparison.Ordinal) && blobName.EndsWith(".json", StringComparison.Ordinal)
+            && blobName.Length > IndexesRoot.Length + ".json".Length
+            ? blobName[IndexesRoot.Length..^".json".Length]
+            : null;
 
     public static string AuditPrefix(string model) => $"{AuditRoot}{model}/";
 
@@ -78,6 +91,6 @@ internal static class RegistryLayout
         return VersionFromDocument(model, blobName) is { } version ? (model, version) : null;
     }
 
-    private static string VersionFolder(string model, int version) =>
+    public static string VersionFolder(string model, int version) =>
         $"{VersionsPrefix(model)}{version.ToString("D7", CultureInfo.InvariantCulture)}/";
 }

@@ -53,6 +53,15 @@ public sealed record RegistryOptions
     /// <summary>Most aliases one model may have (model.json holds them all and is rewritten on every change).</summary>
     public int MaxAliasesPerModel { get; init; } = Ifcb.Platform.Limits.MaxListItems;
 
+    /// <summary>
+    /// A search-index intent (a writer's notice that it is changing a version) older than this was left by a writer that
+    /// died; the next search rebuilds that model's index and drops it. Far longer than any single document write.
+    /// </summary>
+    public TimeSpan IndexIntentTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How often a registry-wide search looks for models without a search index (made before indexes existed).</summary>
+    public TimeSpan IndexDiscoveryInterval { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How many JSON blobs list and search operations read at once.</summary>
     public int ListReadConcurrency { get; init; } = 16;
 }

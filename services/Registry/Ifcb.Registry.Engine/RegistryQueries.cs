@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Azure;
 using Ifcb.Contracts;
 using Ifcb.Platform;
 using Ifcb.Platform.Storage;
@@ -8,9 +11,30 @@ namespace Ifcb.Registry.Engine;
 /// The registry's reads: lists models, resolves a version reference, searches versions. Every version comes back with
 /// its aliases (they live in model.json), and an abandoned PENDING version is expired before it is returned.
 /// </summary>
-internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions options, ModelDocuments models, PendingExpiry expiry)
+internal sealed class RegistryQueries(
+    BlobDocumentStore store, RegistryOptions options, ModelDocuments models, PendingExpiry expiry, SearchIndex index)
 {
-    private sealed record VersionCursor(string Model, int Version);
+    /// <summary>How many version documents searches keep in memory (see <see cref="TryCachedDocument"/>).</summary>
+    private const int MaxCachedDocuments = 20_000;
+
+    /// <summary>
+    /// Version documents this process has read for search results, by model and number. One is used only when its ETag is
+    /// the one the model's search index records, which is the document's current ETag while no intent names the version.
+    /// </summary>
+    private readonly ConcurrentDictionary<(string Model, int Version), Stored<ModelVersion>> _documents = new();
+
+    /// <summary>Where a page of a version search stopped: the last version's sort values, model and number.</summary>
+    private sealed record VersionCursor(ImmutableArray<SearchValue> Keys, string Model, int Version);
+
+    private sealed record ModelCursor(ImmutableArray<SearchValue> Keys, string Model);
+
+    /// <summary>What a version search's page tokens are bound to.</summary>
+    private sealed record VersionQuery(VersionFilter Filter, string Order);
+
+    private sealed record ModelQuery(string Filter, string Order);
+
+    /// <summary>A version that matched the filter in the index, with its sort values.</summary>
+    private sealed record Candidate(VersionIndexEntry Entry, ImmutableArray<SearchValue> Keys);
 
     /// <summary>Registered models in name order; the caller has validated the page size.</summary>
     public async Task<Page<RegisteredModel>> ListModelsAsync(int pageSize, string? pageToken, CancellationToken cancellationToken)
@@ -73,7 +97,7 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
             return WithAliases(aliased.Value, model);
         }
 
-        var numbers = await ListVersionNumbersAsync(name, cancellationToken);
+        var numbers = await store.VersionNumbersAsync(name, cancellationToken);
         for (var i = numbers.Count - 1; i >= 0; i--)
         {
             var candidate = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, numbers[i]), cancellationToken);
@@ -85,71 +109,191 @@ internal sealed class RegistryQueries(BlobDocumentStore store, RegistryOptions o
     }
 
     /// <summary>
-    /// Versions matching <paramref name="filter"/>, ordered by model name then version number; the caller has validated
-    /// the filter and page size.
+    /// Versions matching <paramref name="filter"/> in <paramref name="order"/> (ties by model name, then version number);
+    /// the caller has validated the filter and page size. Reads one search index per model (unchanged ones come from
+    /// memory, see <see cref="SearchIndex"/>), then only the documents of the versions on the page.
     /// </summary>
+    /// <remarks>
+    /// The page token holds the sort values of the last version considered (keyset paging), so pages stay consistent while
+    /// versions are registered or deleted: nothing is returned twice, and nothing that existed when the search started
+    /// and kept its sort values is skipped. A version whose document no longer matches when it is read is left out, so a
+    /// page may hold fewer than <paramref name="pageSize"/> versions while more follow.
+    /// </remarks>
     public async Task<Page<ModelVersion>> SearchVersionsAsync(
-        VersionFilter filter, int pageSize, string? pageToken, CancellationToken cancellationToken)
+        VersionFilter filter, SearchOrder order, int pageSize, string? pageToken, CancellationToken cancellationToken)
     {
-        var query = PageTokens.QueryFingerprint(filter);
+        var query = PageTokens.QueryFingerprint(new VersionQuery(filter, order.ToString()));
         var resume = PageTokens.Decode<VersionCursor>(pageToken, query);
 
-        IReadOnlyList<string> names = filter.ModelName is { } only
-            ? [only]
-            : await store.ListChildFoldersAsync(RegistryLayout.ModelsRoot, cancellationToken);
-        names = names.Where(m => resume is null || string.CompareOrdinal(m, resume.Model) >= 0).ToList();
-
-        var page = new List<ModelVersion>(pageSize);
-        for (var m = 0; m < names.Count; m++)
+        IReadOnlyList<(string Name, ETag? ETag)> scope;
+        if (filter.ModelName is { } only)
         {
-            var name = names[m];
-            var model = await models.TryReadAsync(name, cancellationToken);
-            if (model is null)
-            {
-                if (filter.ModelName is not null)
-                    throw ModelDocuments.NotFound(name);
+            _ = await models.ReadAsync(only, cancellationToken); // NotFound when the named model does not exist
+            scope = [(only, null)];
+        }
+        else
+        {
+            var indexed = await index.ListAsync(cancellationToken);
+            scope = [.. indexed.Where(m => filter.AdmitsModelName(m.Key)).Select(m => (m.Key, (ETag?)m.Value))];
+        }
 
+        var candidates = new List<Candidate>();
+        foreach (var batch in scope.Chunk(options.ListReadConcurrency))
+        {
+            var entries = await Task.WhenAll(batch.Select(model => CurrentEntriesAsync(model.Name, model.ETag, cancellationToken)));
+            candidates.AddRange(entries.SelectMany(e => e).Where(filter.Matches).Select(e => new Candidate(e, order.ValuesOf(e.ValueOf))));
+        }
+
+        int Compare(Candidate a, Candidate b)
+        {
+            var byKeys = order.Compare(a.Keys, b.Keys);
+            if (byKeys != 0)
+                return byKeys;
+
+            var byName = string.CompareOrdinal(a.Entry.ModelName, b.Entry.ModelName);
+            return byName != 0 ? byName : a.Entry.Version.CompareTo(b.Entry.Version);
+        }
+
+        candidates.Sort(Compare);
+        var remaining = resume is null
+            ? candidates
+            : candidates.Where(c => Compare(c, new Candidate(CursorEntry(resume), resume.Keys)) > 0).ToList();
+        var selected = remaining.Take(pageSize).ToList();
+
+        // The page's documents (unless this process holds the very version the index names) and models, in one pool.
+        var documents = new Stored<ModelVersion>?[selected.Count];
+        var owners = selected.Select(c => c.Entry.ModelName).Distinct().ToDictionary(name => name, _ => (RegisteredModel?)null);
+        var reads = Enumerable.Range(0, selected.Count)
+            .Where(i => !TryCachedDocument(selected[i].Entry, out documents[i]))
+            .Select(i => (Func<CancellationToken, Task>)(async token => documents[i] = await ReadDocumentAsync(selected[i].Entry, token)))
+            .Concat(owners.Keys.ToList().Select(name => (Func<CancellationToken, Task>)(async token =>
+            {
+                var model = (await models.TryReadAsync(name, token))?.Value;
+                lock (owners)
+                    owners[name] = model;
+            })));
+        var pool = new ParallelOptions { MaxDegreeOfParallelism = options.ListReadConcurrency, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(reads, pool, async (read, token) => await read(token));
+
+        var page = new List<ModelVersion>(selected.Count);
+        foreach (var (document, i) in documents.Select((d, i) => (d, i)))
+        {
+            // Gone since the index was read, or its model is (being) deleted: leave it out.
+            if (document is null || owners[selected[i].Entry.ModelName] is not { } owner)
+                continue;
+
+            var version = await expiry.ExpireIfStaleAsync(document.Value, cancellationToken);
+            if (filter.Matches(version))
+                page.Add(WithAliases(version, owner));
+        }
+
+        var more = remaining.Count > selected.Count;
+        return new Page<ModelVersion>(page, more
+            ? PageTokens.Encode(new VersionCursor(selected[^1].Keys, selected[^1].Entry.ModelName, selected[^1].Entry.Version), query)
+            : null);
+    }
+
+    /// <summary>
+    /// Registered models matching <paramref name="filter"/> in <paramref name="order"/> (ties by name), keyset-paged like
+    /// <see cref="SearchVersionsAsync"/>. Model documents are small and one per model, so each search reads those whose
+    /// name can match.
+    /// </summary>
+    public async Task<Page<RegisteredModel>> SearchModelsAsync(
+        SearchFilter filter, SearchOrder order, int pageSize, string? pageToken, CancellationToken cancellationToken)
+    {
+        var query = PageTokens.QueryFingerprint(new ModelQuery(filter.ToString(), order.ToString()));
+        var resume = PageTokens.Decode<ModelCursor>(pageToken, query);
+        var names = (await index.ListAsync(cancellationToken)).Keys.Where(filter.AdmitsModelName).ToList();
+
+        var candidates = new List<(RegisteredModel Model, ImmutableArray<SearchValue> Keys)>();
+        foreach (var batch in names.Chunk(options.ListReadConcurrency))
+        {
+            var read = await Task.WhenAll(batch.Select(name => models.TryReadAsync(name, cancellationToken)));
+            candidates.AddRange(read.OfType<Stored<RegisteredModel>>()
+                .Where(m => filter.Matches(key => ModelValue(m.Value, key)))
+                .Select(m => (m.Value, order.ValuesOf(key => ModelValue(m.Value, key)))));
+        }
+
+        int Compare(ImmutableArray<SearchValue> aKeys, string aName, ImmutableArray<SearchValue> bKeys, string bName)
+        {
+            var byKeys = order.Compare(aKeys, bKeys);
+            return byKeys != 0 ? byKeys : string.CompareOrdinal(aName, bName);
+        }
+
+        candidates.Sort((a, b) => Compare(a.Keys, a.Model.Name, b.Keys, b.Model.Name));
+        var remaining = resume is null
+            ? candidates
+            : candidates.Where(c => Compare(c.Keys, c.Model.Name, resume.Keys, resume.Model) > 0).ToList();
+        var selected = remaining.Take(pageSize).ToList();
+        var more = remaining.Count > selected.Count;
+        return new Page<RegisteredModel>([.. selected.Select(c => c.Model)],
+            more ? PageTokens.Encode(new ModelCursor(selected[^1].Keys, selected[^1].Model.Name), query) : null);
+    }
+
+    private bool TryCachedDocument(VersionIndexEntry entry, out Stored<ModelVersion>? document)
+    {
+        document = entry.DocumentETag is { } etag && _documents.TryGetValue((entry.ModelName, entry.Version), out var cached)
+            && cached.ETag.ToString() == etag
+            ? cached
+            : null;
+        return document is not null;
+    }
+
+    private async Task<Stored<ModelVersion>?> ReadDocumentAsync(VersionIndexEntry entry, CancellationToken cancellationToken)
+    {
+        var document = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(entry.ModelName, entry.Version),
+            cancellationToken);
+        if (document is not null)
+        {
+            // Bounded: past the limit the cache starts over (it only saves reads; a miss reads the document).
+            if (_documents.Count >= MaxCachedDocuments)
+                _documents.Clear();
+            _documents[(entry.ModelName, entry.Version)] = document;
+        }
+
+        return document;
+    }
+
+    /// <summary>Every version of one model as the search index has it now, with abandoned PENDING ones expired.</summary>
+    private async Task<IReadOnlyList<VersionIndexEntry>> CurrentEntriesAsync(string modelName, ETag? listedETag,
+        CancellationToken cancellationToken)
+    {
+        var entries = await index.CurrentEntriesAsync(modelName, listedETag, cancellationToken);
+        if (!entries.Any(e => expiry.IsStale(e.Status, e.CreatedAt)))
+            return entries;
+
+        var current = new List<VersionIndexEntry>(entries.Count);
+        foreach (var entry in entries)
+        {
+            if (!expiry.IsStale(entry.Status, entry.CreatedAt))
+            {
+                current.Add(entry);
                 continue;
             }
 
-            var numbers = (await ListVersionNumbersAsync(name, cancellationToken))
-                .Where(v => resume is null || name != resume.Model || v > resume.Version)
-                .ToList();
-            var scanned = 0;
-            foreach (var batch in numbers.Chunk(options.ListReadConcurrency))
-            {
-                var versions = await Task.WhenAll(batch.Select(v =>
-                    store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(name, v), cancellationToken)));
-                foreach (var stored in versions)
-                {
-                    scanned++;
-                    if (stored is null)
-                        continue;
-
-                    var version = await expiry.ExpireIfStaleAsync(stored.Value, cancellationToken);
-                    if (!filter.Matches(version))
-                        continue;
-
-                    page.Add(WithAliases(version, model.Value));
-                    if (page.Count == pageSize)
-                    {
-                        var more = scanned < numbers.Count || m < names.Count - 1;
-                        return new Page<ModelVersion>(page,
-                            more ? PageTokens.Encode(new VersionCursor(name, version.Version), query) : null);
-                    }
-                }
-            }
+            var document = await store.ReadAsync<ModelVersion>(RegistryLayout.VersionDocument(modelName, entry.Version), cancellationToken);
+            if (document is not null)
+                current.Add(VersionIndexEntry.Of(await expiry.ExpireIfStaleAsync(document.Value, cancellationToken)));
         }
 
-        return new Page<ModelVersion>(page, null);
+        return current;
     }
 
-    /// <summary>The numbers of the model's version documents, ascending.</summary>
-    public async Task<List<int>> ListVersionNumbersAsync(string modelName, CancellationToken cancellationToken)
+    private static SearchValue ModelValue(RegisteredModel model, SearchKey key) => key.Kind switch
     {
-        var names = await store.ListBlobNamesAsync(RegistryLayout.VersionsPrefix(modelName), cancellationToken);
-        return names.Select(name => RegistryLayout.VersionFromDocument(modelName, name)).OfType<int>().Order().ToList();
-    }
+        SearchKeyKind.Name => SearchValue.Of(model.Name),
+        SearchKeyKind.CreationTime => SearchValue.Of(model.CreatedAt),
+        SearchKeyKind.LastUpdatedTime => SearchValue.Of(model.UpdatedAt),
+        SearchKeyKind.Tag => model.Tags.TryGetValue(key.Key!, out var tag) ? SearchValue.Of(tag) : SearchValue.Missing,
+        _ => SearchValue.Missing,
+    };
+
+    /// <summary>A stand-in entry holding a cursor's model and version, for comparing candidates with where a page stopped.</summary>
+    private static VersionIndexEntry CursorEntry(VersionCursor cursor) => new()
+    {
+        ModelName = cursor.Model, Version = cursor.Version, Status = ModelVersionStatus.Ready,
+        CreatedAt = DateTimeOffset.UnixEpoch, UpdatedAt = DateTimeOffset.UnixEpoch,
+    };
 
     /// <summary>The version with the aliases that point at it, read from model.json (none if the model is gone).</summary>
     public async Task<ModelVersion> WithAliasesAsync(ModelVersion version, CancellationToken cancellationToken)

@@ -30,4 +30,12 @@ internal static class RegistryStore
         var (document, changed) = await update;
         return new Updated<T>(document.Value, document.ETag, changed);
     }
+
+    /// <summary>The numbers of the model's version documents, ascending.</summary>
+    public static async Task<List<int>> VersionNumbersAsync(this BlobDocumentStore store, string modelName,
+        CancellationToken cancellationToken)
+    {
+        var names = await store.ListBlobNamesAsync(RegistryLayout.VersionsPrefix(modelName), cancellationToken);
+        return names.Select(name => RegistryLayout.VersionFromDocument(modelName, name)).OfType<int>().Order().ToList();
+    }
 }

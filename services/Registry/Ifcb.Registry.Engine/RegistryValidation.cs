@@ -167,6 +167,42 @@ public static partial class RegistryValidation
         }
     }
 
+    /// <summary>An update must change something, and what it sets follows the registration rules for those fields.</summary>
+    public static void Update(VersionUpdate update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        if (update.RemoveMetrics.IsDefault)
+            Fail("Metrics to remove must be a list (empty for none).");
+
+        if (update.Description is null && update.SetMetrics.Count == 0 && update.RemoveMetrics.IsEmpty && update.SourceCommit is null
+            && update.SourcePipelineUrl is null)
+        {
+            Fail("The update changes nothing; give a description, metrics to set or remove, a source commit or a pipeline URL.");
+        }
+
+        if (update.Description is not null)
+            Description(update.Description);
+
+        Limits.Check(update.SetMetrics.Count, 0, Limits.MaxListItems, "metrics", nameof(Limits.MaxListItems));
+        Limits.Check(update.RemoveMetrics.Length, 0, Limits.MaxListItems, "metrics to remove", nameof(Limits.MaxListItems));
+        foreach (var (metric, value) in update.SetMetrics)
+        {
+            MetricName(metric);
+            if (!double.IsFinite(value))
+                Fail($"Metric '{metric}' is {value}; metrics must be finite numbers.");
+        }
+
+        foreach (var metric in update.RemoveMetrics)
+        {
+            MetricName(metric);
+            if (update.SetMetrics.ContainsKey(metric))
+                Fail($"Metric '{metric}' is both set and removed; do one or the other.");
+        }
+
+        OptionalText(update.SourceCommit, "Commit", MaxTagValueLength);
+        OptionalText(update.SourcePipelineUrl, "Pipeline url", MaxTagValueLength);
+    }
+
     public static void Filter(VersionFilter filter)
     {
         ArgumentNullException.ThrowIfNull(filter);

@@ -11,14 +11,20 @@ namespace Ifcb.Registry.Engine;
 /// take turns (a gate) and remember the last number, so concurrent callers do not all probe the same slots; across
 /// processes the If-None-Match create alone keeps numbers unique.
 /// </summary>
-internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions options, ModelDocuments models)
+internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions options, ModelDocuments models, SearchIndex index)
 {
     private readonly ConcurrentDictionary<string, AllocationState> _allocations = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Creates the version <paramref name="draft"/> makes for the next free number, and raises model.json's counter to it.
+    /// The creation is announced to the model's search index (see <see cref="SearchIndex.TrackAsync{T}"/>).
     /// </summary>
-    public async Task<Stored<ModelVersion>> AllocateAsync(
+    public Task<Stored<ModelVersion>> AllocateAsync(
+        RegisteredModel model, Func<int, ModelVersion> draft, string actor, CancellationToken cancellationToken) =>
+        index.TrackAsync(model.Name, null, () => AllocateUntrackedAsync(model, draft, actor, cancellationToken),
+            created => created.Value.Version, cancellationToken);
+
+    private async Task<Stored<ModelVersion>> AllocateUntrackedAsync(
         RegisteredModel model, Func<int, ModelVersion> draft, string actor, CancellationToken cancellationToken)
     {
         var state = _allocations.GetOrAdd(model.Name, _ => new AllocationState());
@@ -48,8 +54,19 @@ internal sealed class VersionAllocator(BlobDocumentStore store, RegistryOptions 
                 if (await store.TryCreateAsync(document, version, cancellationToken) is { } etag)
                 {
                     state.LastAllocated = candidate;
-                    // Inside the gate, so this process's registrations never race each other on model.json.
-                    await RaiseLatestVersionAsync(model.Name, candidate, actor, cancellationToken);
+                    try
+                    {
+                        // Inside the gate, so this process's registrations never race each other on model.json.
+                        await RaiseLatestVersionAsync(model.Name, candidate, actor, cancellationToken);
+                    }
+                    catch (IfcbException e) when (e.Kind == ErrorKind.NotFound)
+                    {
+                        // The model was deleted or renamed since it was read: take the version back (a rename that copied it
+                        // already recorded it FAILED under the new name).
+                        await store.DeleteAsync(document, CancellationToken.None, etag);
+                        throw;
+                    }
+
                     return new Stored<ModelVersion>(version, etag);
                 }
             }

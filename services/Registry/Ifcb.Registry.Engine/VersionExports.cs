@@ -60,6 +60,8 @@ public sealed class VersionExports(BlobContainerClient container, ModelRegistry 
     private const string CheckpointKey = "checkpoint_sha256";
     private const string ExporterKey = "exporter";
     private const string Sha256Key = "sha256";
+    // The graph names its version (metadata_props): a renamed model's copied export names the old one and is made again.
+    private const string VersionKey = "version";
     private readonly SemaphoreSlim _exportLock = new(1, 1);
 
     /// <summary>
@@ -90,6 +92,9 @@ public sealed class VersionExports(BlobContainerClient container, ModelRegistry 
         }
     }
 
+    private static string VersionName(ModelVersion version) =>
+        $"{version.ModelName}/{version.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
     private async Task<VersionExport?> TryOpenCachedAsync(ModelVersion version, BlobClient blob, CancellationToken cancellationToken)
     {
         BlobDownloadStreamingResult download;
@@ -105,6 +110,7 @@ public sealed class VersionExports(BlobContainerClient container, ModelRegistry 
         var metadata = download.Details.Metadata;
         if (!metadata.TryGetValue(CheckpointKey, out var checkpoint) || checkpoint != version.Sha256
             || !metadata.TryGetValue(ExporterKey, out var madeBy) || madeBy != exporterVersion
+            || !metadata.TryGetValue(VersionKey, out var named) || named != VersionName(version)
             || !metadata.TryGetValue(Sha256Key, out var sha256))
         {
             await download.Content.DisposeAsync();
@@ -178,6 +184,7 @@ public sealed class VersionExports(BlobContainerClient container, ModelRegistry 
             Metadata = new Dictionary<string, string>
             {
                 [CheckpointKey] = version.Sha256, [ExporterKey] = exporterVersion, [Sha256Key] = sha256,
+                [VersionKey] = VersionName(version),
             },
             HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" },
             Conditions = stale is { } etag

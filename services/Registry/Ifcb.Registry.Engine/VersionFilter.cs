@@ -18,14 +18,25 @@ public sealed record VersionFilter
     /// <summary>Metric conditions such as <c>f1_weighted&gt;=0.8</c>; a version lacking the metric does not match.</summary>
     public ImmutableArray<MetricThreshold> Metrics { get; init; } = [];
 
+    /// <summary>Conditions in MLflow's filter grammar (<see cref="SearchFilter.ForVersions"/>), ANDed with the fields above.</summary>
+    public SearchFilter Expression { get; init; } = SearchFilter.Empty;
+
     public bool Matches(ModelVersion version)
     {
         ArgumentNullException.ThrowIfNull(version);
-        return (ModelName is null || ModelName == version.ModelName)
-            && (Status is null || Status == version.Status)
-            && Tags.All(tag => version.Tags.TryGetValue(tag.Key, out var value) && value == tag.Value)
-            && Metrics.All(threshold => threshold.IsSatisfiedBy(version.Metrics));
+        return Matches(VersionIndexEntry.Of(version));
     }
+
+    /// <summary>The same test on a version's searchable fields, as the search index keeps them.</summary>
+    internal bool Matches(VersionIndexEntry entry) =>
+        AdmitsModelName(entry.ModelName)
+        && (Status is null || Status == entry.Status)
+        && Tags.All(tag => entry.Tags.TryGetValue(tag.Key, out var value) && value == tag.Value)
+        && Metrics.All(threshold => threshold.IsSatisfiedBy(entry.Metrics))
+        && Expression.Matches(entry.ValueOf);
+
+    /// <summary>Whether versions of the model named <paramref name="name"/> can match at all.</summary>
+    internal bool AdmitsModelName(string name) => (ModelName is null || ModelName == name) && Expression.AdmitsModelName(name);
 }
 
 public enum ComparisonOperator
@@ -36,6 +47,12 @@ public enum ComparisonOperator
     GreaterThanOrEqual,
     LessThan,
     LessThanOrEqual,
+
+    /// <summary>SQL LIKE on text: % any run, _ one character (filter grammar only).</summary>
+    Like,
+
+    /// <summary>LIKE ignoring case (filter grammar only).</summary>
+    ILike,
 }
 
 /// <summary>A condition on one metric, e.g. <c>MetricThreshold.Parse("f1_weighted&gt;=0.8")</c>.</summary>

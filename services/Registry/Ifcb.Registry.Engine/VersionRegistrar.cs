@@ -13,7 +13,7 @@ namespace Ifcb.Registry.Engine;
 /// </summary>
 internal sealed class VersionRegistrar(
     BlobDocumentStore store, RegistryOptions options, TimeProvider time, ModelDocuments models, VersionAllocator allocator,
-    IdempotencyClaims claims, CheckpointStore checkpoints, AuditLog audit, RegistryQueries queries)
+    IdempotencyClaims claims, CheckpointStore checkpoints, AuditLog audit, RegistryQueries queries, SearchIndex index)
 {
     /// <summary>
     /// The registration behind every <c>ModelRegistry.RegisterVersion*Async</c>; the caller has validated the model
@@ -120,7 +120,12 @@ internal sealed class VersionRegistrar(
     /// PENDING → READY (with <paramref name="complete"/> applied), normally one write using the ETag from creation;
     /// re-reads only if someone wrote since.
     /// </summary>
-    private async Task<ModelVersion> MarkReadyAsync(
+    private Task<ModelVersion> MarkReadyAsync(
+        Stored<ModelVersion> pending, Func<ModelVersion, ModelVersion> complete, string actor, CancellationToken cancellationToken) =>
+        index.TrackAsync(pending.Value.ModelName, pending.Value.Version,
+            () => MarkReadyUntrackedAsync(pending, complete, actor, cancellationToken), ready => ready.Version, cancellationToken);
+
+    private async Task<ModelVersion> MarkReadyUntrackedAsync(
         Stored<ModelVersion> pending, Func<ModelVersion, ModelVersion> complete, string actor, CancellationToken cancellationToken)
     {
         var (modelName, number) = (pending.Value.ModelName, pending.Value.Version);
@@ -130,7 +135,11 @@ internal sealed class VersionRegistrar(
             return ready;
 
         var updated = await store.UpdateAsync<ModelVersion>(document, version =>
-                version.Status == ModelVersionStatus.Pending
+                version.MovedTo is { } movedTo
+                    ? throw new IfcbException(ErrorKind.NotFound,
+                        $"Registered model '{modelName}' was renamed to '{movedTo}' while version {number}'s checkpoint uploaded; " +
+                        $"register it again under '{movedTo}'.")
+                    : version.Status == ModelVersionStatus.Pending
                     ? complete(version) with { Status = ModelVersionStatus.Ready, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor }
                     : throw new IfcbException(ErrorKind.Aborted,
                         $"Version {number} of '{modelName}' changed to {version.Status} while its checkpoint uploaded; register again."),
@@ -149,15 +158,15 @@ internal sealed class VersionRegistrar(
             await store.DeleteAsync(pending.CheckpointBlob, CancellationToken.None);
             // Only from PENDING: if the version was expired meanwhile, its reason (and audit entry) already stand.
             var slot = VersionSlot.Of(pending);
-            var failed = await store.UpdateAsync<ModelVersion>(slot.Document,
-                version => version.Status != ModelVersionStatus.Pending ? null : version with
+            var failed = await index.TrackAsync(slot.ModelName, slot.Version, () => store.UpdateAsync<ModelVersion>(slot.Document,
+                version => version.Status != ModelVersionStatus.Pending || version.MovedTo is not null ? null : version with
                 {
                     Status = ModelVersionStatus.Failed,
                     StatusMessage = reason,
                     UpdatedAt = time.GetUtcNow(),
                     UpdatedBy = actor,
                 },
-                slot.NotFound, CancellationToken.None);
+                slot.NotFound, CancellationToken.None), _ => slot.Version, CancellationToken.None);
             if (failed.Changed)
             {
                 await audit.AppendAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],

@@ -58,6 +58,11 @@ public sealed class RegistryGrpcService(
         return deletion.Model.ToProto();
     }
 
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.RegisteredModel> RenameModel(RenameModelRequest request, ServerCallContext context) =>
+        (await registry.RenameModelAsync(request.Name, request.NewName, ApiKeyInterceptor.Actor(context), context.CancellationToken))
+            .ToProto();
+
     // ----- Versions -----
 
     [RequiresApiKey]
@@ -92,13 +97,28 @@ public sealed class RegistryGrpcService(
     public override async Task<Ifcb.Protos.ModelVersion> GetVersion(VersionRef request, ServerCallContext context) =>
         (await registry.GetVersionAsync(request.ToEngine(), context.CancellationToken)).ToProto();
 
+    [RequiresApiKey]
+    public override async Task<Ifcb.Protos.ModelVersion> UpdateVersion(UpdateVersionRequest request, ServerCallContext context) =>
+        (await registry.UpdateVersionAsync(request.Name, request.Version, request.ToEngine(), ApiKeyInterceptor.Actor(context),
+            context.CancellationToken)).ToProto();
+
     [ReadOnlyRpc]
     public override async Task<SearchVersionsReply> SearchVersions(SearchVersionsRequest request, ServerCallContext context)
     {
-        var page = await registry.SearchVersionsAsync(request.ToEngine(), RegistryProtoMapping.PageSize(request.PageSize),
-            RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
+        var page = await registry.SearchVersionsAsync(request.ToEngine(), SearchOrder.ForVersions(request.OrderBy),
+            RegistryProtoMapping.PageSize(request.PageSize), RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
         var reply = new SearchVersionsReply { NextPageToken = page.NextPageToken ?? "" };
         reply.Versions.Add(page.Items.Select(v => v.ToProto()));
+        return reply;
+    }
+
+    [ReadOnlyRpc]
+    public override async Task<SearchModelsReply> SearchModels(SearchModelsRequest request, ServerCallContext context)
+    {
+        var page = await registry.SearchModelsAsync(request.Filter, request.OrderBy, RegistryProtoMapping.PageSize(request.PageSize),
+            RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
+        var reply = new SearchModelsReply { NextPageToken = page.NextPageToken ?? "" };
+        reply.Models.Add(page.Items.Select(m => m.ToProto()));
         return reply;
     }
 

@@ -90,6 +90,17 @@ internal static class RegistryProtoMapping
         Status = request.Status == Proto.VersionStatus.Unspecified ? null : ToEngine(request.Status),
         Tags = request.Tags.ToImmutableSortedDictionary(StringComparer.Ordinal),
         Metrics = [.. request.Metrics.Select(m => new MetricThreshold(m.Metric, Operator(m.Op), m.Value))],
+        Expression = SearchFilter.ForVersions(request.Filter),
+    };
+
+    /// <summary>The fields an UpdateVersion request sets; absent optional fields stay null (unchanged).</summary>
+    public static VersionUpdate ToEngine(this Proto.UpdateVersionRequest request) => new()
+    {
+        Description = request.HasDescription ? request.Description : null,
+        SetMetrics = request.SetMetrics.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        RemoveMetrics = [.. request.RemoveMetrics],
+        SourceCommit = request.HasSourceCommit ? request.SourceCommit : null,
+        SourcePipelineUrl = request.HasSourcePipelineUrl ? request.SourcePipelineUrl : null,
     };
 
     /// <exception cref="IfcbException">InvalidArgument: the fields do not make a reference (empty name, version out of range).</exception>
@@ -149,6 +160,8 @@ internal static class RegistryProtoMapping
         AuditAction.ModelCreated => "model.created",
         AuditAction.ModelUpdated => "model.updated",
         AuditAction.ModelDeleted => "model.deleted",
+        AuditAction.ModelRenamed => "model.renamed",
+        AuditAction.VersionUpdated => "version.updated",
         AuditAction.ModelTagSet => "model.tag_set",
         AuditAction.ModelTagDeleted => "model.tag_deleted",
         AuditAction.VersionRegistered => "version.registered",
