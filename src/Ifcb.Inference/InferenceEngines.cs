@@ -5,7 +5,7 @@ namespace Ifcb.Inference;
 
 /// <summary>
 /// The engine names users give (<c>ifcb run --engine</c>, StartRunRequest.engine) and what <c>auto</c> picks: ONNX Runtime
-/// on the CPU, where it classified 1.5–4.6× more ROIs per second than TorchSharp with the same threads for every
+/// on the CPU, where it classified 1.4–2.5× more ROIs per second than TorchSharp with the same threads for every
 /// architecture measured (bench/Ifcb.Inference.Bench <c>engines</c>; figures in the README), and TorchSharp on a GPU,
 /// which this build's ONNX Runtime cannot use.
 /// </summary>
