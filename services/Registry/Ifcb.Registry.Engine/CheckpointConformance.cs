@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Ifcb.Platform;
@@ -67,6 +68,10 @@ public static class CheckpointConformance
             Classes = version.Classes.IsDefaultOrEmpty ? [.. stored.Classes] : version.Classes,
             Resize = version.Resize ?? stored.Resize,
             ImgNorm = version.ImgNorm ?? stored.ImgNorm?.ToImgNorm(),
+            ClassThresholds = stored.ClassThresholds is { } thresholds
+                ? stored.Classes.Zip(thresholds).Where(p => p.Second is not null)
+                    .ToImmutableSortedDictionary(p => p.First, p => p.Second!.Value, StringComparer.Ordinal)
+                : null,
         };
     }
 

@@ -54,6 +54,14 @@ public sealed record ModelVersion : VersionMetadata, IListedMetadata
     public string? IdempotencyKey { get; init; }
 
     /// <summary>
+    /// The per-class score thresholds the checkpoint carries (chosen from its validation scores at the end of training),
+    /// by class; classes without one are absent. Read from the checkpoint when the version is stored; null for
+    /// checkpoints without thresholds (and versions stored before they were read).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ImmutableSortedDictionary<string, double>? ClassThresholds { get; init; }
+
+    /// <summary>
     /// Set when the model is renamed: this document (under the old name) is frozen, copied to the new name, then deleted.
     /// No registration, update or expiry changes a moved document. Not written when null (documents keep their format).
     /// </summary>

@@ -34,6 +34,8 @@ internal static class RegistryProtoMapping
             Resize = version.Resize ?? 0, ImgNorm = version.ImgNorm is { } norm ? Proto.ImgNormProtos.ToProto(norm) : null,
         };
         metadata.Classes.Add(version.Classes);
+        if (version.ClassThresholds is { } thresholds)
+            metadata.ClassThresholds.Add(thresholds);
         metadata.Metrics.Add(version.Metrics);
         metadata.Tags.Add(version.Tags);
 
