@@ -92,12 +92,7 @@ internal static class EngineBench
         for (var i = 0; i < images; i++)
             preprocessor.Process(samples[i % samples.Count], false, null, data.AsSpan(i * length, length));
         using var input = tensor(data, [images, 3, size, size]);
-        var weights = Path.Combine(work, arch + ".pth");
-        var inputs = Path.Combine(work, arch + ".input.pth");
-        using (var stream = File.Create(weights))
-            Checkpoint.ExportPyTorch(model, stream);
-        using (var stream = File.Create(inputs))
-            PyTorchPickler.PickleStateDict(stream, new Dictionary<string, Tensor> { ["input"] = input });
+        var (weights, inputs) = WriteForTorchvision(model, input, work, arch);
         var rates = new List<double>();
         for (var r = 0; r < options.Repeats; r++)
         {
@@ -106,6 +101,18 @@ internal static class EngineBench
             rates.Add(double.Parse(line.Split(' ')[0], CultureInfo.InvariantCulture));
         }
         return Median(rates);
+    }
+
+    /// <summary>The model's weights and the input tensors as torch files for torchvision_forward.py.</summary>
+    public static (string Weights, string Inputs) WriteForTorchvision(ClassifierNet model, Tensor input, string work, string arch)
+    {
+        var weights = Path.Combine(work, arch + ".pth");
+        var inputs = Path.Combine(work, arch + ".input.pth");
+        using (var stream = File.Create(weights))
+            Checkpoint.ExportPyTorch(model, stream);
+        using (var stream = File.Create(inputs))
+            PyTorchPickler.PickleStateDict(stream, new Dictionary<string, Tensor> { ["input"] = input });
+        return (weights, inputs);
     }
 
     /// <summary>K copies of the white bin under distinct bin ids.</summary>

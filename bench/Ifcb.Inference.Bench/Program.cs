@@ -5,7 +5,6 @@ using Ifcb.Inference;
 using Ifcb.Models;
 using Ifcb.Models.Checkpoints;
 using Ifcb.Testing;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 // Usage: Ifcb.Inference.Bench [engines|export] [--threads T] [--images N] [--batch B] [--repeats R] [--bins K] [--arch a,b]
@@ -57,12 +56,7 @@ static void CompareForward(string arch, List<DecodedImage> samples, Options opti
             data.AsSpan(i * preprocessor.Options.TensorLength, preprocessor.Options.TensorLength));
     using var input = tensor(data, [options.Images, 3, size, size]);
 
-    var weights = Path.Combine(work, arch + ".pth");
-    var inputs = Path.Combine(work, arch + ".input.pth");
-    using (var stream = File.Create(weights))
-        Checkpoint.ExportPyTorch(model, stream);
-    using (var stream = File.Create(inputs))
-        PyTorchPickler.PickleStateDict(stream, new Dictionary<string, Tensor> { ["input"] = input });
+    var (weights, inputs) = EngineBench.WriteForTorchvision(model, input, work, arch);
 
     double Forward()
     {

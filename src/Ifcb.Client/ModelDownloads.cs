@@ -24,13 +24,8 @@ public static class ModelDownloads
     public static async Task<DownloadedModel> DownloadAsync(Registry.RegistryClient registry, ModelRef reference,
         Func<ModelVersion, string> destination, CallRetry retry, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(registry);
-        ArgumentNullException.ThrowIfNull(reference);
-        ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(retry);
-        var version = await registry.GetVersionAsync(reference.ToVersionRef(), cancellationToken: cancellationToken);
-        var path = System.IO.Path.GetFullPath(destination(version));
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        var (version, path) = await ResolveAsync(registry, reference, destination, cancellationToken);
         var partial = path + ".partial";
         (string Sha256, long Size) downloaded;
         // Download the version resolved above, so a moving alias cannot change what is written between the calls.
@@ -43,5 +38,21 @@ public static class ModelDownloads
         }
         File.Move(partial, path, overwrite: true);
         return new DownloadedModel(version, path, downloaded.Sha256, downloaded.Size);
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="reference"/> to one version and the full path <paramref name="destination"/> picks for it
+    /// (its folder created), for the downloads that then fetch exactly that version.
+    /// </summary>
+    internal static async Task<(ModelVersion Version, string Path)> ResolveAsync(Registry.RegistryClient registry, ModelRef reference,
+        Func<ModelVersion, string> destination, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(destination);
+        var version = await registry.GetVersionAsync(reference.ToVersionRef(), cancellationToken: cancellationToken);
+        var path = System.IO.Path.GetFullPath(destination(version));
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        return (version, path);
     }
 }

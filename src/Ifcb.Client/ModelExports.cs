@@ -25,13 +25,8 @@ public static class ModelExports
     public static async Task<ExportedModel> ExportAsync(Registry.RegistryClient registry, ModelRef reference, int? staticBatch,
         Func<ModelVersion, string> destination, CallRetry retry, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(registry);
-        ArgumentNullException.ThrowIfNull(reference);
-        ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(retry);
-        var version = await registry.GetVersionAsync(reference.ToVersionRef(), cancellationToken: cancellationToken);
-        var path = System.IO.Path.GetFullPath(destination(version));
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        var (version, path) = await ModelDownloads.ResolveAsync(registry, reference, destination, cancellationToken);
         var partial = path + ".partial";
         // Export the version resolved above, so a moving alias cannot change what is written between the calls.
         var request = new ExportVersionRequest

@@ -8,6 +8,23 @@ namespace Ifcb.Cli;
 public static class ModelVersionView
 {
     /// <summary>A two-column field/value table without headers.</summary>
+    /// <summary>One row per version: what <c>models versions</c> and <c>models search</c> list.</summary>
+    public static Table List(IEnumerable<ModelVersion> versions)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumns("model", "version", "status", "arch", "aliases", "f1_weighted", "created", "source");
+        foreach (var v in versions)
+        {
+            table.AddRow(Markup.Escape(v.Name), v.Version.ToString(CultureInfo.InvariantCulture), StatusName(v.Status),
+                Markup.Escape(v.Metadata?.Arch ?? ""), Markup.Escape(string.Join(", ", v.Aliases.Select(a => "@" + a))),
+                v.Metadata?.Metrics.TryGetValue("f1_weighted", out var f1) == true
+                    ? f1.ToString("0.000", CultureInfo.InvariantCulture)
+                    : "",
+                v.CreatedAt, Markup.Escape(Source(v)));
+        }
+        return table;
+    }
+
     public static Table Fields() => new Table().Border(TableBorder.Simple).HideHeaders().AddColumns("field", "value");
 
     public static void Render(IAnsiConsole console, ModelVersion v)

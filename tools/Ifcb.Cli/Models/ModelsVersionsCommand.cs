@@ -1,7 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
 using Ifcb.Protos;
-using Spectre.Console;
 
 namespace Ifcb.Cli;
 
@@ -45,16 +43,7 @@ public static class ModelsVersionsCommand
                 context.WriteJson(versions);
                 return ExitCodes.Success;
             }
-            var table = new Table().Border(TableBorder.Rounded)
-                .AddColumns("model", "version", "status", "arch", "aliases", "f1_weighted", "created", "source");
-            foreach (var v in versions)
-                table.AddRow(Markup.Escape(v.Name), v.Version.ToString(CultureInfo.InvariantCulture), ModelVersionView.StatusName(v.Status),
-                    Markup.Escape(v.Metadata?.Arch ?? ""), Markup.Escape(string.Join(", ", v.Aliases.Select(a => "@" + a))),
-                    v.Metadata?.Metrics.TryGetValue("f1_weighted", out var f1) == true
-                        ? f1.ToString("0.000", CultureInfo.InvariantCulture)
-                        : "",
-                    v.CreatedAt, Markup.Escape(ModelVersionView.Source(v)));
-            context.Console.Write(table);
+            context.Console.Write(ModelVersionView.List(versions));
             return ExitCodes.Success;
         });
         return command;
