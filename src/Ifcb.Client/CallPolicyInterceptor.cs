@@ -49,7 +49,9 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
         "NormStats.GetInfo", "NormStats.Get", "NormStats.Watch", "NormStats.Lookup",
         "Registry.GetInfo", "Registry.GetModel", "Registry.ListModels", "Registry.GetVersion", "Registry.SearchVersions",
         "Registry.SearchModels",
-        "Registry.DownloadCheckpoint", "Registry.GetHistory",
+        "Registry.DownloadCheckpoint", "Registry.GetHistory", "Registry.ListEvaluations",
+        // Exporting writes only the registry's own cache of a deterministic graph: repeating it is safe.
+        "Registry.ExportVersion",
     };
 
     /// <summary>What a message about a service that seems down ends with.</summary>

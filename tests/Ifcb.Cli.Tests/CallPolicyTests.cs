@@ -13,7 +13,8 @@ public sealed class CallPolicyTests
         [Ifcb.Protos.Training.Descriptor, Runs.Descriptor, Datasets.Descriptor, Ifcb.Protos.NormStats.Descriptor, Registry.Descriptor, Diagnostics.Descriptor];
 
     // What a write's name starts with. A new RPC named otherwise must be listed as a read or added here, deliberately.
-    private static readonly string[] WriteVerbs = ["Start", "Cancel", "Upload", "Delete", "Compute", "Create", "Update", "Register", "Set", "Probe"];
+    private static readonly string[] WriteVerbs = ["Start", "Cancel", "Upload", "Delete", "Compute", "Create", "Update", "Register", "Set", "Probe",
+        "Rename"];
 
     private static IEnumerable<string> AllRpcs() => Services.SelectMany(s => s.Methods.Select(m => $"{s.Name}.{m.Name}"));
 

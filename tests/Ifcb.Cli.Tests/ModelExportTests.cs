@@ -78,7 +78,8 @@ public sealed class ModelExportTests : IDisposable
     {
         var result = await CliRunner.RunAsync("models", "export", "plankton@production", "-o", Path.Combine(_temp, "m.onnx"));
         Assert.Equal(ExitCodes.NotFound, result.ExitCode);
-        Assert.Contains("ifcb models download", result.Error, StringComparison.Ordinal);
+        Assert.Contains("to export a registered version (NAME, NAME/VERSION, NAME@ALIAS) pass --server", result.Error,
+            StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(_temp, "m.onnx")));
     }
 

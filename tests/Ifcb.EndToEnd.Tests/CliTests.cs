@@ -103,6 +103,15 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         var download = await IfcbAsync("models", "download", "cli-ci@production", "-o", downloaded);
         Assert.True(download.ExitCode == 0, download.Error);
         Assert.Equal(SHA256.HashData(File.ReadAllBytes(checkpoint)), SHA256.HashData(File.ReadAllBytes(downloaded)));
+        // The per-class thresholds training chose travel in the checkpoint, and the registry shows the same ones.
+        Ifcb.Platform.Checkpoints.CheckpointHeader header;
+        using (var file = File.OpenRead(downloaded))
+            header = Ifcb.Platform.Checkpoints.CheckpointHeader.Read(file);
+        var shown = (await new Ifcb.Protos.Registry.RegistryClient(platform.Channel("registry"))
+            .GetVersionAsync(new Ifcb.Protos.VersionRef { Name = "cli-ci", Version = version })).Metadata.ClassThresholds;
+        Assert.Equal(header.Classes.Zip(header.ClassThresholds ?? new double?[header.Classes.Length])
+                .Where(p => p.Second is not null).ToDictionary(p => p.First, p => p.Second!.Value),
+            shown.ToDictionary(kv => kv.Key, kv => kv.Value));
 
         // The registry exports the version to ONNX once and serves the cached blob the second time.
         var onnx = Path.Combine(_temp, "export", "model.onnx");
@@ -189,6 +198,52 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
 
         var history = await IfcbAsync("models", "history", "cli-ci", "--json");
         Assert.Contains("alias.set", history.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Models_compare_gates_on_platform_evaluations_with_exit_codes_0_and_1()
+    {
+        // Two registered versions whose winners do not depend on the images: version 1 always says Mesodinium_major (14 of
+        // the 30 sample images: f1_weighted 14/30 · 28/44), version 2 always Strombidium-like (16 of 30: 16/30 · 32/46).
+        var upload = await IfcbAsync("dataset", "upload", Sample, "--name", "gate-sample");
+        Assert.True(upload.ExitCode == 0, upload.Error);
+        foreach (var winner in new[] { 0, 1 })
+        {
+            var register = await IfcbAsync("models", "register", AlwaysSays(winner), "--name", "gate", "--json");
+            Assert.True(register.ExitCode == 0, register.Error);
+        }
+
+        var better = await IfcbAsync("models", "compare", "gate/1", "gate/2", "--dataset", "gate-sample", "--remote",
+            "--require-better", "f1_weighted", "--json");
+        Assert.True(better.ExitCode == 0, better.Error + better.Output);
+        using (var comparison = JsonDocument.Parse(better.Output))
+        {
+            Assert.Equal(14.0 / 30 * 28 / 44, comparison.RootElement.GetProperty("base").GetProperty("f1_weighted").GetDouble(), 9);
+            Assert.Equal(16.0 / 30 * 32 / 46, comparison.RootElement.GetProperty("candidate").GetProperty("f1_weighted").GetDouble(), 9);
+        }
+        // The other way round: both evaluations are now the registry's records, and the gate closes.
+        var worse = await IfcbAsync("models", "compare", "gate/2", "gate/1", "--dataset", "gate-sample", "--remote",
+            "--require-better", "f1_weighted");
+        Assert.Equal(1, worse.ExitCode);
+        Assert.Equal(2, worse.Error.Split("the registry's evaluation on gate-sample").Length - 1);
+    }
+
+    /// <summary>A squeezenet1_1 checkpoint (the sample's two classes, 64 px) whose last bias makes every image class <paramref name="winner"/>.</summary>
+    private string AlwaysSays(int winner)
+    {
+        TorchSharp.torch.manual_seed(3);
+        using var model = Ifcb.Models.ModelZoo.Create("squeezenet1_1", 2, pretrainedLayout: false);
+        using (TorchSharp.torch.no_grad())
+        {
+            var bias = model.named_parameters().Single(p => p.name == "classifier.1.bias").parameter;
+            bias.copy_(TorchSharp.torch.tensor(winner == 0 ? new[] { 1000f, 0f } : [0f, 1000f]));
+        }
+        var hparams = new Ifcb.Models.Checkpoints.ModelHparams("squeezenet1_1", ["Mesodinium_major", "Strombidium-like"], 64, null,
+            false, 3, $"always-{winner}", "gate", null, DateTimeOffset.UnixEpoch, "tests");
+        var path = Path.Combine(_temp, $"always-{winner}.ifcbmodel");
+        using var file = File.Create(path);
+        Ifcb.Models.Checkpoints.Checkpoint.Save(file, hparams, model);
+        return path;
     }
 
     [Fact]

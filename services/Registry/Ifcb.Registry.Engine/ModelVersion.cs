@@ -22,7 +22,11 @@ public sealed record VersionSource
 
     public string? PipelineUrl { get; init; }
 
-    /// <summary>The version this one was fine-tuned from (NAME/VERSION, <c>ifcb train --from</c>); null for a fresh start.</summary>
+    /// <summary>
+    /// The version this one was fine-tuned from (NAME/VERSION, <c>ifcb train --from</c>); null for a fresh start. Not written
+    /// when null, so documents of versions without a parent keep the format earlier registries wrote.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? ParentVersion { get; init; }
 }
 
