@@ -75,6 +75,12 @@ public sealed record GrantDatasetRead(string Dataset);
 public sealed record DatasetReadGrant(string Dataset, Uri ContainerUri, DateTimeOffset ExpiresOn);
 
 /// <summary>
+/// Event: platform job <paramref name="JobId"/> (<paramref name="Kind"/> <c>run</c> or <c>evaluate</c>) is using registered
+/// version <paramref name="ModelVersion"/>; the Registry records it as lineage (Registry.GetLineage).
+/// </summary>
+public sealed record ModelVersionUsed(string JobId, ModelRef ModelVersion, string Kind, DateTimeOffset At);
+
+/// <summary>
 /// Event: a platform RUN with evaluate scored registered version <paramref name="ModelVersion"/> on labelled dataset
 /// <paramref name="Dataset"/> (its content <paramref name="DatasetFingerprint"/>). <paramref name="ReportJson"/> is the
 /// whole evaluation report (the run's evaluation.json): per-class precision/recall/F1/support and the confusion

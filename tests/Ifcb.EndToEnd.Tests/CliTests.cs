@@ -196,6 +196,16 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         Assert.Equal($"cli-ci/{version}", child.Metadata.ParentVersion);
         Assert.Equal(["Mesodinium_major", "Strombidium_renamed"], child.Metadata.Classes);
 
+        // Lineage the other way: the parent lists its child and the evaluation job that used it.
+        Ifcb.Protos.Lineage lineage;
+        for (var attempt = 0; (lineage = await registry.GetLineageAsync(exact)).Children.Count == 0 && attempt < 60; attempt++)
+            await Task.Delay(500);
+        Assert.Equal([$"cli-ft/{child.Version}"], lineage.Children);
+        Assert.Contains(lineage.Uses, u => u.Kind == "evaluate");
+        var lineageShown = await IfcbAsync("models", "show", $"cli-ci/{version}", "--lineage");
+        Assert.True(lineageShown.ExitCode == 0, lineageShown.Error);
+        Assert.Contains($"cli-ft/{child.Version}", lineageShown.Output, StringComparison.Ordinal);
+
         var history = await IfcbAsync("models", "history", "cli-ci", "--json");
         Assert.Contains("alias.set", history.Output, StringComparison.Ordinal);
     }

@@ -53,10 +53,11 @@ public sealed class ModelTrainedConsumerTests(AzuriteFixture azurite)
 
     private async Task<Host> StartAsync()
     {
-        var (registry, _) = await azurite.NewRegistryAsync();
+        var (registry, container) = await azurite.NewRegistryAsync();
         var provider = new ServiceCollection()
             .AddLogging()
             .AddSingleton(registry)
+            .AddSingleton(new VersionLineage(container, registry))
             .AddSingleton(new RegistryLimits(RegistryLimits.DefaultMaxCheckpointBytes, RegistryLimits.DefaultUploadTimeout,
                 RegistryLimits.DefaultUploadIdleTimeout, RegistryLimits.DefaultPendingTimeout, RegistryLimits.DefaultPendingSweepInterval))
             .AddScoped<RegistryEvents>()

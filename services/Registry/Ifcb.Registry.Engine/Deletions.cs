@@ -56,7 +56,7 @@ internal sealed class Deletions(
     }
 
     /// <summary>
-    /// Deletes a version, its cached exports and evaluations and its checkpoint (FailedPrecondition while an alias points at it, unless
+    /// Deletes a version, its cached exports, evaluations and lineage records, and its checkpoint (FailedPrecondition while an alias points at it, unless
     /// <paramref name="force"/>, which removes those aliases first); the caller has validated the actor.
     /// </summary>
     /// <remarks>
@@ -95,9 +95,16 @@ internal sealed class Deletions(
                 };
         }, cancellationToken);
 
-        foreach (var derived in (await store.ListBlobNamesAsync(RegistryLayout.ExportsPrefix(modelName, version), cancellationToken))
-                     .Concat(await store.ListBlobNamesAsync(RegistryLayout.EvaluationsPrefix(modelName, version), cancellationToken)))
-            await store.DeleteAsync(derived, cancellationToken);
+        string[] derivedPrefixes =
+        [
+            RegistryLayout.ExportsPrefix(modelName, version), RegistryLayout.EvaluationsPrefix(modelName, version),
+            RegistryLayout.UsesPrefix(modelName, version), RegistryLayout.ChildrenPrefix(modelName, version),
+        ];
+        foreach (var prefix in derivedPrefixes)
+        {
+            foreach (var derived in await store.ListBlobNamesAsync(prefix, cancellationToken))
+                await store.DeleteAsync(derived, cancellationToken);
+        }
         await store.DeleteAsync(existing?.Value.CheckpointBlob ?? slot.Checkpoint, cancellationToken);
         if (existing?.Value.IdempotencyKey is { } key)
             await claims.ForgetAsync(modelName, key, version, cancellationToken);

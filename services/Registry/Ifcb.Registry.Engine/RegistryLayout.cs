@@ -14,6 +14,8 @@ namespace Ifcb.Registry.Engine;
 /// models/{name}/versions/{0000003}/checkpoint.ifcbmodel the checkpoint bytes, committed only once verified
 /// models/{name}/versions/{0000003}/exports/model.onnx   cached exports of the checkpoint (VersionExports)
 /// models/{name}/versions/{0000003}/evaluations/{fp}.json scores on a labelled dataset, per content (VersionEvaluations)
+/// models/{name}/versions/{0000003}/uses/{job}.json      platform jobs that used the version (VersionLineage)
+/// models/{name}/versions/{0000003}/children/{n}@{v}.json versions fine-tuned from it (VersionLineage)
 /// models/{name}/idempotency/{sha256(key)}.json          claim of an idempotency key → version number
 /// audit/{name}/{utc ticks, 19 digits}-{guid}.json       AuditEntry, append-only (created once, never rewritten)
 /// indexes/{name}.json                                   ModelSearchIndex: every version's searchable fields (see SearchIndex)
@@ -47,6 +49,17 @@ internal static class RegistryLayout
 
     public static string Evaluation(string model, int version, string fingerprint) =>
         $"{EvaluationsPrefix(model, version)}{fingerprint}.json";
+
+    /// <summary>Where the jobs that used a version are recorded (<see cref="VersionLineage"/>).</summary>
+    public static string UsesPrefix(string model, int version) => $"{VersionFolder(model, version)}uses/";
+
+    public static string Use(string model, int version, string jobId) => $"{UsesPrefix(model, version)}{jobId}.json";
+
+    /// <summary>Where the versions fine-tuned from a version are recorded (<see cref="VersionLineage"/>).</summary>
+    public static string ChildrenPrefix(string model, int version) => $"{VersionFolder(model, version)}children/";
+
+    public static string Child(string model, int version, string childModel, int childVersion) =>
+        $"{ChildrenPrefix(model, version)}{childModel}@{childVersion.ToString("D7", CultureInfo.InvariantCulture)}.json";
 
     public static string IdempotencyPrefix(string model) => $"{ModelPrefix(model)}idempotency/";
 

@@ -39,7 +39,7 @@ public sealed class VersionEvaluations(BlobContainerClient container, ModelRegis
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
-        ResourceName.ValidateDatasetName(record.Dataset);
+        VersionLineage.Named(() => ResourceName.ValidateDatasetName(record.Dataset));
         if (record.DatasetFingerprint.Length is 0 or > 128 || !record.DatasetFingerprint.All(char.IsAsciiLetterOrDigit))
             throw IfcbException.InvalidArgument("dataset_fingerprint must be 1..128 letters or digits.");
         if (record.ReportJson.Length > MaxReportBytes)

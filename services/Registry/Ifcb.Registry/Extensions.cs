@@ -36,6 +36,8 @@ public static class RegistryServiceExtensions
         builder.Services.AddSingleton(sp => new VersionExports(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>(),
             OnnxVersionExporter.Export, OnnxVersionExporter.Version));
+        builder.Services.AddSingleton(sp => new VersionLineage(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>()));
         builder.Services.AddSingleton(sp => new VersionEvaluations(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>()));
         builder.Services.AddScoped<RegistryEvents>();
@@ -49,6 +51,7 @@ public static class RegistryServiceExtensions
         {
             bus.AddConsumer<ModelTrainedConsumer>();
             bus.AddConsumer<ModelEvaluatedConsumer>();
+            bus.AddConsumer<ModelVersionUsedConsumer>();
         });
         return builder;
     }

@@ -23,7 +23,7 @@ namespace Ifcb.Registry;
 /// it is announced as <see cref="ModelRegistrationFailed"/> and the message is consumed, instead of dying silently
 /// in the error queue while the job waits for a version that will never come.
 /// </remarks>
-public sealed class ModelTrainedConsumer(ModelRegistry registry, RegistryEvents events, RegistryLimits limits,
+public sealed class ModelTrainedConsumer(ModelRegistry registry, RegistryEvents events, RegistryLimits limits, VersionLineage lineage,
     ILogger<ModelTrainedConsumer> logger) : IConsumer<ModelTrained>
 {
     /// <summary>The audit-log actor for automatic registrations.</summary>
@@ -53,6 +53,8 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, RegistryEvents 
         }
 
         await events.VersionRegisteredAsync(registration.Version, Actor, cancellationToken);
+        if (trained.ParentVersion is { } parent)
+            await RecordChildAsync(parent, name, registration.Version.Version, cancellationToken);
         if (registration.Version.Status == ModelVersionStatus.Pending)
             // The first delivery is still uploading (it announces the version when READY), or it died: then the version
             // expires after the registry's PendingTimeout and the next ModelTrained for this job registers afresh.
@@ -61,6 +63,20 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, RegistryEvents 
         else
             logger.LogInformation("Training job {JobId} {Outcome} as {Model}/{Version}", trained.JobId,
                 registration.AlreadyRegistered ? "was already registered" : "registered", name, registration.Version.Version);
+    }
+
+    /// <summary>Lineage the other way: the parent lists the version fine-tuned from it (a deleted parent lists nothing).</summary>
+    private async Task RecordChildAsync(string parent, string name, int version, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await lineage.RecordChildAsync(ModelRef.Parse(parent), ModelRef.ToVersion(name, version), DateTimeOffset.UtcNow,
+                cancellationToken);
+        }
+        catch (Exception e) when (e is IfcbException or FormatException)
+        {
+            logger.LogWarning("{Model}/{Version} was not listed as a child of {Parent}: {Reason}", name, version, parent, e.Message);
+        }
     }
 
     private async Task<VersionRegistration> RegisterAsync(ModelTrained trained, string name, CancellationToken cancellationToken)

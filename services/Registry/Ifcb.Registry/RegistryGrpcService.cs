@@ -11,8 +11,8 @@ namespace Ifcb.Registry;
 /// every successful change is announced on the bus by <see cref="RegistryEvents"/>.
 /// </summary>
 public sealed class RegistryGrpcService(
-    ServiceIdentity identity, ModelRegistry registry, VersionExports exports, VersionEvaluations evaluations, RegistryEvents events,
-    RegistryLimits limits)
+    ServiceIdentity identity, ModelRegistry registry, VersionExports exports, VersionEvaluations evaluations, VersionLineage lineage,
+    RegistryEvents events, RegistryLimits limits)
     : Ifcb.Protos.Registry.RegistryBase
 {
     /// <summary>Download chunk size: large enough that per-message overhead is small, well under gRPC's 4 MiB default limit.</summary>
@@ -220,6 +220,23 @@ public sealed class RegistryGrpcService(
                 Accuracy = e.Accuracy, F1Weighted = e.F1Weighted, F1Macro = e.F1Macro, ReportJson = e.ReportJson,
             });
         }
+        return reply;
+    }
+
+    [ReadOnlyRpc]
+    public override async Task<Ifcb.Protos.Lineage> GetLineage(VersionRef request, ServerCallContext context)
+    {
+        var found = await lineage.GetAsync(request.ToEngine(), context.CancellationToken);
+        var reply = new Ifcb.Protos.Lineage
+        {
+            Version = found.Version.ToProto(),
+            UsesTotal = found.UsesTotal,
+        };
+        reply.Children.Add(found.Children.Select(c => c.Version));
+        reply.Uses.Add(found.Uses.Select(u => new Ifcb.Protos.VersionUse
+        {
+            JobId = u.JobId, Kind = u.Kind, At = u.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        }));
         return reply;
     }
 

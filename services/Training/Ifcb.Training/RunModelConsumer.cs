@@ -103,6 +103,8 @@ public sealed class RunJobWork(
         try
         {
             var checkpoint = await registry.LoadAsync(job.ModelVersion, cancellationToken);
+            // Lineage: the registry records which jobs used which version (best effort; a lost event loses one record).
+            PublishQuietly(new ModelVersionUsed(jobId, job.ModelVersion, spec.Evaluate ? "evaluate" : "run", runs.Time.GetUtcNow()));
             using var model = checkpoint.Model;
             string source;
             MaterializedDataset? dataset = null;

@@ -12,12 +12,38 @@ public static class ModelsShowCommand
     public static Command Build(CliContext context)
     {
         var reference = ModelArguments.Reference("NAME shows the model; NAME/VERSION or NAME@ALIAS shows that version.");
-        var command = new Command("show", "Show a registered model or one of its versions.") { reference };
+        var lineage = new Option<bool>("--lineage")
+        {
+            Description = "For a version: also where it came from (training job, dataset, parent) and what came from it " +
+                "(versions fine-tuned from it, the RUN and evaluation jobs that used it).",
+        };
+        var command = new Command("show", "Show a registered model or one of its versions.") { reference, lineage };
         command.SetHandler(context, async (parse, ct) =>
         {
             using var platform = PlatformConnection.From(parse, context);
             var target = ModelRef.Parse(parse.GetValue(reference)!);
             var json = parse.GetValue(GlobalOptions.Json);
+            if (target.SelectsVersion && parse.GetValue(lineage))
+            {
+                var found = await platform.Registry.GetLineageAsync(target.ToVersionRef(), cancellationToken: ct);
+                if (json)
+                {
+                    context.WriteJson(found);
+                    return ExitCodes.Success;
+                }
+                ModelVersionView.Render(context.Console, found.Version);
+                var table = ModelVersionView.Fields();
+                var source = found.Version.Metadata;
+                table.AddRow("trained by job", Markup.Escape(source?.SourceTrainingJob is { Length: > 0 } job ? job : "–"));
+                table.AddRow("dataset", Markup.Escape(source?.DatasetFingerprint is { Length: > 0 } fp ? fp : "–"));
+                table.AddRow("parent", Markup.Escape(source?.ParentVersion is { Length: > 0 } parent ? parent : "– (not fine-tuned)"));
+                table.AddRow("children", Markup.Escape(found.Children.Count == 0 ? "–" : string.Join(", ", found.Children)));
+                table.AddRow("used by", Markup.Escape(found.UsesTotal == 0 ? "no platform job" : string.Join(", ",
+                    found.Uses.Select(u => $"{u.Kind} {u.JobId} ({u.At})")) + (found.UsesTotal > found.Uses.Count
+                    ? $" … {found.UsesTotal} in all" : "")));
+                context.Console.Write(table);
+                return ExitCodes.Success;
+            }
             if (target.SelectsVersion)
             {
                 var version = await platform.Registry.GetVersionAsync(target.ToVersionRef(), cancellationToken: ct);
