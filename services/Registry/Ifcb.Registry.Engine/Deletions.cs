@@ -56,8 +56,9 @@ internal sealed class Deletions(
     }
 
     /// <summary>
-    /// Deletes a version, its cached exports, evaluations and lineage records, and its checkpoint (FailedPrecondition while an alias points at it, unless
-    /// <paramref name="force"/>, which removes those aliases first); the caller has validated the actor.
+    /// Deletes a version, its cached exports, evaluations and lineage records, and its checkpoint (FailedPrecondition
+    /// while an alias points at it, unless <paramref name="force"/>, which removes those aliases first); the caller has
+    /// validated the actor.
     /// </summary>
     /// <remarks>
     /// One ETag-guarded write of model.json removes the aliases and marks the number in
