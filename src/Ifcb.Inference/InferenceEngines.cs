@@ -26,6 +26,18 @@ public static class InferenceEngines
             throw IfcbException.InvalidArgument($"Unknown {field} '{name}'; use {string.Join(", ", Names)}.");
     }
 
+    /// <summary>
+    /// The device and engine an engine name and a device name (<c>auto</c>, <c>cpu</c>, <c>cuda</c>) mean together: the
+    /// onnx engine runs on the CPU, so with it <c>auto</c> means the CPU even where a GPU exists.
+    /// </summary>
+    /// <exception cref="IfcbException">InvalidArgument for an unknown engine.</exception>
+    public static (Device Device, InferenceEngine Engine) Resolve(string? engineName, string deviceName)
+    {
+        Check(engineName, "engine");
+        var device = Ifcb.Models.DeviceSelection.Resolve(engineName == Onnx && deviceName == "auto" ? "cpu" : deviceName);
+        return (device, Resolve(engineName, device));
+    }
+
     /// <summary>The engine <paramref name="name"/> means on <paramref name="device"/> (empty = auto).</summary>
     /// <exception cref="IfcbException">InvalidArgument for an unknown name.</exception>
     public static InferenceEngine Resolve(string? name, Device device)

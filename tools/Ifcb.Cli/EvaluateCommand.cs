@@ -119,13 +119,10 @@ public static class EvaluateCommand
         var checkpoint = await CheckpointSources.LoadAsync(parse, context, model, ct);
         using var loaded = checkpoint.Model;
         var engineName = parse.GetValue(options.Engine)!;
-        var deviceName = engineName == InferenceEngines.Onnx && parse.GetValue(options.Device) == "auto"
-            ? "cpu"
-            : parse.GetValue(options.Device)!;
-        var device = Ifcb.Models.DeviceSelection.Resolve(deviceName);
+        var (device, engine) = InferenceEngines.Resolve(engineName, parse.GetValue(options.Device)!);
         var evaluation = new EvaluationOptions
         {
-            BatchSize = batch, Device = device, Engine = InferenceEngines.Resolve(engineName, device),
+            BatchSize = batch, Device = device, Engine = engine,
         };
         if (parse.GetValue(GlobalOptions.Json))
             return ModelEvaluation.Evaluate(checkpoint, source, evaluation, cancellationToken: ct);

@@ -113,9 +113,8 @@ public static class RunCommand
                     : null,
             };
             // auto means the GPU when there is one; the onnx engine has only the CPU.
-            var deviceName = engineName == InferenceEngines.Onnx && parse.GetValue(device) == "auto" ? "cpu" : parse.GetValue(device)!;
-            var resolvedDevice = Ifcb.Models.DeviceSelection.Resolve(deviceName);
-            request = request with { Engine = InferenceEngines.Resolve(engineName, resolvedDevice) };
+            var (resolvedDevice, resolvedEngine) = InferenceEngines.Resolve(engineName, parse.GetValue(device)!);
+            request = request with { Engine = resolvedEngine };
             var runner = new RunEngine(checkpoint, resolvedDevice);
             var summary = json
                 ? runner.Run(request, cancellationToken: ct)

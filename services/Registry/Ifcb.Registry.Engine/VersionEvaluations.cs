@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Azure.Storage.Blobs;
 using Ifcb.Contracts;
 using Ifcb.Platform;
@@ -55,16 +54,8 @@ public sealed class VersionEvaluations(BlobContainerClient container, ModelRegis
     public async Task<IReadOnlyList<EvaluationRecord>> ListAsync(ModelRef version, CancellationToken cancellationToken = default)
     {
         var resolved = await registry.GetVersionAsync(version, cancellationToken);
-        var records = new List<EvaluationRecord>();
-        foreach (var blob in await store.ListBlobNamesAsync(RegistryLayout.EvaluationsPrefix(resolved.ModelName, resolved.Version),
-                     cancellationToken))
-        {
-            if (await store.ReadAsync<EvaluationRecord>(blob, cancellationToken) is { } stored)
-                records.Add(stored.Value);
-        }
+        var records = await store.ReadAllAsync<EvaluationRecord>(
+            RegistryLayout.EvaluationsPrefix(resolved.ModelName, resolved.Version), cancellationToken);
         return [.. records.OrderByDescending(r => r.EvaluatedAt)];
     }
-
-    /// <summary>Parses a report back into JSON for callers that need its details.</summary>
-    public static JsonDocument Report(EvaluationRecord record) => JsonDocument.Parse(record.ReportJson);
 }

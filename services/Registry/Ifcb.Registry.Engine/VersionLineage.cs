@@ -55,9 +55,9 @@ public sealed class VersionLineage(BlobContainerClient container, ModelRegistry 
     public async Task<Lineage> GetAsync(ModelRef reference, CancellationToken cancellationToken = default)
     {
         var version = await registry.GetVersionAsync(reference, cancellationToken);
-        var children = await ReadAllAsync<VersionChild>(RegistryLayout.ChildrenPrefix(version.ModelName, version.Version),
+        var children = await store.ReadAllAsync<VersionChild>(RegistryLayout.ChildrenPrefix(version.ModelName, version.Version),
             cancellationToken);
-        var uses = await ReadAllAsync<VersionUse>(RegistryLayout.UsesPrefix(version.ModelName, version.Version), cancellationToken);
+        var uses = await store.ReadAllAsync<VersionUse>(RegistryLayout.UsesPrefix(version.ModelName, version.Version), cancellationToken);
         return new Lineage(version, [.. children.OrderBy(c => c.At)],
             [.. uses.OrderByDescending(u => u.At).Take(MaxUsesListed)], uses.Count);
     }
@@ -74,8 +74,13 @@ public sealed class VersionLineage(BlobContainerClient container, ModelRegistry 
             throw IfcbException.InvalidArgument(e.Message);
         }
     }
+}
 
-    private async Task<List<T>> ReadAllAsync<T>(string prefix, CancellationToken cancellationToken)
+/// <summary>Reads for the version-folder records (<see cref="VersionLineage"/>, <see cref="VersionEvaluations"/>).</summary>
+internal static class DocumentListing
+{
+    /// <summary>Every document under <paramref name="prefix"/> (one that vanished between listing and reading is skipped).</summary>
+    public static async Task<List<T>> ReadAllAsync<T>(this BlobDocumentStore store, string prefix, CancellationToken cancellationToken)
     {
         var items = new List<T>();
         foreach (var blob in await store.ListBlobNamesAsync(prefix, cancellationToken))

@@ -133,8 +133,8 @@ public sealed class RunJobWork(
                 ModelProvenance = Ifcb.Inference.Outputs.ModelProvenance.FromRegistry(job.ModelVersion, ModelRef.Parse(spec.Model),
                     job.ModelSha256 ?? ""),
             };
-            var device = Ifcb.Models.DeviceSelection.Resolve(spec.Device);
-            request = request with { Engine = InferenceEngines.Resolve(spec.Engine, device) };
+            var (device, engineChoice) = InferenceEngines.Resolve(spec.Engine, spec.Device);
+            request = request with { Engine = engineChoice };
             var engine = new RunEngine(checkpoint, device);
             var artifacts = runs.Artifacts(jobId);
             // The engine reports synchronously on its thread after every bin; uploading there keeps each bin's outputs
@@ -198,11 +198,8 @@ public sealed class RunJobWork(
         CancellationToken cancellationToken)
     {
         var spec = job.Request;
-        var device = Ifcb.Models.DeviceSelection.Resolve(spec.Device);
-        var options = new Ifcb.Training.Engine.EvaluationOptions
-        {
-            BatchSize = spec.BatchSize, Device = device, Engine = InferenceEngines.Resolve(spec.Engine, device),
-        };
+        var (device, engine) = InferenceEngines.Resolve(spec.Engine, spec.Device);
+        var options = new Ifcb.Training.Engine.EvaluationOptions { BatchSize = spec.BatchSize, Device = device, Engine = engine };
         var clock = Stopwatch.StartNew();
         var report = await Task.Run(() => Ifcb.Training.Engine.ModelEvaluation.Evaluate(checkpoint, dataset.LocalRoot, options,
             new InlineProgress<(int Done, int Total)>(p => UpdateAsync(lease, j => j with
