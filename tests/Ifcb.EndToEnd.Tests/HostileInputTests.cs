@@ -113,6 +113,39 @@ public sealed class HostileInputTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task Fine_tuning_options_that_cannot_work_are_refused_at_submission()
+    {
+        var dataset = await SampleDatasetAsync();
+        var freeze = Job(dataset);
+        freeze.Freeze = "everything";
+        var unknownFreeze = await RefusedAsync(freeze);
+        Assert.Equal(StatusCode.InvalidArgument, unknownFreeze.StatusCode);
+        Assert.Contains("none, features", unknownFreeze.Status.Detail);
+
+        var unfreeze = Job(dataset);
+        unfreeze.FreezeEpochs = 1;
+        var unfreezeAlone = await RefusedAsync(unfreeze);
+        Assert.Equal(StatusCode.InvalidArgument, unfreezeAlone.StatusCode);
+        Assert.Contains("--freeze features", unfreezeAlone.Status.Detail);
+
+        var from = Job(dataset);
+        from.From = "no-such-model@production";
+        Assert.Equal(StatusCode.NotFound, (await RefusedAsync(from)).StatusCode);
+    }
+
+    [Fact]
+    public async Task An_evaluation_of_raw_bins_is_refused_because_bins_carry_no_labels()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Runs.StartRunAsync(new StartRunRequest
+        {
+            Model = "any-model", RunId = "hostile-evaluation", BinSet = "any-set", Evaluate = true,
+        }, PlatformFixture.Auth));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("give dataset, not bin_set", error.Status.Detail);
+    }
+
+    [Fact]
     public async Task A_norm_stats_job_of_one_image_per_shard_with_a_huge_class_config_is_refused()
     {
         var dataset = await SampleDatasetAsync();
