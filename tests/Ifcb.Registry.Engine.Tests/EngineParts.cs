@@ -15,9 +15,10 @@ internal sealed class EngineParts
         Options = options;
         Clock = clock;
         Store = RegistryStore.Create(container, options);
-        Models = new ModelDocuments(Store, clock);
+        Changes = new SearchChanges(Store);
+        Models = new ModelDocuments(Store, clock, Changes);
         Audit = new AuditLog(Store, options, clock);
-        Index = new SearchIndex(Store, options, clock);
+        Index = new SearchIndex(Store, options, clock, Changes);
         Expiry = new PendingExpiry(Store, options, clock, Audit, Index);
         Claims = new IdempotencyClaims(Store, options, clock, Expiry);
     }
@@ -29,6 +30,8 @@ internal sealed class EngineParts
     public ManualClock Clock { get; }
 
     public BlobDocumentStore Store { get; }
+
+    public SearchChanges Changes { get; }
 
     public ModelDocuments Models { get; }
 

@@ -138,10 +138,12 @@ public sealed class SearchTests(AzuriteFixture azurite)
         await RewriteAsync(store, "crashed", 2, v => v with { Tags = v.Tags.SetItem("stage", "hidden") });
         Assert.Empty(await SearchAllAsync(registry, "tags.stage = 'hidden'", "", 10));
 
-        // A writer that announced its change and died after writing the document: searches read that document.
+        // A writer that announced its change (an intent, then its touch of the changes marker) and died after writing the
+        // document: searches read that document.
         await store.UpdateAsync<ModelSearchIndex>(RegistryLayout.SearchIndex("crashed"),
             index => index with { Intents = [new IndexIntent("dead-writer", 1, clock.GetUtcNow())] },
             () => new InvalidOperationException(), CancellationToken.None);
+        await new SearchChanges(store).TouchAsync();
         await RewriteAsync(store, "crashed", 1, v => v with { Tags = v.Tags.SetItem("stage", "production") });
         Assert.Equal(["crashed/1"], await SearchAllAsync(registry, "tags.stage = 'production'", "", 10));
 
@@ -152,6 +154,38 @@ public sealed class SearchTests(AzuriteFixture azurite)
         Assert.Empty(index.Intents);
         Assert.Equal(["production", "hidden"], index.Entries.Select(e => e.Tags["stage"]));
     }
+
+    [Fact]
+    public async Task Searches_reuse_their_listing_until_any_replica_writes_and_at_most_for_the_snapshot_age()
+    {
+        var clock = new ManualClock();
+        var (registry, container) = await azurite.NewRegistryAsync(clock: clock);
+        var replica = new ModelRegistry(container, timeProvider: clock);
+        await RegisterAsync(registry, "cached", 0.5);
+        await RegisterAsync(registry, "cached", 0.6);
+        Assert.Equal(["cached/2", "cached/1"], await SearchAllAsync(registry, "", "version DESC", 10));
+
+        // Another replica's writes are seen at once: each touched the changes marker before its call returned.
+        await replica.SetAliasAsync("cached", "production", 1, Actor);
+        Assert.Equal([[], ["production"]], await AliasesAsync(registry));
+        await RegisterAsync(replica, "cached", 0.7);
+        Assert.Equal(["cached/3", "cached/2", "cached/1"], await SearchAllAsync(registry, "", "version DESC", 10));
+
+        // A change behind the registry's back (as a writer that died before its touch leaves it) is not seen while the
+        // marker is unchanged: the search reused its listing and model document...
+        var store = RegistryStore.Create(container, new RegistryOptions());
+        await store.UpdateAsync<RegisteredModel>(RegistryLayout.ModelDocument("cached"),
+            m => m with { Aliases = m.Aliases.SetItem("staging", 2) }, () => new InvalidOperationException(), CancellationToken.None);
+        Assert.Equal([[], [], ["production"]], await AliasesAsync(registry));
+
+        // ...and is once the snapshot is older than SearchSnapshotMaxAge, or at once by a process that had no snapshot.
+        Assert.Equal([[], ["staging"], ["production"]], await AliasesAsync(new ModelRegistry(container, timeProvider: clock)));
+        clock.Advance(new RegistryOptions().SearchSnapshotMaxAge + TimeSpan.FromSeconds(1));
+        Assert.Equal([[], ["staging"], ["production"]], await AliasesAsync(registry));
+    }
+
+    private static async Task<List<string[]>> AliasesAsync(ModelRegistry registry) =>
+        [.. (await registry.SearchVersionsAsync("name LIKE 'cached%'", "version DESC")).Items.Select(v => v.Aliases.ToArray())];
 
     [Fact]
     public async Task Concurrent_writers_leave_the_index_equal_to_the_documents()

@@ -9,9 +9,9 @@ namespace Ifcb.Registry.Engine;
 /// read-modify-writes one, stamping the next revision, the time and the actor on every real change. A model renamed away
 /// (<see cref="RegisteredModel.RenamedTo"/>) reads as NotFound naming its new name, and one being renamed into
 /// (<see cref="RegisteredModel.RenamedFrom"/>) as Aborted until the rename completes; only <see cref="ModelRenames"/>
-/// sees them as they are.
+/// sees them as they are. Every write touches <see cref="SearchChanges"/> before it returns.
 /// </summary>
-internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time)
+internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time, SearchChanges changes)
 {
     public static IfcbException NotFound(string name) =>
         new(ErrorKind.NotFound, $"Registered model '{name}' does not exist; create it first.");
@@ -26,8 +26,17 @@ internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time)
     };
 
     /// <summary>Creates model.json unless the model exists; returns null when it does.</summary>
-    public Task<ETag?> TryCreateAsync(RegisteredModel model, CancellationToken cancellationToken) =>
-        store.TryCreateAsync(RegistryLayout.ModelDocument(model.Name), model, cancellationToken);
+    public async Task<ETag?> TryCreateAsync(RegisteredModel model, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await store.TryCreateAsync(RegistryLayout.ModelDocument(model.Name), model, cancellationToken);
+        }
+        finally
+        {
+            await changes.TouchAsync(); // also after a failure: the write may have landed
+        }
+    }
 
     /// <summary>The model, or null when there is none (or it is being deleted, renamed away or renamed into).</summary>
     public async Task<Stored<RegisteredModel>?> TryReadAsync(string name, CancellationToken cancellationToken) =>
@@ -56,11 +65,29 @@ internal sealed class ModelDocuments(BlobDocumentStore store, TimeProvider time)
     /// <summary>
     /// As <see cref="UpdateAsync(string, string, Func{RegisteredModel, RegisteredModel?}, CancellationToken)"/>, renames included.
     /// </summary>
-    public Task<Updated<RegisteredModel>> UpdateRawAsync(
-        string name, string actor, Func<RegisteredModel, Task<RegisteredModel?>> change, CancellationToken cancellationToken) =>
-        store.UpdateAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), async model =>
-            await change(model) is { } changed
-                ? changed with { Revision = model.Revision + 1, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor }
-                : null,
-            () => NotFound(name), cancellationToken).Updated();
+    public async Task<Updated<RegisteredModel>> UpdateRawAsync(
+        string name, string actor, Func<RegisteredModel, Task<RegisteredModel?>> change, CancellationToken cancellationToken)
+    {
+        var wrote = true; // unless the update says it changed nothing (a failure may have written)
+        try
+        {
+            var updated = await store.UpdateAsync<RegisteredModel>(RegistryLayout.ModelDocument(name), async model =>
+                await change(model) is { } changed
+                    ? changed with { Revision = model.Revision + 1, UpdatedAt = time.GetUtcNow(), UpdatedBy = actor }
+                    : null,
+                () => NotFound(name), cancellationToken).Updated();
+            wrote = updated.Changed;
+            return updated;
+        }
+        catch (IfcbException e) when (e.Kind is not (ErrorKind.Unavailable or ErrorKind.DeadlineExceeded))
+        {
+            wrote = false; // refused (missing, renamed, a change the caller refused, lost races): nothing was written
+            throw;
+        }
+        finally
+        {
+            if (wrote)
+                await changes.TouchAsync();
+        }
+    }
 }

@@ -49,9 +49,10 @@ public sealed class ModelRegistry
         }
 
         _store = RegistryStore.Create(container, _options);
-        _models = new ModelDocuments(_store, _time);
+        var changes = new SearchChanges(_store);
+        _models = new ModelDocuments(_store, _time, changes);
         _audit = new AuditLog(_store, _options, _time);
-        _index = new SearchIndex(_store, _options, _time);
+        _index = new SearchIndex(_store, _options, _time, changes);
         _expiry = new PendingExpiry(_store, _options, _time, _audit, _index);
         _queries = new RegistryQueries(_store, _options, _models, _expiry, _index);
         _checkpoints = new CheckpointStore(container, _options);

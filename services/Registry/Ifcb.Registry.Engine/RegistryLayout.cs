@@ -19,6 +19,7 @@ namespace Ifcb.Registry.Engine;
 /// models/{name}/idempotency/{sha256(key)}.json          claim of an idempotency key → version number
 /// audit/{name}/{utc ticks, 19 digits}-{guid}.json       AuditEntry, append-only (created once, never rewritten)
 /// indexes/{name}.json                                   ModelSearchIndex: every version's searchable fields (see SearchIndex)
+/// search/changes.json                                   rewritten after every index or model.json write (SearchChanges)
 /// </code>
 /// Version numbers are zero-padded so that blob listings come back in numeric order. The audit log lives outside
 /// models/{name}/ so that deleting a model (which removes everything under models/{name}/) keeps its history.
@@ -68,6 +69,9 @@ internal static class RegistryLayout
         $"{IdempotencyPrefix(model)}{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(idempotencyKey)))}.json";
 
     public static string SearchIndex(string model) => $"{IndexesRoot}{model}.json";
+
+    /// <summary>The blob whose ETag tells searches whether indexes or model documents changed (<see cref="SearchChanges"/>).</summary>
+    public const string SearchChanges = "search/changes.json";
 
     /// <summary>The model a <see cref="SearchIndex"/> blob belongs to; null for any other blob.</summary>
     public static string? ModelOfSearchIndex(string blobName) =>

@@ -62,6 +62,13 @@ public sealed record RegistryOptions
     /// <summary>How often a registry-wide search looks for models without a search index (made before indexes existed).</summary>
     public TimeSpan IndexDiscoveryInterval { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long a search may reuse its last listing of the indexes, and the model documents it read, while the
+    /// <see cref="SearchChanges"/> marker is unchanged. Only a writer that died between its write and its touch of the
+    /// marker can make searches miss a change, and then for at most this long.
+    /// </summary>
+    public TimeSpan SearchSnapshotMaxAge { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How many JSON blobs list and search operations read at once.</summary>
     public int ListReadConcurrency { get; init; } = 16;
 }

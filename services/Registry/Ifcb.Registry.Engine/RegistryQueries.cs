@@ -23,6 +23,13 @@ internal sealed class RegistryQueries(
     /// </summary>
     private readonly ConcurrentDictionary<(string Model, int Version), Stored<ModelVersion>> _documents = new();
 
+    /// <summary>
+    /// Model documents searches read, each with the <see cref="IndexListing.Id"/> it was read under: reused only while
+    /// <see cref="SearchIndex.ListAsync"/> returns that same listing, i.e. while no model document can have changed (the
+    /// listing's <see cref="SearchChanges"/> marker was read before the document).
+    /// </summary>
+    private readonly ConcurrentDictionary<string, (long Listing, RegisteredModel? Model)> _models = new(StringComparer.Ordinal);
+
     /// <summary>Where a page of a version search stopped: the last version's sort values, model and number.</summary>
     private sealed record VersionCursor(ImmutableArray<SearchValue> Keys, string Model, int Version);
 
@@ -126,6 +133,7 @@ internal sealed class RegistryQueries(
         var resume = PageTokens.Decode<VersionCursor>(pageToken, query);
 
         IReadOnlyList<(string Name, ETag? ETag)> scope;
+        IndexListing? listing = null;
         if (filter.ModelName is { } only)
         {
             _ = await models.ReadAsync(only, cancellationToken); // NotFound when the named model does not exist
@@ -133,8 +141,8 @@ internal sealed class RegistryQueries(
         }
         else
         {
-            var indexed = await index.ListAsync(cancellationToken);
-            scope = [.. indexed.Where(m => filter.AdmitsModelName(m.Key)).Select(m => (m.Key, (ETag?)m.Value))];
+            listing = await index.ListAsync(cancellationToken);
+            scope = [.. listing.Indexes.Where(m => filter.AdmitsModelName(m.Key)).Select(m => (m.Key, (ETag?)m.Value))];
         }
 
         var candidates = new List<Candidate>();
@@ -168,7 +176,7 @@ internal sealed class RegistryQueries(
             .Select(i => (Func<CancellationToken, Task>)(async token => documents[i] = await ReadDocumentAsync(selected[i].Entry, token)))
             .Concat(owners.Keys.ToList().Select(name => (Func<CancellationToken, Task>)(async token =>
             {
-                var model = (await models.TryReadAsync(name, token))?.Value;
+                var model = await ModelAsync(name, listing, token);
                 lock (owners)
                     owners[name] = model;
             })));
@@ -203,15 +211,16 @@ internal sealed class RegistryQueries(
     {
         var query = PageTokens.QueryFingerprint(new ModelQuery(filter.ToString(), order.ToString()));
         var resume = PageTokens.Decode<ModelCursor>(pageToken, query);
-        var names = (await index.ListAsync(cancellationToken)).Keys.Where(filter.AdmitsModelName).ToList();
+        var listing = await index.ListAsync(cancellationToken);
+        var names = listing.Indexes.Keys.Where(filter.AdmitsModelName).ToList();
 
         var candidates = new List<(RegisteredModel Model, ImmutableArray<SearchValue> Keys)>();
         foreach (var batch in names.Chunk(options.ListReadConcurrency))
         {
-            var read = await Task.WhenAll(batch.Select(name => models.TryReadAsync(name, cancellationToken)));
-            candidates.AddRange(read.OfType<Stored<RegisteredModel>>()
-                .Where(m => filter.Matches(key => ModelValue(m.Value, key)))
-                .Select(m => (m.Value, order.ValuesOf(key => ModelValue(m.Value, key)))));
+            var read = await Task.WhenAll(batch.Select(name => ModelAsync(name, listing, cancellationToken)));
+            candidates.AddRange(read.OfType<RegisteredModel>()
+                .Where(m => filter.Matches(key => ModelValue(m, key)))
+                .Select(m => (m, order.ValuesOf(key => ModelValue(m, key)))));
         }
 
         int Compare(ImmutableArray<SearchValue> aKeys, string aName, ImmutableArray<SearchValue> bKeys, string bName)
@@ -228,6 +237,27 @@ internal sealed class RegistryQueries(
         var more = remaining.Count > selected.Count;
         return new Page<RegisteredModel>([.. selected.Select(c => c.Model)],
             more ? PageTokens.Encode(new ModelCursor(selected[^1].Keys, selected[^1].Model.Name), query) : null);
+    }
+
+    /// <summary>
+    /// A usable model document (null when missing, renamed or being renamed), reused from an earlier search under the same
+    /// <paramref name="listing"/> (see <see cref="_models"/>), else read; without a listing, always read.
+    /// </summary>
+    private async Task<RegisteredModel?> ModelAsync(string name, IndexListing? listing, CancellationToken cancellationToken)
+    {
+        if (listing is not null && _models.TryGetValue(name, out var cached) && cached.Listing == listing.Id)
+            return cached.Model;
+
+        var model = (await models.TryReadAsync(name, cancellationToken))?.Value;
+        if (listing is not null)
+        {
+            // Bounded like the version documents: past the limit the cache starts over.
+            if (_models.Count >= MaxCachedDocuments)
+                _models.Clear();
+            _models[name] = (listing.Id, model);
+        }
+
+        return model;
     }
 
     private bool TryCachedDocument(VersionIndexEntry entry, out Stored<ModelVersion>? document)

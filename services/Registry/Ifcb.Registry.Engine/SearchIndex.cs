@@ -82,6 +82,14 @@ internal sealed record VersionIndexEntry
 }
 
 /// <summary>
+/// One listing of the indexes (<see cref="SearchIndex.ListAsync"/>): each model's index ETag, the
+/// <see cref="SearchChanges"/> marker read just before it, and until when it may be reused while the marker stays the
+/// same. <see cref="Id"/> tells listings apart, so that what a search read
+/// under one listing (model documents) is reused only under that same listing.
+/// </summary>
+internal sealed record IndexListing(long Id, ETag? Marker, IReadOnlyDictionary<string, ETag> Indexes, DateTimeOffset ReusableUntil);
+
+/// <summary>
 /// A writer's notice that it is about to change one version's document (or, with no <see cref="Version"/>, to create a
 /// version whose number it does not know yet). Until it is removed, readers do not trust the index for that version.
 /// </summary>
@@ -126,11 +134,13 @@ internal sealed record ModelSearchIndex
 /// process of an earlier build that still writes versions does not maintain indexes: after a rolling upgrade from such
 /// a build, delete <c>indexes/</c> once, and it is rebuilt.</para>
 /// </remarks>
-internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions options, TimeProvider time)
+internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions options, TimeProvider time, SearchChanges changes)
 {
     private readonly ConcurrentDictionary<string, Stored<ModelSearchIndex>> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IndexWriteQueue> _writes = new(StringComparer.Ordinal);
     private long _nextDiscoveryTimestamp = long.MinValue;
+    private long _listings;
+    private IndexListing? _lastListing;
 
     /// <summary>
     /// Runs <paramref name="write"/> (a write of one version document of <paramref name="modelName"/>) bracketed by intents;
@@ -169,12 +179,20 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
 
     /// <summary>
     /// Every model with an index, and its index's ETag, from one listing; models that lack an index are indexed first
-    /// when discovery is due (see the remarks on the class).
+    /// when discovery is due (see the remarks on the class). While the <see cref="SearchChanges"/> marker is unchanged
+    /// (read first, one small request) the last listing is returned again, for at most
+    /// <see cref="RegistryOptions.SearchSnapshotMaxAge"/>.
     /// </summary>
-    public async Task<Dictionary<string, ETag>> ListAsync(CancellationToken cancellationToken)
+    public async Task<IndexListing> ListAsync(CancellationToken cancellationToken)
     {
-        var listed = await ListIndexesAsync(cancellationToken);
+        var marker = await changes.ReadAsync(cancellationToken);
         var now = time.GetTimestamp();
+        var utcNow = time.GetUtcNow();
+        if (_lastListing is { } last && last.Marker == marker && utcNow < last.ReusableUntil
+            && now < Interlocked.Read(ref _nextDiscoveryTimestamp))
+            return last;
+
+        var listed = await ListIndexesAsync(cancellationToken);
         if (now >= Interlocked.Read(ref _nextDiscoveryTimestamp))
         {
             var folders = await store.ListChildFoldersAsync(RegistryLayout.ModelsRoot, cancellationToken);
@@ -188,7 +206,9 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
         foreach (var gone in _cache.Keys.Where(model => !listed.ContainsKey(model)))
             _cache.TryRemove(gone, out _);
 
-        return listed;
+        var listing = new IndexListing(Interlocked.Increment(ref _listings), marker, listed, utcNow + options.SearchSnapshotMaxAge);
+        _lastListing = listing;
+        return listing;
     }
 
     /// <summary>
@@ -227,15 +247,32 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
     }
 
     /// <summary>Creates an empty, complete index for a model about to be created, unless one is there already.</summary>
-    public Task CreateAsync(string modelName, CancellationToken cancellationToken) =>
-        store.TryCreateAsync(RegistryLayout.SearchIndex(modelName), new ModelSearchIndex { ModelName = modelName, Complete = true },
-            cancellationToken);
+    public async Task CreateAsync(string modelName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.TryCreateAsync(RegistryLayout.SearchIndex(modelName),
+                new ModelSearchIndex { ModelName = modelName, Complete = true }, cancellationToken);
+        }
+        finally
+        {
+            await changes.TouchAsync();
+        }
+    }
 
     /// <summary>Deletes the model's index (the model itself is gone); a writer still in flight may recreate it, incomplete.</summary>
     public async Task DeleteAsync(string modelName, CancellationToken cancellationToken)
     {
-        await store.DeleteAsync(RegistryLayout.SearchIndex(modelName), cancellationToken);
-        _cache.TryRemove(modelName, out _);
+        try
+        {
+            await store.DeleteAsync(RegistryLayout.SearchIndex(modelName), cancellationToken);
+            _cache.TryRemove(modelName, out _);
+        }
+        finally
+        {
+            // Also for the model.json its caller deleted just before (see Deletions and ModelRenames).
+            await changes.TouchAsync();
+        }
     }
 
     /// <summary>The model's index, built or completed if need be, with intents past their timeout dropped.</summary>
@@ -257,6 +294,18 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
     /// writer's intent either survives or forces another round), creating it if missing, and drops expired intents.
     /// </summary>
     public async Task<Stored<ModelSearchIndex>> RebuildAsync(string modelName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await RebuildUntouchedAsync(modelName, cancellationToken);
+        }
+        finally
+        {
+            await changes.TouchAsync();
+        }
+    }
+
+    private async Task<Stored<ModelSearchIndex>> RebuildUntouchedAsync(string modelName, CancellationToken cancellationToken)
     {
         var name = RegistryLayout.SearchIndex(modelName);
         for (var attempt = 1; ; attempt++)
@@ -353,10 +402,12 @@ internal sealed class SearchIndex(BlobDocumentStore store, RegistryOptions optio
             try
             {
                 await StoreAsync(modelName, batch);
+                await changes.TouchAsync();
                 batch.ForEach(change => change.Stored.TrySetResult());
             }
             catch (Exception e)
             {
+                await changes.TouchAsync(); // the write may have landed
                 batch.ForEach(change => change.Stored.TrySetException(e));
             }
         }
