@@ -14,7 +14,10 @@ public enum JobDelivery
     /// <summary>Nothing to do: no such job, it is final, or another worker holds its live lease (a duplicate delivery).</summary>
     Ignored,
 
-    /// <summary>Every slot of this worker is busy: the command was sent back to the queue for a free worker.</summary>
+    /// <summary>
+    /// Every slot of this worker was busy when the command arrived: it was sent back to the queue (with the job's
+    /// priority) for a free worker.
+    /// </summary>
     HandedBack,
 
     /// <summary>The job ended here without running: its attempts were used up, or it was cancelled or past its deadline.</summary>
@@ -30,7 +33,10 @@ public enum JobDelivery
 /// long jobs to that timeout. So a worker first takes the job's lease in blob storage, then acknowledges, then works;
 /// the lease (renewed by heartbeat) is what says the job is alive, and the reconciler requeues a job whose lease
 /// expired and fails it after <see cref="JobKernelOptions.MaxAttempts"/> lost workers. A delivery that finds no free
-/// slot within <see cref="JobKernelOptions.SlotWait"/> sends the command back to the queue instead of holding it.
+/// slot free sends the command back to the queue instead of holding it — after waiting up to
+/// <see cref="JobKernelOptions.SlotWait"/>, so a full worker does not spin its queue, and even when a slot frees during
+/// that wait: the broker then hands the free slot the highest-priority job queued (see JobPriority), which need not be
+/// the one this delivery carried. A hand-back puts the command behind the others of its priority.
 /// </para>
 /// On shutdown every running job is asked to stop, gives its lease back (QUEUED) and is sent again for another worker.
 /// </summary>
@@ -64,10 +70,10 @@ public sealed class JobExecutor : IHostedService, IDisposable
     /// Takes one delivery of a job's command: starts the job here (holding a slot, in the background) if it may run
     /// here, and returns as soon as the message can be acknowledged.
     /// </summary>
-    /// <param name="handBack">Sends the command back to the queue (this worker is full).</param>
+    /// <param name="handBack">Sends the job's command back to the queue, with its priority (this worker was full).</param>
     /// <param name="run">The job's work; must not throw (a <see cref="JobAttemptRunner{T}"/> does not).</param>
     /// <param name="ended">Announces a job that ended on start (its attempts used up, cancelled, past its deadline).</param>
-    public async Task<JobDelivery> AcceptAsync<T>(JobStore<T> store, string jobId, Func<CancellationToken, Task> handBack,
+    public async Task<JobDelivery> AcceptAsync<T>(JobStore<T> store, string jobId, Func<T, CancellationToken, Task> handBack,
         Func<T, CancellationToken, Task> run, Func<T, CancellationToken, Task> ended, CancellationToken cancellationToken)
         where T : JobRecord<T>
     {
@@ -80,9 +86,11 @@ public sealed class JobExecutor : IHostedService, IDisposable
         if (job.IsTerminal || (job.State == JobState.Running && !job.LeaseExpired(_time.GetUtcNow())))
             return JobDelivery.Ignored;
 
-        if (!await _slots.WaitAsync(_options.SlotWait, cancellationToken))
+        if (!_slots.Wait(0, CancellationToken.None))
         {
-            await handBack(cancellationToken);
+            if (await _slots.WaitAsync(_options.SlotWait, cancellationToken))
+                _slots.Release();
+            await handBack(job, cancellationToken);
             return JobDelivery.HandedBack;
         }
         var slotHeld = true;

@@ -145,8 +145,8 @@ public sealed class TrainingTests(PlatformFixture platform)
         (string Service, string Name, SpanKind Kind)[] hops =
         [
             ("training", "POST /ifcb.v1.Training/StartTraining", SpanKind.Server),
-            ("training", "Ifcb.Contracts:TrainModel send", SpanKind.Producer),
-            ("training", "training-train-model process", SpanKind.Consumer),
+            ("training", "training-jobs send", SpanKind.Producer),
+            ("training", "training-jobs process", SpanKind.Consumer),
             ("training", "train", SpanKind.Internal),
             ("training", "epoch", SpanKind.Internal),
             ("training", "Ifcb.Contracts:ComputeNormStats send", SpanKind.Producer),

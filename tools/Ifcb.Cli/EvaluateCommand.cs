@@ -26,6 +26,8 @@ public static class EvaluateCommand
                 "the figures on the version.",
         };
 
+        public Option<string> Priority { get; } = PriorityOption.Create();
+
         public static EvaluationOptionSet Create() => new(
             new Option<int>("--batch", "--batch-size")
             {
@@ -44,6 +46,7 @@ public static class EvaluateCommand
             command.Options.Add(Engine);
             command.Options.Add(Device);
             command.Options.Add(Remote);
+            command.Options.Add(Priority);
         }
     }
 
@@ -171,6 +174,7 @@ public static class EvaluateCommand
             // The version resolved above, so a moving alias cannot change what is evaluated.
             Model = $"{version.Name}/{version.Version}", RunId = "evaluate", Dataset = dataset, Evaluate = true,
             Batch = parse.GetValue(options.Batch), Engine = parse.GetValue(options.Engine)!, Device = parse.GetValue(options.Device)!,
+            Priority = parse.GetValue(options.Priority)!,
         };
         var (run, _) = await PlatformRuns.RunAndDownloadAsync(platform, context, request, outputs, parse.GetValue(GlobalOptions.Json), ct);
         if (run.State != JobState.Succeeded)

@@ -81,6 +81,7 @@ public static class RunCommand
         var command = new Command("run", "Classify IFCB bins or images with a trained model (neuston RUN).")
         {
             source, model, runId, type, outdir, outfile, filter, clobber, batch, device, engine, outfileFormat, thresholds, remote,
+            PriorityOption.Create(),
         };
         command.SetHandler(context, async (parse, ct) =>
         {
@@ -172,6 +173,7 @@ public static class RunCommand
             Device = parse.GetValue<string>("--device")!, Engine = parse.GetValue<string>("--engine")!,
             Outfile = { parse.GetValue<string[]>("--outfile") ?? [] },
             FilterMode = filterTokens.Length > 0 ? filterTokens[0] : "", FilterKeywords = { filterTokens.Skip(1) },
+            Priority = parse.GetValue<string>("--priority")!,
         };
         // Refuse what the service would refuse before uploading anything (a bin set uploaded for a refused run would wait
         // a day for garbage collection).

@@ -115,11 +115,12 @@ public static class TrainCommand
             Description = "With --freeze features: unfreeze the whole model from this epoch on (1..emax).",
         };
         var noWait = new Option<bool>("--no-wait") { Description = "With --server: print the job and return without following it." };
+        var priority = PriorityOption.Create();
         var command = new Command("train", "Train a classifier (neuston TRAIN).")
         {
             source, model, trainId, untrain, imgNorm, seed, split, classConfig, classMin, classMax, emax, emin, estop, flip, batch, swap,
             resize, outdir, modelId, register, weights, dataset, device, lr, optimizer, weightDecay, lrSchedule, classWeights,
-            sampler, from, freeze, freezeEpochs, noWait,
+            sampler, from, freeze, freezeEpochs, noWait, priority,
         };
 
         command.SetHandler(context, async (parse, ct) =>
@@ -230,7 +231,7 @@ public static class TrainCommand
                     ModelId = parse.GetValue(modelId) ?? "", RegisterAs = registerAs ?? "", Device = parse.GetValue(device),
                     Optimizer = parse.GetValue(optimizer), LrSchedule = parse.GetValue(lrSchedule),
                     Sampler = parse.GetValue(sampler),
-                    From = parse.GetValue(from) ?? "", Freeze = parse.GetValue(freeze),
+                    From = parse.GetValue(from) ?? "", Freeze = parse.GetValue(freeze), Priority = parse.GetValue(priority),
                 };
                 if (parse.GetValue(freezeEpochs) is { } unfreeze)
                     request.FreezeEpochs = unfreeze;

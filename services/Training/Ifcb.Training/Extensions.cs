@@ -45,16 +45,7 @@ public static class TrainingServiceExtensions
         builder.Services.AddJobReconciliation("training", (sp, ct) => sp.GetRequiredService<TrainingReconciliation>().SweepAsync(ct));
         builder.AddIfcbMessaging("training", bus =>
         {
-            bus.AddConsumer<TrainModelConsumer>().Endpoint(e =>
-            {
-                e.PrefetchCount = slots;
-                e.ConcurrentMessageLimit = slots;
-            });
-            bus.AddConsumer<RunModelConsumer>().Endpoint(e =>
-            {
-                e.PrefetchCount = slots;
-                e.ConcurrentMessageLimit = slots;
-            });
+            JobQueue.AddJobConsumers(bus, slots);
             bus.AddConsumer<ModelVersionRegisteredConsumer>();
             bus.AddConsumer<ModelRegistrationFailedConsumer>();
             bus.AddConsumer<GrantDatasetReadConsumer>();

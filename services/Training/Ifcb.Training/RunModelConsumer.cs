@@ -15,7 +15,7 @@ public sealed class RunModelConsumer(RunJobStore runs, JobExecutor executor, Run
 {
     public Task Consume(ConsumeContext<RunModel> context) =>
         executor.AcceptAsync(runs, context.Message.JobId,
-            ct => context.Publish(new RunModel(context.Message.JobId), ct),
+            (run, ct) => JobQueue.SendAsync(context, run, ct),
             work.RunAsync, work.AnnounceEndAsync, context.CancellationToken);
 }
 
@@ -50,7 +50,7 @@ public sealed class RunJobWork(
         {
             try
             {
-                await bus.Publish(new RunModel(started.JobId));
+                await JobQueue.SendAsync(bus, started, CancellationToken.None);
                 await runs.UpdateAsync(started.JobId, j => j.State == JobState.Queued ? j.Dispatched(runs.Time.GetUtcNow()) : null,
                     CancellationToken.None);
             }

@@ -20,7 +20,7 @@ public sealed class RunsGrpcService(
     BlobDatasetStore datasets,
     BlobBinSetStore binSets,
     RegistryCheckpoints registry,
-    IPublishEndpoint bus,
+    ISendEndpointProvider sender,
     JobKernelOptions jobOptions,
     ILogger<RunsGrpcService> logger) : Runs.RunsBase
 {
@@ -34,6 +34,7 @@ public sealed class RunsGrpcService(
         Ifcb.Inference.InferenceEngines.Check(request.Engine, "engine");
         Limits.CheckList(request.Outfile, "outfile");
         Limits.CheckList(request.FilterKeywords, "filter_keywords");
+        var priority = JobPriorities.Parse(request.Priority);
         if (request.Batch != 0)
             Limits.Check(request.Batch, 1, Limits.MaxBatch, "batch", nameof(Limits.MaxBatch));
         var hasBins = !string.IsNullOrWhiteSpace(request.BinSet);
@@ -77,9 +78,10 @@ public sealed class RunsGrpcService(
                 Engine = string.IsNullOrWhiteSpace(request.Engine) ? Ifcb.Inference.InferenceEngines.Auto : request.Engine,
                 Evaluate = request.Evaluate,
             },
+            Priority = priority,
         }.WithDeadline(JobDeadlines.From(request.DeadlineSeconds, now), now);
         run = await runs.CreateAsync(run, context.CancellationToken);
-        run = await JobDispatch.SendNewAsync(runs, run, ct => bus.Publish(new RunModel(run.JobId), ct), jobOptions, logger);
+        run = await JobDispatch.SendNewAsync(runs, run, ct => JobQueue.SendAsync(sender, run, ct), jobOptions, logger);
         return run.ToProto();
     }
 

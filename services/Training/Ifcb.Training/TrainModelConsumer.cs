@@ -19,7 +19,7 @@ public sealed class TrainModelConsumer(TrainingJobStore jobs, JobExecutor execut
 {
     public Task Consume(ConsumeContext<TrainModel> context) =>
         executor.AcceptAsync(jobs, context.Message.JobId,
-            ct => context.Publish(new TrainModel(context.Message.JobId), ct),
+            (job, ct) => JobQueue.SendAsync(context, job, ct),
             work.RunAsync, work.AnnounceEndAsync, context.CancellationToken);
 }
 
@@ -117,7 +117,7 @@ public sealed class TrainingJobWork(
     {
         try
         {
-            await bus.Publish(new TrainModel(job.JobId));
+            await JobQueue.SendAsync(bus, job, CancellationToken.None);
             await jobs.UpdateAsync(job.JobId, j => j.State == JobState.Queued ? j.Dispatched(jobs.Time.GetUtcNow()) : null,
                 CancellationToken.None);
         }

@@ -19,6 +19,7 @@ public sealed class TrainingGrpcService(
     IWeightsStore weights,
     RegistryCheckpoints registry,
     IPublishEndpoint bus,
+    ISendEndpointProvider sender,
     IConfiguration configuration,
     JobKernelOptions jobOptions,
     ILogger<TrainingGrpcService> logger) : Ifcb.Protos.Training.TrainingBase
@@ -44,6 +45,7 @@ public sealed class TrainingGrpcService(
         // Every name, number and string is checked here, so a job that is accepted never fails later on its input
         // (ArgumentException and IfcbException become InvalidArgument in the ErrorInterceptor).
         var options = spec.Validate();
+        var priority = JobPriorities.Parse(request.Priority);
         var dataset = await datasets.DescribeAsync(spec.Dataset, context.CancellationToken);
         options.ClassWeights.CheckClasses(TrainingPreparation.TrainedClasses(dataset.CountPerClass, options));
 
@@ -74,9 +76,10 @@ public sealed class TrainingGrpcService(
             JobId = TrainingJobStore.NewId(),
             Request = spec,
             DatasetFingerprint = dataset.Fingerprint,
+            Priority = priority,
         }.WithDeadline(JobDeadlines.From(request.DeadlineSeconds, now), now);
         job = await jobs.CreateAsync(job, context.CancellationToken);
-        job = await JobDispatch.SendNewAsync(jobs, job, ct => bus.Publish(new TrainModel(job.JobId), ct), jobOptions, logger);
+        job = await JobDispatch.SendNewAsync(jobs, job, ct => JobQueue.SendAsync(sender, job, ct), jobOptions, logger);
         logger.LogInformation("Queued training job {JobId}: {Model} on {Dataset} ({Images} images)", job.JobId, spec.Architecture,
             spec.Dataset, dataset.FileCount);
         return job.ToProto();

@@ -113,6 +113,7 @@ internal static class TrainingJobMapping
             CancelReason = j.CancelReason ?? "",
             RegistrationError = j.RegistrationError ?? "",
             EndedAt = j.EndedAt?.ToString("O") ?? "",
+            Priority = j.Priority.Name(),
         };
         job.AttemptHistory.AddRange(j.AttemptHistory.Select(ToProto));
         job.Epochs.AddRange(j.Epochs.Select(ToProto));
@@ -220,6 +221,7 @@ internal static class TrainingJobMapping
             Attempts = r.Attempts,
             Deadline = r.Deadline?.ToString("O") ?? "",
             EndedAt = r.EndedAt?.ToString("O") ?? "",
+            Priority = r.Priority.Name(),
         };
         run.AttemptHistory.AddRange(r.AttemptHistory.Select(ToProto));
         run.Completed.AddRange(r.Completed);

@@ -1,4 +1,3 @@
-using Ifcb.Contracts;
 using Ifcb.Data.Bins;
 using Ifcb.Data.Datasets;
 using Ifcb.Platform.Jobs;
@@ -33,10 +32,10 @@ public sealed class TrainingReconciliation(
     private DateTimeOffset _lastGarbageCollection = DateTimeOffset.MinValue;
 
     private readonly JobReconciler<TrainingJobRecord> _training = new(jobs, options,
-        (job, ct) => bus.Publish(new TrainModel(job.JobId), ct), training.AnnounceEndAsync, training.SendModelTrainedAsync, logger);
+        (job, ct) => JobQueue.SendAsync(bus, job, ct), training.AnnounceEndAsync, training.SendModelTrainedAsync, logger);
 
     private readonly JobReconciler<RunJobRecord> _runs = new(runs, options,
-        (run, ct) => bus.Publish(new RunModel(run.JobId), ct), running.AnnounceEndAsync, running.ReleaseBinSetAsync, logger);
+        (run, ct) => JobQueue.SendAsync(bus, run, ct), running.AnnounceEndAsync, running.ReleaseBinSetAsync, logger);
 
     public async Task SweepAsync(CancellationToken cancellationToken)
     {

@@ -56,6 +56,9 @@ public abstract record JobRecord<TSelf> where TSelf : JobRecord<TSelf>
     public DateTimeOffset? DispatchedAt { get; init; }
     /// <summary>Past this time the job is cancelled with that reason; null = no deadline.</summary>
     public DateTimeOffset? Deadline { get; init; }
+    /// <summary>Which queued job a free worker starts first (see <see cref="JobPriority"/>); records written before
+    /// priorities existed read as <see cref="JobPriority.Normal"/>.</summary>
+    public JobPriority Priority { get; init; } = JobPriority.Normal;
     /// <summary>The worker instance holding the lease (RUNNING), or the last one that ran it.</summary>
     public string? Worker { get; init; }
     public DateTimeOffset? LeaseExpiresAt { get; init; }
