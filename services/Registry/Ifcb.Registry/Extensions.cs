@@ -7,8 +7,11 @@ namespace Microsoft.Extensions.Hosting;
 
 public static class RegistryServiceExtensions
 {
-    /// <summary>The blob container that holds the whole registry (models, versions, checkpoints, audit log).</summary>
+    /// <summary>The blob container that holds the whole registry (models, versions, checkpoints, audit log, API keys).</summary>
     public const string ContainerName = "registry";
+
+    /// <summary>When true, the Registry's [ReadOnlyRpc] methods need a key of any role too (default false).</summary>
+    public const string RequireKeyForReadsKey = RegistryLimits.Section + ":RequireKeyForReads";
 
     private const int UploadBlockBytes = 4 * 1024 * 1024;
 
@@ -40,6 +43,8 @@ public static class RegistryServiceExtensions
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>()));
         builder.Services.AddSingleton(sp => new VersionEvaluations(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>()));
+        builder.Services.AddRegistryApiKeys(builder.Configuration,
+            sp => sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName));
         builder.Services.AddScoped<RegistryEvents>();
         builder.Services.AddHostedService<ContainerInitializer>();
         // After the container initializer: hosted services start in registration order.
@@ -54,6 +59,18 @@ public static class RegistryServiceExtensions
             bus.AddConsumer<ModelVersionUsedConsumer>();
         });
         return builder;
+    }
+
+    /// <summary>
+    /// Named API keys (<see cref="ApiKeys"/>, in <paramref name="container"/>) accepted by the key check besides the
+    /// bootstrap key, and <see cref="RequireKeyForReadsKey"/>.
+    /// </summary>
+    public static IServiceCollection AddRegistryApiKeys(this IServiceCollection services, IConfiguration configuration,
+        Func<IServiceProvider, BlobContainerClient> container)
+    {
+        services.AddSingleton(sp => new ApiKeys(container(sp)));
+        return services.AddNamedApiKeys(sp => new RegistryKeyResolver(sp.GetRequiredService<ApiKeys>()),
+            configuration.GetValue(RequireKeyForReadsKey, false));
     }
 
     /// <summary>Creates the registry's container once at start-up.</summary>
