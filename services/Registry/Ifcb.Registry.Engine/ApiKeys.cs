@@ -70,9 +70,6 @@ public sealed record ApiKeyVerification(ApiKeyStatus Status, ApiKeyRecord? Recor
 /// </summary>
 public sealed class ApiKeys
 {
-    /// <summary>Most keys one registry keeps, revoked ones included (their names stay taken).</summary>
-    public const int MaxKeys = 1000;
-
     public const string KeyPrefix = "ifcb_";
 
     /// <summary>What the audit log records for calls made with a named key: "key:" and its name.</summary>
@@ -101,7 +98,7 @@ public sealed class ApiKeys
     /// </summary>
     /// <exception cref="IfcbException">
     /// InvalidArgument (name, actor); AlreadyExists (the name is taken, revoked keys included);
-    /// ResourceExhausted (<see cref="MaxKeys"/> keys are stored).
+    /// ResourceExhausted (<see cref="RegistryOptions.MaxApiKeys"/> keys are stored; revoked names stay taken).
     /// </exception>
     public async Task<CreatedApiKey> CreateAsync(string name, ApiRole role, string actor, CancellationToken cancellationToken = default)
     {
@@ -111,10 +108,10 @@ public sealed class ApiKeys
             throw IfcbException.InvalidArgument($"Unknown role {(int)role}; give one of {string.Join(", ", ApiRoles.Names)}.");
 
         var stored = await _store.ListBlobNamesAsync(RegistryLayout.KeysRoot, cancellationToken);
-        if (stored.Count >= MaxKeys)
+        if (stored.Count >= _options.MaxApiKeys)
         {
             throw new IfcbException(ErrorKind.ResourceExhausted,
-                $"The registry holds {stored.Count} API keys (revoked ones included), the most it keeps ({MaxKeys}).");
+                $"The registry holds {stored.Count} API keys (revoked ones included), the most it keeps ({_options.MaxApiKeys}).");
         }
 
         var key = $"{KeyPrefix}{name}_{Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(SecretBytes))}";
