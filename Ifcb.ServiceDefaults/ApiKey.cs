@@ -53,7 +53,7 @@ public sealed record ApiPrincipal(string Name, ApiRole Role)
 public sealed record NamedKeyResolution(ApiPrincipal? Principal, string? Refusal = null)
 {
     /// <summary>Not a key this service knows.</summary>
-    public static NamedKeyResolution Unknown { get; } = new(null);
+    public static NamedKeyResolution Unknown { get; } = new(Principal: null);
 }
 
 /// <summary>
