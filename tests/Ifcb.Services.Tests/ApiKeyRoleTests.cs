@@ -1,11 +1,14 @@
 using Grpc.Core;
 using Grpc.Health.V1;
+using Grpc.Net.ClientFactory;
 using Ifcb.Protos;
 using Ifcb.Registry;
 using Ifcb.Testing;
 using MassTransit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using RegistryCheckpoints = Ifcb.Training.RegistryCheckpoints;
 using RegistryClient = Ifcb.Protos.Registry.RegistryClient;
 
 namespace Ifcb.Services.Tests;
@@ -179,5 +182,38 @@ public sealed class ApiKeyRoleTests(ApiKeyRoleTests.AzuriteFixture azurite) : IC
         Assert.Empty(withReader.Models);
         Assert.Equal("registry", withBootstrap.Service);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+    }
+
+    [Fact]
+    public async Task Trainings_registry_reads_carry_its_read_key_where_the_registry_requires_keys_for_reads()
+    {
+        await using var locked = await StartRegistryAsync(requireKeyForReads: true);
+        var reader = (await new RegistryClient(locked.Channel).CreateApiKeyAsync(
+            new CreateApiKeyRequest { Name = "training", Role = "reader" }, With(Bootstrap))).Key;
+        await using var withKey = TrainingServices(locked, reader);
+        await using var withoutKey = TrainingServices(locked, readKey: null);
+
+        var passed = await Assert.ThrowsAsync<RpcException>(() =>
+            withKey.GetRequiredService<RegistryCheckpoints>().ResolveAsync("absent/1", CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<RpcException>(() =>
+            withoutKey.GetRequiredService<RegistryCheckpoints>().ResolveAsync("absent/1", CancellationToken.None));
+
+        // Past the key check, the lookup meets the missing model.
+        Assert.Equal(StatusCode.NotFound, passed.StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, refused.StatusCode);
+    }
+
+    /// <summary>The Training service's Registry client as Training registers it, pointed at <paramref name="registry"/>.</summary>
+    private static ServiceProvider TrainingServices(InProcessGrpcHost registry, string? readKey)
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { [RegistryCheckpoints.ReadKeySetting] = readKey })
+            .Build());
+        RegistryCheckpoints.AddRegistryClient(services);
+        // Instead of the service-discovery name the AppHost resolves.
+        services.Configure<GrpcClientFactoryOptions>(nameof(RegistryClient), o => o.Address = registry.Address);
+        services.AddSingleton<RegistryCheckpoints>();
+        return services.BuildServiceProvider();
     }
 }

@@ -22,11 +22,15 @@ internal sealed class InProcessGrpcHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private InProcessGrpcHost(WebApplication app, GrpcChannel channel)
+    private InProcessGrpcHost(WebApplication app, Uri address)
     {
         _app = app;
-        Channel = channel;
+        Address = address;
+        Channel = GrpcChannel.ForAddress(address);
     }
+
+    /// <summary>The server's http://127.0.0.1:PORT address.</summary>
+    public Uri Address { get; }
 
     public GrpcChannel Channel { get; }
 
@@ -50,7 +54,7 @@ internal sealed class InProcessGrpcHost : IAsyncDisposable
         await app.StartAsync();
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new InProcessGrpcHost(app, GrpcChannel.ForAddress(address));
+        return new InProcessGrpcHost(app, new Uri(address));
     }
 
     public async ValueTask DisposeAsync()
