@@ -9,10 +9,11 @@ using Ifcb.Testing;
 
 // Registry engine against Azurite on loopback, each measurement next to the raw blob operation it wraps:
 //   lookup latency (GetVersion by number / by alias vs a raw GET of version.json) at several concurrencies,
+//   the named API key check (ApiKeys.VerifyAsync vs a raw GET of the key's record),
 //   registration throughput (vs raw uploads of the same bytes), checkpoint download MB/s (vs a raw blob download),
 //   search with a filter and ordering over --models × --versions (index vs reading every version document; SearchBench.cs).
 // Usage: dotnet run -c Release --project bench/Ifcb.Registry.Bench -- [--seconds 2] [--checkpoint-mb 64]
-//        [--registrations 40] [--downloads 5] [--concurrency 1,16,64] [--sections lookup,registration,download,search]
+//        [--registrations 40] [--downloads 5] [--concurrency 1,16,64] [--sections lookup,keys,registration,download,search]
 //        [--models 200] [--versions 50] [--search-runs 200] [--scan-runs 10]
 var settings = BenchSettings.Parse(args);
 Console.WriteLine($"Settings: {settings}");
@@ -53,6 +54,23 @@ foreach (var concurrency in settings.Sections.Contains("lookup") ? settings.Conc
         async () => await registry.GetVersionAsync(ModelRef.ToAlias(Model, "production")));
     Report("GetVersion(name/N)", concurrency, byNumber, raw);
     Report("GetVersion(name@alias)", concurrency, byAlias, raw);
+}
+
+if (settings.Sections.Contains("keys"))
+{
+    // What the key check adds to a call made with a named key: ApiKeys.VerifyAsync is one GET of keys/{name}.json
+    // (no cache, so a revoke is seen at once) plus a SHA-256 and a constant-time comparison.
+    var keys = new ApiKeys(container);
+    var key = (await keys.CreateAsync("bench-key", Ifcb.Platform.ApiRole.Writer, "bench")).Key;
+    var keyDocument = container.GetBlobClient("keys/bench-key.json");
+    Console.WriteLine();
+    Console.WriteLine("Named key check (ms)        conc    p50     p99   ops/s   raw p50  raw p99  p50 ratio (verify/raw GET)");
+    foreach (var concurrency in settings.Concurrency)
+    {
+        var raw = await Measure(concurrency, settings.Duration, async () => await keyDocument.DownloadContentAsync());
+        var verify = await Measure(concurrency, settings.Duration, async () => await keys.VerifyAsync(key));
+        Report("VerifyAsync(named key)", concurrency, verify, raw);
+    }
 }
 
 Console.WriteLine();
@@ -189,7 +207,7 @@ static double Median(List<double> values)
 
 internal sealed record BenchSettings(TimeSpan Duration, int CheckpointMegabytes, int Registrations, int Downloads, int[] Concurrency)
 {
-    public string[] Sections { get; init; } = ["lookup", "registration", "download", "search"];
+    public string[] Sections { get; init; } = ["lookup", "keys", "registration", "download", "search"];
 
     public int Models { get; init; } = 200;
 

@@ -50,7 +50,7 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
         "Registry.GetInfo", "Registry.GetModel", "Registry.ListModels", "Registry.GetVersion", "Registry.SearchVersions",
         "Registry.SearchModels",
         "Registry.DownloadCheckpoint", "Registry.GetHistory", "Registry.ListEvaluations",
-        "Registry.GetLineage",
+        "Registry.GetLineage", "Registry.ListApiKeys",
         // Exporting writes only the registry's own cache of a deterministic graph: repeating it is safe.
         "Registry.ExportVersion",
     };

@@ -7,9 +7,9 @@ using Ifcb.Testing;
 namespace Ifcb.EndToEnd.Tests;
 
 /// <summary>
-/// The API key on the running platform: every RPC its services mark [RequiresApiKey], found by reflection in the
-/// binaries the AppHost runs and called generically (empty request; streams just opened), refuses callers without the
-/// key or with a wrong one; and the services never hold the key itself.
+/// The API key on the running platform: every RPC its services mark [RequiresApiKey] or [RequiresAdmin], found by
+/// reflection in the binaries the AppHost runs and called generically (empty request; streams just opened), refuses
+/// callers without the key or with a wrong one; and the services never hold the key itself.
 /// </summary>
 [Collection(PlatformCollection.Name)]
 public sealed class AuthTests(PlatformFixture platform)
@@ -19,7 +19,7 @@ public sealed class AuthTests(PlatformFixture platform)
     [Fact]
     public async Task Every_rpc_that_needs_the_key_refuses_callers_without_it_or_with_a_wrong_one_on_every_service()
     {
-        var writes = RunningServiceRpcs.Load(platform.App).Where(r => r.Rpc.RequiresApiKey).ToList();
+        var writes = RunningServiceRpcs.Load(platform.App).Where(r => r.Rpc.NeedsKey).ToList();
         // The writes issue #13 found open, on every host that maps them.
         Assert.Contains(writes, r => r is { Resource: "normstats", Rpc.Path: "/ifcb.v1.NormStats/Compute" });
         foreach (var host in new[] { "training", "normstats", "registry" })

@@ -30,7 +30,10 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         }
     }
 
-    private async Task<Result> IfcbAsync(bool withKey, params string[] args)
+    private Task<Result> IfcbAsync(bool withKey, params string[] args) => IfcbWithKeyAsync(withKey ? PlatformFixture.ApiKey : null, args);
+
+    /// <summary>Runs ifcb with <paramref name="key"/> as IFCB_API_KEY (none when null).</summary>
+    private async Task<Result> IfcbWithKeyAsync(string? key, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(CliBinary);
@@ -41,8 +44,8 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         start.Environment["IFCB_TRAINING_URL"] = platform.App.GetEndpoint("training", "grpc").ToString();
         start.Environment["IFCB_NORMSTATS_URL"] = platform.App.GetEndpoint("normstats", "grpc").ToString();
         start.Environment["IFCB_REGISTRY_URL"] = platform.App.GetEndpoint("registry", "grpc").ToString();
-        if (withKey)
-            start.Environment["IFCB_API_KEY"] = PlatformFixture.ApiKey;
+        if (key is not null)
+            start.Environment["IFCB_API_KEY"] = key;
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
@@ -254,6 +257,62 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         using var file = File.Create(path);
         Ifcb.Models.Checkpoints.Checkpoint.Save(file, hparams, model);
         return path;
+    }
+
+    [Fact]
+    public async Task Named_keys_a_reader_cannot_write_a_writer_registers_under_its_name_and_a_revoked_key_is_refused_at_once()
+    {
+        // The bootstrap key (IFCB_API_KEY of the platform) is an admin: it creates the keys.
+        var reader = await IfcbAsync("keys", "create", "e2e-reader", "--role", "reader");
+        Assert.True(reader.ExitCode == 0, reader.Error);
+        Assert.Contains("shown only now", reader.Error, StringComparison.Ordinal);
+        var readerKey = reader.Output.Trim();
+        Assert.StartsWith("ifcb_e2e-reader_", readerKey, StringComparison.Ordinal);
+        var writer = await IfcbAsync("keys", "create", "e2e-writer", "--role", "writer", "--json");
+        Assert.True(writer.ExitCode == 0, writer.Error);
+        string writerKey;
+        using (var created = JsonDocument.Parse(writer.Output))
+        {
+            writerKey = created.RootElement.GetProperty("key").GetString()!;
+            Assert.Equal("bootstrap", created.RootElement.GetProperty("info").GetProperty("created_by").GetString());
+        }
+        var checkpoint = AlwaysSays(0);
+
+        var readerWrite = await IfcbWithKeyAsync(readerKey, "models", "register", checkpoint, "--name", "keys-e2e");
+        Assert.Equal(Auth, readerWrite.ExitCode);
+        Assert.Contains("PermissionDenied", readerWrite.Error, StringComparison.Ordinal);
+        Assert.Contains("'key:e2e-reader' is a reader key", readerWrite.Error, StringComparison.Ordinal);
+        var readerRead = await IfcbWithKeyAsync(readerKey, "models", "list", "--json");
+        Assert.True(readerRead.ExitCode == 0, readerRead.Error);
+        var writerManages = await IfcbWithKeyAsync(writerKey, "keys", "list");
+        Assert.Equal(Auth, writerManages.ExitCode);
+
+        var registered = await IfcbWithKeyAsync(writerKey, "models", "register", checkpoint, "--name", "keys-e2e", "--json");
+        Assert.True(registered.ExitCode == 0, registered.Error);
+        using (var version = JsonDocument.Parse(registered.Output))
+            Assert.Equal("key:e2e-writer", version.RootElement.GetProperty("created_by").GetString());
+        var history = await IfcbAsync("models", "history", "keys-e2e", "--json");
+        using (var entries = JsonDocument.Parse(history.Output))
+        {
+            var registration = entries.RootElement.EnumerateArray().Single(e => e.GetProperty("action").GetString() == "version.registered");
+            Assert.Equal("key:e2e-writer", registration.GetProperty("actor").GetString());
+        }
+
+        var revoke = await IfcbAsync("keys", "revoke", "e2e-writer");
+        Assert.True(revoke.ExitCode == 0, revoke.Error);
+        var afterRevoke = await IfcbWithKeyAsync(writerKey, "models", "register", checkpoint, "--name", "keys-e2e");
+        Assert.Equal(Auth, afterRevoke.ExitCode);
+        Assert.Contains("'e2e-writer' was revoked", afterRevoke.Error, StringComparison.Ordinal);
+
+        var list = await IfcbAsync("keys", "list", "--json");
+        Assert.True(list.ExitCode == 0, list.Error);
+        Assert.DoesNotContain(writerKey[^43..], list.Output, StringComparison.Ordinal);
+        using var keys = JsonDocument.Parse(list.Output);
+        var listed = keys.RootElement.EnumerateArray()
+            .Where(k => k.GetProperty("name").GetString()!.StartsWith("e2e-", StringComparison.Ordinal))
+            .Select(k => (k.GetProperty("name").GetString(), k.GetProperty("role").GetString(), k.GetProperty("revoked_by").GetString()))
+            .ToList();
+        Assert.Equal([("e2e-reader", "reader", ""), ("e2e-writer", "writer", "bootstrap")], listed);
     }
 
     [Fact]

@@ -83,12 +83,12 @@ public sealed class RegistryTests(PlatformFixture platform)
         Assert.Equal(1, version.Version);
         Assert.Equal(sha, version.CheckpointSha256);
         Assert.Equal(bytes.LongLength, version.CheckpointSize);
-        Assert.Equal("api-key", version.CreatedBy);
+        Assert.Equal("bootstrap", version.CreatedBy);
         Assert.Equal([0.667, 0.667, 0.667], version.Metadata.ImgNorm.Mean.ToArray());
         Assert.Equal("https://ci.example/pipelines/42", version.Metadata.SourcePipelineUrl);
         Assert.Equal(32, version.Metadata.Resize);
         var registered = await platform.Events.WaitForAsync<ModelVersionRegistered>(e => e.Model == name, TimeSpan.FromSeconds(30));
-        Assert.Equal((1, sha, "api-key"), (registered.Version, registered.Sha256, registered.Actor));
+        Assert.Equal((1, sha, "bootstrap"), (registered.Version, registered.Sha256, registered.Actor));
 
         // A re-run pipeline with the same key gets the same version back, not a second one. The registry needs none of
         // the bytes then but reads them all before answering: an answer racing data in flight once made Kestrel reset
@@ -237,7 +237,7 @@ public sealed class RegistryTests(PlatformFixture platform)
         var history = await Registry.GetHistoryAsync(new GetHistoryRequest { Name = name });
         var aliasMoves = history.Entries.Where(e => e.Action.StartsWith("alias.", StringComparison.Ordinal))
             .Select(e => (e.Action, e.Details["previous_version"], e.Details["new_version"], e.Actor)).ToArray();
-        Assert.Equal([("alias.set", "", "1", "api-key"), ("alias.moved", "1", "2", "api-key"), ("alias.deleted", "2", "", "api-key")], aliasMoves);
+        Assert.Equal([("alias.set", "", "1", "bootstrap"), ("alias.moved", "1", "2", "bootstrap"), ("alias.deleted", "2", "", "bootstrap")], aliasMoves);
         Assert.Equal(3, history.Entries.Count(e => e.Action == "version.registered"));
         Assert.Contains(history.Entries, e => e.Action == "version.deleted" && e.Version == 2);
 

@@ -27,7 +27,7 @@ public sealed class ApiKeyCheckTests : IAsyncLifetime
     [Fact]
     public async Task Every_rpc_that_needs_the_key_answers_Unauthenticated_without_it_and_PermissionDenied_with_a_wrong_one()
     {
-        var writes = PlatformRpcs.All.Where(rpc => rpc.RequiresApiKey).ToList();
+        var writes = PlatformRpcs.All.Where(rpc => rpc.NeedsKey).ToList();
         Assert.NotEmpty(writes);
 
         var wrong = new List<string>();
@@ -52,7 +52,7 @@ public sealed class ApiKeyCheckTests : IAsyncLifetime
     public async Task The_key_passes_the_check_when_the_service_holds_only_its_sha256()
     {
         var refused = new List<string>();
-        foreach (var rpc in PlatformRpcs.All.Where(rpc => rpc.RequiresApiKey))
+        foreach (var rpc in PlatformRpcs.All.Where(rpc => rpc.NeedsKey))
         {
             // Past the check the call reaches the service, which this host cannot create: any status but the check's own.
             var status = await GrpcRpcs.CallWithEmptyRequestAsync(_host.Channel.CreateCallInvoker(), rpc.Descriptor, WithKey(Key), CallTimeout);

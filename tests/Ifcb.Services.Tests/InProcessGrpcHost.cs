@@ -15,21 +15,27 @@ namespace Ifcb.Services.Tests;
 /// <summary>
 /// A real Kestrel gRPC server on a loopback port with the platform's gRPC pipeline (<see cref="ApiKeyExtensions.AddIfcbGrpc"/>:
 /// error mapping and the key check) and the given service classes mapped, but none of their dependencies: a call the
-/// key check refuses never reaches the service, and one it lets through fails when the service cannot be created.
+/// key check refuses never reaches the service, and one it lets through fails when the service cannot be created —
+/// unless <c>services</c> registers what the services need.
 /// </summary>
 internal sealed class InProcessGrpcHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private InProcessGrpcHost(WebApplication app, GrpcChannel channel)
+    private InProcessGrpcHost(WebApplication app, Uri address)
     {
         _app = app;
-        Channel = channel;
+        Address = address;
+        Channel = GrpcChannel.ForAddress(address);
     }
+
+    /// <summary>The server's http://127.0.0.1:PORT address.</summary>
+    public Uri Address { get; }
 
     public GrpcChannel Channel { get; }
 
-    public static async Task<InProcessGrpcHost> StartAsync(IEnumerable<Type> serviceTypes, IReadOnlyDictionary<string, string?> configuration)
+    public static async Task<InProcessGrpcHost> StartAsync(IEnumerable<Type> serviceTypes, IReadOnlyDictionary<string, string?> configuration,
+        Action<IServiceCollection, IConfiguration>? services = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Configuration.AddInMemoryCollection(configuration);
@@ -37,6 +43,7 @@ internal sealed class InProcessGrpcHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
         builder.Services.AddIfcbGrpc(detailedErrors: false);
         builder.Services.AddGrpcHealthChecks();
+        services?.Invoke(builder.Services, builder.Configuration);
 
         var app = builder.Build();
         var map = typeof(GrpcEndpointRouteBuilderExtensions).GetMethods()
@@ -47,7 +54,7 @@ internal sealed class InProcessGrpcHost : IAsyncDisposable
         await app.StartAsync();
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new InProcessGrpcHost(app, GrpcChannel.ForAddress(address));
+        return new InProcessGrpcHost(app, new Uri(address));
     }
 
     public async ValueTask DisposeAsync()

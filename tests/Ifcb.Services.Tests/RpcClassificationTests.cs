@@ -5,20 +5,22 @@ namespace Ifcb.Services.Tests;
 
 /// <summary>
 /// Every RPC is classified once, where it is implemented: [RequiresApiKey] when it writes (stores, queues, deletes or
-/// creates anything), [ReadOnlyRpc] when it only reads. A new RPC without either fails here, by name.
+/// creates anything), [RequiresAdmin] when it manages access (API keys), [ReadOnlyRpc] when it only reads. A new RPC
+/// without one fails here, by name.
 /// </summary>
 public sealed class RpcClassificationTests
 {
     [Fact]
-    public void Every_rpc_that_a_service_implements_is_marked_as_needing_the_key_or_as_read_only()
+    public void Every_rpc_that_a_service_implements_carries_exactly_one_classification()
     {
         var problems = PlatformRpcs.All
-            .Where(rpc => rpc.RequiresApiKey == rpc.ReadOnly)
-            .Select(rpc => rpc.RequiresApiKey ? $"{rpc}: marked both [RequiresApiKey] and [ReadOnlyRpc]" : $"{rpc}: marked neither")
+            .Where(rpc => rpc.Classifications != 1)
+            .Select(rpc => $"{rpc}: marked {rpc.Classifications} of them")
             .ToList();
 
         Assert.True(problems.Count == 0,
-            "Mark each RPC implementation [RequiresApiKey] (it writes) or [ReadOnlyRpc] (it only reads):\n" + string.Join("\n", problems));
+            "Mark each RPC implementation with exactly one of [RequiresApiKey] (it writes), [RequiresAdmin] (it manages access) " +
+            "or [ReadOnlyRpc] (it only reads):\n" + string.Join("\n", problems));
     }
 
     [Fact]
@@ -49,5 +51,16 @@ public sealed class RpcClassificationTests
         var rpc = Assert.Single(PlatformRpcs.All, r => r.Path == path);
 
         Assert.True(rpc.RequiresApiKey, $"{rpc} writes, so it must be marked [RequiresApiKey].");
+    }
+
+    [Theory]
+    [InlineData("/ifcb.v1.Registry/CreateApiKey")]
+    [InlineData("/ifcb.v1.Registry/ListApiKeys")]
+    [InlineData("/ifcb.v1.Registry/RevokeApiKey")]
+    public void Rpcs_that_manage_keys_need_an_admin(string path)
+    {
+        var rpc = Assert.Single(PlatformRpcs.All, r => r.Path == path);
+
+        Assert.True(rpc.RequiresAdmin, $"{rpc} manages access, so it must be marked [RequiresAdmin].");
     }
 }

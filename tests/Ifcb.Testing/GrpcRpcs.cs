@@ -4,9 +4,16 @@ using Grpc.Core;
 
 namespace Ifcb.Testing;
 
-/// <summary>One RPC that a gRPC service class implements, and how it is classified for the platform API key.</summary>
-public sealed record RpcImplementation(Type ServiceType, MethodInfo Method, MethodDescriptor Descriptor, bool RequiresApiKey, bool ReadOnly)
+/// <summary>One RPC that a gRPC service class implements, and how it is classified for API keys.</summary>
+public sealed record RpcImplementation(
+    Type ServiceType, MethodInfo Method, MethodDescriptor Descriptor, bool RequiresApiKey, bool ReadOnly, bool RequiresAdmin)
 {
+    /// <summary>Marked as needing a key: a writer's ([RequiresApiKey]) or an admin's ([RequiresAdmin]).</summary>
+    public bool NeedsKey => RequiresApiKey || RequiresAdmin;
+
+    /// <summary>How many of [RequiresApiKey], [RequiresAdmin] and [ReadOnlyRpc] it carries (exactly one is right).</summary>
+    public int Classifications => (RequiresApiKey ? 1 : 0) + (RequiresAdmin ? 1 : 0) + (ReadOnly ? 1 : 0);
+
     /// <summary>The gRPC path, e.g. /ifcb.v1.NormStats/Compute.</summary>
     public string Path => $"/{Descriptor.Service.FullName}/{Descriptor.Name}";
 
@@ -22,6 +29,7 @@ public static class GrpcRpcs
 {
     public const string RequiresApiKeyAttribute = "Microsoft.Extensions.Hosting.RequiresApiKeyAttribute";
     public const string ReadOnlyRpcAttribute = "Microsoft.Extensions.Hosting.ReadOnlyRpcAttribute";
+    public const string RequiresAdminAttribute = "Microsoft.Extensions.Hosting.RequiresAdminAttribute";
 
     private static readonly Marshaller<byte[]> RawBytes = Marshallers.Create(bytes => bytes, bytes => bytes);
 
@@ -49,7 +57,8 @@ public static class GrpcRpcs
             if (implementation.DeclaringType == generatedBase)
                 continue;
             found.Add(new RpcImplementation(serviceType, implementation, method,
-                HasAttribute(implementation, RequiresApiKeyAttribute), HasAttribute(implementation, ReadOnlyRpcAttribute)));
+                HasAttribute(implementation, RequiresApiKeyAttribute), HasAttribute(implementation, ReadOnlyRpcAttribute),
+                HasAttribute(implementation, RequiresAdminAttribute)));
         }
         return found;
     }

@@ -20,6 +20,7 @@ public static class CliApp
         root.Subcommands.Add(EvaluateCommand.Build(context));
         root.Subcommands.Add(JobsCommands.Build(context));
         root.Subcommands.Add(ModelsCommands.Build(context));
+        root.Subcommands.Add(KeysCommands.Build(context));
         root.Subcommands.Add(WeightsCommands.Build(context));
         root.Subcommands.Add(StatusCommand.Build(context));
         return root;

@@ -39,7 +39,8 @@ public static class GlobalOptions
 
     public static readonly Option<string?> ApiKey = new("--api-key")
     {
-        Description = $"Platform API key for write calls, sent as x-api-key (env {ApiKeyVariable}).",
+        Description = $"API key for write calls and every Registry call, sent as x-api-key (env {ApiKeyVariable}): the platform's " +
+            "key or a named key from 'ifcb keys create'.",
         Recursive = true,
     };
 

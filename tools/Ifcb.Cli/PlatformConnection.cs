@@ -149,7 +149,9 @@ public sealed class PlatformConnection : IDisposable
     }
 
     /// <summary>Call metadata with the API key (x-api-key), or none when no key is configured.</summary>
-    public Metadata? Auth => _apiKey is null ? null : new Metadata { { "x-api-key", _apiKey } };
+    public Metadata? Auth => _apiKey is null ? null : new Metadata { { ApiKeyHeader, _apiKey } };
+
+    private const string ApiKeyHeader = "x-api-key";
 
     public Ifcb.Protos.Training.TrainingClient Training => new(Invoker(PlatformService.Training));
     public Datasets.DatasetsClient Datasets => new(Invoker(PlatformService.Training));
@@ -186,7 +188,16 @@ public sealed class PlatformConnection : IDisposable
                     DisposeHttpClient = true,
                 });
         }
-        return channel.Intercept(new CallPolicyInterceptor(service.ToString(), url, Retry, CallTimeout));
+        var invoker = channel.Intercept(new CallPolicyInterceptor(service.ToString(), url, Retry, CallTimeout));
+        // A registry may demand a key for reads too (Ifcb:Registry:RequireKeyForReads): every Registry call carries the key.
+        return service == PlatformService.Registry && _apiKey is { } key
+            ? invoker.Intercept(headers =>
+            {
+                if (headers.GetValue(ApiKeyHeader) is null)
+                    headers.Add(ApiKeyHeader, key);
+                return headers;
+            })
+            : invoker;
     }
 
     public void Dispose()

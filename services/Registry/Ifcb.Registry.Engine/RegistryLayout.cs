@@ -20,6 +20,7 @@ namespace Ifcb.Registry.Engine;
 /// audit/{name}/{utc ticks, 19 digits}-{guid}.json       AuditEntry, append-only (created once, never rewritten)
 /// indexes/{name}.json                                   ModelSearchIndex: every version's searchable fields (see SearchIndex)
 /// search/changes.json                                   rewritten after every index or model.json write (SearchChanges)
+/// keys/{name}.json                                      ApiKeyRecord: a named API key's role and SHA-256, never the key (ApiKeys)
 /// </code>
 /// Version numbers are zero-padded so that blob listings come back in numeric order. The audit log lives outside
 /// models/{name}/ so that deleting a model (which removes everything under models/{name}/) keeps its history.
@@ -28,6 +29,7 @@ internal static class RegistryLayout
 {
     public const string ModelsRoot = "models/";
     public const string IndexesRoot = "indexes/";
+    public const string KeysRoot = "keys/";
     private const string AuditRoot = "audit/";
 
     public static string ModelPrefix(string model) => $"{ModelsRoot}{model}/";
@@ -79,6 +81,9 @@ internal static class RegistryLayout
             && blobName.Length > IndexesRoot.Length + ".json".Length
             ? blobName[IndexesRoot.Length..^".json".Length]
             : null;
+
+    /// <summary>A named API key's record (<see cref="ApiKeys"/>); the name follows the model-name rule.</summary>
+    public static string Key(string name) => $"{KeysRoot}{name}.json";
 
     public static string AuditPrefix(string model) => $"{AuditRoot}{model}/";
 

@@ -69,6 +69,9 @@ public sealed record RegistryOptions
     /// </summary>
     public TimeSpan SearchSnapshotMaxAge { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Most named API keys the registry keeps, revoked ones included (<see cref="ApiKeys"/>).</summary>
+    public int MaxApiKeys { get; init; } = 1000;
+
     /// <summary>How many JSON blobs list and search operations read at once.</summary>
     public int ListReadConcurrency { get; init; } = 16;
 }

@@ -36,6 +36,9 @@ public static partial class RegistryValidation
     /// </summary>
     public static void ModelName(string? name) => RegistryName(name, "model name");
 
+    /// <summary>API key names become blob names (<c>keys/{name}.json</c>) and key text: the model-name rule.</summary>
+    public static void KeyName(string? name) => RegistryName(name, "key name");
+
     /// <summary>A reference's model name and alias follow the registry's naming rules (its grammar is <see cref="ModelRef"/>'s).</summary>
     public static void Reference(ModelRef? reference)
     {

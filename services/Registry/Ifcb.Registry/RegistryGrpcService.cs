@@ -12,7 +12,7 @@ namespace Ifcb.Registry;
 /// </summary>
 public sealed class RegistryGrpcService(
     ServiceIdentity identity, ModelRegistry registry, VersionExports exports, VersionEvaluations evaluations, VersionLineage lineage,
-    RegistryEvents events, RegistryLimits limits)
+    RegistryEvents events, RegistryLimits limits, ApiKeys keys)
     : Ifcb.Protos.Registry.RegistryBase
 {
     /// <summary>Download chunk size: large enough that per-message overhead is small, well under gRPC's 4 MiB default limit.</summary>
@@ -274,6 +274,28 @@ public sealed class RegistryGrpcService(
         reply.Entries.Add(page.Items.Select(e => e.ToProto()));
         return reply;
     }
+
+    // ----- API keys -----
+
+    [RequiresAdmin]
+    public override async Task<CreateApiKeyReply> CreateApiKey(CreateApiKeyRequest request, ServerCallContext context)
+    {
+        var created = await keys.CreateAsync(request.Name, Ifcb.Platform.ApiRoles.Parse(request.Role), ApiKeyInterceptor.Actor(context),
+            context.CancellationToken);
+        return new CreateApiKeyReply { Info = created.Record.ToProto(), Key = created.Key };
+    }
+
+    [RequiresAdmin]
+    public override async Task<ListApiKeysReply> ListApiKeys(ListApiKeysRequest request, ServerCallContext context)
+    {
+        var reply = new ListApiKeysReply();
+        reply.Keys.Add((await keys.ListAsync(context.CancellationToken)).Select(k => k.ToProto()));
+        return reply;
+    }
+
+    [RequiresAdmin]
+    public override async Task<ApiKeyInfo> RevokeApiKey(RevokeApiKeyRequest request, ServerCallContext context) =>
+        (await keys.RevokeAsync(request.Name, ApiKeyInterceptor.Actor(context), context.CancellationToken)).ToProto();
 
     /// <summary>
     /// Reads up to one chunk (fewer bytes only at the end); empty at the end. A fresh array, since gRPC keeps it until sent.

@@ -50,6 +50,13 @@ internal static class RegistryProtoMapping
         return reply;
     }
 
+    /// <summary>A key's record as clients see it: never its digest.</summary>
+    public static Proto.ApiKeyInfo ToProto(this ApiKeyRecord key) => new()
+    {
+        Name = key.Name, Role = key.Role.Name(), CreatedAt = Timestamp(key.CreatedAt), CreatedBy = key.CreatedBy,
+        RevokedAt = key.RevokedAt is { } revoked ? Timestamp(revoked) : "", RevokedBy = key.RevokedBy ?? "",
+    };
+
     public static Proto.AuditEntry ToProto(this AuditEntry entry)
     {
         var reply = new Proto.AuditEntry
