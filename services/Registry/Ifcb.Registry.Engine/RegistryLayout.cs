@@ -20,6 +20,9 @@ namespace Ifcb.Registry.Engine;
 /// audit/{name}/{utc ticks, 19 digits}-{guid}.json       AuditEntry, append-only (created once, never rewritten)
 /// indexes/{name}.json                                   ModelSearchIndex: every version's searchable fields (see SearchIndex)
 /// search/changes.json                                   rewritten after every index or model.json write (SearchChanges)
+/// webhooks/hooks/{id}.json                              Webhook: URL, model filter, event filter, secret (RegistryWebhooks)
+/// webhooks/deliveries/{hook}/{delivery}.json            WebhookDelivery: payload, status, attempts, last error
+/// webhooks/due/{hook}/{delivery}.json                   DueMarker: a delivery with an attempt still to make, and when
 /// </code>
 /// Version numbers are zero-padded so that blob listings come back in numeric order. The audit log lives outside
 /// models/{name}/ so that deleting a model (which removes everything under models/{name}/) keeps its history.
@@ -78,6 +81,25 @@ internal static class RegistryLayout
         blobName.StartsWith(IndexesRoot, StringComparison.Ordinal) && blobName.EndsWith(".json", StringComparison.Ordinal)
             && blobName.Length > IndexesRoot.Length + ".json".Length
             ? blobName[IndexesRoot.Length..^".json".Length]
+            : null;
+
+    public const string WebhooksPrefix = "webhooks/hooks/";
+    public const string DueMarkersPrefix = "webhooks/due/";
+
+    public static string Webhook(string id) => $"{WebhooksPrefix}{id}.json";
+
+    public static string DeliveriesPrefix(string webhookId) => $"webhooks/deliveries/{webhookId}/";
+
+    public static string Delivery(string webhookId, string deliveryId) => $"{DeliveriesPrefix(webhookId)}{deliveryId}.json";
+
+    public static string DueMarker(string webhookId, string deliveryId) => $"{DueMarkersPrefix}{webhookId}/{deliveryId}.json";
+
+    /// <summary>The webhook and delivery a <see cref="DueMarker"/> name belongs to; null for any other blob.</summary>
+    public static (string WebhookId, string DeliveryId)? ParseDueMarker(string blobName) =>
+        blobName.StartsWith(DueMarkersPrefix, StringComparison.Ordinal)
+            && blobName[DueMarkersPrefix.Length..].Split('/') is [var hook, var delivery]
+            && delivery.EndsWith(".json", StringComparison.Ordinal)
+            ? (hook, delivery[..^".json".Length])
             : null;
 
     public static string AuditPrefix(string model) => $"{AuditRoot}{model}/";

@@ -40,10 +40,15 @@ public static class RegistryServiceExtensions
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>()));
         builder.Services.AddSingleton(sp => new VersionEvaluations(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<ModelRegistry>()));
+        builder.Services.AddSingleton(WebhookSettings.From(builder.Configuration));
+        builder.Services.AddSingleton(sp => new RegistryWebhooks(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(ContainerName), sp.GetRequiredService<WebhookOptions>()));
+        builder.Services.AddSingleton(sp => new WebhookSender(sp.GetRequiredService<WebhookOptions>()));
         builder.Services.AddScoped<RegistryEvents>();
         builder.Services.AddHostedService<ContainerInitializer>();
         // After the container initializer: hosted services start in registration order.
         builder.Services.AddHostedService<PendingVersionSweeper>();
+        builder.Services.AddHostedService<WebhookSweeper>();
 
         // AddIfcbGrpc registers the platform's ErrorInterceptor, which maps the engine's IfcbException kinds 1:1.
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
@@ -52,6 +57,8 @@ public static class RegistryServiceExtensions
             bus.AddConsumer<ModelTrainedConsumer>();
             bus.AddConsumer<ModelEvaluatedConsumer>();
             bus.AddConsumer<ModelVersionUsedConsumer>();
+            bus.AddConsumer<WebhookEventsConsumer>();
+            bus.AddConsumer<DeliverWebhookConsumer, DeliverWebhookConsumerDefinition>();
         });
         return builder;
     }
