@@ -23,7 +23,7 @@ namespace Ifcb.EndToEnd.Tests;
 public sealed class WebhookTests(PlatformFixture platform) : IDisposable
 {
     private const string Secret = "e2e-webhook-secret-0123456789";
-    private static readonly Lazy<byte[]> Checkpoint = new(SaveUntrainedResnet18);
+    private static readonly Lazy<byte[]> CheckpointBytes = new(SaveUntrainedResnet18);
     private readonly WebhookListener _listener = WebhookListener.Start();
 
     private Ifcb.Protos.Registry.RegistryClient Registry => new(platform.Channel("registry"));
@@ -45,7 +45,7 @@ public sealed class WebhookTests(PlatformFixture platform) : IDisposable
         {
             Name = name,
             Metadata = new VersionMetadata { Arch = "resnet18", Classes = { "Mesodinium_major", "Strombidium-like" }, Resize = 32 },
-        }, new MemoryStream(Checkpoint.Value), PlatformFixture.Auth);
+        }, new MemoryStream(CheckpointBytes.Value), PlatformFixture.Auth);
 
     private async Task<Webhook> CreateAsync(string path, string? model, params string[] events)
     {
@@ -222,10 +222,12 @@ public sealed class WebhookTests(PlatformFixture platform) : IDisposable
 
         public static WebhookListener Start()
         {
-            using var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
+            int port;
+            using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            {
+                probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+            }
             var listener = new WebhookListener { Url = $"http://127.0.0.1:{port}/" };
             listener._http.Prefixes.Add(listener.Url);
             listener._http.Start();
@@ -273,7 +275,8 @@ public sealed class WebhookTests(PlatformFixture platform) : IDisposable
             using var body = new MemoryStream();
             await context.Request.InputStream.CopyToAsync(body);
             var path = context.Request.Url!.AbsolutePath;
-            _received.Enqueue(new ReceivedRequest(path, context.Request.Headers, body.ToArray()));
+            _received.Enqueue(new ReceivedRequest(path, new System.Collections.Specialized.NameValueCollection(context.Request.Headers),
+                body.ToArray()));
             if (path.StartsWith("/silent/", StringComparison.Ordinal))
             {
                 _held.Add(context);

@@ -233,7 +233,7 @@ public sealed class WebhookTests(AzuriteFixture azurite)
 
         Assert.True(proto.SecretSet);
         Assert.DoesNotContain(Secret, JsonFormatter.Default.Format(proto), StringComparison.Ordinal);
-        Assert.Equal(-1, proto.ToByteArray().AsSpan().IndexOf(Encoding.UTF8.GetBytes(Secret)));
+        Assert.Equal(-1, proto.ToByteArray().AsSpan().IndexOf(Encoding.UTF8.GetBytes(Secret).AsSpan()));
     }
 
     [Fact]
@@ -315,10 +315,12 @@ public sealed class WebhookTests(AzuriteFixture azurite)
     {
         public static HttpListener Start(out string url)
         {
-            using var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
+            int port;
+            using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            {
+                probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+            }
             url = $"http://127.0.0.1:{port}/hook/";
             var listener = new HttpListener();
             listener.Prefixes.Add(url);

@@ -87,17 +87,20 @@ public sealed class RegistryGrpcService(
         await registry.EnsureModelAsync(header.Name, actor, cancellationToken);
         // Only now may the client send the bytes: a refusal above reaches it before any are in flight.
         await context.WriteResponseHeadersAsync(new Metadata { { UploadProtocol.SendDataHeader, "1" } });
-        VersionRegistration registration;
-        try
-        {
-            registration = await UploadedCheckpoint.ConsumeAsync(requestStream, header.Size, limits.UploadIdleTimeout,
-                checkpoint => registry.RegisterVersionAsync(header.Name, request, checkpoint, actor, cancellationToken), cancellationToken);
-        }
-        catch (Exception e) when (ModelRegistry.FailedVersionOf(e) is { } failed)
-        {
-            await events.VersionFailedAsync(failed, actor);
-            throw;
-        }
+        var registration = await UploadedCheckpoint.ConsumeAsync(requestStream, header.Size, limits.UploadIdleTimeout,
+            async checkpoint =>
+            {
+                try
+                {
+                    return await registry.RegisterVersionAsync(header.Name, request, checkpoint, actor, cancellationToken);
+                }
+                catch (Exception e) when (ModelRegistry.FailedVersionOf(e) is { } failed)
+                {
+                    // Announced here, where the engine's failure is still in hand (a client failure replaces it below).
+                    await events.VersionFailedAsync(failed, actor);
+                    throw;
+                }
+            }, cancellationToken);
         await events.VersionRegisteredAsync(registration.Version, actor, cancellationToken);
         return registration.Version.ToProto();
     }

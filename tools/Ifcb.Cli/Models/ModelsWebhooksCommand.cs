@@ -17,10 +17,10 @@ public static class ModelsWebhooksCommand
     public static Command Build(CliContext context) =>
         new("webhooks", "HTTP webhooks on registry events: signed POSTs, retried with backoff, every attempt recorded.")
         {
-            Add(context), List(context), Remove(context), Test(context), Deliveries(context),
+            BuildAdd(context), BuildList(context), BuildRemove(context), BuildTest(context), BuildDeliveries(context),
         };
 
-    private static Command Add(CliContext context)
+    private static Command BuildAdd(CliContext context)
     {
         var url = new Argument<string>("URL") { Description = "Absolute http:// or https:// URL the events are POSTed to." };
         var model = new Option<string?>("--model") { Description = "Only this model's events (default: every model)." };
@@ -52,7 +52,7 @@ public static class ModelsWebhooksCommand
         return command;
     }
 
-    private static Command List(CliContext context)
+    private static Command BuildList(CliContext context)
     {
         var command = new Command("list", "List the webhooks (their secrets are never shown).");
         command.SetHandler(context, async (parse, ct) =>
@@ -74,7 +74,7 @@ public static class ModelsWebhooksCommand
         return command;
     }
 
-    private static Command Remove(CliContext context)
+    private static Command BuildRemove(CliContext context)
     {
         var id = new Argument<string>("ID");
         var command = new Command("remove", "Delete a webhook, its delivery records and its pending retries.") { id };
@@ -92,7 +92,7 @@ public static class ModelsWebhooksCommand
         return command;
     }
 
-    private static Command Test(CliContext context)
+    private static Command BuildTest(CliContext context)
     {
         var id = new Argument<string>("ID");
         var command = new Command("test", "Send a signed \"ping\" event to the webhook (follow it with `deliveries ID`).") { id };
@@ -110,7 +110,7 @@ public static class ModelsWebhooksCommand
         return command;
     }
 
-    private static Command Deliveries(CliContext context)
+    private static Command BuildDeliveries(CliContext context)
     {
         var id = new Argument<string>("ID");
         var limit = new Option<int>("--limit")
