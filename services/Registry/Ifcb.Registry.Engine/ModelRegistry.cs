@@ -141,7 +141,7 @@ public sealed class ModelRegistry
     public async Task<RegisteredModel> SetModelTagAsync(
         string name, string key, string value, string actor, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(value);
+        RegistryValidation.TagValue(key, value); // null means "delete" below, so refuse it here as before
         return (await ChangeModelTagAsync(name, key, value, actor, cancellationToken)).Value;
     }
 
@@ -333,7 +333,7 @@ public sealed class ModelRegistry
     public async Task<ModelVersion> SetVersionTagAsync(
         string modelName, int version, string key, string value, string actor, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(value);
+        RegistryValidation.TagValue(key, value); // null means "delete" below, so refuse it here as before
         return (await ChangeVersionTagAsync(modelName, version, key, value, actor, cancellationToken)).Value;
     }
 

@@ -338,7 +338,7 @@ public sealed partial class RegistryWebhooks
     {
         if (events is null || events.Count == 0)
             return [];
-        Limits.CheckList([.. events], "events", WebhookEventKinds.Subscribable.Length, 64);
+        Limits.CheckList(events, "events", WebhookEventKinds.Subscribable.Length * 2, 64);
         foreach (var kind in events)
         {
             if (!WebhookEventKinds.Subscribable.Contains(kind))
