@@ -354,9 +354,9 @@ public sealed partial class RegistryWebhooks
     {
         if (secret is null || secret.Length < MinSecretLength || secret.Length > MaxSecretLength)
         {
-            throw IfcbException.InvalidArgument(string.Create(CultureInfo.InvariantCulture,
-                $"A webhook secret must have {MinSecretLength} to {MaxSecretLength} characters (it has {secret?.Length ?? 0}); " +
-                "use a random string, e.g. `openssl rand -hex 32`."));
+            var length = (secret?.Length ?? 0).ToString(CultureInfo.InvariantCulture);
+            throw IfcbException.InvalidArgument($"A webhook secret must have {MinSecretLength} to {MaxSecretLength} characters " +
+                $"(it has {length}); use a random string, e.g. `openssl rand -hex 32`.");
         }
     }
 

@@ -58,7 +58,7 @@ public static class RegistryServiceExtensions
             bus.AddConsumer<ModelEvaluatedConsumer>();
             bus.AddConsumer<ModelVersionUsedConsumer>();
             bus.AddConsumer<WebhookEventsConsumer>();
-            bus.AddConsumer<DeliverWebhookConsumer, DeliverWebhookConsumerDefinition>();
+            bus.AddConsumer<DeliverWebhookConsumer>(typeof(DeliverWebhookConsumerDefinition));
         });
         return builder;
     }
