@@ -68,7 +68,7 @@ public sealed class WebhookTests(AzuriteFixture azurite)
         Assert.Equal(ErrorKind.ResourceExhausted, full.Kind);
         Assert.Contains("Ifcb:Webhooks:MaxWebhooks", full.Message, StringComparison.Ordinal);
         Assert.Matches("^[0-9a-f]{16}$", first.Id);
-        Assert.Equal(["version.registered"], first.Events);
+        Assert.Equal(["version.registered"], first.Events.ToArray());
         Assert.Equal(2, (await webhooks.ListAsync()).Count);
         await webhooks.DeleteAsync(first.Id);
         Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<IfcbException>(() => webhooks.GetAsync(first.Id))).Kind);
