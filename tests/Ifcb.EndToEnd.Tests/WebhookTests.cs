@@ -190,6 +190,35 @@ public sealed class WebhookTests(PlatformFixture platform, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task An_upload_that_does_not_match_its_sha256_is_announced_as_version_failed()
+    {
+        var name = UniqueName("failing");
+        var hook = await CreateAsync("failed/", name, "version.failed");
+        var bytes = CheckpointBytes.Value;
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => RegistryUpload.RegisterCheckpointAsync(Registry, new RegisterVersionHeader
+        {
+            Name = name, Sha256 = new string('0', 64), Size = bytes.Length,
+            Metadata = new VersionMetadata { Arch = "squeezenet1_1", Classes = { "Mesodinium_major", "Strombidium-like" }, Resize = 32 },
+        }, new MemoryStream(bytes), PlatformFixture.Auth));
+        var announced = await _listener.WaitForAsync(r => r.Path.StartsWith("/failed/", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+
+        Assert.Equal(StatusCode.DataLoss, refused.StatusCode);
+        Assert.Equal("version.failed", announced.Headers["X-Ifcb-Event"]);
+        Assert.True(SignatureHolds(announced));
+        var failed = await Registry.GetVersionAsync(new VersionRef { Name = name, Version = 1 });
+        using (var body = JsonDocument.Parse(announced.Body))
+        {
+            var root = body.RootElement;
+            Assert.Equal((name, 1, failed.StatusMessage), (root.GetProperty("model").GetString(), root.GetProperty("version").GetInt32(),
+                root.GetProperty("reason").GetString()));
+        }
+        Assert.Equal(VersionStatus.Failed, failed.Status);
+
+        await Registry.DeleteWebhookAsync(new WebhookRef { Id = hook.Id }, PlatformFixture.Auth);
+    }
+
+    [Fact]
     public async Task Creating_a_webhook_checks_its_url_secret_and_events()
     {
         async Task<RpcException> Refused(CreateWebhookRequest request) =>

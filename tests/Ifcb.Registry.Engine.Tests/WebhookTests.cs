@@ -205,6 +205,27 @@ public sealed class WebhookTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_failed_registration_carries_the_version_it_left_FAILED_so_the_host_can_announce_it()
+    {
+        var (registry, _) = await azurite.NewRegistryAsync();
+        var checkpoint = TestCheckpoint.Create();
+        await registry.CreateModelAsync("failing", Actor);
+
+        var mismatch = await Assert.ThrowsAsync<IfcbException>(() => registry.RegisterVersionAsync("failing",
+            checkpoint.Request() with { Sha256 = new string('0', 64) }, checkpoint.Stream(), Actor));
+        var refusedEarly = await Assert.ThrowsAsync<IfcbException>(() => registry.RegisterVersionAsync("failing",
+            checkpoint.Request() with { SizeBytes = -1 }, checkpoint.Stream(), Actor));
+
+        Assert.Equal(ErrorKind.DataLoss, mismatch.Kind);
+        var failed = ModelRegistry.FailedVersionOf(mismatch);
+        Assert.NotNull(failed);
+        Assert.Equal(("failing", 1, ModelVersionStatus.Failed), (failed.ModelName, failed.Version, failed.Status));
+        Assert.Equal(failed.StatusMessage, (await registry.GetVersionAsync("failing/1")).StatusMessage);
+        // Refused before a version was allocated: nothing to announce.
+        Assert.Null(ModelRegistry.FailedVersionOf(refusedEarly));
+    }
+
+    [Fact]
     public void The_signature_is_the_hmac_sha256_of_timestamp_dot_body_as_python_computes_it()
     {
         var body = Encoding.UTF8.GetBytes("{\"event\":\"ping\",\"model\":\"plankton\",\"note\":\"\u00e9t\u00e9\"}");
