@@ -51,6 +51,7 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
         "Registry.SearchModels",
         "Registry.DownloadCheckpoint", "Registry.GetHistory", "Registry.ListEvaluations",
         "Registry.GetLineage", "Registry.ListApiKeys",
+        "Registry.ListWebhooks", "Registry.ListWebhookDeliveries",
         // Exporting writes only the registry's own cache of a deterministic graph: repeating it is safe.
         "Registry.ExportVersion",
     };

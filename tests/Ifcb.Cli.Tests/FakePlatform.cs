@@ -50,6 +50,9 @@ internal sealed class FakePlatform : IAsyncDisposable
     /// <summary>Every UpdateVersion request received, in order.</summary>
     public ConcurrentQueue<UpdateVersionRequest> Updates { get; } = new();
 
+    /// <summary>Every CreateWebhook request received, in order.</summary>
+    public ConcurrentQueue<CreateWebhookRequest> WebhookCreations { get; } = new();
+
     /// <summary>The most versions one SearchVersions page holds (whatever the page size asked for).</summary>
     public int SearchPageLimit { get; set; } = int.MaxValue;
 
@@ -205,6 +208,13 @@ internal sealed class FakePlatform : IAsyncDisposable
             await platform.EnterAsync("Registry.UpdateVersion", context);
             platform.Updates.Enqueue(request.Clone());
             return new ModelVersion { Name = request.Name, Version = request.Version, UpdatedAt = "2025-01-01T00:00:00Z" };
+        }
+
+        public override async Task<Webhook> CreateWebhook(CreateWebhookRequest request, ServerCallContext context)
+        {
+            await platform.EnterAsync("Registry.CreateWebhook", context);
+            platform.WebhookCreations.Enqueue(request.Clone());
+            return new Webhook { Id = "0123456789abcdef", Url = request.Url, Model = request.Model, Events = { request.Events }, SecretSet = true };
         }
 
         public override async Task<SearchModelsReply> SearchModels(SearchModelsRequest request, ServerCallContext context)

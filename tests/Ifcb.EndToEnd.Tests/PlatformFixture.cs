@@ -22,7 +22,8 @@ public class PlatformFixture : IAsyncLifetime
 
     /// <summary>
     /// Environment for every service: the job kernel's timings shortened so that a lost worker is noticed in ~20 s
-    /// instead of ~45 s (lease 15 s, heartbeat 3 s, reconciler sweep 3 s) and follow-ups happen within seconds.
+    /// instead of ~45 s (lease 15 s, heartbeat 3 s, reconciler sweep 3 s) and follow-ups happen within seconds; webhook
+    /// retries after 200 ms instead of 10 s (swept every 200 ms), so a retried delivery settles within a second.
     /// </summary>
     protected virtual IReadOnlyDictionary<string, string> ServiceEnvironment => new Dictionary<string, string>
     {
@@ -32,6 +33,10 @@ public class PlatformFixture : IAsyncLifetime
         ["Ifcb__Jobs__DispatchGrace"] = "00:00:05",
         ["Ifcb__Jobs__FollowUpAfter"] = "00:00:10",
         ["Ifcb__Jobs__SlotWait"] = "00:00:02",
+        ["Ifcb__Webhooks__RetryBaseDelay"] = "00:00:00.2",
+        ["Ifcb__Webhooks__RetryMaxDelay"] = "00:00:00.4",
+        ["Ifcb__Webhooks__SweepInterval"] = "00:00:00.2",
+        ["Ifcb__Webhooks__RequestTimeout"] = "00:00:20",
     };
 
     /// <summary>Every platform event published on the bus since start-up, as a test-side subscriber sees it.</summary>

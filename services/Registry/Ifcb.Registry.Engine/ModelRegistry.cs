@@ -141,33 +141,38 @@ public sealed class ModelRegistry
     public async Task<RegisteredModel> SetModelTagAsync(
         string name, string key, string value, string actor, CancellationToken cancellationToken = default)
     {
-        RegistryValidation.ModelChange(name, actor);
-        RegistryValidation.TagKey(key);
-        RegistryValidation.TagValue(key, value);
-        var updated = await _models.UpdateAsync(name, actor, model =>
-            TagEdits.Set(model.Tags, key, value, $"Model '{name}'") is { } tags ? model with { Tags = tags } : null,
-            cancellationToken);
-        if (updated.Changed)
-        {
-            await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagSet, null, [("key", key), ("value", value)],
-                cancellationToken);
-        }
-
-        return updated.Value;
+        RegistryValidation.TagValue(key, value); // null means "delete" below, so refuse it here as before
+        return (await ChangeModelTagAsync(name, key, value, actor, cancellationToken)).Value;
     }
 
     /// <summary>Removes a model tag; removing a tag that is not there is a no-op, so retries are safe.</summary>
     public async Task<RegisteredModel> DeleteModelTagAsync(
-        string name, string key, string actor, CancellationToken cancellationToken = default)
+        string name, string key, string actor, CancellationToken cancellationToken = default) =>
+        (await ChangeModelTagAsync(name, key, null, actor, cancellationToken)).Value;
+
+    /// <summary>
+    /// Sets a model tag to <paramref name="value"/>, or removes it when <paramref name="value"/> is null, and says whether
+    /// that changed anything (setting the current value or removing an absent tag does not).
+    /// </summary>
+    public async Task<TagChange<RegisteredModel>> ChangeModelTagAsync(
+        string name, string key, string? value, string actor, CancellationToken cancellationToken = default)
     {
         RegistryValidation.ModelChange(name, actor);
         RegistryValidation.TagKey(key);
+        if (value is not null)
+            RegistryValidation.TagValue(key, value);
         var updated = await _models.UpdateAsync(name, actor, model =>
-            TagEdits.Remove(model.Tags, key) is { } tags ? model with { Tags = tags } : null, cancellationToken);
+            (value is null ? TagEdits.Remove(model.Tags, key) : TagEdits.Set(model.Tags, key, value, $"Model '{name}'")) is { } tags
+                ? model with { Tags = tags }
+                : null,
+            cancellationToken);
         if (updated.Changed)
-            await _audit.AppendAsync(updated.Value, actor, AuditAction.ModelTagDeleted, null, [("key", key)], cancellationToken);
+        {
+            await _audit.AppendAsync(updated.Value, actor, value is null ? AuditAction.ModelTagDeleted : AuditAction.ModelTagSet, null,
+                value is null ? [("key", key)] : [("key", key), ("value", value)], cancellationToken);
+        }
 
-        return updated.Value;
+        return new TagChange<RegisteredModel>(updated.Value, updated.Changed);
     }
 
     /// <summary>
@@ -262,6 +267,13 @@ public sealed class ModelRegistry
         return await _registrar.RegisterAsync(modelName, request, openCheckpoint, actor, cancellationToken);
     }
 
+    /// <summary>
+    /// The version a failed registration left FAILED, carried by the exception a <c>RegisterVersion*Async</c> threw; null
+    /// when the failure came before a version was allocated (or the version could not be marked FAILED).
+    /// </summary>
+    public static ModelVersion? FailedVersionOf(Exception failure) =>
+        failure?.Data[VersionRegistrar.FailedVersionKey] as ModelVersion;
+
     /// <summary>Resolves a <see cref="ModelRef"/> given as text (InvalidArgument when it is not one).</summary>
     public Task<ModelVersion> GetVersionAsync(string reference, CancellationToken cancellationToken = default) =>
         GetVersionAsync(ModelRef.TryParse(reference, out var parsed, out var error) ? parsed : throw IfcbException.InvalidArgument(error),
@@ -321,18 +333,34 @@ public sealed class ModelRegistry
     public async Task<ModelVersion> SetVersionTagAsync(
         string modelName, int version, string key, string value, string actor, CancellationToken cancellationToken = default)
     {
+        RegistryValidation.TagValue(key, value); // null means "delete" below, so refuse it here as before
+        return (await ChangeVersionTagAsync(modelName, version, key, value, actor, cancellationToken)).Value;
+    }
+
+    /// <summary>
+    /// Sets a version tag to <paramref name="value"/>, or removes it when <paramref name="value"/> is null, and says whether
+    /// that changed anything (setting the current value or removing an absent tag does not).
+    /// </summary>
+    public async Task<TagChange<ModelVersion>> ChangeVersionTagAsync(
+        string modelName, int version, string key, string? value, string actor, CancellationToken cancellationToken = default)
+    {
         RegistryValidation.TagKey(key);
-        RegistryValidation.TagValue(key, value);
+        if (value is not null)
+            RegistryValidation.TagValue(key, value);
         var updated = await ChangeVersionAsync(modelName, version, actor, current =>
-            TagEdits.Set(current.Tags, key, value, $"Version {version} of '{modelName}'") is { } tags ? current with { Tags = tags } : null,
+            (value is null
+                ? TagEdits.Remove(current.Tags, key)
+                : TagEdits.Set(current.Tags, key, value, $"Version {version} of '{modelName}'")) is { } tags
+                ? current with { Tags = tags }
+                : null,
             cancellationToken);
         if (updated.Changed)
         {
-            await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagSet, version, null, [("key", key), ("value", value)],
-                cancellationToken);
+            await _audit.AppendAsync(modelName, actor, value is null ? AuditAction.VersionTagDeleted : AuditAction.VersionTagSet, version,
+                null, value is null ? [("key", key)] : [("key", key), ("value", value)], cancellationToken);
         }
 
-        return await _queries.WithAliasesAsync(updated.Value, cancellationToken);
+        return new TagChange<ModelVersion>(await _queries.WithAliasesAsync(updated.Value, cancellationToken), updated.Changed);
     }
 
     /// <summary>
@@ -359,16 +387,8 @@ public sealed class ModelRegistry
 
     /// <summary>Removes a version tag; removing a tag that is not there is a no-op, so retries are safe.</summary>
     public async Task<ModelVersion> DeleteVersionTagAsync(
-        string modelName, int version, string key, string actor, CancellationToken cancellationToken = default)
-    {
-        RegistryValidation.TagKey(key);
-        var updated = await ChangeVersionAsync(modelName, version, actor, current =>
-            TagEdits.Remove(current.Tags, key) is { } tags ? current with { Tags = tags } : null, cancellationToken);
-        if (updated.Changed)
-            await _audit.AppendAsync(modelName, actor, AuditAction.VersionTagDeleted, version, null, [("key", key)], cancellationToken);
-
-        return await _queries.WithAliasesAsync(updated.Value, cancellationToken);
-    }
+        string modelName, int version, string key, string actor, CancellationToken cancellationToken = default) =>
+        (await ChangeVersionTagAsync(modelName, version, key, null, actor, cancellationToken)).Value;
 
     /// <summary>
     /// Deletes a version and its checkpoint. Refused (FailedPrecondition) while an alias points at it unless

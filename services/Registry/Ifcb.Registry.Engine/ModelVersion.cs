@@ -116,6 +116,9 @@ public sealed record NewModelVersion : VersionMetadata
 /// <summary>Result of a registration: the version, and whether it already existed under the idempotency key.</summary>
 public sealed record VersionRegistration(ModelVersion Version, bool AlreadyRegistered);
 
+/// <summary>A tag change's outcome: the model or version as now stored, and whether the call changed the tag.</summary>
+public sealed record TagChange<T>(T Value, bool Changed);
+
 /// <summary>
 /// Result of setting or deleting an alias: the model after the change and where the alias pointed before and after
 /// (null = unset). Both come from the same ETag-guarded write, so they are exact even under concurrent movers.

@@ -21,6 +21,9 @@ namespace Ifcb.Registry.Engine;
 /// indexes/{name}.json                                   ModelSearchIndex: every version's searchable fields (see SearchIndex)
 /// search/changes.json                                   rewritten after every index or model.json write (SearchChanges)
 /// keys/{name}.json                                      ApiKeyRecord: a named API key's role and SHA-256, never the key (ApiKeys)
+/// webhooks/hooks/{id}.json                              Webhook: URL, model filter, event filter, secret (RegistryWebhooks)
+/// webhooks/deliveries/{hook}/{delivery}.json            WebhookDelivery: payload, status, attempts, last error
+/// webhooks/due/{hook}/{delivery}.json                   DueMarker: a delivery with an attempt still to make, and when
 /// </code>
 /// Version numbers are zero-padded so that blob listings come back in numeric order. The audit log lives outside
 /// models/{name}/ so that deleting a model (which removes everything under models/{name}/) keeps its history.
@@ -84,6 +87,25 @@ internal static class RegistryLayout
 
     /// <summary>A named API key's record (<see cref="ApiKeys"/>); the name follows the model-name rule.</summary>
     public static string Key(string name) => $"{KeysRoot}{name}.json";
+
+    public const string WebhooksPrefix = "webhooks/hooks/";
+    public const string DueMarkersPrefix = "webhooks/due/";
+
+    public static string Webhook(string id) => $"{WebhooksPrefix}{id}.json";
+
+    public static string DeliveriesPrefix(string webhookId) => $"webhooks/deliveries/{webhookId}/";
+
+    public static string Delivery(string webhookId, string deliveryId) => $"{DeliveriesPrefix(webhookId)}{deliveryId}.json";
+
+    public static string DueMarker(string webhookId, string deliveryId) => $"{DueMarkersPrefix}{webhookId}/{deliveryId}.json";
+
+    /// <summary>The webhook and delivery a <see cref="DueMarker"/> name belongs to; null for any other blob.</summary>
+    public static (string WebhookId, string DeliveryId)? ParseDueMarker(string blobName) =>
+        blobName.StartsWith(DueMarkersPrefix, StringComparison.Ordinal)
+            && blobName[DueMarkersPrefix.Length..].Split('/') is [var hook, var delivery]
+            && delivery.EndsWith(".json", StringComparison.Ordinal)
+            ? (hook, delivery[..^".json".Length])
+            : null;
 
     public static string AuditPrefix(string model) => $"{AuditRoot}{model}/";
 

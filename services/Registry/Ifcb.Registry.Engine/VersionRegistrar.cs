@@ -88,7 +88,8 @@ internal sealed class VersionRegistrar(
         catch (Exception failure)
         {
             var reason = failure is IfcbException ? failure.Message : $"Checkpoint {checkpoint.Noun} failed: {Faults.Reason(failure)}";
-            await MarkFailedAsync(pending.Value, reason, actor);
+            if (await MarkFailedAsync(pending.Value, reason, actor) is { } failed)
+                failure.Data[FailedVersionKey] = failed;
             throw;
         }
 
@@ -149,8 +150,14 @@ internal sealed class VersionRegistrar(
         return updated.Value;
     }
 
-    /// <summary>PENDING → FAILED with <paramref name="reason"/>, deleting any checkpoint bytes; best effort.</summary>
-    private async Task MarkFailedAsync(ModelVersion pending, string reason, string actor)
+    /// <summary>Where a failed registration's exception carries the FAILED version (<c>ModelRegistry.FailedVersionOf</c>).</summary>
+    public const string FailedVersionKey = "ifcb.registry.failed_version";
+
+    /// <summary>
+    /// PENDING → FAILED with <paramref name="reason"/>, deleting any checkpoint bytes; best effort. Returns the FAILED
+    /// version when this call failed it (null when it had moved on, or the write failed).
+    /// </summary>
+    private async Task<ModelVersion?> MarkFailedAsync(ModelVersion pending, string reason, string actor)
     {
         // Cleanup must run even when the caller's token was cancelled, hence CancellationToken.None.
         try
@@ -167,15 +174,17 @@ internal sealed class VersionRegistrar(
                     UpdatedBy = actor,
                 },
                 slot.NotFound, CancellationToken.None), _ => slot.Version, CancellationToken.None);
-            if (failed.Changed)
-            {
-                await audit.AppendAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
-                    CancellationToken.None);
-            }
+            if (!failed.Changed)
+                return null;
+
+            await audit.AppendAsync(pending.ModelName, actor, AuditAction.VersionFailed, pending.Version, null, [("reason", reason)],
+                CancellationToken.None);
+            return failed.Document.Value;
         }
         catch (Exception e) when (e is RequestFailedException or IfcbException)
         {
             // The original failure is what the caller needs; a version left PENDING is never served as READY.
+            return null;
         }
     }
 }

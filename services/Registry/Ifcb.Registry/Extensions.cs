@@ -26,6 +26,7 @@ public static class RegistryServiceExtensions
         builder.Services.AddHostedService<ContainerInitializer>();
         // After the container initializer: hosted services start in registration order.
         builder.Services.AddHostedService<PendingVersionSweeper>();
+        builder.Services.AddHostedService<WebhookSweeper>();
 
         // AddIfcbGrpc registers the platform's ErrorInterceptor, which maps the engine's IfcbException kinds 1:1.
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
@@ -34,6 +35,8 @@ public static class RegistryServiceExtensions
             bus.AddConsumer<ModelTrainedConsumer>();
             bus.AddConsumer<ModelEvaluatedConsumer>();
             bus.AddConsumer<ModelVersionUsedConsumer>();
+            bus.AddConsumer<WebhookEventsConsumer>();
+            bus.AddConsumer<DeliverWebhookConsumer>(typeof(DeliverWebhookConsumerDefinition));
         });
         return builder;
     }
@@ -65,6 +68,9 @@ public static class RegistryServiceExtensions
             OnnxVersionExporter.Export, OnnxVersionExporter.Version));
         services.AddSingleton(sp => new VersionLineage(container(sp), sp.GetRequiredService<ModelRegistry>()));
         services.AddSingleton(sp => new VersionEvaluations(container(sp), sp.GetRequiredService<ModelRegistry>()));
+        services.AddSingleton(WebhookSettings.From(configuration));
+        services.AddSingleton(sp => new RegistryWebhooks(container(sp), sp.GetRequiredService<WebhookOptions>()));
+        services.AddSingleton(sp => new WebhookSender(sp.GetRequiredService<WebhookOptions>()));
         return services.AddRegistryApiKeys(configuration, container);
     }
 

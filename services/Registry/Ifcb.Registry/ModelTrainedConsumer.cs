@@ -48,6 +48,8 @@ public sealed class ModelTrainedConsumer(ModelRegistry registry, RegistryEvents 
                 logger.LogWarning("Training job {JobId} cannot be registered as {Model}: {Reason}", trained.JobId, name, reason);
             else
                 logger.LogError(e, "Training job {JobId} cannot be registered as {Model} (unexpected failure)", trained.JobId, name);
+            if (ModelRegistry.FailedVersionOf(e) is { } failed)
+                await events.VersionFailedAsync(failed, Actor);
             await events.RegistrationFailedAsync(trained.JobId, name, reason, cancellationToken);
             return;
         }

@@ -6,10 +6,11 @@ namespace Ifcb.Registry;
 /// <summary>
 /// Expires abandoned uploads: every <see cref="RegistryLimits.PendingSweepInterval"/> (and once at start-up) it turns
 /// versions left PENDING by a registry that died mid-upload into FAILED, so their idempotency keys may be retried even
-/// if nobody reads them. Every replica runs one; the engine's ETag-guarded writes make concurrent sweeps harmless.
+/// if nobody reads them, and announces each (<see cref="RegistryEvents.VersionFailedAsync"/>). Every replica runs one; the
+/// engine's ETag-guarded writes make concurrent sweeps harmless (only the replica that expired a version announces it).
 /// </summary>
-public sealed class PendingVersionSweeper(ModelRegistry registry, RegistryLimits limits, ILogger<PendingVersionSweeper> logger)
-    : BackgroundService
+public sealed class PendingVersionSweeper(ModelRegistry registry, RegistryLimits limits, IServiceScopeFactory scopes,
+    ILogger<PendingVersionSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -39,6 +40,8 @@ public sealed class PendingVersionSweeper(ModelRegistry registry, RegistryLimits
                     "idempotency key {IdempotencyKey}, training job {TrainingJobId}): {Reason}",
                     version.ModelName, version.Version, version.CreatedAt, version.CreatedBy,
                     version.IdempotencyKey ?? "none", version.Source.TrainingJobId ?? "none", version.StatusMessage);
+                await using var scope = scopes.CreateAsyncScope();
+                await scope.ServiceProvider.GetRequiredService<RegistryEvents>().VersionFailedAsync(version, ModelRegistry.SystemActor);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException && Faults.IsTransient(e))

@@ -25,6 +25,25 @@ public sealed class RegistryEvents(IPublishEndpoint bus)
     public Task RegistrationFailedAsync(string jobId, string model, string reason, CancellationToken cancellationToken) =>
         bus.Publish(new ModelRegistrationFailed(jobId, model, reason), cancellationToken);
 
+    /// <summary>
+    /// Publishes <see cref="ModelVersionFailed"/> for a version a registration or the expiry sweep left FAILED. Not
+    /// cancellable: a registration usually fails because its call was cancelled or broke, and the event must still go.
+    /// </summary>
+    public Task VersionFailedAsync(ModelVersion failed, string actor) =>
+        bus.Publish(new ModelVersionFailed(failed.ModelName, failed.Version, failed.StatusMessage ?? "", actor), CancellationToken.None);
+
+    /// <summary>
+    /// Publishes <see cref="ModelTagChanged"/> if the tag really changed (<paramref name="version"/> null for a model tag,
+    /// <paramref name="value"/> null for a deletion).
+    /// </summary>
+    public Task TagChangedAsync(string model, int? version, string key, string? value, bool changed, string actor,
+        CancellationToken cancellationToken) =>
+        changed ? bus.Publish(new ModelTagChanged(model, version, key, value, actor), cancellationToken) : Task.CompletedTask;
+
+    /// <summary>Sends the command that makes the first attempt of a new webhook delivery (a ping).</summary>
+    public Task DeliveryDueAsync(WebhookDelivery delivery, CancellationToken cancellationToken) =>
+        bus.Publish(new DeliverWebhook(delivery.WebhookId, delivery.Id), cancellationToken);
+
     /// <summary>Publishes <see cref="ModelAliasChanged"/> if the alias really moved (setting it to where it was changes nothing).</summary>
     public Task AliasChangedAsync(AliasChange change, string actor, CancellationToken cancellationToken) =>
         change.Changed

@@ -12,7 +12,7 @@ namespace Ifcb.Registry;
 /// </summary>
 public sealed class RegistryGrpcService(
     ServiceIdentity identity, ModelRegistry registry, VersionExports exports, VersionEvaluations evaluations, VersionLineage lineage,
-    RegistryEvents events, RegistryLimits limits, ApiKeys keys)
+    RegistryWebhooks webhooks, RegistryEvents events, RegistryLimits limits, ApiKeys keys)
     : Ifcb.Protos.Registry.RegistryBase
 {
     /// <summary>Download chunk size: large enough that per-message overhead is small, well under gRPC's 4 MiB default limit.</summary>
@@ -88,7 +88,19 @@ public sealed class RegistryGrpcService(
         // Only now may the client send the bytes: a refusal above reaches it before any are in flight.
         await context.WriteResponseHeadersAsync(new Metadata { { UploadProtocol.SendDataHeader, "1" } });
         var registration = await UploadedCheckpoint.ConsumeAsync(requestStream, header.Size, limits.UploadIdleTimeout,
-            checkpoint => registry.RegisterVersionAsync(header.Name, request, checkpoint, actor, cancellationToken), cancellationToken);
+            async checkpoint =>
+            {
+                try
+                {
+                    return await registry.RegisterVersionAsync(header.Name, request, checkpoint, actor, cancellationToken);
+                }
+                catch (Exception e) when (ModelRegistry.FailedVersionOf(e) is { } failed)
+                {
+                    // Announced here, where the engine's failure is still in hand (a client failure replaces it below).
+                    await events.VersionFailedAsync(failed, actor);
+                    throw;
+                }
+            }, cancellationToken);
         await events.VersionRegisteredAsync(registration.Version, actor, cancellationToken);
         return registration.Version.ToProto();
     }
@@ -134,24 +146,39 @@ public sealed class RegistryGrpcService(
     // ----- Tags -----
 
     [RequiresApiKey]
-    public override async Task<Ifcb.Protos.RegisteredModel> SetModelTag(SetTagRequest request, ServerCallContext context) =>
-        (await registry.SetModelTagAsync(request.Name, request.Key, request.Value, ApiKeyInterceptor.Actor(context),
-            context.CancellationToken)).ToProto();
+    public override Task<Ifcb.Protos.RegisteredModel> SetModelTag(SetTagRequest request, ServerCallContext context) =>
+        ChangeModelTagAsync(request.Name, request.Key, request.Value, context);
 
     [RequiresApiKey]
-    public override async Task<Ifcb.Protos.RegisteredModel> DeleteModelTag(DeleteTagRequest request, ServerCallContext context) =>
-        (await registry.DeleteModelTagAsync(request.Name, request.Key, ApiKeyInterceptor.Actor(context), context.CancellationToken))
-            .ToProto();
+    public override Task<Ifcb.Protos.RegisteredModel> DeleteModelTag(DeleteTagRequest request, ServerCallContext context) =>
+        ChangeModelTagAsync(request.Name, request.Key, null, context);
 
     [RequiresApiKey]
-    public override async Task<Ifcb.Protos.ModelVersion> SetVersionTag(SetTagRequest request, ServerCallContext context) =>
-        (await registry.SetVersionTagAsync(request.Name, request.Version, request.Key, request.Value, ApiKeyInterceptor.Actor(context),
-            context.CancellationToken)).ToProto();
+    public override Task<Ifcb.Protos.ModelVersion> SetVersionTag(SetTagRequest request, ServerCallContext context) =>
+        ChangeVersionTagAsync(request.Name, request.Version, request.Key, request.Value, context);
 
     [RequiresApiKey]
-    public override async Task<Ifcb.Protos.ModelVersion> DeleteVersionTag(DeleteTagRequest request, ServerCallContext context) =>
-        (await registry.DeleteVersionTagAsync(request.Name, request.Version, request.Key, ApiKeyInterceptor.Actor(context),
-            context.CancellationToken)).ToProto();
+    public override Task<Ifcb.Protos.ModelVersion> DeleteVersionTag(DeleteTagRequest request, ServerCallContext context) =>
+        ChangeVersionTagAsync(request.Name, request.Version, request.Key, null, context);
+
+    /// <summary>Sets (or with a null value removes) a model tag, and announces it if that changed the tag.</summary>
+    private async Task<Ifcb.Protos.RegisteredModel> ChangeModelTagAsync(string name, string key, string? value, ServerCallContext context)
+    {
+        var actor = ApiKeyInterceptor.Actor(context);
+        var change = await registry.ChangeModelTagAsync(name, key, value, actor, context.CancellationToken);
+        await events.TagChangedAsync(name, null, key, value, change.Changed, actor, context.CancellationToken);
+        return change.Value.ToProto();
+    }
+
+    /// <summary>Sets (or with a null value removes) a version tag, and announces it if that changed the tag.</summary>
+    private async Task<Ifcb.Protos.ModelVersion> ChangeVersionTagAsync(string name, int version, string key, string? value,
+        ServerCallContext context)
+    {
+        var actor = ApiKeyInterceptor.Actor(context);
+        var change = await registry.ChangeVersionTagAsync(name, version, key, value, actor, context.CancellationToken);
+        await events.TagChangedAsync(name, version, key, value, change.Changed, actor, context.CancellationToken);
+        return change.Value.ToProto();
+    }
 
     // ----- Aliases -----
 
@@ -296,6 +323,44 @@ public sealed class RegistryGrpcService(
     [RequiresAdmin]
     public override async Task<ApiKeyInfo> RevokeApiKey(RevokeApiKeyRequest request, ServerCallContext context) =>
         (await keys.RevokeAsync(request.Name, ApiKeyInterceptor.Actor(context), context.CancellationToken)).ToProto();
+
+    // ----- Webhooks (deliveries are made by DeliverWebhookConsumer, never inside an RPC) -----
+
+    [RequiresAdmin]
+    public override async Task<Ifcb.Protos.Webhook> CreateWebhook(CreateWebhookRequest request, ServerCallContext context) =>
+        (await webhooks.CreateAsync(new NewWebhook(request.Url, RegistryProtoMapping.Optional(request.Model), [.. request.Events],
+            request.Secret), ApiKeyInterceptor.Actor(context), context.CancellationToken)).ToProto();
+
+    [RequiresAdmin]
+    public override async Task<ListWebhooksReply> ListWebhooks(ListWebhooksRequest request, ServerCallContext context)
+    {
+        var reply = new ListWebhooksReply();
+        reply.Webhooks.Add((await webhooks.ListAsync(context.CancellationToken)).Select(w => w.ToProto()));
+        return reply;
+    }
+
+    [RequiresAdmin]
+    public override async Task<Ifcb.Protos.Webhook> DeleteWebhook(WebhookRef request, ServerCallContext context) =>
+        (await webhooks.DeleteAsync(request.Id, context.CancellationToken)).ToProto();
+
+    [RequiresAdmin]
+    public override async Task<Ifcb.Protos.WebhookDelivery> TestWebhook(WebhookRef request, ServerCallContext context)
+    {
+        var delivery = await webhooks.PingAsync(request.Id, ApiKeyInterceptor.Actor(context), context.CancellationToken);
+        await events.DeliveryDueAsync(delivery, context.CancellationToken);
+        return delivery.ToProto();
+    }
+
+    [RequiresAdmin]
+    public override async Task<ListWebhookDeliveriesReply> ListWebhookDeliveries(ListWebhookDeliveriesRequest request,
+        ServerCallContext context)
+    {
+        var page = await webhooks.ListDeliveriesAsync(request.Id, RegistryProtoMapping.PageSize(request.PageSize),
+            RegistryProtoMapping.Optional(request.PageToken), context.CancellationToken);
+        var reply = new ListWebhookDeliveriesReply { NextPageToken = page.NextPageToken ?? "" };
+        reply.Deliveries.Add(page.Items.Select(d => d.ToProto()));
+        return reply;
+    }
 
     /// <summary>
     /// Reads up to one chunk (fewer bytes only at the end); empty at the end. A fresh array, since gRPC keeps it until sent.

@@ -57,6 +57,34 @@ internal static class RegistryProtoMapping
         RevokedAt = key.RevokedAt is { } revoked ? Timestamp(revoked) : "", RevokedBy = key.RevokedBy ?? "",
     };
 
+    /// <summary>A webhook without its secret: the API never returns one.</summary>
+    public static Proto.Webhook ToProto(this Webhook webhook)
+    {
+        var reply = new Proto.Webhook
+        {
+            Id = webhook.Id, Url = webhook.Url, Model = webhook.Model ?? "", SecretSet = webhook.Secret.Length > 0, Active = webhook.Active,
+            CreatedAt = Timestamp(webhook.CreatedAt), CreatedBy = webhook.CreatedBy,
+        };
+        reply.Events.Add(webhook.Events.IsDefault ? [] : webhook.Events);
+        return reply;
+    }
+
+    public static Proto.WebhookDelivery ToProto(this WebhookDelivery delivery) => new()
+    {
+        Id = delivery.Id, WebhookId = delivery.WebhookId, Event = delivery.Event,
+        Status = delivery.Status switch
+        {
+            WebhookDeliveryStatus.Pending => Proto.WebhookDeliveryStatus.Pending,
+            WebhookDeliveryStatus.Delivered => Proto.WebhookDeliveryStatus.Delivered,
+            WebhookDeliveryStatus.Failed => Proto.WebhookDeliveryStatus.Failed,
+            _ => Proto.WebhookDeliveryStatus.Unspecified,
+        },
+        Attempts = delivery.Attempts, LastStatusCode = delivery.LastStatusCode ?? 0, LastError = delivery.LastError ?? "",
+        NextAttemptAt = delivery.NextAttemptAt is { } next ? Timestamp(next) : "", CreatedAt = Timestamp(delivery.CreatedAt),
+        UpdatedAt = Timestamp(delivery.UpdatedAt), DeliveredAt = delivery.DeliveredAt is { } at ? Timestamp(at) : "",
+        Payload = delivery.Payload,
+    };
+
     public static Proto.AuditEntry ToProto(this AuditEntry entry)
     {
         var reply = new Proto.AuditEntry

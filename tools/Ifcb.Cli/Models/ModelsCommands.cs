@@ -25,5 +25,6 @@ public static class ModelsCommands
         ModelsDeleteCommand.Build(context),
         ModelsHistoryCommand.Build(context),
         ModelsCompareCommand.Build(context),
+        ModelsWebhooksCommand.Build(context),
     };
 }
