@@ -107,7 +107,7 @@ public sealed class WebhookTests(PlatformFixture platform, ITestOutputHelper out
         using (var body = JsonDocument.Parse(registered.Body))
         {
             var root = body.RootElement;
-            Assert.Equal(("version.registered", name, version.Version, version.CheckpointSha256, "api-key", registered.Headers["X-Ifcb-Delivery"]),
+            Assert.Equal(("version.registered", name, version.Version, version.CheckpointSha256, "bootstrap", registered.Headers["X-Ifcb-Delivery"]),
                 (root.GetProperty("event").GetString(), root.GetProperty("model").GetString(), root.GetProperty("version").GetInt32(),
                  root.GetProperty("sha256").GetString(), root.GetProperty("actor").GetString(), root.GetProperty("delivery_id").GetString()));
         }
