@@ -81,7 +81,7 @@ public sealed class ApiKeyRoleTests(ApiKeyRoleTests.AzuriteFixture azurite) : IC
     }
 
     [Fact]
-    public async Task A_writer_key_writes_under_its_name_in_the_audit_log_but_cannot_manage_keys()
+    public async Task A_writer_key_writes_under_its_name_in_the_audit_log_but_cannot_manage_keys_or_webhooks()
     {
         var writer = await CreateKeyAsync("ci-bot", "writer");
 
@@ -95,7 +95,10 @@ public sealed class ApiKeyRoleTests(ApiKeyRoleTests.AzuriteFixture azurite) : IC
             await Registry.CreateApiKeyAsync(new CreateApiKeyRequest { Name = "escalated", Role = "admin" }, With(writer)));
         var list = await RefusedAsync(async () => await Registry.ListApiKeysAsync(new ListApiKeysRequest(), With(writer)));
         var revoke = await RefusedAsync(async () => await Registry.RevokeApiKeyAsync(new RevokeApiKeyRequest { Name = "ci-bot" }, With(writer)));
-        foreach (var refused in new[] { create, list, revoke })
+        var hook = await RefusedAsync(async () => await Registry.CreateWebhookAsync(
+            new CreateWebhookRequest { Url = "http://127.0.0.1:9/hook", Secret = "0123456789abcdef" }, With(writer)));
+        var hooks = await RefusedAsync(async () => await Registry.ListWebhooksAsync(new ListWebhooksRequest(), With(writer)));
+        foreach (var refused in new[] { create, list, revoke, hook, hooks })
         {
             Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
             Assert.Contains("needs an admin key; 'key:ci-bot' is a writer key", refused.Status.Detail, StringComparison.Ordinal);
