@@ -262,7 +262,8 @@ public static class SweepCommands
             c => sweeps.GetSweepAsync(reference, cancellationToken: c).ResponseAsync,
             c => sweeps.WatchSweep(reference, cancellationToken: c),
             s => s.State is not (JobState.Running or JobState.Queued) && !AwaitsRegistration(s), update, platform.Retry, ct);
-        if (quiet)
+        // A live display redraws in place: only on a terminal; otherwise the final leaderboard is printed once.
+        if (quiet || !context.Console.Profile.Capabilities.Interactive)
             return await Follow(_ => { });
         Sweep? last = null;
         await context.Console.Live(new Text("waiting for the sweep…")).StartAsync(async live =>
