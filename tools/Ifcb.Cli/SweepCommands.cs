@@ -201,15 +201,15 @@ public static class SweepCommands
     {
         var request = new StartSweepRequest { Base = new StartTrainingRequest { Dataset = datasetName } };
         string? Get(string name) => values.GetValueOrDefault(name);
-        request.Model.AddRange(List(Get("--arch"), "--arch", v => v));
-        request.Lr.AddRange(List(Get("--lr"), "--lr", Number));
-        request.Optimizer.AddRange(List(Get("--optimizer"), "--optimizer", v => v));
-        request.WeightDecay.AddRange(List(Get("--weight-decay"), "--weight-decay", Number));
-        request.LrSchedule.AddRange(List(Get("--lr-schedule"), "--lr-schedule", v => v));
-        request.Sampler.AddRange(List(Get("--sampler"), "--sampler", v => v));
-        request.Batch.AddRange(List(Get("--batch"), "--batch", Integer));
-        request.Resize.AddRange(List(Get("--resize"), "--resize", Integer));
-        foreach (var weighting in List(Get("--class-weights"), "--class-weights", v => v))
+        request.Model.AddRange(Values(Get("--arch"), "--arch", v => v));
+        request.Lr.AddRange(Values(Get("--lr"), "--lr", Number));
+        request.Optimizer.AddRange(Values(Get("--optimizer"), "--optimizer", v => v));
+        request.WeightDecay.AddRange(Values(Get("--weight-decay"), "--weight-decay", Number));
+        request.LrSchedule.AddRange(Values(Get("--lr-schedule"), "--lr-schedule", v => v));
+        request.Sampler.AddRange(Values(Get("--sampler"), "--sampler", v => v));
+        request.Batch.AddRange(Values(Get("--batch"), "--batch", Integer));
+        request.Resize.AddRange(Values(Get("--resize"), "--resize", Integer));
+        foreach (var weighting in Values(Get("--class-weights"), "--class-weights", v => v))
         {
             var (mode, csv) = TrainCommand.ReadClassWeights(weighting);
             if (csv.Length > 0)
@@ -226,7 +226,7 @@ public static class SweepCommands
         return request;
     }
 
-    private static List<T> List<T>(string? value, string option, Func<string, T> parse)
+    private static List<T> Values<T>(string? value, string option, Func<string, T> parse)
     {
         if (value is null)
             return [];

@@ -138,7 +138,7 @@ public sealed class SweepCoordinator(
             }
             if (sweep.CancelRequested)
             {
-                foreach (var job in trials.Values.Where(j => !j.IsTerminal))
+                foreach (var job in trials.Values.Where(j => !j.IsTerminal).ToList())
                     trials[job.JobId] = await submissions.CancelAsync(job.JobId, sweep.CancelReason ?? "the sweep was cancelled",
                         cancellationToken);
             }

@@ -125,7 +125,7 @@ public static class SweepGrid
         }
         catch (Exception e) when (e is ArgumentException or FormatException || e is IfcbException { Kind: ErrorKind.InvalidArgument })
         {
-            throw IfcbException.InvalidArgument($"{what}: {e.Message}");
+            throw IfcbException.InvalidArgument($"{what}: {Faults.Message(e)}");
         }
     }
 }
