@@ -68,10 +68,8 @@ public sealed record SweepRecord : JobRecord<SweepRecord>
         : throw IfcbException.FailedPrecondition($"Sweep {JobId} is {StateName} and has no winner waiting to be registered.");
 
     /// <summary>Copies the outcome of the winner's registration (its version, or the Registry's refusal).</summary>
-    public SweepRecord RegistrationEnded(string? version, string? error) => this with
-    {
-        RegisteredVersion = version, RegistrationError = version is null ? error : null,
-    };
+    public SweepRecord RegistrationEnded(string? version, string? error) =>
+        this with { RegisteredVersion = version, RegistrationError = version is null ? error : null };
 
     /// <summary>
     /// The norm-stats job id (32 hex digits) that the sweep's img_norm=auto trials of one input size share: the trials
