@@ -68,6 +68,7 @@ public sealed class SweepCliTests
         try
         {
             File.WriteAllText(file, "a,1\nb,2\n");
+            File.WriteAllText(other, "a,3\nb,4\n");
             var request = SweepCommands.BuildRequest(new Dictionary<string, string?>
             {
                 ["--arch"] = "resnet18", ["--class-weights"] = $"none,{file}",

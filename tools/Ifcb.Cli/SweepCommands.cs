@@ -212,9 +212,9 @@ public static class SweepCommands
         foreach (var weighting in Values(Get("--class-weights"), "--class-weights", v => v))
         {
             var (mode, csv) = TrainCommand.ReadClassWeights(weighting);
-            if (csv.Length > 0)
+            if (mode == "file")
             {
-                if (request.Base.ClassWeightsCsv.Length > 0)
+                if (request.ClassWeights.Contains("file"))
                     throw new UsageException("--class-weights names more than one file; a sweep takes at most one.");
                 request.Base.ClassWeightsCsv = csv;
             }
