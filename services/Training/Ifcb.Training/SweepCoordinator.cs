@@ -171,14 +171,8 @@ public sealed class SweepCoordinator(
                 winner.RegistrationError) : null, cancellationToken);
             return;
         }
-        var now = sweeps.Time.GetUtcNow();
-        if (sweep.RegistrationSentAt is { } sent && now - sent < options.FollowUpAfter)
-            return;
         // Only the replica whose conditional write records the send goes on to send it.
-        var (_, mine) = await sweeps.UpdateAsync(sweep.JobId, s => s.NeedsFollowUp() && s.RegistrationSentAt == sweep.RegistrationSentAt
-            ? s.RegistrationSent(now)
-            : null, cancellationToken);
-        if (!mine)
+        if (!await sweeps.ClaimRegistrationAsync(sweep.JobId, sweep.RegistrationSentAt, options.FollowUpAfter, cancellationToken))
             return;
         var (chosen, _) = await jobs.UpdateAsync(winner.JobId,
             j => j.Request.RegisterAs == sweep.RegisterBest ? null : j.ChosenAsSweepWinner(sweep.RegisterBest!), cancellationToken);

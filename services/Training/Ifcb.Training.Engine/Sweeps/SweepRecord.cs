@@ -82,4 +82,22 @@ public sealed record SweepRecord : JobRecord<SweepRecord>
 
 /// <summary>Sweeps: <c>sweeps/{id}/job.json</c> in the Training service's container, with the job kernel's active markers.</summary>
 public sealed class SweepStore(BlobContainerClient container, TimeProvider? time = null)
-    : JobStore<SweepRecord>(container, "sweeps/", TrainingOutputs.Json, time);
+    : JobStore<SweepRecord>(container, "sweeps/", TrainingOutputs.Json, time)
+{
+    /// <summary>
+    /// Claims sending a finished sweep's winner to the Registry now: the send is recorded only if the record still shows
+    /// <paramref name="lastSent"/>, the send the caller saw (an ETag-guarded write), and that is at least
+    /// <paramref name="resendAfter"/> ago. Of replicas that saw the same record, exactly one gets true and sends.
+    /// </summary>
+    /// <returns>False: nothing waits to be registered, it was sent too recently, or another replica claimed it.</returns>
+    public async Task<bool> ClaimRegistrationAsync(string sweepId, DateTimeOffset? lastSent, TimeSpan resendAfter,
+        CancellationToken cancellationToken)
+    {
+        var now = Time.GetUtcNow();
+        if (lastSent is { } sent && now - sent < resendAfter)
+            return false;
+        var (_, claimed) = await UpdateAsync(sweepId,
+            s => s.NeedsFollowUp() && s.RegistrationSentAt == lastSent ? s.RegistrationSent(now) : null, cancellationToken);
+        return claimed;
+    }
+}
