@@ -321,8 +321,9 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         Assert.True(show.ExitCode == 0, show.Error);
         Assert.Contains("2/2 trials ended", show.Output, StringComparison.Ordinal);
         Assert.Contains("registered as cli-sweep-best/1", show.Output, StringComparison.Ordinal);
-        var list = await IfcbAsync("sweeps", "list");
-        Assert.Contains(sweepId, list.Output, StringComparison.Ordinal);
+        var list = await IfcbAsync("sweeps", "list", "--json");
+        using (var listed = JsonDocument.Parse(list.Output))
+            Assert.Contains(listed.RootElement.EnumerateArray(), s => s.GetProperty("sweep_id").GetString() == sweepId);
         var cancel = await IfcbAsync("sweeps", "cancel", sweepId);
         Assert.Contains("succeeded", cancel.Output, StringComparison.Ordinal); // an ended sweep is left as it was
         Assert.Equal(Usage, (await IfcbAsync("sweep", Sample, "--lr", "1e-3")).ExitCode); // no --arch
