@@ -131,4 +131,15 @@ public sealed class SweepCliTests
         Assert.Contains("succeeded", lines[first], StringComparison.Ordinal);
         Assert.Contains("running", lines[second], StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_trial_line_names_its_values_state_worker_and_metric()
+    {
+        var running = new SweepTrial { Index = 2, State = JobState.Running, Worker = "training-1", BestEpoch = -1, Params = { ["lr"] = "0.001" } };
+        Assert.Equal("trial 2 (lr=0.001): running on training-1", SweepCommands.TrialLine(running));
+        var done = new SweepTrial { Index = 0, State = JobState.Succeeded, Metric = 0.5, BestEpoch = 3, Params = { ["lr"] = "0.0003" } };
+        Assert.Equal("trial 0 (lr=0.0003): succeeded, metric 0.5000 at epoch 3", SweepCommands.TrialLine(done));
+        var failed = new SweepTrial { Index = 1, State = JobState.Failed, BestEpoch = -1, Error = "out of memory" };
+        Assert.Equal("trial 1 (): failed: out of memory", SweepCommands.TrialLine(failed));
+    }
 }

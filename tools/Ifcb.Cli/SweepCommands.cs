@@ -262,9 +262,23 @@ public static class SweepCommands
             c => sweeps.GetSweepAsync(reference, cancellationToken: c).ResponseAsync,
             c => sweeps.WatchSweep(reference, cancellationToken: c),
             s => s.State is not (JobState.Running or JobState.Queued) && !AwaitsRegistration(s), update, platform.Retry, ct);
-        // A live display redraws in place: only on a terminal; otherwise the final leaderboard is printed once.
-        if (quiet || !context.Console.Profile.Capabilities.Interactive)
+        if (quiet)
             return await Follow(_ => { });
+        // A live display redraws in place: only on a terminal; elsewhere (a CI log) one line per trial that changes state.
+        if (!context.Console.Profile.Capabilities.Interactive)
+        {
+            var states = new Dictionary<int, JobState>();
+            return await Follow(s =>
+            {
+                foreach (var t in s.Leaderboard.OrderBy(t => t.Index))
+                {
+                    if (states.TryGetValue(t.Index, out var seen) && seen == t.State)
+                        continue;
+                    states[t.Index] = t.State;
+                    context.Console.WriteLine(TrialLine(t));
+                }
+            });
+        }
         Sweep? last = null;
         await context.Console.Live(new Text("waiting for the sweep…")).StartAsync(async live =>
         {
@@ -276,6 +290,17 @@ public static class SweepCommands
             live.UpdateTarget(Leaderboard(last));
         });
         return last!;
+    }
+
+    /// <summary>"trial 2 (lr=0.001, class_weights=none): succeeded, f1_weighted 0.8125 at epoch 3".</summary>
+    internal static string TrialLine(SweepTrial t)
+    {
+        var line = $"trial {Count(t.Index)} ({string.Join(", ", t.Params.Select(p => $"{p.Key}={p.Value}"))}): {JobStateNames.Of(t.State)}";
+        if (t.State == JobState.Running && t.Worker.Length > 0)
+            line += $" on {t.Worker}";
+        if (t.HasMetric)
+            line += $", metric {Format(t)} at epoch {Count(t.BestEpoch)}";
+        return t.Error.Length > 0 ? $"{line}: {t.Error}" : line;
     }
 
     private static bool AwaitsRegistration(Sweep s) =>
