@@ -247,7 +247,7 @@ public sealed class SweepTests
     [Fact]
     public void A_sweep_record_round_trips_through_its_stored_json()
     {
-        var sweep = Sweep(2).Begin(Now).Finish(JobIdOf(0), Now);
+        var sweep = (Sweep(2) with { TrialDeadlineSeconds = 3600 }).Begin(Now).Finish(JobIdOf(0), Now);
         var json = JsonSerializer.Serialize(sweep, TrainingOutputs.Json);
         var read = JsonSerializer.Deserialize<SweepRecord>(json, TrainingOutputs.Json)!;
         Assert.Equal(sweep.Trials.Select(t => (t.Index, t.JobId, SweepGrid.Describe(t.Params))),
@@ -255,6 +255,7 @@ public sealed class SweepTests
         Assert.Equal((sweep.State, sweep.BestJobId, sweep.Metric, sweep.Direction, sweep.RegisterBest),
             (read.State, read.BestJobId, read.Metric, read.Direction, read.RegisterBest));
         Assert.Equal(sweep.Axes.Batches, read.Axes.Batches);
+        Assert.Equal(3600, read.TrialDeadlineSeconds);
         Assert.DoesNotContain("sweep_id", JsonSerializer.Serialize(Base, TrainingOutputs.Json), StringComparison.Ordinal);
     }
 }

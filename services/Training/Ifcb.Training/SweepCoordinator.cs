@@ -37,6 +37,9 @@ public sealed class SweepCoordinator(
     /// </summary>
     public static readonly TimeSpan SubmissionGrace = TimeSpan.FromMinutes(1);
 
+    /// <summary>What a sweep's trials are named after (TRAIN_ID-tN) when the base request names nothing.</summary>
+    public const string DefaultTrainId = "sweep";
+
     /// <summary>Checks every trial, stores the sweep and submits its trials.</summary>
     /// <exception cref="IfcbException">InvalidArgument, NotFound, FailedPrecondition: see sweeps.proto StartSweep.</exception>
     public async Task<SweepRecord> StartAsync(StartSweepRequest request, CancellationToken cancellationToken)
@@ -50,6 +53,8 @@ public sealed class SweepCoordinator(
         var metric = SweepMetric.Parse(request.Metric, request.Direction);
         // One seed for every trial: they then differ only by their axes (the same split and shuffles).
         var baseSpec = baseRequest.ToSpec(Engine.TrainingPreparation.ResolveSeed(baseRequest.Seed));
+        if (string.IsNullOrWhiteSpace(baseSpec.TrainId))
+            baseSpec = baseSpec with { TrainId = DefaultTrainId };
         var axes = request.ToAxes();
         var plans = SweepGrid.Expand(baseSpec, axes);
 
@@ -63,6 +68,7 @@ public sealed class SweepCoordinator(
             JobId = sweepId,
             Base = baseSpec,
             Axes = axes,
+            TrialDeadlineSeconds = baseRequest.DeadlineSeconds,
             Metric = metric.Name,
             Direction = metric.Direction,
             RegisterBest = registerBest,
@@ -188,7 +194,8 @@ public sealed class SweepCoordinator(
         {
             logger.LogWarning("Sweep {SweepId}: trial {Index} has no job {JobId}; submitting it again", sweep.JobId, trial.Index,
                 trial.JobId);
-            await SubmitTrialAsync(await PrepareTrialAsync(sweep.JobId, plans[trial.Index], 0, trial.JobId, cancellationToken),
+            await SubmitTrialAsync(await PrepareTrialAsync(sweep.JobId, plans[trial.Index], sweep.TrialDeadlineSeconds, trial.JobId,
+                    cancellationToken),
                 cancellationToken);
         }
     }

@@ -21,7 +21,7 @@ internal static class SweepMapping
 
     public static StartSweepRequest ToRequestProto(this SweepRecord s) => new()
     {
-        Base = s.Base.ToProto(),
+        Base = s.Base.ToDeadlineProto(s.TrialDeadlineSeconds),
         Model = { s.Axes.Models },
         Lr = { s.Axes.LearningRates },
         Optimizer = { s.Axes.Optimizers },
@@ -35,6 +35,13 @@ internal static class SweepMapping
         Direction = s.Direction,
         RegisterBest = s.RegisterBest ?? "",
     };
+
+    private static StartTrainingRequest ToDeadlineProto(this Engine.Jobs.TrainingRequestSpec spec, long deadlineSeconds)
+    {
+        var request = spec.ToProto();
+        request.DeadlineSeconds = deadlineSeconds;
+        return request;
+    }
 
     public static Sweep ToProto(this SweepView view)
     {

@@ -27,6 +27,8 @@ public sealed record SweepRecord : JobRecord<SweepRecord>
     /// <summary>The request every trial starts from, with the seed resolved (all trials share it).</summary>
     public required TrainingRequestSpec Base { get; init; }
     public required SweepAxes Axes { get; init; }
+    /// <summary>Each trial's deadline, in seconds after its submission (the base request's deadline_seconds); 0 = none.</summary>
+    public long TrialDeadlineSeconds { get; init; }
     public required string Metric { get; init; }
     public required string Direction { get; init; }
     /// <summary>The model name the winner is registered under; null = register nothing.</summary>
