@@ -112,8 +112,9 @@ public sealed class SweepCoordinator(
                 if (!await AdvanceAsync(sweepId, cancellationToken) && sweeps.Time.GetUtcNow() - markedAt > SubmissionGrace)
                     await sweeps.RetireAsync(sweepId, cancellationToken);
             }
-            catch (Exception e) when (Faults.IsTransient(e) || e is IfcbException)
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
+                // One sweep that cannot advance (storage, or a lost trial that no longer validates) holds up no other.
                 logger.LogWarning("Sweep {SweepId} was not advanced ({Reason}); the next pass tries again.", sweepId, Faults.Reason(e));
             }
         }
