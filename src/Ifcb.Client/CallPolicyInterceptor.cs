@@ -45,6 +45,7 @@ public sealed class CallPolicyInterceptor(string service, string address, CallRe
         "Training.GetInfo", "Training.GetJob", "Training.WatchJob", "Training.ListJobs", "Training.ListArtifacts",
         "Training.DownloadArtifact",
         "Runs.GetRun", "Runs.WatchRun", "Runs.ListRunOutputs", "Runs.DownloadRunOutput",
+        "Sweeps.GetSweep", "Sweeps.WatchSweep", "Sweeps.ListSweeps",
         "Datasets.List", "Datasets.Describe",
         "NormStats.GetInfo", "NormStats.Get", "NormStats.Watch", "NormStats.Lookup",
         "Registry.GetInfo", "Registry.GetModel", "Registry.ListModels", "Registry.GetVersion", "Registry.SearchVersions",

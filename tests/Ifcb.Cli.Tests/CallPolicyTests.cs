@@ -10,7 +10,7 @@ namespace Ifcb.Cli.Tests;
 public sealed class CallPolicyTests
 {
     private static readonly ServiceDescriptor[] Services =
-        [Ifcb.Protos.Training.Descriptor, Runs.Descriptor, Datasets.Descriptor, Ifcb.Protos.NormStats.Descriptor, Registry.Descriptor, Diagnostics.Descriptor];
+        [Ifcb.Protos.Training.Descriptor, Runs.Descriptor, Sweeps.Descriptor, Datasets.Descriptor, Ifcb.Protos.NormStats.Descriptor, Registry.Descriptor, Diagnostics.Descriptor];
 
     // What a write's name starts with. A new RPC named otherwise must be listed as a read or added here, deliberately.
     private static readonly string[] WriteVerbs = ["Start", "Cancel", "Upload", "Delete", "Compute", "Create", "Update", "Register", "Set", "Probe",

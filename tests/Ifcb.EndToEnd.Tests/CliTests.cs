@@ -358,4 +358,33 @@ public sealed class CliTests(PlatformFixture platform) : IDisposable
         Assert.Equal("ciliate", ciliate.GetProperty("name").GetString());
         Assert.Equal("32", ciliate.GetProperty("images").ToString());
     }
+
+    [Fact]
+    public async Task Sweep_trains_the_grid_to_a_leaderboard_registers_the_best_and_sweeps_show_it()
+    {
+        var run = await IfcbAsync("sweep", Sample, "--arch", "resnet18", "--lr", "1e-3,3e-4", "--resize", "32", "--batch", "8", "--untrain",
+            "--emax", "1", "--emin", "1", "--seed", "3", "--dataset", "cli-sweep-sample", "--train-id", "cli-sweep", "--register-best",
+            "cli-sweep-best", "--json");
+        Assert.True(run.ExitCode == 0, run.Error + run.Output);
+        using var done = JsonDocument.Parse(run.Output);
+        var sweepId = done.RootElement.GetProperty("sweep_id").GetString()!;
+        Assert.Equal("JOB_STATE_SUCCEEDED", done.RootElement.GetProperty("state").GetString());
+        Assert.Equal("cli-sweep-best/1", done.RootElement.GetProperty("registered_version").GetString());
+        var board = done.RootElement.GetProperty("leaderboard").EnumerateArray().ToList();
+        Assert.Equal(2, board.Count);
+        Assert.Equal(done.RootElement.GetProperty("best_job_id").GetString(), board[0].GetProperty("job_id").GetString());
+        Assert.Equal(["0.001", "0.0003"], board.OrderBy(t => t.TryGetProperty("index", out var i) ? i.GetInt32() : 0)
+            .Select(t => t.GetProperty("params").GetProperty("lr").GetString()));
+
+        var show = await IfcbAsync("sweeps", "show", sweepId);
+        Assert.True(show.ExitCode == 0, show.Error);
+        Assert.Contains("2/2 trials ended", show.Output, StringComparison.Ordinal);
+        Assert.Contains("registered as cli-sweep-best/1", show.Output, StringComparison.Ordinal);
+        var list = await IfcbAsync("sweeps", "list", "--json");
+        using (var listed = JsonDocument.Parse(list.Output))
+            Assert.Contains(listed.RootElement.EnumerateArray(), s => s.GetProperty("sweep_id").GetString() == sweepId);
+        var cancel = await IfcbAsync("sweeps", "cancel", sweepId);
+        Assert.Contains("succeeded", cancel.Output, StringComparison.Ordinal); // an ended sweep is left as it was
+        Assert.Equal(Usage, (await IfcbAsync("sweep", Sample, "--lr", "1e-3")).ExitCode); // no --arch
+    }
 }

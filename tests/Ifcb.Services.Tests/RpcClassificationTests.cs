@@ -35,7 +35,8 @@ public sealed class RpcClassificationTests
             .ToList();
         var implemented = PlatformRpcs.All.Select(rpc => rpc.Descriptor.Service.FullName).Distinct().Order().ToList();
 
-        Assert.Equal(["ifcb.v1.Datasets", "ifcb.v1.Diagnostics", "ifcb.v1.NormStats", "ifcb.v1.Registry", "ifcb.v1.Runs", "ifcb.v1.Training"], declared);
+        Assert.Equal(["ifcb.v1.Datasets", "ifcb.v1.Diagnostics", "ifcb.v1.NormStats", "ifcb.v1.Registry", "ifcb.v1.Runs", "ifcb.v1.Sweeps",
+            "ifcb.v1.Training"], declared);
         Assert.Equal(declared, implemented);
     }
 
@@ -44,6 +45,8 @@ public sealed class RpcClassificationTests
     [InlineData("/ifcb.v1.Diagnostics/ProbePlumbing")]
     [InlineData("/ifcb.v1.Training/StartTraining")]
     [InlineData("/ifcb.v1.Runs/StartRun")]
+    [InlineData("/ifcb.v1.Sweeps/StartSweep")]
+    [InlineData("/ifcb.v1.Sweeps/CancelSweep")]
     [InlineData("/ifcb.v1.Datasets/Upload")]
     [InlineData("/ifcb.v1.Registry/RegisterVersion")]
     public void Rpcs_that_write_or_create_need_the_key(string path)

@@ -16,6 +16,8 @@ public static class CliApp
         root.Subcommands.Add(BinsCommands.Build(context));
         root.Subcommands.Add(NormCommand.Build(context));
         root.Subcommands.Add(TrainCommand.Build(context));
+        root.Subcommands.Add(SweepCommands.BuildSweep(context));
+        root.Subcommands.Add(SweepCommands.BuildSweeps(context));
         root.Subcommands.Add(RunCommand.Build(context));
         root.Subcommands.Add(EvaluateCommand.Build(context));
         root.Subcommands.Add(JobsCommands.Build(context));

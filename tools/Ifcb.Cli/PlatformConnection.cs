@@ -158,6 +158,9 @@ public sealed class PlatformConnection : IDisposable
 
     /// <summary>RUN jobs: served by the Training service (its workers run them).</summary>
     public Runs.RunsClient Runs => new(Invoker(PlatformService.Training));
+
+    /// <summary>Sweeps: served by the Training service (their trials are training jobs).</summary>
+    public Sweeps.SweepsClient Sweeps => new(Invoker(PlatformService.Training));
     public Ifcb.Protos.NormStats.NormStatsClient NormStats => new(Invoker(PlatformService.NormStats));
     public Registry.RegistryClient Registry => new(Invoker(PlatformService.Registry));
 

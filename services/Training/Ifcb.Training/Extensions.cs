@@ -4,6 +4,7 @@ using Ifcb.Data.Datasets;
 using Ifcb.Models.Weights;
 using Ifcb.Training;
 using Ifcb.Training.Engine.Jobs;
+using Ifcb.Training.Engine.Sweeps;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -18,6 +19,10 @@ public static class TrainingServiceExtensions
         builder.Services.AddIfcbGrpc(detailedErrors: builder.Environment.IsDevelopment());
         builder.Services.AddSingleton(sp => new TrainingJobStore(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer), sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp => new SweepStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer), sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton<TrainingSubmissions>();
+        builder.Services.AddSingleton<SweepCoordinator>();
         builder.Services.AddSingleton(sp => new RunJobStore(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(JobsContainer), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(sp => new BlobDatasetStore(

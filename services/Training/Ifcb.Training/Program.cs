@@ -12,6 +12,7 @@ var app = builder.Build();
 
 app.MapGrpcService<Ifcb.Training.TrainingGrpcService>();
 app.MapGrpcService<Ifcb.Training.RunsGrpcService>();
+app.MapGrpcService<Ifcb.Training.SweepsGrpcService>();
 app.MapGrpcService<Ifcb.Training.DatasetsGrpcService>();
 app.MapGrpcService<PlumbingProbeService>();
 app.MapDefaultEndpoints();

@@ -74,7 +74,9 @@ public sealed class TrainingJobWork(
             switch (job.State)
             {
                 case JobState.Succeeded:
-                    await SendModelTrainedAsync(job, cancellationToken);
+                    // A sweep's trial waits for its sweep to choose the winner, which alone is registered.
+                    if (job.Registers)
+                        await SendModelTrainedAsync(job, cancellationToken);
                     logger.LogInformation("Training job {JobId} succeeded: best epoch {Best} of {Epochs}", job.JobId, job.BestEpoch,
                         job.Epochs.Count);
                     break;
@@ -192,8 +194,9 @@ public sealed class TrainingJobWork(
     }
 
     /// <summary>
-    /// img_norm=auto: asks NormStats for the statistics under a job id derived from this training job, so that every
-    /// poll (and a later attempt after a lost worker) finds the same computation instead of starting another. Polling
+    /// img_norm=auto: asks NormStats for the statistics under a job id derived from this training job (or the one its
+    /// sweep gave it, shared by its trials of one input size), so that every poll (and a later attempt after a lost
+    /// worker, and the sweep's other trials) finds the same computation instead of starting another. Polling
     /// keeps each request short: nothing holds a broker message for the length of a computation.
     /// </summary>
     private async Task<ImgNorm> AskNormStatsAsync(TrainingJobRecord job, CancellationToken cancellationToken)
@@ -203,7 +206,7 @@ public sealed class TrainingJobWork(
         var request = new ComputeNormStats(spec.Dataset,
             new NormStatsOptions(resize, spec.ClassConfigCsv, spec.ClassConfigColumn, spec.ClassMin, spec.ClassMax, spec.Seed,
                 NeustonEstimator: false, ShardSize: 0),
-            NormStatsJobIdFor(job.JobId));
+            spec.NormStatsJobId ?? NormStatsJobIdFor(job.JobId));
         while (true)
         {
             NormStatsResult result;

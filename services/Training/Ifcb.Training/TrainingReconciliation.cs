@@ -9,7 +9,8 @@ namespace Ifcb.Training;
 /// <summary>
 /// The Training service's reconcilers (see <see cref="JobReconciler{T}"/>): training jobs (send TrainModel for jobs
 /// never sent, requeue or fail jobs whose worker died, cancel past deadlines, send ModelTrained again until the
-/// Registry answers) and RUN jobs (the same for RunModel).
+/// Registry answers), RUN jobs (the same for RunModel) and sweeps (finished when their trials have ended, their
+/// winner registered).
 /// </summary>
 public sealed class TrainingReconciliation(
     TrainingJobStore jobs,
@@ -18,6 +19,7 @@ public sealed class TrainingReconciliation(
     RunJobWork running,
     BlobDatasetStore datasets,
     BlobBinSetStore binSets,
+    SweepCoordinator sweeps,
     IBus bus,
     JobKernelOptions options,
     TimeProvider time,
@@ -41,6 +43,7 @@ public sealed class TrainingReconciliation(
     {
         await _training.SweepAsync(cancellationToken);
         await _runs.SweepAsync(cancellationToken);
+        await sweeps.AdvanceActiveAsync(cancellationToken);
         if (time.GetUtcNow() - _lastGarbageCollection >= GarbageInterval)
         {
             _lastGarbageCollection = time.GetUtcNow();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 using Ifcb.Contracts;
 using Ifcb.Data.Datasets;
 using Ifcb.Data.Imaging;
@@ -56,6 +57,15 @@ public sealed record TrainingRequestSpec
     /// <summary>"none" or "features"; null = none.</summary>
     public string? Freeze { get; init; }
     public int? FreezeEpochs { get; init; }
+    /// <summary>The sweep this job is a trial of; null for a job started on its own. A trial registers only if it wins.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? SweepId { get; init; }
+    /// <summary>
+    /// The norm-stats job that img_norm=auto asks (shared by a sweep's trials of one input size); null = one derived
+    /// from the training job's id.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? NormStatsJobId { get; init; }
 
     /// <summary>
     /// Checks the request as a client sent it — names (one rule for every name that becomes a blob path or a registry
@@ -208,6 +218,27 @@ public sealed record TrainingJobRecord : JobRecord<TrainingJobRecord>
         : string.Create(CultureInfo.InvariantCulture,
             $"epoch {Epoch} (batch {Batch} of {BatchesPerEpoch}; {Epochs.Count} epochs completed)");
 
+    /// <summary>
+    /// Whether the job's checkpoint goes to the Registry when it succeeds: always, except for a sweep's trial, which is
+    /// registered only once its sweep chose it as the winner (<see cref="ChosenAsSweepWinner"/>).
+    /// </summary>
+    [JsonIgnore]
+    public bool Registers => Request.SweepId is null || Request.RegisterAs is not null;
+
     /// <summary>A succeeded job stays on the reconciler's list until the Registry registered (or refused) its checkpoint.</summary>
-    public override bool NeedsFollowUp() => State == JobState.Succeeded && RegisteredVersion is null && RegistrationError is null;
+    public override bool NeedsFollowUp() =>
+        State == JobState.Succeeded && Registers && RegisteredVersion is null && RegistrationError is null;
+
+    /// <summary>The succeeded trial its sweep chose as the winner: registered under <paramref name="registerAs"/>.</summary>
+    /// <exception cref="IfcbException">
+    /// FailedPrecondition: not a succeeded trial, or a trial already registered under another name.
+    /// </exception>
+    public TrainingJobRecord ChosenAsSweepWinner(string registerAs)
+    {
+        if (Request.SweepId is null || State != JobState.Succeeded)
+            throw IfcbException.FailedPrecondition($"Job {JobId} is not a succeeded sweep trial; it cannot be registered as its winner.");
+        if (Request.RegisterAs is { } name && name != registerAs)
+            throw IfcbException.FailedPrecondition($"Trial {JobId} is already registered as '{name}'.");
+        return this with { Request = Request with { RegisterAs = registerAs } };
+    }
 }
