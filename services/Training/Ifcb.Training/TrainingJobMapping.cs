@@ -163,6 +163,11 @@ internal static class TrainingJobMapping
             _ => "",
         },
         Progress = a.Progress ?? "",
+        DatasetShardsDownloaded = a.Dataset?.ShardsDownloaded ?? 0,
+        DatasetBytesDownloaded = a.Dataset?.BytesDownloaded ?? 0,
+        DatasetShardsCached = a.Dataset?.ShardsCached ?? 0,
+        DatasetReadyAt = a.Dataset?.ReadyAt.ToString("O") ?? "",
+        FirstBatchAt = a.FirstBatchAt?.ToString("O") ?? "",
     };
 
     /// <summary>

@@ -30,7 +30,19 @@ public sealed record JobAttempt
     public AttemptOutcome? Outcome { get; init; }
     /// <summary>How far the job had got when the attempt ended (e.g. "epoch 3", "7 of 12 bins").</summary>
     public string? Progress { get; init; }
+    /// <summary>How this attempt got its dataset: shards fetched from storage and taken from the worker's cache.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DatasetFetch? Dataset { get; init; }
+    /// <summary>When this attempt's first training batch was read (training jobs only).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? FirstBatchAt { get; init; }
 }
+
+/// <summary>
+/// What one job attempt fetched to read its dataset: dataset shards downloaded from storage (and their bytes) and shards
+/// the worker's shared cache already held; <see cref="ReadyAt"/> is when every shard was local.
+/// </summary>
+public sealed record DatasetFetch(int ShardsDownloaded, long BytesDownloaded, int ShardsCached, DateTimeOffset ReadyAt);
 
 /// <summary>
 /// A job as stored in blob storage: the system of record for its state, shared by training jobs, RUN jobs and
