@@ -141,7 +141,10 @@ public static class DatasetCommands
         console.MarkupLine($"Dataset [bold]{Markup.Escape(info.Name)}[/]: {info.Images} images in {info.Classes.Count} classes, " +
                            $"{info.Bytes} bytes, fingerprint {Short(info.Fingerprint)}" +
                            (info.Generation.Length > 0 ? $", generation {Markup.Escape(info.Generation)}" : "") +
-                           (info.Uploaded + info.Skipped > 0 ? $" (uploaded {info.Uploaded}, unchanged {info.Skipped})" : ""));
+                           (info.Shards > 0 ? $", {info.Shards} shards" : "") +
+                           (info.Uploaded + info.Skipped > 0
+                               ? $" (uploaded {info.Uploaded} in {info.ShardsUploaded} new shards, unchanged {info.Skipped})"
+                               : ""));
         var table = new Table().Border(TableBorder.Simple).AddColumns("class", "images");
         foreach (var c in info.Classes)
             table.AddRow(Markup.Escape(c.Name), c.Images.ToString(CultureInfo.InvariantCulture));

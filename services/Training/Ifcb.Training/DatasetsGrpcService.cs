@@ -98,9 +98,10 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
             {
                 throw IfcbException.InvalidArgument(e.Message);
             }
-            var info = ToInfo(result.Manifest);
+            var info = ToInfo(result.Dataset);
             info.Uploaded = result.Uploaded;
             info.Skipped = result.AlreadyPresent;
+            info.ShardsUploaded = result.ShardsUploaded;
             return info;
         }
         finally
@@ -148,7 +149,7 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
         {
             try
             {
-                reply.Datasets.Add(ToInfo(await datasets.GetManifestAsync(name, context.CancellationToken)));
+                reply.Datasets.Add(ToInfo(await datasets.DescribeAsync(name, context.CancellationToken)));
             }
             catch (KeyNotFoundException)
             {
@@ -160,20 +161,20 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
 
     [ReadOnlyRpc]
     public override async Task<DatasetInfo> Describe(DatasetRef request, ServerCallContext context) =>
-        ToInfo(await datasets.GetManifestAsync(request.Name, context.CancellationToken));
+        ToInfo(await datasets.DescribeAsync(request.Name, context.CancellationToken));
 
     [RequiresApiKey]
     public override async Task<DatasetInfo> Delete(DatasetRef request, ServerCallContext context) =>
         ToInfo(await datasets.DeleteAsync(request.Name, context.CancellationToken));
 
-    private static DatasetInfo ToInfo(DatasetManifest manifest)
+    private static DatasetInfo ToInfo(DatasetDescription dataset)
     {
         var info = new DatasetInfo
         {
-            Name = manifest.Name, Fingerprint = manifest.Fingerprint, Images = manifest.Files.Count, Bytes = manifest.TotalBytes,
-            Generation = manifest.Generation ?? "",
+            Name = dataset.Name, Fingerprint = dataset.Fingerprint, Images = dataset.FileCount, Bytes = dataset.TotalBytes,
+            Generation = dataset.Generation ?? "", Shards = dataset.Shards,
         };
-        info.Classes.AddRange(manifest.CountPerClass.OrderBy(c => c.Key, StringComparer.Ordinal)
+        info.Classes.AddRange(dataset.CountPerClass.OrderBy(c => c.Key, StringComparer.Ordinal)
             .Select(c => new ClassCount { Name = c.Key, Images = c.Value }));
         return info;
     }

@@ -107,20 +107,22 @@ public sealed class RunJobWork(
             PublishQuietly(new ModelVersionUsed(jobId, job.ModelVersion, spec.Evaluate ? "evaluate" : "run", runs.Time.GetUtcNow()));
             using var model = checkpoint.Model;
             string source;
-            MaterializedDataset? dataset = null;
-            if (spec.BinSet is { } binSet)
-            {
-                source = Path.Combine(work, "input");
-                await binSets.DownloadAsync(binSet, source, cancellationToken);
-            }
+            using var dataset = spec.BinSet is null
+                ? await datasets.OpenForJobAsync(spec.Dataset!, cache, logger, jobId, cancellationToken)
+                : null;
+            source = Path.Combine(work, "input");
+            if (dataset is null)
+                await binSets.DownloadAsync(spec.BinSet!, source, cancellationToken);
             else
             {
-                dataset = await datasets.MaterializeAsync(spec.Dataset!, cache.Directory, cancellationToken: cancellationToken);
-                source = dataset.LocalRoot;
+                // RUN and evaluation read class-folder trees: the images come from the worker's cached shards.
+                dataset.ExtractTo(source, cancellationToken);
+                var fetch = dataset.Fetch;
+                await UpdateAsync(lease, j => j.WithCurrentAttempt(a => a with { Dataset = fetch }));
             }
             var outputs = Path.Combine(work, "output");
             if (spec.Evaluate && dataset is not null)
-                return await EvaluateAsync(lease, job, checkpoint, dataset, outputs, cancellationToken);
+                return await EvaluateAsync(lease, job, checkpoint, dataset, source, outputs, cancellationToken);
             var request = new RunRequest(source, spec.RunId)
             {
                 InputType = spec.BinSet is null ? RunInputType.Image : RunInputType.Bin,
@@ -194,14 +196,14 @@ public sealed class RunJobWork(
     /// the confusion matrix as the run's outputs, and announces ModelEvaluated so the Registry keeps the figures on the version.
     /// </summary>
     private async Task<JobCompletion<RunJobRecord>> EvaluateAsync(JobLease<RunJobRecord> lease, RunJobRecord job,
-        Ifcb.Models.Checkpoints.LoadedCheckpoint checkpoint, MaterializedDataset dataset, string outputs,
+        Ifcb.Models.Checkpoints.LoadedCheckpoint checkpoint, CachedDataset dataset, string source, string outputs,
         CancellationToken cancellationToken)
     {
         var spec = job.Request;
         var (device, engine) = InferenceEngines.Resolve(spec.Engine, spec.Device);
         var options = new Ifcb.Training.Engine.EvaluationOptions { BatchSize = spec.BatchSize, Device = device, Engine = engine };
         var clock = Stopwatch.StartNew();
-        var report = await Task.Run(() => Ifcb.Training.Engine.ModelEvaluation.Evaluate(checkpoint, dataset.LocalRoot, options,
+        var report = await Task.Run(() => Ifcb.Training.Engine.ModelEvaluation.Evaluate(checkpoint, source, options,
             new InlineProgress<(int Done, int Total)>(p => UpdateAsync(lease, j => j with
             {
                 ItemsTotal = 1,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Ifcb.Contracts;
 using Ifcb.Data.Datasets;
+using Ifcb.Data.Datasets.Shards;
 using Ifcb.Models.Weights;
 using Ifcb.Platform;
 using Ifcb.Platform.Jobs;
@@ -132,7 +133,8 @@ public sealed class TrainingJobWork(
 
     private async Task<JobCompletion<TrainingJobRecord>> TrainAsync(JobLease<TrainingJobRecord> lease, CancellationToken cancellationToken)
     {
-        var inputs = await PrepareAsync(lease, cancellationToken);
+        using var dataset = await datasets.OpenForJobAsync(lease.Job.Request.Dataset, cache, logger, lease.JobId, cancellationToken);
+        var inputs = await PrepareAsync(lease, dataset, cancellationToken);
         var observer = new JobProgressObserver(jobs, lease, bus, logger);
         var result = await new TrainingRun(inputs, jobs.Artifacts(lease.JobId), observer).RunAsync(cancellationToken);
         if (result.Cancelled)
@@ -153,15 +155,15 @@ public sealed class TrainingJobWork(
         });
     }
 
-    private async Task<TrainingInputs> PrepareAsync(JobLease<TrainingJobRecord> lease, CancellationToken cancellationToken)
+    private async Task<TrainingInputs> PrepareAsync(JobLease<TrainingJobRecord> lease, CachedDataset dataset,
+        CancellationToken cancellationToken)
     {
         var job = lease.Job;
         var spec = job.Request;
-        var materialized = await datasets.MaterializeAsync(spec.Dataset, cache.Directory, cancellationToken: cancellationToken);
-        if (job.DatasetFingerprint is { } expected && expected != materialized.Manifest.Fingerprint)
+        if (job.DatasetFingerprint is { } expected && expected != dataset.Manifest.Fingerprint)
             throw new InvalidOperationException(
                 $"Dataset '{spec.Dataset}' changed since the job was queued " +
-                $"(fingerprint {expected[..12]}… → {materialized.Manifest.Fingerprint[..12]}…); start a new job.");
+                $"(fingerprint {expected[..12]}… → {dataset.Manifest.Fingerprint[..12]}…); start a new job.");
 
         ImgNorm? norm = null;
         if (spec.WantsAutoImgNorm)
@@ -177,16 +179,17 @@ public sealed class TrainingJobWork(
             from = WarmStartSource.Read(path, spec.From ?? parentVersion, parentVersion);
         }
         var options = spec.ToOptions(norm, from);
-        var root = materialized.LocalRoot;
-        var inputs = TrainingPreparation.FromSource(options, root, weights, materialized.Manifest.Fingerprint,
-            path => $"{spec.Dataset}/{Path.GetRelativePath(root, path)}");
+        var inputs = TrainingPreparation.FromSpec(options,
+            seed => DatasetSpec.FromImagesPerClass(spec.Dataset, dataset.ImagesPerClass, options.DatasetOptions(seed)), dataset, weights,
+            dataset.Manifest.Fingerprint, key => $"{spec.Dataset}/{key}");
+        var fetch = dataset.Fetch;
         var (updated, _) = await jobs.UpdateAsync(job.JobId, j => j.State == JobState.Running && j.Worker == identity.InstanceId
-            ? j with
+            ? j.WithCurrentAttempt(a => a with { Dataset = fetch }) with
             {
                 Classes = [.. inputs.Classes],
                 ImgNorm = options.ImgNorm,
                 ParentPretrained = from?.ParentPretrained,
-                DatasetFingerprint = materialized.Manifest.Fingerprint,
+                DatasetFingerprint = dataset.Manifest.Fingerprint,
             }
             : null, cancellationToken);
         lease.Observe(updated);
@@ -272,6 +275,7 @@ internal sealed class JobProgressObserver(TrainingJobStore jobs, JobLease<Traini
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
     private readonly List<EpochRecord> _epochs = [];
+    private bool _firstBatchRecorded;
     private long _lastUpdate = Stopwatch.GetTimestamp() - (long)(Interval.TotalSeconds * Stopwatch.Frequency);
 
     public ValueTask OnStartAsync(int firstEpoch, CancellationToken cancellationToken) =>
@@ -279,10 +283,13 @@ internal sealed class JobProgressObserver(TrainingJobStore jobs, JobLease<Traini
 
     public async ValueTask OnBatchAsync(BatchProgress progress, CancellationToken cancellationToken)
     {
-        if (Stopwatch.GetElapsedTime(_lastUpdate) < Interval && progress.Batch < progress.BatchesPerEpoch)
+        var first = !_firstBatchRecorded;
+        if (!first && Stopwatch.GetElapsedTime(_lastUpdate) < Interval && progress.Batch < progress.BatchesPerEpoch)
             return;
+        _firstBatchRecorded = true;
         _lastUpdate = Stopwatch.GetTimestamp();
-        await UpdateAsync(j => j with
+        var now = jobs.Time.GetUtcNow();
+        await UpdateAsync(j => (first ? j.WithCurrentAttempt(a => a with { FirstBatchAt = now }) : j) with
         {
             Epoch = progress.Epoch,
             Batch = progress.Batch,
@@ -336,22 +343,38 @@ internal sealed class JobProgressObserver(TrainingJobStore jobs, JobLease<Traini
     }
 }
 
-/// <summary>A per-process folder for materialised datasets, deleted when the service stops.</summary>
+/// <summary>
+/// A worker's local storage under <c>Ifcb:CacheDirectory</c> (default <c>{temp}/ifcb-cache</c>): the dataset shard cache
+/// <c>shards/</c>, shared by every job of this worker (and by the workers of one machine), kept across restarts and
+/// held to <c>Ifcb:ShardCacheBytes</c> (default 20 GiB) by evicting the least recently used shards; and a per-process
+/// folder for RUN outputs and parent checkpoints, deleted when the service stops.
+/// </summary>
 public sealed class WorkerCache : IDisposable
 {
-    public WorkerCache(IConfiguration configuration, ServiceIdentity identity)
+    public const long DefaultShardCacheBytes = 20L * 1024 * 1024 * 1024;
+
+    public WorkerCache(IConfiguration configuration, ServiceIdentity identity, ILogger<WorkerCache> logger)
     {
         var root = configuration["Ifcb:CacheDirectory"] is { Length: > 0 } configured
             ? configured
             : Path.Combine(Path.GetTempPath(), "ifcb-cache");
         Directory = Path.Combine(root, identity.InstanceId);
         System.IO.Directory.CreateDirectory(Directory);
+        var limit = configuration.GetValue("Ifcb:ShardCacheBytes", DefaultShardCacheBytes);
+        if (limit <= 0)
+            throw new InvalidOperationException($"Ifcb:ShardCacheBytes is {limit}; give the shard cache's size limit in bytes (> 0).");
+        Shards = new ShardCache(Path.Combine(root, "shards"), limit, logger);
     }
 
+    /// <summary>This process's own folder (RUN work, parent checkpoints).</summary>
     public string Directory { get; }
+
+    /// <summary>The dataset shards, shared by all jobs on this worker.</summary>
+    public ShardCache Shards { get; }
 
     public void Dispose()
     {
+        Shards.Dispose();
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);

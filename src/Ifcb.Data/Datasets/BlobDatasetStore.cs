@@ -1,42 +1,51 @@
-using System.Collections.Concurrent;
 using Azure;
 using Azure.Storage.Blobs;
-using Ifcb.Data.Loading;
+using Ifcb.Data.Datasets.Shards;
 using Ifcb.Platform;
 
 namespace Ifcb.Data.Datasets;
 
 /// <summary>
-/// Datasets in a blob container, stored as generations so that no reader ever sees a half-written dataset. Under
-/// <c>datasets/{name}/</c>:
+/// Datasets in a blob container, stored as generations so that no reader ever sees a half-written dataset, each
+/// generation packed in shards. Under <c>datasets/{name}/</c>:
 /// <list type="bullet">
-/// <item><c>objects/{sha256}</c>: image content, addressed by its SHA-256 and shared by the dataset's generations, so a
-/// re-upload sends only content not stored yet (the upload's "uploaded N, unchanged M").</item>
-/// <item><c>generations/{generation}.json</c>: each generation's manifest, written once, just before it becomes current.</item>
+/// <item><c>shards/{sha256}.tar</c> and <c>shards/{sha256}.index.json</c>: the images, in canonical order, packed in tar
+/// files of about <see cref="DatasetStoreOptions.ShardBytes"/> (64 MiB) named by their SHA-256, each with an index of
+/// its members (name, offset, size, SHA-256). Shards are shared by the dataset's generations, and their boundaries
+/// depend on the images, so a re-upload sends only the shards that hold changed images (the upload's "uploaded N,
+/// unchanged M").</item>
+/// <item><c>generations/{generation}.json</c>: each generation's manifest (format 3): its shards and a summary (images
+/// per class, bytes) — no per-image listing, so it stays small at a million images. Written once, just before the
+/// generation becomes current.</item>
 /// <item><c>manifest.json</c>: the current generation's manifest, plus the generations retired within the grace period.
-/// An upload stores its objects and its generation, then replaces manifest.json with <c>If-Match</c> the ETag it read
+/// An upload stores its shards and its generation, then replaces manifest.json with <c>If-Match</c> the ETag it read
 /// when it began (<c>If-None-Match: *</c> for a new name). If another upload or a delete got there first, the upload
 /// fails with Aborted and nothing a reader can see has changed; an interrupted upload likewise leaves only unreferenced
-/// objects behind.</item>
+/// shards behind, and running it again stores only the shards it had not stored yet.</item>
 /// </list>
-/// Garbage collection (after every upload and delete, and <see cref="CollectGarbageAsync(CancellationToken)"/> for all
+/// Readers: a worker opens a dataset into its <see cref="ShardCache"/> (<see cref="OpenAsync"/>: whole shards, fetched
+/// once per worker and shared by its jobs); NormStats streams just the images of its share by ranged reads
+/// (<see cref="StreamImages"/>).
+/// <para>Garbage collection (after every upload and delete, and <see cref="CollectGarbageAsync(CancellationToken)"/> for all
 /// datasets) deletes the generations retired more than <see cref="DatasetStoreOptions.GarbageGrace"/> ago and the
-/// objects no live generation references, but never a blob modified within the grace period, and only with
-/// <c>If-Match</c> the ETag it listed. An upload renews (rewrites the metadata of) every object it reuses, and renews
-/// them all again when it ran longer than half the grace period, so a collector working from an older manifest cannot
-/// delete content the upload is about to make current. The guarantee: every image a manifest names exists while that
-/// manifest is current and for at least the grace period after it was replaced or deleted, so a job that read it keeps
-/// reading it if it finishes within the grace period; later it gets a "re-uploaded or deleted" error, never wrong bytes.
-/// <para>Delete replaces manifest.json with a tombstone first (the dataset vanishes at once); its images are collected
+/// shards no live generation references, but never a blob modified within the grace period, and only with
+/// <c>If-Match</c> the ETag it listed. An upload renews (rewrites the metadata of) every shard it reuses, and renews
+/// them all again when it ran longer than half the grace period (packing again from its files any that a collector
+/// took), so a collector working from an older manifest cannot delete content the upload is about to make current. The
+/// guarantee: every image a manifest names exists while that manifest is current and for at least the grace period after
+/// it was replaced or deleted, so a job that read it keeps reading it if it finishes within the grace period; later it
+/// gets a "re-uploaded or deleted" error, never wrong bytes.</para>
+/// <para>Delete replaces manifest.json with a tombstone first (the dataset vanishes at once); its shards are collected
 /// after the grace period like a replaced generation's, and the tombstone with them.</para>
-/// <para>Datasets stored before generations (manifest format 1, images at <c>{class}/{file}</c>) are read where they
-/// are, with the same manifest and fingerprint; nothing is converted on reading. Their next upload stores a generation,
-/// and the old image blobs are collected like a retired generation's.</para>
+/// <para>Datasets stored before shards — format 1 (images at <c>{class}/{file}</c>) and format 2 (one
+/// <c>objects/{sha256}</c> blob per image) — are still read: <see cref="StreamImages"/> reads their images one blob
+/// each, and <see cref="OpenAsync"/> converts them once, on first use, into a sharded generation with the same
+/// fingerprint; their old blobs are then collected like a retired generation's.</para>
 /// </summary>
 /// <remarks>
 /// This class checks the inputs and hands the work to parts that each do one job: <see cref="DatasetManifests"/> (the
-/// manifests), <see cref="DatasetImages"/> (the image content), <see cref="DatasetUploader"/> and
-/// <see cref="DatasetGarbageCollector"/>; <see cref="DatasetLayout"/> names the blobs.
+/// manifests), <see cref="DatasetShards"/> (the shards), <see cref="DatasetImages"/> (images of the older layouts),
+/// <see cref="DatasetUploader"/> and <see cref="DatasetGarbageCollector"/>; <see cref="DatasetLayout"/> names the blobs.
 /// </remarks>
 public sealed class BlobDatasetStore
 {
@@ -49,6 +58,7 @@ public sealed class BlobDatasetStore
     private readonly DatasetStoreOptions _options;
     private readonly DatasetManifests _manifests;
     private readonly DatasetImages _images;
+    private readonly DatasetShards _shards;
     private readonly DatasetGarbageCollector _collector;
     private readonly DatasetUploader _uploader;
 
@@ -60,10 +70,13 @@ public sealed class BlobDatasetStore
         if (_options.GarbageGrace <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(options),
                 "The garbage grace period must be positive: it is what keeps a replaced generation readable.");
+        if (_options.ShardBytes <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), "The shard size must be positive.");
         _manifests = new DatasetManifests(container);
         _images = new DatasetImages(container, _options);
+        _shards = new DatasetShards(container);
         _collector = new DatasetGarbageCollector(container, _options, _manifests);
-        _uploader = new DatasetUploader(_options, _manifests, _images, _collector);
+        _uploader = new DatasetUploader(_options, _manifests, _shards, _collector);
     }
 
     public DatasetStoreOptions Options => _options;
@@ -75,10 +88,7 @@ public sealed class BlobDatasetStore
 
     public static string GenerationBlobName(string dataset, string generation) => DatasetLayout.GenerationBlobName(dataset, generation);
 
-    /// <summary>
-    /// An image's path in the store, <c>datasets/{name}/{class}/{file}</c>: the key <see cref="LoadIntoMemoryAsync"/>
-    /// gives it, and the blob that holds it in a dataset stored before generations.
-    /// </summary>
+    /// <summary>An image's blob in a dataset stored before generations, <c>datasets/{name}/{class}/{file}</c>.</summary>
     public static string ImagePath(string dataset, string className, string fileName) =>
         DatasetLayout.ImagePath(dataset, className, fileName);
 
@@ -95,8 +105,9 @@ public sealed class BlobDatasetStore
 
     /// <summary>
     /// Uploads a local folder of class subfolders (image files as in <see cref="ImageFileTypes"/>) as a new generation
-    /// of dataset <paramref name="name"/>, sending only content not stored yet, and makes it current if the dataset is
-    /// still as <paramref name="basedOn"/> found it (default: as it was when this call began).
+    /// of dataset <paramref name="name"/>, packed in shards, sending only the shards not stored yet, and makes it current
+    /// if the dataset is still as <paramref name="basedOn"/> found it (default: as it was when this call began).
+    /// <paramref name="filesDone"/> counts the files whose shard is stored.
     /// </summary>
     /// <exception cref="ArgumentException">Invalid dataset, class or file name (message says which and why).</exception>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
@@ -124,16 +135,48 @@ public sealed class BlobDatasetStore
         return await _uploader.UploadAsync(name, local, head, parallelism, filesDone, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Reads a dataset's current manifest.</summary>
+    /// <summary>
+    /// Reads a dataset's current manifest with its listing: for a sharded dataset, from its shards' indexes (checked
+    /// against the manifest's fingerprint), each file naming its shard and offset. Holds every file in memory (about
+    /// 200 bytes each); for counts, use <see cref="DescribeAsync"/>.
+    /// </summary>
     /// <exception cref="KeyNotFoundException">No dataset of that name in this container.</exception>
-    public async Task<DatasetManifest> GetManifestAsync(string name, CancellationToken cancellationToken = default) =>
-        (await _manifests.ReadCurrentAsync(name, cancellationToken).ConfigureAwait(false)).ToManifest();
-
-    /// <exception cref="KeyNotFoundException">No dataset of that name.</exception>
-    public async Task<DatasetDescription> DescribeAsync(string name, CancellationToken cancellationToken = default)
+    /// <exception cref="InvalidDataException">The stored listing does not match the manifest.</exception>
+    public async Task<DatasetManifest> GetManifestAsync(string name, CancellationToken cancellationToken = default)
     {
-        var m = await GetManifestAsync(name, cancellationToken).ConfigureAwait(false);
-        return new DatasetDescription(m.Name, m.Fingerprint, m.CountPerClass, m.Files.Count, m.TotalBytes);
+        var stored = await _manifests.ReadCurrentAsync(name, cancellationToken).ConfigureAwait(false);
+        return stored.IsSharded ? await ReadListingAsync(stored, cancellationToken).ConfigureAwait(false) : stored.ToManifest();
+    }
+
+    /// <summary>A dataset's counts and identity, from its manifest's summary: one small read at any size.</summary>
+    /// <exception cref="KeyNotFoundException">No dataset of that name.</exception>
+    public async Task<DatasetDescription> DescribeAsync(string name, CancellationToken cancellationToken = default) =>
+        (await _manifests.ReadCurrentAsync(name, cancellationToken).ConfigureAwait(false)).Describe();
+
+    private async Task<DatasetManifest> ReadListingAsync(StoredManifest stored, CancellationToken cancellationToken)
+    {
+        var shards = stored.Shards!;
+        var indexes = new ShardIndex[shards.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, shards.Count), DatasetImages.Parallelism(8, cancellationToken), async (i, token) =>
+            indexes[i] = await _shards.ReadIndexAsync(stored.Name, shards[i], _options.GraceText, token).ConfigureAwait(false))
+            .ConfigureAwait(false);
+        var files = new List<DatasetFile>(indexes.Sum(x => x.Members.Count));
+        using var fingerprint = new DatasetFingerprint();
+        foreach (var index in indexes)
+        {
+            foreach (var member in index.Members)
+            {
+                var file = member.ToDatasetFile(index.Shard);
+                fingerprint.Add(file);
+                files.Add(file);
+            }
+        }
+        var computed = fingerprint.Complete();
+        if (computed != stored.Fingerprint)
+            throw new InvalidDataException($"Dataset {stored.Name}: its shards' indexes give fingerprint {computed}, the manifest " +
+                $"{stored.Fingerprint}; the stored dataset was altered. Re-upload it.");
+        var classes = files.Select(f => f.Class).Distinct(StringComparer.Ordinal).ToList();
+        return new DatasetManifest(stored.Name, classes, files, stored.Fingerprint) { Generation = stored.Generation };
     }
 
     /// <summary>
@@ -147,10 +190,10 @@ public sealed class BlobDatasetStore
     /// Deletes a dataset: a tombstone replaces its manifest first (so it vanishes at once and a concurrent upload based
     /// on it fails); its images are collected after the grace period, so jobs reading it finish.
     /// </summary>
-    /// <returns>The manifest of the deleted dataset.</returns>
+    /// <returns>What the deleted dataset was.</returns>
     /// <exception cref="KeyNotFoundException">No dataset of that name.</exception>
     /// <exception cref="IfcbException">Aborted: uploads kept replacing the dataset while it was being deleted.</exception>
-    public async Task<DatasetManifest> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    public async Task<DatasetDescription> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         for (var attempt = 1; attempt <= MaxDeleteAttempts; attempt++)
         {
@@ -167,7 +210,7 @@ public sealed class BlobDatasetStore
                 continue; // an upload replaced it meanwhile: delete what is current now
             }
             await _collector.CollectAfterCommitAsync(name, cancellationToken).ConfigureAwait(false);
-            return stored.ToManifest();
+            return stored.Describe();
         }
         throw new IfcbException(ErrorKind.Aborted,
             $"Dataset {name} was replaced by other uploads {MaxDeleteAttempts} times while deleting it; delete it again.");
@@ -190,62 +233,93 @@ public sealed class BlobDatasetStore
         _collector.CollectAsync(name, cancellationToken);
 
     /// <summary>
-    /// Downloads a dataset into <c>{cacheRoot}/{fingerprint}/{class}/{file}</c>. Content-addressed by fingerprint, so a
-    /// cached copy is reused as long as its files still have the manifest's hashes; each download is verified.
+    /// Makes every shard of a dataset local in <paramref name="cache"/> (downloading, <paramref name="parallelism"/> at a
+    /// time, only those the cache lacks; a shard another job on this worker is fetching is waited for, not fetched again)
+    /// and pins them until the result is disposed. A dataset stored before shards is converted first, once (see the
+    /// class remarks; needs write access).
     /// </summary>
-    /// <exception cref="KeyNotFoundException">No dataset of that name, or an image collected meanwhile (see the class remarks).</exception>
-    /// <exception cref="InvalidDataException">A downloaded blob does not match the manifest's hash.</exception>
-    public async Task<MaterializedDataset> MaterializeAsync(string name, string cacheRoot, int parallelism = 8,
+    /// <exception cref="KeyNotFoundException">No dataset of that name, or a shard collected meanwhile (see the class remarks).</exception>
+    /// <exception cref="InvalidDataException">A shard or index does not match the manifest.</exception>
+    public async Task<CachedDataset> OpenAsync(string name, ShardCache cache, int parallelism = 4, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        var (stored, etag) = await _manifests.ReadAsync(name, cancellationToken).ConfigureAwait(false);
+        int? convertedFrom = null;
+        if (stored is { Deleted: false, IsSharded: false })
+        {
+            convertedFrom = stored.FormatVersion;
+            stored = await ConvertAsync(stored, etag, cancellationToken).ConfigureAwait(false);
+        }
+        if (stored is not { Deleted: false })
+            throw new KeyNotFoundException($"Dataset \"{name}\" does not exist in container \"{_container.Name}\"; upload it first or check the name.");
+        var manifest = await ReadListingAsync(stored, cancellationToken).ConfigureAwait(false);
+        var shards = stored.Shards!;
+        var leases = new ShardLease?[shards.Count];
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, shards.Count), DatasetImages.Parallelism(parallelism, cancellationToken),
+                async (i, token) => leases[i] = await cache.AcquireAsync(shards[i].Sha256, shards[i].Bytes,
+                    (target, t) => _shards.DownloadAsync(name, shards[i].Sha256, target, _options.GraceText, t), token).ConfigureAwait(false))
+                .ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (var lease in leases)
+                lease?.Dispose();
+            throw;
+        }
+        return new CachedDataset(manifest, leases!, DateTimeOffset.UtcNow, convertedFrom);
+    }
+
+    /// <summary>
+    /// Starts reading <paramref name="files"/> (from a listing read earlier, e.g. a NormStats job's image list) and
+    /// returns at once: each image can be decoded as soon as its bytes are in, while the rest download. Images of a
+    /// sharded dataset come by ranged reads, one per run of neighbouring images in a shard; images of the older layouts
+    /// one blob each. Every image is checked against its SHA-256. Works for a generation while it is current and for the
+    /// grace period after it was replaced.
+    /// </summary>
+    /// <remarks>Errors (an image gone after the grace period, altered bytes) fault <see cref="StreamedImages.Completion"/>
+    /// and every image not read yet.</remarks>
+    public StreamedImages StreamImages(string dataset, IReadOnlyList<DatasetFile> files, int parallelism = 4,
         CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(cacheRoot);
-        var manifest = await GetManifestAsync(name, cancellationToken).ConfigureAwait(false);
-        var root = Path.Combine(Path.GetFullPath(cacheRoot), manifest.Fingerprint);
-        var downloaded = 0;
-        var reused = 0;
-        await Parallel.ForEachAsync(manifest.Files, DatasetImages.Parallelism(parallelism, cancellationToken),
-            async (file, token) =>
+        ArgumentNullException.ThrowIfNull(files);
+        var streamed = new StreamedImages(dataset, files.Select(f => f.Key));
+        var reads = StreamedImages.Plan(files, MaxRangeGap);
+        streamed.Requests = reads.Count;
+        streamed.Completion = Task.Run(async () =>
+        {
+            try
             {
-                var target = Path.Combine(root, file.Class, file.File);
-                if (File.Exists(target) && new FileInfo(target).Length == file.Size &&
-                    DatasetImages.Sha256(await File.ReadAllBytesAsync(target, token).ConfigureAwait(false)) == file.Sha256)
+                await Parallel.ForEachAsync(reads, DatasetImages.Parallelism(parallelism, cancellationToken), async (read, token) =>
                 {
-                    Interlocked.Increment(ref reused);
-                    return;
-                }
-                var bytes = await DownloadVerifiedAsync(manifest, file, token).ConfigureAwait(false);
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                var temp = target + "." + Guid.NewGuid().ToString("N") + ".part";
-                await File.WriteAllBytesAsync(temp, bytes, token).ConfigureAwait(false);
-                File.Move(temp, target, overwrite: true);
-                Interlocked.Increment(ref downloaded);
-            }).ConfigureAwait(false);
-        return new MaterializedDataset(manifest, root, downloaded, reused);
+                    if (read.Shard is null)
+                    {
+                        var file = read.Members[0];
+                        streamed.Deliver(file.Key, await _images.DownloadVerifiedAsync(dataset, file.Class, file.File, file.Sha256,
+                            legacyFirst: false, token).ConfigureAwait(false));
+                        return;
+                    }
+                    await using var range = await _shards.OpenRangeAsync(dataset, read.Shard, read.Offset, read.Length, _options.GraceText,
+                        token).ConfigureAwait(false);
+                    await streamed.DeliverRangeAsync(range, read, token).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                streamed.FailRemaining(e);
+                throw;
+            }
+        }, CancellationToken.None);
+        return streamed;
     }
 
-    /// <summary>
-    /// Reads a whole dataset into memory. Image paths are <see cref="ImagePath"/>s; pass the source to a
-    /// <see cref="BatchLoader"/> and the per-class lists to <see cref="DatasetSpec.FromImagesPerClass"/>.
-    /// </summary>
-    /// <exception cref="KeyNotFoundException">No dataset of that name.</exception>
-    public async Task<(IReadOnlyDictionary<string, IReadOnlyList<string>> ImagesPerClass, InMemoryImageSource Source,
-        DatasetManifest Manifest)> LoadIntoMemoryAsync(string name, int parallelism = 8, CancellationToken cancellationToken = default)
-    {
-        var manifest = await GetManifestAsync(name, cancellationToken).ConfigureAwait(false);
-        var contents = new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
-        await Parallel.ForEachAsync(manifest.Files, DatasetImages.Parallelism(parallelism, cancellationToken),
-            async (file, token) =>
-                contents[ImagePath(name, file.Class, file.File)] = await DownloadVerifiedAsync(manifest, file, token).ConfigureAwait(false))
-            .ConfigureAwait(false);
-        var perClass = manifest.Files.GroupBy(f => f.Class, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(f => ImagePath(name, f.Class, f.File)).ToList(),
-                StringComparer.Ordinal);
-        return (perClass, new InMemoryImageSource(contents), manifest);
-    }
+    /// <summary>Neighbouring images of a shard at most this far apart (other images between them) are read in one request.</summary>
+    private const long MaxRangeGap = 1024 * 1024;
 
     /// <summary>
-    /// Downloads one image of a manifest read earlier (e.g. a NormStats job's image list) and checks its SHA-256. Works
-    /// for both layouts, while the image's generation is current and for the grace period after it was replaced.
+    /// Downloads one image of a manifest read earlier and checks its SHA-256: from its object (format 2) or its blob
+    /// (format 1). Works while the image's generation is current and for the grace period after it was replaced.
     /// </summary>
     /// <exception cref="KeyNotFoundException">
     /// The image is gone: its dataset was re-uploaded or deleted longer than the grace period ago.
@@ -255,6 +329,38 @@ public sealed class BlobDatasetStore
         CancellationToken cancellationToken = default) =>
         _images.DownloadVerifiedAsync(dataset, className, fileName, sha256, legacyFirst: false, cancellationToken);
 
-    private Task<byte[]> DownloadVerifiedAsync(DatasetManifest manifest, DatasetFile file, CancellationToken token) =>
-        _images.DownloadVerifiedAsync(manifest.Name, file.Class, file.File, file.Sha256, legacyFirst: manifest.Generation is null, token);
+    /// <summary>
+    /// Stores a dataset of format 1 or 2 as a sharded generation with the same content and fingerprint (its images
+    /// downloaded once into a temporary folder, then uploaded as shards); if another upload got there first, that one
+    /// stands. Returns the manifest now current.
+    /// </summary>
+    private async Task<StoredManifest?> ConvertAsync(StoredManifest stored, ETag? etag, CancellationToken cancellationToken)
+    {
+        var manifest = stored.ToManifest();
+        var folder = Directory.CreateTempSubdirectory("ifcb-convert-");
+        try
+        {
+            var files = new List<(string Class, string File, string Path)>(manifest.Files.Count);
+            foreach (var file in manifest.Files)
+                files.Add((file.Class, file.File, Path.Combine(folder.FullName, file.Class, file.File)));
+            foreach (var className in manifest.Classes)
+                Directory.CreateDirectory(Path.Combine(folder.FullName, className));
+            await Parallel.ForEachAsync(manifest.Files.Zip(files), DatasetImages.Parallelism(8, cancellationToken), async (pair, token) =>
+                await File.WriteAllBytesAsync(pair.Second.Path, await _images.DownloadVerifiedAsync(manifest.Name, pair.First.Class,
+                    pair.First.File, pair.First.Sha256, legacyFirst: manifest.Generation is null, token).ConfigureAwait(false), token)
+                    .ConfigureAwait(false)).ConfigureAwait(false);
+            // Every image was checked against its hash, so the sharded listing, hence the fingerprint, is the same.
+            await _uploader.UploadAsync(manifest.Name, files, new DatasetHead(manifest.Name, etag, stored), 8, null, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (IfcbException e) when (e.Kind == ErrorKind.Aborted)
+        {
+            // another upload (or a delete) replaced it meanwhile: read what is current now
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+        return (await _manifests.ReadAsync(manifest.Name, cancellationToken).ConfigureAwait(false)).Stored;
+    }
 }

@@ -46,8 +46,8 @@ internal sealed class DatasetGarbageCollector(BlobContainerClient container, Dat
 
     /// <summary>
     /// Deletes the blobs of <paramref name="name"/> that no live generation needs (the current one, and those retired
-    /// within the grace period) and that were not modified within the grace period: objects, generation manifests, the
-    /// image blobs of the layout before generations, and finally a tombstone with nothing left to protect.
+    /// within the grace period) and that were not modified within the grace period: shards and their indexes, objects,
+    /// generation manifests, the image blobs of the layout before generations, and finally a tombstone with nothing left to protect.
     /// </summary>
     /// <returns>The number of blobs deleted.</returns>
     public async Task<int> CollectAsync(string name, CancellationToken cancellationToken)
@@ -61,7 +61,7 @@ internal sealed class DatasetGarbageCollector(BlobContainerClient container, Dat
             if (stored.CurrentGeneration is { } current)
             {
                 live.Add(current);
-                referenced.UnionWith(stored.Files.Select(f => f.Sha256));
+                Reference(stored, referenced);
             }
             foreach (var retired in stored.Retired.Where(r => r.RetiredAt > cutoff))
             {
@@ -71,7 +71,7 @@ internal sealed class DatasetGarbageCollector(BlobContainerClient container, Dat
                 var generation = await manifests.ReadGenerationAsync(name, retired.Generation, cancellationToken).ConfigureAwait(false);
                 if (generation is null)
                     return 0; // cannot tell what that generation still needs: keep everything
-                referenced.UnionWith(generation.Files.Select(f => f.Sha256));
+                Reference(generation, referenced);
             }
         }
 
@@ -84,6 +84,7 @@ internal sealed class DatasetGarbageCollector(BlobContainerClient container, Dat
             if (relative == DatasetLayout.ManifestFileName)
                 continue;
             var garbage = DatasetLayout.IsObject(relative, out var sha256) ? !referenced.Contains(sha256)
+                : DatasetLayout.IsShard(relative, out var shard) ? !referenced.Contains(shard)
                 : DatasetLayout.IsGeneration(relative, out var generation) ? !live.Contains(generation)
                 : !live.Contains(StoredManifest.LegacyGeneration); // an image blob of the layout before generations
             if (garbage && blob.Properties.LastModified < cutoff
@@ -96,6 +97,16 @@ internal sealed class DatasetGarbageCollector(BlobContainerClient container, Dat
             && await TryDeleteAsync(DatasetLayout.ManifestBlobName(name), etag, cancellationToken).ConfigureAwait(false))
             deleted++;
         return deleted;
+    }
+
+    // What a generation needs: its shards (format 3) or its objects (format 2). Hashes of either kind share one set: an
+    // object is an image's hash, a shard a tar's, and the two never collide.
+    private static void Reference(StoredManifest generation, HashSet<string> referenced)
+    {
+        if (generation.IsSharded)
+            referenced.UnionWith(generation.Shards!.Select(s => s.Sha256));
+        else
+            referenced.UnionWith(generation.Files.Select(f => f.Sha256));
     }
 
     /// <summary>

@@ -20,6 +20,9 @@ internal static partial class DatasetLayout
     private const string ObjectsFolder = "objects/";
     private const string GenerationsFolder = "generations/";
     private const string GenerationSuffix = ".json";
+    private const string ShardsFolder = "shards/";
+    private const string ShardSuffix = ".tar";
+    private const string ShardIndexSuffix = ".index.json";
 
     public static string Root(string dataset) => $"{Prefix}{ResourceName.ValidateDatasetName(dataset)}/";
 
@@ -34,6 +37,30 @@ internal static partial class DatasetLayout
         GenerationPattern().IsMatch(generation)
             ? $"{Root(dataset)}{GenerationsFolder}{generation}{GenerationSuffix}"
             : throw new ArgumentException($"'{generation}' is not a dataset generation id.", nameof(generation));
+
+    /// <summary>A shard: a tar of images, named by its SHA-256.</summary>
+    public static string ShardBlobName(string dataset, string sha256) => $"{Root(dataset)}{ShardsFolder}{CheckSha256(sha256)}{ShardSuffix}";
+
+    /// <summary>A shard's index (<see cref="Shards.ShardIndex"/>), beside it.</summary>
+    public static string ShardIndexBlobName(string dataset, string sha256) =>
+        $"{Root(dataset)}{ShardsFolder}{CheckSha256(sha256)}{ShardIndexSuffix}";
+
+    /// <summary>The shard a shard or shard-index blob named relative to its dataset's <see cref="Root"/> belongs to.</summary>
+    public static bool IsShard(string relativeName, [NotNullWhen(true)] out string? sha256)
+    {
+        sha256 = null;
+        if (!relativeName.StartsWith(ShardsFolder, StringComparison.Ordinal))
+            return false;
+        var name = relativeName[ShardsFolder.Length..];
+        var hash = name.EndsWith(ShardIndexSuffix, StringComparison.Ordinal) ? name[..^ShardIndexSuffix.Length]
+            : name.EndsWith(ShardSuffix, StringComparison.Ordinal) ? name[..^ShardSuffix.Length] : null;
+        sha256 = hash is not null && Sha256Pattern().IsMatch(hash) ? hash : null;
+        return sha256 is not null;
+    }
+
+    private static string CheckSha256(string sha256) =>
+        Sha256Pattern().IsMatch(sha256) ? sha256 : throw new ArgumentException($"'{sha256}' is not a SHA-256 (64 lowercase hex digits).",
+            nameof(sha256));
 
     public static string ImagePath(string dataset, string className, string fileName) =>
         $"{Root(dataset)}{ResourceName.ValidateClassName(className)}/{ResourceName.ValidateFileName(fileName)}";

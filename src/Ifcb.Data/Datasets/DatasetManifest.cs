@@ -1,10 +1,55 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Serialization;
 
 namespace Ifcb.Data.Datasets;
 
 /// <summary>One image of a stored dataset: class folder, file name, size in bytes and lowercase hex SHA-256 of its content.</summary>
-public sealed record DatasetFile(string Class, string File, long Size, string Sha256);
+public sealed record DatasetFile(string Class, string File, long Size, string Sha256)
+{
+    /// <summary>The shard that holds it (its SHA-256) in a sharded dataset; null in the layouts before shards.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Shard { get; init; }
+
+    /// <summary>Where its bytes start in <see cref="Shard"/>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Offset { get; init; }
+
+    [JsonIgnore]
+    public string Key => $"{Class}/{File}";
+}
+
+/// <summary>
+/// Computes a fingerprint (see <see cref="DatasetManifest"/>) from files given in canonical order, one at a time, so
+/// that a listing of any size is fingerprinted without being held in memory.
+/// </summary>
+public sealed class DatasetFingerprint : IDisposable
+{
+    private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private string? _lastClass;
+    private string? _lastFile;
+
+    /// <exception cref="InvalidDataException">Out of canonical order, or the same file twice.</exception>
+    public void Add(DatasetFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (_lastClass is not null)
+        {
+            var order = string.CompareOrdinal(_lastClass, file.Class) is var c and not 0 ? c : string.CompareOrdinal(_lastFile, file.File);
+            if (order >= 0)
+                throw new InvalidDataException(order == 0
+                    ? $"{file.Key} occurs twice in the dataset's listing."
+                    : $"{file.Key} comes after {_lastClass}/{_lastFile} in the dataset's listing, which must be in canonical order.");
+        }
+        _lastClass = file.Class;
+        _lastFile = file.File;
+        _sha.AppendData(Encoding.UTF8.GetBytes($"{file.Class}/{file.File} {file.Size} {file.Sha256}\n"));
+    }
+
+    public string Complete() => Convert.ToHexStringLower(_sha.GetHashAndReset());
+
+    public void Dispose() => _sha.Dispose();
+}
 
 /// <summary>
 /// What a stored dataset contains. <see cref="Fingerprint"/> is the SHA-256 of the canonical listing (files ordered
@@ -30,10 +75,10 @@ public sealed record DatasetManifest(string Name, IReadOnlyList<string> Classes,
 
     public static string ComputeFingerprint(IEnumerable<DatasetFile> files)
     {
-        var canonical = new StringBuilder();
+        using var fingerprint = new DatasetFingerprint();
         foreach (var f in files.OrderBy(f => f.Class, StringComparer.Ordinal).ThenBy(f => f.File, StringComparer.Ordinal))
-            canonical.Append(f.Class).Append('/').Append(f.File).Append(' ').Append(f.Size).Append(' ').Append(f.Sha256).Append('\n');
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical.ToString())));
+            fingerprint.Add(f);
+        return fingerprint.Complete();
     }
 
     public IReadOnlyDictionary<string, int> CountPerClass =>
@@ -42,16 +87,33 @@ public sealed record DatasetManifest(string Name, IReadOnlyList<string> Classes,
     public long TotalBytes => Files.Sum(f => f.Size);
 }
 
-/// <summary>Per-class counts and identity of a stored dataset.</summary>
+/// <summary>
+/// Per-class counts and identity of a stored dataset, without its listing: what <c>dataset describe</c> shows, read
+/// from the manifest's summary.
+/// </summary>
 public sealed record DatasetDescription(
-    string Name, string Fingerprint, IReadOnlyDictionary<string, int> CountPerClass, int FileCount, long TotalBytes);
+    string Name, string Fingerprint, IReadOnlyDictionary<string, int> CountPerClass, int FileCount, long TotalBytes)
+{
+    /// <summary>The generation described; null for a dataset stored before generations.</summary>
+    public string? Generation { get; init; }
+
+    /// <summary>Shards it is stored in; 0 for a layout before shards.</summary>
+    public int Shards { get; init; }
+
+    public static DatasetDescription Of(DatasetManifest manifest) =>
+        new(manifest.Name, manifest.Fingerprint, manifest.CountPerClass, manifest.Files.Count, manifest.TotalBytes)
+        {
+            Generation = manifest.Generation,
+        };
+}
 
 /// <summary>
-/// Result of an upload: the manifest made current (its <see cref="DatasetManifest.Generation"/> is the new generation);
-/// how many files had content not yet stored for this dataset (sent), or already stored (not sent again); and how many
-/// files of the previous generation are not in this one (their images are removed after the grace period).
+/// Result of an upload: the dataset made current (its <see cref="DatasetDescription.Generation"/> is the new
+/// generation); how many files went into shards not stored yet (sent), or into shards the dataset already stored (not
+/// sent again); and the shards of each kind.
 /// </summary>
-public sealed record DatasetUploadResult(DatasetManifest Manifest, int Uploaded, int AlreadyPresent, int RemovedStale);
-
-/// <summary>A dataset downloaded to a local folder of class subfolders (use with <see cref="DatasetSpec.FromFolder"/>).</summary>
-public sealed record MaterializedDataset(DatasetManifest Manifest, string LocalRoot, int Downloaded, int ReusedFromCache);
+public sealed record DatasetUploadResult(DatasetDescription Dataset, int Uploaded, int AlreadyPresent)
+{
+    public int ShardsUploaded { get; init; }
+    public int ShardsPresent { get; init; }
+}

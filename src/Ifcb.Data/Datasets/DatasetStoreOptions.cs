@@ -13,6 +13,14 @@ public sealed record DatasetStoreOptions
     /// </summary>
     public TimeSpan GarbageGrace { get; init; } = DefaultGarbageGrace;
 
+    public const long DefaultShardBytes = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// The size a shard reaches before it may end (it ends by 2× this): large enough that storage moves whole shards at
+    /// full speed, small enough that a re-upload resends little around a changed image. Tests use a few kilobytes.
+    /// </summary>
+    public long ShardBytes { get; init; } = DefaultShardBytes;
+
     /// <summary>The grace period as error messages state it ("60 min", "2 s").</summary>
     internal string GraceText => GarbageGrace >= TimeSpan.FromMinutes(1)
         ? string.Create(CultureInfo.InvariantCulture, $"{GarbageGrace.TotalMinutes:0.#} min")

@@ -224,6 +224,15 @@ public abstract record JobRecord<TSelf> where TSelf : JobRecord<TSelf>
         return (TSelf)(ended with { State = state, Error = reason, EndedAt = now, LeaseExpiresAt = null });
     }
 
+    /// <summary>The record with its running attempt changed (unchanged when no attempt is running).</summary>
+    public TSelf WithCurrentAttempt(Func<JobAttempt, JobAttempt> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (AttemptHistory.Count == 0 || AttemptHistory[^1].Outcome is not null)
+            return (TSelf)this;
+        return (TSelf)(this with { AttemptHistory = [.. AttemptHistory.Take(AttemptHistory.Count - 1), change(AttemptHistory[^1])] });
+    }
+
     private JobRecord<TSelf> EndAttempt(AttemptOutcome outcome, DateTimeOffset now)
     {
         if (AttemptHistory.Count == 0 || AttemptHistory[^1].Outcome is not null)

@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using Ifcb.Data.Datasets;
-using Ifcb.Data.Loading;
 using Ifcb.Platform;
 using Ifcb.Platform.Jobs;
 
@@ -98,7 +96,7 @@ public sealed class NormStatsJobCoordinator
         var spec = DatasetSpec.FromImagesPerClass(dataset, perClass, datasetOptions);
         if (spec.Images.Count == 0)
             throw new NoImagesAfterFiltersException(DescribeEmpty(dataset, manifest, spec, datasetOptions));
-        var images = spec.Images.Select(i => byPath[i.Path]).Select(f => new JobImage(f.Class, f.File, f.Sha256)).ToList();
+        var images = spec.Images.Select(i => JobImage.Of(byPath[i.Path])).ToList();
 
         var shardSize = options.EffectiveShardSize;
         var shardCount = (images.Count + shardSize - 1) / shardSize;
@@ -317,42 +315,49 @@ public sealed class NormStatsJobCoordinator
             cancellationToken);
     }
 
+    /// <summary>
+    /// Computes one shard's partials while its images stream in (<see cref="BlobDatasetStore.StreamImages"/>): decoding
+    /// starts with the first image to arrive. A storage error fails the shard, never counts as a corrupt image.
+    /// </summary>
     private async Task<IReadOnlyList<NormStatsPartial>> ComputeShardAsync(NormStatsJobRecord job, ShardStatus shard,
         CancellationToken cancellationToken)
     {
         var all = await _jobs.GetImagesAsync(job.JobId, cancellationToken);
         var slice = all.Skip(shard.Start).Take(shard.Count).ToList();
-        var encoded = new ConcurrentDictionary<string, byte[]>(StringComparer.Ordinal);
         var store = await _datasets.OpenAsync(job.Dataset, cancellationToken);
-        await Parallel.ForEachAsync(slice,
-            new ParallelOptions { MaxDegreeOfParallelism = DownloadParallelism, CancellationToken = cancellationToken },
-            async (image, token) => encoded[image.DatasetPath] = await DownloadVerifiedAsync(store, job.Dataset, image, token));
+        var streamed = store.StreamImages(job.Dataset, [.. slice.Select(i => i.ToDatasetFile())], DownloadParallelism, cancellationToken);
         var images = slice.Select(i => new LabelledImage(i.DatasetPath, 0)).ToList();
-        var calculator = new NormStatsCalculator(job.Options.Resize, new InMemoryImageSource(encoded), _workers);
-        return job.Options.Estimator == NormStatsEstimator.Neuston
-            ? calculator.ComputeBatches(images, 0, images.Count, NormStatsCalculator.NeustonBatchSize, null, cancellationToken)
-            : [calculator.ComputePartial(images, 0, images.Count, null, cancellationToken)];
-    }
-
-    private static async Task<byte[]> DownloadVerifiedAsync(BlobDatasetStore store, string dataset, JobImage image,
-        CancellationToken cancellationToken)
-    {
+        var calculator = new NormStatsCalculator(job.Options.Resize, streamed, _workers);
         try
         {
-            return await store.DownloadImageAsync(dataset, image.Class, image.File, image.Sha256, cancellationToken);
+            var partials = await Task.Run(() => job.Options.Estimator == NormStatsEstimator.Neuston
+                ? calculator.ComputeBatches(images, 0, images.Count, NormStatsCalculator.NeustonBatchSize, null, cancellationToken)
+                : [calculator.ComputePartial(images, 0, images.Count, null, cancellationToken)], cancellationToken);
+            await streamed.Completion;
+            return partials;
         }
-        catch (KeyNotFoundException e)
+        catch (Exception)
         {
-            throw new InvalidOperationException(
-                $"Dataset '{dataset}' lost {image.DatasetPath} after the job was started (deleted or re-uploaded); " +
-                "start the computation again.", e);
+            var fault = await FaultOfAsync(streamed);
+            if (fault is null)
+                throw;
+            throw fault switch
+            {
+                KeyNotFoundException e => new InvalidOperationException(
+                    $"Dataset '{job.Dataset}' lost images after the job was started (deleted or re-uploaded): {e.Message} " +
+                    "Start the computation again.", e),
+                InvalidDataException e => new InvalidOperationException(
+                    $"Dataset '{job.Dataset}' changed after the job was started: {e.Message} Start the computation again.", e),
+                _ => fault,
+            };
         }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidOperationException(
-                $"Dataset '{dataset}' changed after the job was started ({image.DatasetPath} has new content); " +
-                "start the computation again.", e);
-        }
+    }
+
+    // The download error behind a failed computation; null when the downloads did not fail.
+    private static async Task<Exception?> FaultOfAsync(StreamedImages streamed)
+    {
+        await streamed.Completion.ContinueWith(_ => { }, TaskScheduler.Default);
+        return streamed.Completion.IsFaulted ? streamed.Completion.Exception!.InnerException : null;
     }
 
     private static List<ShardStatus> Replace(List<ShardStatus> shards, int index, Func<ShardStatus, ShardStatus> change) =>

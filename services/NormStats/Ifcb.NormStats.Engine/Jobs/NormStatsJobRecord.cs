@@ -1,15 +1,34 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
+using Ifcb.Data.Datasets;
 using Ifcb.Platform.Jobs;
 
 namespace Ifcb.NormStats.Engine.Jobs;
 
 public enum ShardState { Pending, Running, Done }
 
-/// <summary>One image of a job, in the job's (neuston) order: class folder, file name, SHA-256 from the dataset manifest.</summary>
+/// <summary>
+/// One image of a job, in the job's (neuston) order: class folder, file name, SHA-256 from the dataset manifest, and for
+/// a sharded dataset where it lies (shard, offset, size) so a worker reads it by range.
+/// </summary>
 public sealed record JobImage(string Class, string File, string Sha256)
 {
     /// <summary>How the image is named in results and failure lists: <c>class/file</c> within the dataset.</summary>
     public string DatasetPath => $"{Class}/{File}";
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Shard { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Offset { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Size { get; init; }
+
+    public static JobImage Of(DatasetFile file) =>
+        new(file.Class, file.File, file.Sha256) { Shard = file.Shard, Offset = file.Offset, Size = file.Shard is null ? null : file.Size };
+
+    public DatasetFile ToDatasetFile() => new(Class, File, Size ?? 0, Sha256) { Shard = Shard, Offset = Offset };
 }
 
 /// <summary>A shard: images [Start, Start+Count) of the job's image list, and who worked on it.</summary>
