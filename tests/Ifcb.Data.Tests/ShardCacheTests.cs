@@ -411,6 +411,22 @@ public sealed class ShardCacheTests : IDisposable
         Assert.Equal(2, cache.Counters.Shards);
     }
 
+    [Fact]
+    public async Task Disposing_the_cache_cancels_its_downloads_and_refuses_new_acquires()
+    {
+        var shard = new Shard(42);
+        var cache = new ShardCache(_root, 10 * ShardSize);
+        var waiter = cache.AcquireAsync(shard.Sha256, shard.Size, (_, token) => Task.Delay(Timeout.Infinite, token),
+            CancellationToken.None);
+
+        cache.Dispose();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiter).WaitAsync(TimeSpan.FromSeconds(30));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() =>
+            cache.AcquireAsync(shard.Sha256, shard.Size, shard.Download, CancellationToken.None));
+        Assert.Empty(Directory.GetFiles(_root));
+    }
+
     private static Task Unreachable(Stream stream, CancellationToken token) =>
         throw new InvalidOperationException("A cached shard must not be downloaded.");
 

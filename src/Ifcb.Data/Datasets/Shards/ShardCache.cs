@@ -102,15 +102,18 @@ public sealed class ShardCache : IDisposable
 
     public void Dispose()
     {
+        Flight[] flights;
         lock (_lock)
         {
             if (_disposed)
                 return;
             _disposed = true;
-            foreach (var flight in _flights.Values)
-                flight.Cancellation.Cancel();
+            flights = [.. _flights.Values];
             _flights.Clear();
         }
+        // Outside the lock: cancellation runs the downloads' callbacks, and their continuations may run inline.
+        foreach (var flight in flights)
+            flight.Cancel();
     }
 
     internal void Release(CachedShard shard)
@@ -170,6 +173,7 @@ public sealed class ShardCache : IDisposable
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            var abandoned = false;
             lock (_lock)
             {
                 if (flight.Finished)
@@ -180,12 +184,14 @@ public sealed class ShardCache : IDisposable
                 }
                 else if (--flight.Waiters == 0)
                 {
-                    // Nobody waits any more: stop the download; a later acquire starts a fresh one.
-                    flight.Cancellation.Cancel();
+                    // Nobody waits any more: a later acquire starts a fresh download rather than join this one.
+                    abandoned = true;
                     if (_flights.TryGetValue(flight.Sha256, out var current) && current == flight)
                         _flights.Remove(flight.Sha256);
                 }
             }
+            if (abandoned)
+                flight.Cancel();
             throw;
         }
     }
@@ -448,6 +454,18 @@ public sealed class ShardCache : IDisposable
         public bool Finished { get; set; }
         /// <summary>The shard the flight made local, set with <see cref="Finished"/>; null when it failed.</summary>
         public CachedShard? Shard { get; set; }
+
+        public void Cancel()
+        {
+            try
+            {
+                Cancellation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The download ended meanwhile; there is nothing left to cancel.
+            }
+        }
     }
 
     /// <summary>Hashes and counts what a download writes on its way to the temporary file, refusing more than expected.</summary>
