@@ -372,6 +372,61 @@ public sealed class ShardCacheTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Many_jobs_acquiring_cancelling_and_releasing_at_once_leak_no_pin_and_read_only_whole_shards()
+    {
+        var shards = Enumerable.Range(30, 5).Select(seed => new Shard(seed)).ToArray();
+        using var cache = new ShardCache(_root, 2 * ShardSize);
+
+        var jobs = Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+        {
+            var random = new Random(i);
+            var shard = shards[random.Next(shards.Length)];
+            using var cancel = new CancellationTokenSource();
+            if (random.Next(4) == 0)
+                cancel.CancelAfter(random.Next(3));
+            try
+            {
+                using var lease = await cache.AcquireAsync(shard.Sha256, shard.Size, async (stream, token) =>
+                {
+                    await Task.Delay(random.Next(3), token);
+                    await shard.Download(stream, token);
+                }, cancel.Token);
+                Assert.Equal(shard.Bytes, ReadRange(lease, 0, ShardSize));
+                await Task.Delay(random.Next(2));
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+            }
+        })).ToArray();
+        await Task.WhenAll(jobs).WaitAsync(TimeSpan.FromMinutes(2));
+
+        // Had any acquire left a pin behind, its shard would survive two fresh shards filling the cache.
+        var (x, y) = (new Shard(40), new Shard(41));
+        await AcquireAndRelease(cache, x);
+        await AcquireAndRelease(cache, y);
+        Assert.Equal(new[] { x.PathIn(_root), y.PathIn(_root) }.Order(StringComparer.Ordinal),
+            Directory.GetFiles(_root).Order(StringComparer.Ordinal));
+        Assert.Equal(2 * ShardSize, cache.Counters.BytesCached);
+        Assert.Equal(2, cache.Counters.Shards);
+    }
+
+    [Fact]
+    public async Task Disposing_the_cache_cancels_its_downloads_and_refuses_new_acquires()
+    {
+        var shard = new Shard(42);
+        var cache = new ShardCache(_root, 10 * ShardSize);
+        var waiter = cache.AcquireAsync(shard.Sha256, shard.Size, (_, token) => Task.Delay(Timeout.Infinite, token),
+            CancellationToken.None);
+
+        cache.Dispose();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiter).WaitAsync(TimeSpan.FromSeconds(30));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() =>
+            cache.AcquireAsync(shard.Sha256, shard.Size, shard.Download, CancellationToken.None));
+        Assert.Empty(Directory.GetFiles(_root));
+    }
+
     private static Task Unreachable(Stream stream, CancellationToken token) =>
         throw new InvalidOperationException("A cached shard must not be downloaded.");
 

@@ -102,15 +102,18 @@ public sealed class ShardCache : IDisposable
 
     public void Dispose()
     {
+        Flight[] flights;
         lock (_lock)
         {
             if (_disposed)
                 return;
             _disposed = true;
-            foreach (var flight in _flights.Values)
-                flight.Cancellation.Cancel();
+            flights = [.. _flights.Values];
             _flights.Clear();
         }
+        // Outside the lock: cancellation runs the downloads' callbacks, and their continuations may run inline.
+        foreach (var flight in flights)
+            flight.Cancel();
     }
 
     internal void Release(CachedShard shard)
@@ -170,6 +173,7 @@ public sealed class ShardCache : IDisposable
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            var abandoned = false;
             lock (_lock)
             {
                 if (flight.Finished)
@@ -180,12 +184,14 @@ public sealed class ShardCache : IDisposable
                 }
                 else if (--flight.Waiters == 0)
                 {
-                    // Nobody waits any more: stop the download; a later acquire starts a fresh one.
-                    flight.Cancellation.Cancel();
+                    // Nobody waits any more: a later acquire starts a fresh download rather than join this one.
+                    abandoned = true;
                     if (_flights.TryGetValue(flight.Sha256, out var current) && current == flight)
                         _flights.Remove(flight.Sha256);
                 }
             }
+            if (abandoned)
+                flight.Cancel();
             throw;
         }
     }
@@ -249,7 +255,9 @@ public sealed class ShardCache : IDisposable
             var file = new FileStream(part, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
             await using (file.ConfigureAwait(false))
             {
-                using var hashing = new HashingWriteStream(file, flight.Sha256, flight.Size);
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                // Not disposed here: it owns nothing, so a download that disposes the stream it was given does no harm.
+                var hashing = new HashingWriteStream(file, hash, flight.Sha256, flight.Size);
                 await download(hashing, flight.Cancellation.Token).ConfigureAwait(false);
                 await file.FlushAsync(flight.Cancellation.Token).ConfigureAwait(false);
                 // A shard that survives a crash under its final name must hold its bytes, not a hole.
@@ -446,13 +454,23 @@ public sealed class ShardCache : IDisposable
         public bool Finished { get; set; }
         /// <summary>The shard the flight made local, set with <see cref="Finished"/>; null when it failed.</summary>
         public CachedShard? Shard { get; set; }
+
+        public void Cancel()
+        {
+            try
+            {
+                Cancellation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The download ended meanwhile; there is nothing left to cancel.
+            }
+        }
     }
 
     /// <summary>Hashes and counts what a download writes on its way to the temporary file, refusing more than expected.</summary>
-    private sealed class HashingWriteStream(Stream inner, string sha256, long expected) : Stream
+    private sealed class HashingWriteStream(Stream inner, IncrementalHash hash, string sha256, long expected) : Stream
     {
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-
         public long Written { get; private set; }
         public override bool CanRead => false;
         public override bool CanSeek => false;
@@ -460,7 +478,7 @@ public sealed class ShardCache : IDisposable
         public override long Length => Written;
         public override long Position { get => Written; set => throw new NotSupportedException(); }
 
-        public string HashHex() => Convert.ToHexStringLower(_hash.GetHashAndReset());
+        public string HashHex() => Convert.ToHexStringLower(hash.GetHashAndReset());
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
@@ -485,19 +503,12 @@ public sealed class ShardCache : IDisposable
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
 
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-                _hash.Dispose();
-            base.Dispose(disposing);
-        }
-
         private void Account(ReadOnlySpan<byte> buffer)
         {
             if (Written + buffer.Length > expected)
                 throw new InvalidDataException($"Shard {sha256}: the download wrote more than the expected {expected} bytes; " +
                     "the shard in blob storage is damaged or its manifest is wrong.");
-            _hash.AppendData(buffer);
+            hash.AppendData(buffer);
             Written += buffer.Length;
         }
     }
