@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Azure.Storage.Blobs.Models;
 using Ifcb.Data.Datasets;
+using Ifcb.Data.Datasets.Shards;
 using Ifcb.Platform;
 
 namespace Ifcb.Data.Tests;
@@ -17,6 +18,8 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
 
     public void Dispose()
     {
+        foreach (var cache in _caches)
+            cache.Dispose();
         foreach (var folder in _folders)
             Directory.Delete(folder, recursive: true);
     }
@@ -37,16 +40,32 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
         return dir;
     }
 
+    /// <summary>One image per shard: the per-shard counts and blobs of these tests are per image.</summary>
+    private static readonly DatasetStoreOptions OnePerShard = new() { ShardBytes = 1 };
+
+    private static DatasetStoreOptions GracefulOnePerShard => new() { ShardBytes = 1, GarbageGrace = Grace };
+
+    /// <summary>Opens a dataset into a fresh shard cache (every shard downloaded and checked against its hash).</summary>
+    private async Task<CachedDataset> OpenFreshAsync(BlobDatasetStore store, string name)
+    {
+        var root = TestData.TempDirectory();
+        _folders.Add(root);
+        _caches.Add(new ShardCache(root, 1L << 30));
+        return await store.OpenAsync(name, _caches[^1]);
+    }
+
+    private readonly List<ShardCache> _caches = [];
+
     [Fact]
     public async Task Two_concurrent_uploads_to_one_name_one_wins_the_other_is_aborted_and_every_image_verifies()
     {
-        var store = new BlobDatasetStore(azurite.NewContainer());
+        var store = new BlobDatasetStore(azurite.NewContainer(), OnePerShard);
         await store.UploadFromFolderAsync("race", Folder(0, 2, "a", "b"));
         // Same names, different content: the old code overwrote each other's blobs in place.
         var first = Folder(4, 5, "a", "b");
         var second = Folder(14, 5, "a", "b");
 
-        // Both uploads have read the dataset's state and sent one file before either may go on.
+        // Both uploads have read the dataset's state and stored one shard before either may go on.
         using var bothStarted = new CountdownEvent(2);
         var one = Task.Run(() => store.UploadFromFolderAsync("race", first, parallelism: 1, filesDone: new MeetAtFirstFile(bothStarted)));
         var two = Task.Run(() => store.UploadFromFolderAsync("race", second, parallelism: 1, filesDone: new MeetAtFirstFile(bothStarted)));
@@ -59,21 +78,19 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
         Assert.Contains("another upload of dataset race finished first", aborted.Message);
         Assert.Contains("upload again", aborted.Message);
 
-        var winner = (await (one.IsCompletedSuccessfully ? one : two)).Manifest;
+        var winner = (await (one.IsCompletedSuccessfully ? one : two)).Dataset;
         Assert.Equal(winner.Fingerprint, (await store.GetManifestAsync("race")).Fingerprint);
-        var cache = TestData.TempDirectory();
-        _folders.Add(cache);
-        var materialized = await store.MaterializeAsync("race", cache); // verifies every image against the manifest
-        Assert.Equal(10, materialized.Downloaded);
+        using var opened = await OpenFreshAsync(store, "race"); // verifies every shard against the manifest
+        Assert.Equal(10, opened.ShardsDownloaded);
         var source = one.IsCompletedSuccessfully ? first : second;
-        foreach (var file in winner.Files)
-            Assert.Equal(File.ReadAllBytes(Path.Combine(source, file.Class, file.File)), File.ReadAllBytes(Path.Combine(materialized.LocalRoot, file.Class, file.File)));
+        foreach (var file in opened.Manifest.Files)
+            Assert.Equal(File.ReadAllBytes(Path.Combine(source, file.Class, file.File)), opened.ReadBytes(file.Key));
     }
 
     [Fact]
     public async Task An_upload_cancelled_midway_leaves_the_previous_generation_fully_readable()
     {
-        var store = new BlobDatasetStore(azurite.NewContainer());
+        var store = new BlobDatasetStore(azurite.NewContainer(), OnePerShard);
         var original = Folder(0, 3, "a", "b");
         var v1 = await store.UploadFromFolderAsync("interrupted", original);
 
@@ -82,15 +99,22 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.UploadFromFolderAsync("interrupted", changed, parallelism: 1,
             filesDone: new SynchronousProgress(done => { if (done == 2) cancel.Cancel(); }), cancellationToken: cancel.Token));
 
-        Assert.Equal(v1.Manifest.Fingerprint, (await store.GetManifestAsync("interrupted")).Fingerprint);
-        var cache = TestData.TempDirectory();
-        _folders.Add(cache);
-        var materialized = await store.MaterializeAsync("interrupted", cache);
-        Assert.Equal(6, materialized.Downloaded);
-        foreach (var file in v1.Manifest.Files)
-            Assert.Equal(File.ReadAllBytes(Path.Combine(original, file.Class, file.File)), File.ReadAllBytes(Path.Combine(materialized.LocalRoot, file.Class, file.File)));
-        var (inMemory, memory, _) = await store.LoadIntoMemoryAsync("interrupted");
-        Assert.Equal(6, inMemory.Values.Sum(paths => paths.Count(path => memory.Load(path).Width > 0)));
+        Assert.Equal(v1.Dataset.Fingerprint, (await store.GetManifestAsync("interrupted")).Fingerprint);
+        using var opened = await OpenFreshAsync(store, "interrupted");
+        Assert.Equal(6, opened.ShardsDownloaded);
+        foreach (var file in opened.Manifest.Files)
+            Assert.Equal(File.ReadAllBytes(Path.Combine(original, file.Class, file.File)), opened.ReadBytes(file.Key));
+        Assert.Equal(6, opened.ImagesPerClass.Values.Sum(keys => keys.Count(key => opened.Load(key).Width > 0)));
+
+        // Running the interrupted upload again stores only the shards it had not stored, and ends where a clean upload of
+        // the same folder ends.
+        var resumed = await store.UploadFromFolderAsync("interrupted", changed);
+        Assert.Equal((2, 6), (resumed.ShardsPresent, resumed.ShardsUploaded));
+        var clean = await new BlobDatasetStore(azurite.NewContainer(), OnePerShard).UploadFromFolderAsync("clean", changed);
+        Assert.Equal(clean.Dataset.Fingerprint, resumed.Dataset.Fingerprint);
+        Assert.Equal(DatasetManifest.ComputeFingerprint(Directory.EnumerateFiles(changed, "*", SearchOption.AllDirectories).Select(path =>
+            new DatasetFile(Path.GetFileName(Path.GetDirectoryName(path))!, Path.GetFileName(path), new FileInfo(path).Length,
+                Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)))))), resumed.Dataset.Fingerprint);
     }
 
     [Fact]
@@ -121,28 +145,88 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
         };
         await container.GetBlobClient("datasets/old/manifest.json").UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(manifest)));
 
-        var store = new BlobDatasetStore(container);
+        var store = new BlobDatasetStore(container, new DatasetStoreOptions { GarbageGrace = Grace });
         Assert.Equal(["old"], await store.ListAsync());
-        Assert.Equal(fingerprint, (await store.GetManifestAsync("old")).Fingerprint);
-        var cache = TestData.TempDirectory();
-        _folders.Add(cache);
-        var materialized = await store.MaterializeAsync("old", cache);
-        Assert.Equal(4, materialized.Downloaded);
-        Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "b c", "img1.png")), File.ReadAllBytes(Path.Combine(materialized.LocalRoot, "b c", "img1.png")));
-        var (perClass, memory, _) = await store.LoadIntoMemoryAsync("old");
-        Assert.Equal(2, perClass["b c"].Count);
-        Assert.Equal(4, perClass.Values.Sum(paths => paths.Count(path => memory.Load(path).Width > 0)));
+        var listing = await store.GetManifestAsync("old");
+        Assert.Equal(fingerprint, listing.Fingerprint);
+        Assert.Equal(4, (await store.DescribeAsync("old")).FileCount);
 
-        // Its next upload stores a generation with the same fingerprint; the old blobs are collected after the grace period.
-        var graceful = new BlobDatasetStore(container, new DatasetStoreOptions { GarbageGrace = Grace });
-        var converted = await graceful.UploadFromFolderAsync("old", folder);
-        Assert.Equal(fingerprint, converted.Manifest.Fingerprint);
-        Assert.NotNull(converted.Manifest.Generation);
+        // NormStats reads its images where they are, one blob each.
+        var streamed = store.StreamImages("old", listing.Files);
+        await streamed.Completion;
+        Assert.Equal(4, streamed.Requests);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "b c", "img1.png")), streamed.ReadBytes("b c/img1.png"));
+
+        // A worker's first open converts it once into shards, with the same fingerprint.
+        using (var opened = await OpenFreshAsync(store, "old"))
+        {
+            Assert.Equal(1, opened.ConvertedFromFormat);
+            Assert.Equal(fingerprint, opened.Manifest.Fingerprint);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "b c", "img1.png")), opened.ReadBytes("b c/img1.png"));
+            Assert.Equal(2, opened.ImagesPerClass["b c"].Count);
+            Assert.Equal(4, opened.ImagesPerClass.Values.Sum(keys => keys.Count(key => opened.Load(key).Width > 0)));
+        }
+        using (var again = await OpenFreshAsync(store, "old"))
+            Assert.Null(again.ConvertedFromFormat);
+        var description = await store.DescribeAsync("old");
+        Assert.Equal((fingerprint, 1), (description.Fingerprint, description.Shards));
+
+        // The old blobs stay for jobs that read them, and are collected after the grace period.
         Assert.Contains("a/img0.png", await BlobsAsync(container, "old"));
         await PastGraceAsync();
-        Assert.Equal(4, await graceful.CollectGarbageAsync("old", CancellationToken.None));
+        Assert.Equal(4, await store.CollectGarbageAsync("old", CancellationToken.None));
         Assert.DoesNotContain(await BlobsAsync(container, "old"), n => n.StartsWith("a/", StringComparison.Ordinal) || n.StartsWith("b c/", StringComparison.Ordinal));
-        Assert.Equal(fingerprint, (await graceful.MaterializeAsync("old", cache)).Manifest.Fingerprint);
+        using var afterCollection = await OpenFreshAsync(store, "old");
+        Assert.Equal(fingerprint, afterCollection.Manifest.Fingerprint);
+    }
+
+    [Fact]
+    public async Task A_dataset_stored_one_object_per_image_reads_and_converts_once_with_the_same_fingerprint()
+    {
+        var container = azurite.NewContainer();
+        await container.CreateIfNotExistsAsync();
+        var folder = Folder(3, 3, "x", "y");
+        // Format 2, as the uploads before shards wrote it: objects/{sha256}, generations/{id}.json, manifest.json.
+        var files = new List<DatasetFile>();
+        foreach (var path in Directory.EnumerateFiles(folder, "*.png", SearchOption.AllDirectories))
+        {
+            var bytes = File.ReadAllBytes(path);
+            var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
+            await container.GetBlobClient($"datasets/objects-layout/objects/{hash}").UploadAsync(BinaryData.FromBytes(bytes), overwrite: true);
+            files.Add(new DatasetFile(Path.GetFileName(Path.GetDirectoryName(path))!, Path.GetFileName(path), bytes.LongLength, hash));
+        }
+        var fingerprint = DatasetManifest.ComputeFingerprint(files);
+        const string generation = "20260101T000000000Z-0123abcd";
+        var manifest = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            formatVersion = 2, name = "objects-layout", fingerprint, classes = new[] { "x", "y" }, generation,
+            committedAt = DateTimeOffset.UtcNow.AddDays(-1), retired = Array.Empty<object>(), deleted = false,
+            files = files.Select(f => new { @class = f.Class, file = f.File, size = f.Size, sha256 = f.Sha256 }),
+        });
+        await container.GetBlobClient($"datasets/objects-layout/generations/{generation}.json").UploadAsync(BinaryData.FromBytes(manifest));
+        await container.GetBlobClient("datasets/objects-layout/manifest.json").UploadAsync(BinaryData.FromBytes(manifest));
+
+        var store = new BlobDatasetStore(container, new DatasetStoreOptions { GarbageGrace = Grace, ShardBytes = 16 * 1024 });
+        var listing = await store.GetManifestAsync("objects-layout");
+        Assert.Equal((fingerprint, generation), (listing.Fingerprint, listing.Generation));
+        var streamed = store.StreamImages("objects-layout", listing.Files);
+        await streamed.Completion;
+        foreach (var file in listing.Files)
+            Assert.Equal(File.ReadAllBytes(Path.Combine(folder, file.Class, file.File)), streamed.ReadBytes(file.Key));
+
+        using (var opened = await OpenFreshAsync(store, "objects-layout"))
+        {
+            Assert.Equal(2, opened.ConvertedFromFormat);
+            Assert.Equal(fingerprint, opened.Manifest.Fingerprint);
+            Assert.True(opened.ShardsDownloaded > 1, "16 KB shards of six sample images");
+            foreach (var file in listing.Files)
+                Assert.Equal(File.ReadAllBytes(Path.Combine(folder, file.Class, file.File)), opened.ReadBytes(file.Key));
+        }
+        await PastGraceAsync();
+        // The six objects and the old generation's manifest.
+        Assert.Equal(7, await store.CollectGarbageAsync("objects-layout", CancellationToken.None));
+        Assert.DoesNotContain(await BlobsAsync(container, "objects-layout"), n => n.StartsWith("objects/", StringComparison.Ordinal));
+        Assert.Equal(fingerprint, (await store.GetManifestAsync("objects-layout")).Fingerprint);
     }
 
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
@@ -162,42 +246,49 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
     public async Task A_replaced_generation_stays_readable_for_the_grace_period_and_is_collected_after_it()
     {
         var container = azurite.NewContainer();
-        var store = new BlobDatasetStore(container, new DatasetStoreOptions { GarbageGrace = Grace });
+        var store = new BlobDatasetStore(container, GracefulOnePerShard);
         var v1 = await store.UploadFromFolderAsync("gc", Folder(0, 2, "a", "b"));
+        var v1Files = (await store.GetManifestAsync("gc")).Files;
         var v2Folder = Folder(0, 2, "a", "b");
         File.Copy(DatasetSpec.FromFolder(TestData.TrainingSample).Images[20].Path, Path.Combine(v2Folder, "a", "img0.png"), overwrite: true);
         var v2 = await store.UploadFromFolderAsync("gc", v2Folder);
-        Assert.Equal((1, 3, 0), (v2.Uploaded, v2.AlreadyPresent, v2.RemovedStale));
-        Assert.NotNull(v1.Manifest.Generation);
-        Assert.NotEqual(v1.Manifest.Generation, v2.Manifest.Generation);
+        Assert.Equal((1, 3), (v2.Uploaded, v2.AlreadyPresent));
+        Assert.NotNull(v1.Dataset.Generation);
+        Assert.NotEqual(v1.Dataset.Generation, v2.Dataset.Generation);
 
         // A job that read v1 before the re-upload keeps reading all of it during the grace period.
-        foreach (var file in v1.Manifest.Files)
-            Assert.Equal(file.Size, (await store.DownloadImageAsync("gc", file.Class, file.File, file.Sha256)).Length);
+        var reading = store.StreamImages("gc", v1Files);
+        await reading.Completion;
+        Assert.All(v1Files, file => Assert.Equal(file.Size, reading.ReadBytes(file.Key).Length));
         Assert.Equal(0, await store.CollectGarbageAsync("gc", CancellationToken.None));
 
         await PastGraceAsync();
-        Assert.Equal(2, await store.CollectGarbageAsync("gc", CancellationToken.None)); // v1's replaced image and v1's manifest
-        var replaced = v1.Manifest.Files.Single(f => f is { Class: "a", File: "img0.png" });
-        var gone = await Assert.ThrowsAsync<KeyNotFoundException>(() => store.DownloadImageAsync("gc", "a", "img0.png", replaced.Sha256));
+        // v1's replaced shard (the tar and its index) and v1's manifest.
+        Assert.Equal(3, await store.CollectGarbageAsync("gc", CancellationToken.None));
+        var late = store.StreamImages("gc", v1Files);
+        var gone = await Assert.ThrowsAsync<KeyNotFoundException>(() => late.Completion);
         Assert.Contains("re-uploaded or deleted", gone.Message);
+        var replaced = v1Files.Single(f => f is { Class: "a", File: "img0.png" });
+        Assert.IsType<KeyNotFoundException>(Assert.Throws<ImageDownloadException>(() => late.ReadBytes(replaced.Key)).InnerException);
+        var v2Shards = (await store.GetManifestAsync("gc")).Files.Select(f => f.Shard!).Distinct().ToList();
         Assert.Equal(
-            ["manifest.json", $"generations/{v2.Manifest.Generation}.json", .. v2.Manifest.Files.Select(f => $"objects/{f.Sha256}").Distinct().Order(StringComparer.Ordinal)],
-            (await BlobsAsync(container, "gc")).OrderBy(n => n == "manifest.json" ? 0 : n.StartsWith("generations/", StringComparison.Ordinal) ? 1 : 2).ThenBy(n => n, StringComparer.Ordinal));
-        var cache = TestData.TempDirectory();
-        _folders.Add(cache);
-        Assert.Equal(4, (await store.MaterializeAsync("gc", cache)).Downloaded);
+            ["manifest.json", $"generations/{v2.Dataset.Generation}.json",
+                .. v2Shards.SelectMany(s => new[] { $"shards/{s}.index.json", $"shards/{s}.tar" }).Order(StringComparer.Ordinal)],
+            (await BlobsAsync(container, "gc")).OrderBy(n => n == "manifest.json" ? 0 : n.StartsWith("generations/", StringComparison.Ordinal) ? 1 : 2)
+                .ThenBy(n => n, StringComparer.Ordinal));
+        using var opened = await OpenFreshAsync(store, "gc");
+        Assert.Equal(4, opened.ShardsDownloaded);
     }
 
     [Fact]
     public async Task Content_an_upload_reuses_survives_a_collector_that_found_it_unreferenced()
     {
         var container = azurite.NewContainer();
-        var store = new BlobDatasetStore(container, new DatasetStoreOptions { GarbageGrace = Grace });
+        var store = new BlobDatasetStore(container, GracefulOnePerShard);
         var first = Folder(0, 2, "a");
         await store.UploadFromFolderAsync("reuse", first);
         await store.UploadFromFolderAsync("reuse", Folder(5, 2, "a"));
-        await PastGraceAsync(); // the first upload's objects are now unreferenced and old enough to collect
+        await PastGraceAsync(); // the first upload's shards are now unreferenced and old enough to collect
 
         using var reachedFirstFile = new CountdownEvent(1);
         using var release = new ManualResetEventSlim();
@@ -209,65 +300,65 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
         var collected = await store.CollectGarbageAsync("reuse", CancellationToken.None);
         release.Set();
         var result = await upload;
-        // It had renewed img0's content, not yet img1's: the collector took img1's (sent again) and the old manifest.
-        Assert.Equal(2, collected);
+        // It had renewed img0's shard, not yet img1's: the collector took img1's (tar and index; sent again) and the old manifest.
+        Assert.Equal(3, collected);
         Assert.Equal((1, 1), (result.Uploaded, result.AlreadyPresent));
-        var cache = TestData.TempDirectory();
-        _folders.Add(cache);
-        Assert.Equal(2, (await store.MaterializeAsync("reuse", cache)).Downloaded);
+        using var opened = await OpenFreshAsync(store, "reuse");
+        Assert.Equal(2, opened.ShardsDownloaded);
     }
 
     [Fact]
     public async Task An_upload_slower_than_the_grace_period_restores_what_a_collector_took_before_it_commits()
     {
-        var store = new BlobDatasetStore(azurite.NewContainer(), new DatasetStoreOptions { GarbageGrace = Grace });
+        var store = new BlobDatasetStore(azurite.NewContainer(), GracefulOnePerShard);
+        var folder = Folder(0, 2, "a");
         using var reachedFirstFile = new CountdownEvent(1);
         using var release = new ManualResetEventSlim();
-        var upload = Task.Run(() => store.UploadFromFolderAsync("slow", Folder(0, 2, "a"), parallelism: 1,
+        var upload = Task.Run(() => store.UploadFromFolderAsync("slow", folder, parallelism: 1,
             filesDone: new SynchronousProgress(done => { if (done == 1) { reachedFirstFile.Signal(); release.Wait(TimeSpan.FromSeconds(30)); } })));
         Assert.True(reachedFirstFile.Wait(TimeSpan.FromSeconds(30)));
         await PastGraceAsync();
-        Assert.Equal(1, await store.CollectGarbageAsync("slow", CancellationToken.None)); // the first image: old, and no manifest names it yet
+        // The first shard (tar and index): old, and no manifest names it yet.
+        Assert.Equal(2, await store.CollectGarbageAsync("slow", CancellationToken.None));
         release.Set();
-        await upload;
-        var cache = TestData.TempDirectory();
-        _folders.Add(cache);
-        Assert.Equal(2, (await store.MaterializeAsync("slow", cache)).Downloaded);
+        await upload; // packs that shard again from the same files, and checks it is the same
+        using var opened = await OpenFreshAsync(store, "slow");
+        Assert.Equal(2, opened.ShardsDownloaded);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "a", "img0.png")), opened.ReadBytes("a/img0.png"));
     }
 
     [Fact]
     public async Task A_delete_hides_the_dataset_at_once_and_its_images_are_collected_after_the_grace_period()
     {
         var container = azurite.NewContainer();
-        var store = new BlobDatasetStore(container, new DatasetStoreOptions { GarbageGrace = Grace });
+        var store = new BlobDatasetStore(container, GracefulOnePerShard);
         var upload = await store.UploadFromFolderAsync("gone", Folder(0, 2, "a"));
+        var listing = (await store.GetManifestAsync("gone")).Files;
         await store.UploadFromFolderAsync("back", Folder(0, 1, "a"));
-        Assert.Equal(upload.Manifest.Fingerprint, (await store.DeleteAsync("gone")).Fingerprint);
+        Assert.Equal(upload.Dataset.Fingerprint, (await store.DeleteAsync("gone")).Fingerprint);
         await store.DeleteAsync("back");
 
         Assert.Empty(await store.ListAsync());
         await Assert.ThrowsAsync<KeyNotFoundException>(() => store.GetManifestAsync("gone"));
         await Assert.ThrowsAsync<KeyNotFoundException>(() => store.DeleteAsync("gone"));
-        foreach (var file in upload.Manifest.Files) // a job that was reading it finishes
-            await store.DownloadImageAsync("gone", file.Class, file.File, file.Sha256);
+        await store.StreamImages("gone", listing).Completion; // a job that was reading it finishes
 
         // A deleted name can be uploaded again at once.
         var again = await store.UploadFromFolderAsync("back", Folder(3, 1, "a"));
-        Assert.Equal(again.Manifest.Fingerprint, (await store.GetManifestAsync("back")).Fingerprint);
+        Assert.Equal(again.Dataset.Fingerprint, (await store.GetManifestAsync("back")).Fingerprint);
         Assert.Equal(["back"], await store.ListAsync());
 
         await PastGraceAsync();
         await store.CollectGarbageAsync();
-        Assert.Empty(await BlobsAsync(container, "gone")); // the images, the generation and finally the tombstone
-        var cache = TestData.TempDirectory();
-        _folders.Add(cache);
-        Assert.Equal(1, (await store.MaterializeAsync("back", cache)).Downloaded);
+        Assert.Empty(await BlobsAsync(container, "gone")); // the shards, the generation and finally the tombstone
+        using var opened = await OpenFreshAsync(store, "back");
+        Assert.Equal(1, opened.ShardsDownloaded);
     }
 
     [Fact]
     public async Task An_upload_running_while_its_dataset_is_deleted_is_aborted()
     {
-        var store = new BlobDatasetStore(azurite.NewContainer());
+        var store = new BlobDatasetStore(azurite.NewContainer(), OnePerShard);
         await store.UploadFromFolderAsync("deleted-meanwhile", Folder(0, 1, "a"));
         using var reachedFirstFile = new CountdownEvent(1);
         using var release = new ManualResetEventSlim();

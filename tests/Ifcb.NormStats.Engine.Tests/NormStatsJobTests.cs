@@ -45,8 +45,12 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
         return root;
     }
 
+    /// <summary>
+    /// Uploads in shards of about 16 KB (a few sample images each), so that a job shard's images span several dataset
+    /// shards and are read by several ranged reads.
+    /// </summary>
     private static async Task UploadAsync(BlobContainerClient datasets, string name, string folder) =>
-        await new BlobDatasetStore(datasets).UploadFromFolderAsync(name, folder);
+        await new BlobDatasetStore(datasets, new DatasetStoreOptions { ShardBytes = 16 * 1024 }).UploadFromFolderAsync(name, folder);
 
     public void Dispose()
     {
@@ -216,7 +220,7 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
         // exactly the images it planned, not on a mix of two versions.
         var outcome = await coordinator.RunShardAsync(job.JobId, 0, Worker);
         Assert.True(outcome.Finished);
-        Assert.Equal(planned.Manifest.Fingerprint, outcome.Job!.DatasetFingerprint);
+        Assert.Equal(planned.Dataset.Fingerprint, outcome.Job!.DatasetFingerprint);
 
         // Once a generation is collected, a job planned on it fails its shard with a reason instead of computing other images.
         var (orphan, _) = await coordinator.StartAsync("changing", new NormStatsJobOptions { Resize = 17 });

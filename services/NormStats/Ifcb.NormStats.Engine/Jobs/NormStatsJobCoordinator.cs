@@ -344,10 +344,10 @@ public sealed class NormStatsJobCoordinator
             throw fault switch
             {
                 KeyNotFoundException e => new InvalidOperationException(
-                    $"Dataset '{job.Dataset}' lost images after the job was started (deleted or re-uploaded): {e.Message} " +
-                    "Start the computation again.", e),
+                    $"Dataset '{job.Dataset}' lost images after the job was started (deleted or re-uploaded; {e.Message}); " +
+                    "start the computation again.", e),
                 InvalidDataException e => new InvalidOperationException(
-                    $"Dataset '{job.Dataset}' changed after the job was started: {e.Message} Start the computation again.", e),
+                    $"Dataset '{job.Dataset}' changed after the job was started ({e.Message}); start the computation again.", e),
                 _ => fault,
             };
         }

@@ -50,11 +50,11 @@ public sealed class ShardWriter : IDisposable
         }
         var sha = Convert.ToHexStringLower(SHA256.HashData(content));
         using var data = new MemoryStream(content, writable: false);
-        var epoch = DateTimeOffset.UnixEpoch;
+        // Access and change times stay unset: GNU tar leaves those header fields empty, and readers that know only the
+        // POSIX layout (Python's tarfile among them) would take them for a path prefix.
         var entry = new GnuTarEntry(TarEntryType.RegularFile, $"{className}/{fileName}")
         {
-            DataStream = data, ModificationTime = epoch, AccessTime = epoch, ChangeTime = epoch, Mode = MemberMode,
-            Uid = 0, Gid = 0, UserName = "", GroupName = "",
+            DataStream = data, ModificationTime = DateTimeOffset.UnixEpoch, Mode = MemberMode, Uid = 0, Gid = 0, UserName = "", GroupName = "",
         };
         _tar.WriteEntry(entry);
         // WriteEntry writes the header block(s), the content and the padding to the next 512-byte block, in that order.
