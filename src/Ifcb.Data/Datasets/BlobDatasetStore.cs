@@ -70,8 +70,8 @@ public sealed class BlobDatasetStore
         if (_options.GarbageGrace <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(options),
                 "The garbage grace period must be positive: it is what keeps a replaced generation readable.");
-        if (_options.ShardBytes <= 0)
-            throw new ArgumentOutOfRangeException(nameof(options), "The shard size must be positive.");
+        if (_options.ShardBytes <= 0 || _options.ShardBoundaryOneIn <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), "The shard size and the boundary bucket count must be positive.");
         _manifests = new DatasetManifests(container);
         _images = new DatasetImages(container, _options);
         _shards = new DatasetShards(container);

@@ -37,7 +37,10 @@ public sealed class CachedDataset : IImageSource, IDisposable
     /// <summary>Image keys (<c>class/file</c>) per class, for <see cref="DatasetSpec.FromImagesPerClass"/>.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> ImagesPerClass { get; }
 
-    /// <summary>Shards this open fetched from storage (a shard another job was fetching at the same time counts once, there).</summary>
+    /// <summary>
+    /// Shards fetched from storage for this open, including any another job on this worker was fetching at the same
+    /// time (this open waited for that one download; the cache's counters count it once).
+    /// </summary>
     public int ShardsDownloaded { get; }
 
     public long BytesDownloaded { get; }

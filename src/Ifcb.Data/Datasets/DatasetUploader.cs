@@ -15,15 +15,16 @@ namespace Ifcb.Data.Datasets;
 /// </summary>
 /// <remarks>
 /// Shard boundaries depend on the images, not on where the upload starts: a shard ends after an image once it holds at
-/// least <see cref="DatasetStoreOptions.ShardBytes"/> and the image's name hashes to one of 16 buckets, or once it
-/// holds twice that. So after a change, the following shards end at the same images as before and have the same bytes:
-/// a re-upload sends the shards that hold changed images, and finds the others stored.
+/// least <see cref="DatasetStoreOptions.ShardBytes"/> and the image's name hashes to one of
+/// <see cref="DatasetStoreOptions.ShardBoundaryOneIn"/> buckets (or, whatever the names, once it holds 4× that). So
+/// after a change the following shards soon end at the same images as before and have the same bytes: a re-upload
+/// sends the shards that hold changed images, and finds the others stored.
 /// </remarks>
 internal sealed class DatasetUploader(
     DatasetStoreOptions options, DatasetManifests manifests, DatasetShards shards, DatasetGarbageCollector collector)
 {
     private const int MaxRenewalPasses = 3;
-    private const int BoundaryBuckets = 16;
+    private const int MaxShardFactor = 4;
 
     private sealed record PackedShard(int Sequence, ShardIndex Index, string TarPath, int FirstFile, int EndFile);
 
@@ -182,13 +183,13 @@ internal sealed class DatasetUploader(
     /// <summary>Whether a shard of <paramref name="length"/> bytes ends after this image (see the class remarks).</summary>
     private bool EndsShard(long length, string className, string fileName)
     {
-        if (length >= 2 * options.ShardBytes)
+        if (length >= MaxShardFactor * options.ShardBytes)
             return true;
         if (length < options.ShardBytes)
             return false;
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(Encoding.UTF8.GetBytes($"{className}/{fileName}"), hash);
-        return BitConverter.ToUInt32(hash) % BoundaryBuckets == 0;
+        return BitConverter.ToUInt32(hash) % (uint)options.ShardBoundaryOneIn == 0;
     }
 
     // A collector took a shard of this upload (it ran longer than the grace period): pack it again from the same files.
