@@ -99,6 +99,22 @@ public sealed class TrainingTests(PlatformFixture platform)
         var lines = System.Text.Encoding.UTF8.GetString(validationList.ToArray()).Split('\n');
         Assert.Equal(6, lines.Length);
         Assert.All(lines, l => Assert.StartsWith("sample-train/", l, StringComparison.Ordinal));
+
+        // The attempt got the dataset's one shard from storage or from the workers' shared cache, then trained.
+        var attempt = done.AttemptHistory[^1];
+        Assert.Equal((1, uploaded.Shards), (uploaded.Shards, attempt.DatasetShardsDownloaded + attempt.DatasetShardsCached));
+        Assert.True(DateTimeOffset.Parse(attempt.FirstBatchAt) >= DateTimeOffset.Parse(attempt.DatasetReadyAt), attempt.ToString());
+
+        // The next job on the same dataset downloads nothing: the workers' shard cache already holds it.
+        var next = SmallJob("sample-train", "e2e-small-again");
+        next.Emax = 1;
+        var second = await Training.StartTrainingAsync(next, PlatformFixture.Auth);
+        var secondDone = await WaitAsync(second.JobId, j => j.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled,
+            TimeSpan.FromMinutes(3));
+        Assert.True(secondDone.State == JobState.Succeeded, $"job ended {secondDone.State}: {secondDone.Error}");
+        var cached = secondDone.AttemptHistory[^1];
+        Assert.Equal((0, 0L, 1), (cached.DatasetShardsDownloaded, cached.DatasetBytesDownloaded, cached.DatasetShardsCached));
+        Assert.NotEqual("", cached.FirstBatchAt);
     }
 
     [Fact]
