@@ -30,6 +30,7 @@ public static class TrainingServiceExtensions
             new DatasetStoreOptions
             {
                 GarbageGrace = builder.Configuration.GetValue("Ifcb:DatasetGarbageGrace", DatasetStoreOptions.DefaultGarbageGrace),
+                ShardBytes = ShardBytes(builder.Configuration),
             }));
         builder.Services.AddSingleton(sp => new Ifcb.Data.Bins.BlobBinSetStore(
             sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(DatasetsContainer)));
@@ -70,5 +71,14 @@ public static class TrainingServiceExtensions
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary><c>Ifcb:DatasetShardBytes</c>: the size a dataset shard reaches before it may end, 1 MiB to 1 GiB.</summary>
+    private static long ShardBytes(IConfiguration configuration)
+    {
+        var bytes = configuration.GetValue("Ifcb:DatasetShardBytes", DatasetStoreOptions.DefaultShardBytes);
+        return bytes is >= 1024 * 1024 and <= 1024 * 1024 * 1024
+            ? bytes
+            : throw new InvalidOperationException($"Ifcb:DatasetShardBytes is {bytes}; give 1 MiB to 1 GiB (default 64 MiB).");
     }
 }
