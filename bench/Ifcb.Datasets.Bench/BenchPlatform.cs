@@ -4,6 +4,8 @@ using Aspire.Hosting.Testing;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Ifcb.Protos;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 /// <summary>
 /// The real Ifcb.AppHost (RabbitMQ and Azurite as local executables, the three services, one Training worker) started
@@ -55,6 +57,12 @@ internal sealed class BenchPlatform : IAsyncDisposable
             "Ifcb:GrpcPorts:registry=", "Ifcb:TrainingReplicas=1", $"Ifcb:NormStatsReplicas={normStatsReplicas}",
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Ifcb_AppHost>(args, startup.Token);
+        // The benchmark's own lines stay readable: of the resources' output (logged as information for stdout, error for
+        // stderr) only stderr, the AppHost's own at warning and above, and no failed health checks while services start.
+        builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning)
+            .AddFilter("Ifcb.AppHost.Resources", LogLevel.Warning)
+            .AddFilter("Aspire", LogLevel.Warning)
+            .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
         var runTag = Guid.NewGuid().ToString("N");
         foreach (var project in builder.Resources.OfType<ProjectResource>())
             builder.CreateResourceBuilder(project).WithEnvironment(RunVariable, runTag);
