@@ -3,13 +3,14 @@ using System.Globalization;
 /// <summary>
 /// Peak resident memory (VmHWM in /proc/PID/status) of this platform's service processes and of this process, sampled
 /// every second while it runs (a process that exits keeps the last peak read). Service processes are found by their
-/// command line (Ifcb.Training, Ifcb.NormStats, Ifcb.Registry) and the platform's run tag in their environment.
+/// command line (Ifcb.Training, Ifcb.NormStats, Ifcb.Registry; not their `dotnet run` launchers) and the platform's run
+/// tag in their environment.
 /// </summary>
 internal sealed class PeakRss : IAsyncDisposable
 {
     private static readonly string[] ServiceNames = ["Ifcb.Training", "Ifcb.NormStats", "Ifcb.Registry"];
     private readonly string _runMarker;
-    private readonly Dictionary<int, (string Name, long Bytes)> _peaks = [];
+    private readonly Dictionary<int, (string Name, string CommandLine, long Bytes)> _peaks = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _sampling;
 
@@ -34,14 +35,14 @@ internal sealed class PeakRss : IAsyncDisposable
     }
 
     /// <summary>Stops sampling and returns each process's peak, services first, then this process ("bench (CLI's part)").</summary>
-    public async Task<IReadOnlyList<(string Process, long Bytes)>> StopAsync()
+    public async Task<IReadOnlyList<(string Process, string CommandLine, long Bytes)>> StopAsync()
     {
         await _stop.CancelAsync();
         await _sampling;
         Sample();
         lock (_peaks)
             return [.. _peaks.OrderBy(p => p.Value.Name, StringComparer.Ordinal).ThenBy(p => p.Key)
-                .Select(p => ($"{p.Value.Name} (pid {p.Key})", p.Value.Bytes))];
+                .Select(p => ($"{p.Value.Name} (pid {p.Key})", p.Value.CommandLine, p.Value.Bytes))];
     }
 
     public async ValueTask DisposeAsync()
@@ -67,7 +68,7 @@ internal sealed class PeakRss : IAsyncDisposable
 
     private void Sample()
     {
-        Record(Environment.ProcessId, "bench (CLI's part)");
+        Record(Environment.ProcessId, "bench (CLI's part)", Environment.CommandLine);
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
@@ -76,9 +77,12 @@ internal sealed class PeakRss : IAsyncDisposable
             {
                 var commandLine = File.ReadAllText(Path.Combine(dir, "cmdline"));
                 var name = ServiceNames.FirstOrDefault(n => commandLine.Contains(n, StringComparison.Ordinal));
-                if (name is null || !File.ReadAllText(Path.Combine(dir, "environ")).Split('\0').Contains(_runMarker))
+                // Aspire starts each service through `dotnet run --project X.csproj --no-build`, whose process stays as the
+                // service's parent: that launcher is not the service (nor part of a deployment), so it does not count.
+                if (name is null || commandLine.Split('\0') is [_, "run", ..]
+                    || !File.ReadAllText(Path.Combine(dir, "environ")).Split('\0').Contains(_runMarker))
                     continue;
-                Record(pid, name);
+                Record(pid, name, commandLine.Replace('\0', ' ').Trim());
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -87,7 +91,7 @@ internal sealed class PeakRss : IAsyncDisposable
         }
     }
 
-    private void Record(int pid, string name)
+    private void Record(int pid, string name, string commandLine)
     {
         long? bytes = null;
         try
@@ -103,6 +107,6 @@ internal sealed class PeakRss : IAsyncDisposable
             return;
         lock (_peaks)
             if (!_peaks.TryGetValue(pid, out var peak) || peak.Bytes < bytes)
-                _peaks[pid] = (name, bytes.Value);
+                _peaks[pid] = (name, commandLine, bytes.Value);
     }
 }

@@ -267,9 +267,9 @@ async Task RssAsync(SyntheticSet set)
         job = await platform.NormStats.GetAsync(new JobRef { JobId = job.JobId }, cancellationToken: ct);
     }
     Console.WriteLine($"large-set norm job   : {job.State} in {clock.Elapsed.TotalSeconds:F1} s ({Rate(set.Images, clock.Elapsed.TotalSeconds)} img/s)");
-    foreach (var (process, bytes) in await sampler.StopAsync())
+    foreach (var (process, commandLine, bytes) in await sampler.StopAsync())
     {
-        Console.WriteLine($"peak RSS {process,-32}: {bytes / 1e6,8:F0} MB");
+        Console.WriteLine($"peak RSS {process,-32}: {bytes / 1e6,8:F0} MB  ({commandLine[..Math.Min(commandLine.Length, 150)]})");
         Add("rss", $"peak RSS {process}", $"{bytes / 1e6:F0} MB", "1 GB", Ratio(bytes / 1e9), "< 1x");
     }
 }
