@@ -9,6 +9,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Azure.Storage.Blobs;
+using Grpc.Core;
 using Ifcb.Client;
 using Ifcb.Data.Datasets;
 using Ifcb.NormStats.Engine;
@@ -94,10 +95,15 @@ try
     if (sections.Contains("rss") && small is not null)
         await RssAsync(small);
 }
-catch (OperationCanceledException) when (ct.IsCancellationRequested)
+catch (Exception e) when (ct.IsCancellationRequested && e is OperationCanceledException or RpcException)
 {
-    Console.Error.WriteLine("cancelled; the platform was stopped");
+    Console.Error.WriteLine("cancelled; every process the run started was stopped");
     return 130;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"the benchmark failed (every process it started was stopped): {e}");
+    return 1;
 }
 finally
 {
