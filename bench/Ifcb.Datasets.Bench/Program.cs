@@ -176,7 +176,8 @@ async Task NormAsync(BenchPlatform platform, SyntheticSet set, string dataset, i
     var seconds = clock.Elapsed.TotalSeconds;
     if (job.State != NormJobState.Succeeded)
         throw new InvalidOperationException($"norm job {job.JobId} failed: {job.Error}");
-    var difference = job.Result.Mean.Zip(localResult.Mean).Concat(job.Result.Std.Zip(localResult.Std)).Max(p => Math.Abs(p.First - p.Second));
+    var difference = job.Result.Mean.Zip(localResult.Mean).Concat(job.Result.Std.Zip(localResult.Std))
+        .Max(p => Math.Abs(p.First - p.Second));
     var exact = difference <= 1e-9 && job.Result.Images == localResult.ImageCount;
     Console.WriteLine($"platform norm, {workers} wkr : {Rate(set.Images, seconds)} img/s ({seconds:F1} s, {job.ShardsTotal} shards" +
         $"{(job.Cached ? ", CACHED" : "")}); mean/std max |diff| vs local {difference:E1}: {(exact ? "equal (1e-9)" : "DIFFERENT")}");
@@ -196,7 +197,8 @@ async Task FirstBatchAsync(BenchPlatform platform, BlobServiceClient blobs, Synt
     var container = blobs.GetBlobContainerClient("bench-raw-packed");
     packed ??= (await RawBlobs.UploadPackedAsync(container, set.Files(), ct)).Blobs;
     var (bytes, rawSeconds) = await RawBlobs.DownloadAsync(container, packed, ct);
-    Console.WriteLine($"raw SDK download     : {bytes / 1e6 / rawSeconds,7:F2} MB/s ({bytes / 1e6:F1} MB in {packed.Count} blobs, {rawSeconds:F2} s)");
+    Console.WriteLine($"raw SDK download     : {bytes / 1e6 / rawSeconds,7:F2} MB/s " +
+        $"({bytes / 1e6:F1} MB in {packed.Count} blobs, {rawSeconds:F2} s)");
     var cold = await TimeFirstBatchAsync(platform, dataset, "bench-cold");
     var warm = await TimeFirstBatchAsync(platform, dataset, "bench-warm");
     var sameWorker = cold.Worker == warm.Worker;
@@ -215,7 +217,8 @@ async Task<FirstBatch> TimeFirstBatchAsync(BenchPlatform platform, string datase
     var training = platform.Training;
     var job = await training.StartTrainingAsync(new StartTrainingRequest
     {
-        Dataset = dataset, Model = "squeezenet1_1", TrainId = trainId, Untrain = true, Seed = 7, Resize = 32, Batch = 16, Emax = 1, Emin = 1,
+        Dataset = dataset, Model = "squeezenet1_1", TrainId = trainId, Untrain = true, Seed = 7, Resize = 32, Batch = 16,
+        Emax = 1, Emin = 1,
     }, BenchPlatform.Auth, cancellationToken: ct);
     var clock = Stopwatch.StartNew();
     double? runningAt = null;
@@ -251,8 +254,8 @@ async Task<FirstBatch> TimeFirstBatchAsync(BenchPlatform platform, string datase
     Console.WriteLine($"{trainId,-21}: started_at to first_batch_at {Seconds(seconds)} s (polled RUNNING to progress {polled}); " +
         $"shards downloaded {last?.DatasetShardsDownloaded ?? 0} ({(last?.DatasetBytesDownloaded ?? 0) / 1e6:F1} MB), " +
         $"cached {last?.DatasetShardsCached ?? 0}; worker {last?.Worker}; job ended {job.State}");
-    return new FirstBatch(seconds, last is { DatasetReadyAt.Length: > 0 }, last?.DatasetShardsDownloaded ?? 0, last?.DatasetShardsCached ?? 0,
-        last?.Worker ?? "");
+    return new FirstBatch(seconds, last is { DatasetReadyAt.Length: > 0 }, last?.DatasetShardsDownloaded ?? 0,
+        last?.DatasetShardsCached ?? 0, last?.Worker ?? "");
 }
 
 async Task RssAsync(SyntheticSet set)
@@ -272,7 +275,8 @@ async Task RssAsync(SyntheticSet set)
         await Task.Delay(TimeSpan.FromSeconds(1), ct);
         job = await platform.NormStats.GetAsync(new JobRef { JobId = job.JobId }, cancellationToken: ct);
     }
-    Console.WriteLine($"large-set norm job   : {job.State} in {clock.Elapsed.TotalSeconds:F1} s ({Rate(set.Images, clock.Elapsed.TotalSeconds)} img/s)");
+    var seconds = clock.Elapsed.TotalSeconds;
+    Console.WriteLine($"large-set norm job   : {job.State} in {seconds:F1} s ({Rate(set.Images, seconds)} img/s)");
     foreach (var (process, commandLine, bytes) in await sampler.StopAsync())
     {
         Console.WriteLine($"peak RSS {process,-32}: {bytes / 1e6,8:F0} MB  ({commandLine[..Math.Min(commandLine.Length, 150)]})");
