@@ -308,7 +308,7 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
     }
 
     [Fact]
-    public async Task An_upload_slower_than_the_grace_period_restores_what_a_collector_took_before_it_commits()
+    public async Task An_upload_slower_than_the_grace_period_keeps_renewing_its_shards_so_a_collector_takes_none()
     {
         var store = new BlobDatasetStore(azurite.NewContainer(), GracefulOnePerShard);
         var folder = Folder(0, 2, "a");
@@ -318,13 +318,37 @@ public sealed class DatasetGenerationTests(AzuriteFixture azurite) : IClassFixtu
             filesDone: new SynchronousProgress(done => { if (done == 1) { reachedFirstFile.Signal(); release.Wait(TimeSpan.FromSeconds(30)); } })));
         Assert.True(reachedFirstFile.Wait(TimeSpan.FromSeconds(30)));
         await PastGraceAsync();
-        // The first shard (tar and index): old, and no manifest names it yet.
-        Assert.Equal(2, await store.CollectGarbageAsync("slow", CancellationToken.None));
+        // The first shard is older than the grace period, and no manifest names it yet; but the upload renewed it.
+        Assert.Equal(0, await store.CollectGarbageAsync("slow", CancellationToken.None));
         release.Set();
-        await upload; // packs that shard again from the same files, and checks it is the same
+        await upload;
         using var opened = await OpenFreshAsync(store, "slow");
         Assert.Equal(2, opened.ShardsDownloaded);
         Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "a", "img0.png")), opened.ReadBytes("a/img0.png"));
+    }
+
+    [Fact]
+    public async Task A_shard_that_vanishes_before_the_commit_fails_it_and_the_upload_run_again_stores_only_that_shard()
+    {
+        var container = azurite.NewContainer();
+        var store = new BlobDatasetStore(container, GracefulOnePerShard);
+        var folder = Folder(0, 2, "a");
+        using var reachedFirstFile = new CountdownEvent(1);
+        using var release = new ManualResetEventSlim();
+        var upload = Task.Run(() => store.UploadFromFolderAsync("vanishing", folder, parallelism: 1,
+            filesDone: new SynchronousProgress(done => { if (done == 1) { reachedFirstFile.Signal(); release.Wait(TimeSpan.FromSeconds(30)); } })));
+        Assert.True(reachedFirstFile.Wait(TimeSpan.FromSeconds(30)));
+        foreach (var blob in await BlobsAsync(container, "vanishing"))
+            await container.DeleteBlobAsync($"datasets/vanishing/{blob}"); // storage altered behind the upload's back
+        await Task.Delay(Grace / 2);
+        release.Set();
+        var failed = await Assert.ThrowsAsync<IfcbException>(() => upload);
+        Assert.Equal(ErrorKind.Unavailable, failed.Kind);
+        Assert.Contains("Upload again", failed.Message);
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => store.DescribeAsync("vanishing"));
+
+        var again = await store.UploadFromFolderAsync("vanishing", folder);
+        Assert.Equal((1, 1), (again.ShardsUploaded, again.ShardsPresent));
     }
 
     [Fact]

@@ -35,6 +35,44 @@ public sealed class HostileInputTests(PlatformFixture platform)
         return error;
     }
 
+    /// <summary>Sends files as a raw Upload stream (no client-side checks), each file one chunk.</summary>
+    private async Task<RpcException> RefusedUploadAsync(string dataset, params (string Class, string File)[] files)
+    {
+        var datasets = new Datasets.DatasetsClient(platform.Channel("training"));
+        var png = Google.Protobuf.ByteString.CopyFrom(File.ReadAllBytes(Directory.EnumerateFiles(Sample, "*.png", SearchOption.AllDirectories).First()));
+        return await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = datasets.Upload(PlatformFixture.Auth);
+            await call.RequestStream.WriteAsync(new DatasetUploadChunk { Header = new DatasetUploadHeader { Name = dataset } });
+            foreach (var (cls, file) in files)
+            {
+                await call.RequestStream.WriteAsync(new DatasetUploadChunk
+                {
+                    File = new DatasetFileChunk { ClassName = cls, FileName = file, Data = png, Last = true },
+                });
+            }
+            await call.RequestStream.CompleteAsync();
+            await call;
+        });
+    }
+
+    [Fact]
+    public async Task Uploads_out_of_order_or_with_a_file_twice_are_refused_and_change_nothing()
+    {
+        var outOfOrder = await RefusedUploadAsync("hostile-order", ("b", "1.png"), ("a", "2.png"));
+        Assert.Equal(StatusCode.InvalidArgument, outOfOrder.StatusCode);
+        Assert.Contains("a/2.png arrived after b/1.png", outOfOrder.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("ordered by class, then file name", outOfOrder.Status.Detail, StringComparison.Ordinal);
+
+        var twice = await RefusedUploadAsync("hostile-order", ("a", "1.png"), ("a", "2.png"), ("a", "1.png"));
+        Assert.Equal(StatusCode.InvalidArgument, twice.StatusCode);
+        Assert.Contains("a/1.png appears twice", twice.Status.Detail, StringComparison.Ordinal);
+
+        var datasets = new Datasets.DatasetsClient(platform.Channel("training"));
+        var missing = await Assert.ThrowsAsync<RpcException>(async () => await datasets.DescribeAsync(new DatasetRef { Name = "hostile-order" }));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    }
+
     [Fact]
     public async Task The_batch_that_killed_the_training_worker_in_a_restart_loop_is_refused_at_submission()
     {

@@ -35,64 +35,49 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
     [RequiresApiKey]
     public override async Task<DatasetInfo> Upload(IAsyncStreamReader<DatasetUploadChunk> requestStream, ServerCallContext context)
     {
-        var staging = Directory.CreateTempSubdirectory("ifcb-upload-");
+        // The dataset as it is when the upload begins: if another upload or a delete finishes first, this one is Aborted
+        // instead of silently replacing what that one wrote. Images go into shards as they arrive (nothing is staged).
+        DatasetUploadSession? session = null;
         try
         {
-            // The dataset as it is when the upload begins: if another upload or a delete finishes first, this one is
-            // Aborted instead of silently replacing what that one wrote.
-            DatasetHead? head = null;
             var budget = new UploadBudget(DatasetLimits, "dataset upload");
-            FileStream? open = null;
-            string? openKey = null;
-            try
+            var file = new MemoryStream();
+            (string Class, string File)? open = null;
+            await foreach (var chunk in requestStream.ReadAllAsync(context.CancellationToken))
             {
-                await foreach (var chunk in requestStream.ReadAllAsync(context.CancellationToken))
+                if (chunk.PartCase == DatasetUploadChunk.PartOneofCase.Header)
                 {
-                    if (chunk.PartCase == DatasetUploadChunk.PartOneofCase.Header)
-                    {
-                        if (head is not null)
-                            throw IfcbException.InvalidArgument("The upload has a second header; send the dataset name once, first.");
-                        head = await datasets.ReadHeadAsync(ResourceName.ValidateDatasetName(chunk.Header.Name), context.CancellationToken);
-                        continue;
-                    }
-                    if (head is null)
-                        throw IfcbException.InvalidArgument("Send the upload header (dataset name) before any file chunk.");
-                    var file = chunk.File;
-                    var key = $"{ResourceName.ValidateClassName(file.ClassName)}/{ResourceName.ValidateFileName(file.FileName)}";
-                    if (key != openKey && open is not null)
-                    {
-                        await open.DisposeAsync();
-                        open = null;
-                    }
-                    if (budget.Add(key, file.Data.Length))
-                    {
-                        Directory.CreateDirectory(Path.Combine(staging.FullName, file.ClassName));
-                        open = new FileStream(Path.Combine(staging.FullName, file.ClassName, file.FileName), FileMode.CreateNew);
-                        openKey = key;
-                    }
-                    await open!.WriteAsync(file.Data.Memory, context.CancellationToken);
-                    if (file.Last)
-                    {
-                        await open.DisposeAsync();
-                        open = null;
-                        openKey = null;
-                        budget.EndFile();
-                    }
+                    if (session is not null)
+                        throw IfcbException.InvalidArgument("The upload has a second header; send the dataset name once, first.");
+                    session = await datasets.BeginUploadAsync(ResourceName.ValidateDatasetName(chunk.Header.Name),
+                        cancellationToken: context.CancellationToken);
+                    continue;
+                }
+                if (session is null)
+                    throw IfcbException.InvalidArgument("Send the upload header (dataset name) before any file chunk.");
+                var part = chunk.File;
+                var name = (ResourceName.ValidateClassName(part.ClassName), ResourceName.ValidateFileName(part.FileName));
+                if (open is { } previous && previous != name)
+                    await AddAsync(session, previous, file, context.CancellationToken); // chunks of the next file: this one ended
+                if (budget.Add($"{name.Item1}/{name.Item2}", part.Data.Length))
+                    open = name;
+                file.Write(part.Data.Span);
+                if (part.Last)
+                {
+                    await AddAsync(session, name, file, context.CancellationToken);
+                    open = null;
+                    budget.EndFile();
                 }
             }
-            finally
-            {
-                if (open is not null)
-                    await open.DisposeAsync();
-            }
-            if (head is null)
+            if (session is null)
                 throw IfcbException.InvalidArgument("The upload had no header; send the dataset name first.");
+            if (open is { } unfinished)
+                await AddAsync(session, unfinished, file, context.CancellationToken);
 
             DatasetUploadResult result;
             try
             {
-                result = await datasets.UploadFromFolderAsync(head.Name, staging.FullName, basedOn: head,
-                    cancellationToken: context.CancellationToken);
+                result = await session.CommitAsync(context.CancellationToken);
             }
             catch (InvalidDataException e)
             {
@@ -106,7 +91,23 @@ public sealed class DatasetsGrpcService(BlobDatasetStore datasets, BlobBinSetSto
         }
         finally
         {
-            staging.Delete(recursive: true);
+            if (session is not null)
+                await session.DisposeAsync();
+        }
+    }
+
+    private static async Task AddAsync(DatasetUploadSession session, (string Class, string File) name, MemoryStream file,
+        CancellationToken cancellationToken)
+    {
+        var content = file.ToArray();
+        file.SetLength(0);
+        try
+        {
+            await session.AddAsync(name.Class, name.File, content, cancellationToken);
+        }
+        catch (ArgumentException e)
+        {
+            throw IfcbException.InvalidArgument(e.Message);
         }
     }
 

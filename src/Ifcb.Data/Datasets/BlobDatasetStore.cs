@@ -29,9 +29,9 @@ namespace Ifcb.Data.Datasets;
 /// <para>Garbage collection (after every upload and delete, and <see cref="CollectGarbageAsync(CancellationToken)"/> for all
 /// datasets) deletes the generations retired more than <see cref="DatasetStoreOptions.GarbageGrace"/> ago and the
 /// shards no live generation references, but never a blob modified within the grace period, and only with
-/// <c>If-Match</c> the ETag it listed. An upload renews (rewrites the metadata of) every shard it reuses, and renews
-/// them all again when it ran longer than half the grace period (packing again from its files any that a collector
-/// took), so a collector working from an older manifest cannot delete content the upload is about to make current. The
+/// <c>If-Match</c> the ETag it listed. An upload renews (rewrites the metadata of) every shard it reuses, and renews all
+/// its shards every quarter of the grace period while it runs, so a collector working from an older manifest cannot
+/// delete content the upload is about to make current (see <see cref="DatasetUploadSession"/>). The
 /// guarantee: every image a manifest names exists while that manifest is current and for at least the grace period after
 /// it was replaced or deleted, so a job that read it keeps reading it if it finishes within the grace period; later it
 /// gets a "re-uploaded or deleted" error, never wrong bytes.</para>
@@ -45,7 +45,7 @@ namespace Ifcb.Data.Datasets;
 /// <remarks>
 /// This class checks the inputs and hands the work to parts that each do one job: <see cref="DatasetManifests"/> (the
 /// manifests), <see cref="DatasetShards"/> (the shards), <see cref="DatasetImages"/> (images of the older layouts),
-/// <see cref="DatasetUploader"/> and <see cref="DatasetGarbageCollector"/>; <see cref="DatasetLayout"/> names the blobs.
+/// <see cref="DatasetUploadSession"/> and <see cref="DatasetGarbageCollector"/>; <see cref="DatasetLayout"/> names the blobs.
 /// </remarks>
 public sealed class BlobDatasetStore
 {
@@ -60,7 +60,6 @@ public sealed class BlobDatasetStore
     private readonly DatasetImages _images;
     private readonly DatasetShards _shards;
     private readonly DatasetGarbageCollector _collector;
-    private readonly DatasetUploader _uploader;
 
     public BlobDatasetStore(BlobContainerClient container, DatasetStoreOptions? options = null)
     {
@@ -76,7 +75,6 @@ public sealed class BlobDatasetStore
         _images = new DatasetImages(container, _options);
         _shards = new DatasetShards(container);
         _collector = new DatasetGarbageCollector(container, _options, _manifests);
-        _uploader = new DatasetUploader(_options, _manifests, _shards, _collector);
     }
 
     public DatasetStoreOptions Options => _options;
@@ -130,9 +128,47 @@ public sealed class BlobDatasetStore
         if (local.Count == 0)
             throw new InvalidDataException($"{Path.GetFullPath(localFolder)} has no images in class subfolders; nothing to upload.");
 
+        var head = basedOn ?? await ReadHeadAsync(name, cancellationToken).ConfigureAwait(false);
+        return await UploadFilesAsync(head, local, parallelism, filesDone, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts an upload of dataset <paramref name="name"/> whose images arrive one at a time (the Upload RPC): add them
+    /// in canonical order with <see cref="DatasetUploadSession.AddAsync"/>, then commit. It becomes current only if the
+    /// dataset is still as <paramref name="basedOn"/> found it (default: as it is now).
+    /// </summary>
+    /// <param name="filesDone">Counts the files whose shard is stored.</param>
+    /// <param name="cancellationToken">Cancels the whole upload (a cancelled session cannot commit).</param>
+    public async Task<DatasetUploadSession> BeginUploadAsync(string name, DatasetHead? basedOn = null, int parallelism = 8,
+        IProgress<int>? filesDone = null, CancellationToken cancellationToken = default)
+    {
+        ResourceName.ValidateDatasetName(name);
+        if (basedOn is not null && basedOn.Name != name)
+            throw new ArgumentException($"The upload is based on dataset {basedOn.Name}, not {name}.", nameof(basedOn));
         await _container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var head = basedOn ?? await ReadHeadAsync(name, cancellationToken).ConfigureAwait(false);
-        return await _uploader.UploadAsync(name, local, head, parallelism, filesDone, cancellationToken).ConfigureAwait(false);
+        return new DatasetUploadSession(name, head, _options, _manifests, _shards, _collector, parallelism, filesDone, cancellationToken);
+    }
+
+    // Local files (checked names) through one session, read in canonical order.
+    private async Task<DatasetUploadResult> UploadFilesAsync(DatasetHead head, IReadOnlyList<(string Class, string File, string Path)> files,
+        int parallelism, IProgress<int>? filesDone, CancellationToken cancellationToken)
+    {
+        var ordered = files.OrderBy(f => f.Class, StringComparer.Ordinal).ThenBy(f => f.File, StringComparer.Ordinal).ToList();
+        await using var session = await BeginUploadAsync(head.Name, head, parallelism, filesDone, cancellationToken).ConfigureAwait(false);
+        foreach (var (className, fileName, path) in ordered)
+        {
+            try
+            {
+                await session.AddAsync(className, fileName, await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false),
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (ArgumentException e) when (e.Message.Contains("sent twice", StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"Two files would both be {className}/{fileName}; the second is {path}.", e);
+            }
+        }
+        return await session.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -350,8 +386,7 @@ public sealed class BlobDatasetStore
                     pair.First.File, pair.First.Sha256, legacyFirst: manifest.Generation is null, token).ConfigureAwait(false), token)
                     .ConfigureAwait(false)).ConfigureAwait(false);
             // Every image was checked against its hash, so the sharded listing, hence the fingerprint, is the same.
-            await _uploader.UploadAsync(manifest.Name, files, new DatasetHead(manifest.Name, etag, stored), 8, null, cancellationToken)
-                .ConfigureAwait(false);
+            await UploadFilesAsync(new DatasetHead(manifest.Name, etag, stored), files, 8, null, cancellationToken).ConfigureAwait(false);
         }
         catch (IfcbException e) when (e.Kind == ErrorKind.Aborted)
         {
