@@ -266,8 +266,9 @@ async Task<FirstBatch> TimeFirstBatchAsync(BenchPlatform platform, string datase
 async Task RssAsync(SyntheticSet set)
 {
     await using var platform = await StartPlatformAsync(normStatsWorkers: 1);
-    // This process plays the CLI: only the upload and the job's watch count, not the sets generated before.
-    GC.Collect();
+    // This process plays the CLI: only the upload and the job's watch count, not the earlier sections, whose memory an
+    // aggressive collection gives back before the peak is reset.
+    GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     await using var sampler = PeakRss.Start(platform.RunTag);
     var (dataset, _) = await UploadAsync(platform, set, $"bench-large-{set.Images}", timed: false);
     var clock = Stopwatch.StartNew();
