@@ -64,8 +64,11 @@ Console.WriteLine($"work {work}, {Environment.ProcessorCount} cores, sections {s
 try
 {
     var clock = Stopwatch.StartNew();
-    var main = SyntheticSet.Ensure(work, "images", images, maxSide: null, Seed, ct);
-    Console.WriteLine($"set: {main.Images} images in {SyntheticSet.Classes} classes, {main.Megabytes:F1} MB ({main.Folder})");
+    var main = sections.Overlaps(["generate", "upload", "norm", "firstbatch"])
+        ? SyntheticSet.Ensure(work, "images", images, maxSide: null, Seed, ct)
+        : null;
+    if (main is not null)
+        Console.WriteLine($"set: {main.Images} images in {SyntheticSet.Classes} classes, {main.Megabytes:F1} MB ({main.Folder})");
     var small = large > 0 && sections.Overlaps(["generate", "rss"])
         ? SyntheticSet.Ensure(work, "small", large, maxSide: 64, Seed + 1, ct)
         : null;
@@ -73,7 +76,7 @@ try
         Console.WriteLine($"large set: {small.Images} images, {small.Megabytes:F1} MB ({small.Folder})");
     Console.WriteLine($"sets ready in {clock.Elapsed.TotalSeconds:F1} s (generated once, then cached)");
 
-    if (sections.Overlaps(["upload", "norm", "firstbatch"]))
+    if (main is not null && sections.Overlaps(["upload", "norm", "firstbatch"]))
     {
         await using var platform = await StartPlatformAsync(normStatsWorkers: 1);
         var blobs = new BlobServiceClient(await platform.BlobConnectionStringAsync(ct));
@@ -86,7 +89,7 @@ try
         if (sections.Contains("firstbatch"))
             await FirstBatchAsync(platform, blobs, main, dataset.Name, packed);
     }
-    if (sections.Contains("norm"))
+    if (main is not null && sections.Contains("norm"))
     {
         await using var platform = await StartPlatformAsync(normStatsWorkers: 2);
         var dataset = await UploadAsync(platform, main, $"bench-{main.Images}", timed: false);
@@ -94,6 +97,8 @@ try
     }
     if (sections.Contains("rss") && small is not null)
         await RssAsync(small);
+    else if (sections.Contains("rss"))
+        Console.WriteLine("rss skipped: it measures the large set, and --large is 0");
 }
 catch (Exception e) when (ct.IsCancellationRequested && e is OperationCanceledException or RpcException)
 {
@@ -261,8 +266,9 @@ async Task<FirstBatch> TimeFirstBatchAsync(BenchPlatform platform, string datase
 async Task RssAsync(SyntheticSet set)
 {
     await using var platform = await StartPlatformAsync(normStatsWorkers: 1);
-    // This process plays the CLI: only the upload and the job's watch count, not the sets generated before.
-    GC.Collect();
+    // This process plays the CLI: only the upload and the job's watch count, not the earlier sections, whose memory an
+    // aggressive collection gives back before the peak is reset.
+    GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     await using var sampler = PeakRss.Start(platform.RunTag);
     var (dataset, _) = await UploadAsync(platform, set, $"bench-large-{set.Images}", timed: false);
     var clock = Stopwatch.StartNew();
