@@ -305,6 +305,28 @@ public sealed class ShardCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task A_shard_left_damaged_with_the_right_length_is_hashed_by_a_restarted_cache_and_downloaded_again()
+    {
+        var (good, damaged) = (new Shard(23), new Shard(24));
+        using (var before = new ShardCache(_root, 10 * ShardSize))
+        {
+            await AcquireAndRelease(before, good);
+            await AcquireAndRelease(before, damaged);
+        }
+        // What a machine crash can leave: the file renamed into place, its bytes never written (the cache does not force
+        // them to disk).
+        File.WriteAllBytes(damaged.PathIn(_root), new byte[ShardSize]);
+
+        using var after = new ShardCache(_root, 10 * ShardSize);
+        using (var kept = await after.AcquireAsync(good.Sha256, good.Size, Unreachable, CancellationToken.None))
+            Assert.False(kept.Downloaded);
+        using var again = await after.AcquireAsync(damaged.Sha256, damaged.Size, damaged.Download, CancellationToken.None);
+        Assert.True(again.Downloaded);
+        Assert.Equal(2, damaged.Calls);
+        Assert.Equal(damaged.Bytes, File.ReadAllBytes(again.Path));
+    }
+
+    [Fact]
     public async Task A_second_cache_on_the_same_root_uses_the_shard_the_first_made_local()
     {
         var shard = new Shard(20);

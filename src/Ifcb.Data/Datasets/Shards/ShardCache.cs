@@ -215,6 +215,7 @@ public sealed class ShardCache : IDisposable
                     _bytesDownloaded += flight.Size;
                 }
                 shard = flight.Shard = Admit(flight.Sha256, flight.Size);
+                shard.Verified |= downloaded;
                 shard.Pins += flight.Waiters;
                 EvictOverLimit();
             }
@@ -259,9 +260,10 @@ public sealed class ShardCache : IDisposable
                 // Not disposed here: it owns nothing, so a download that disposes the stream it was given does no harm.
                 var hashing = new HashingWriteStream(file, hash, flight.Sha256, flight.Size);
                 await download(hashing, flight.Cancellation.Token).ConfigureAwait(false);
+                // Not forced to disk: a shard this process wrote is read back through the page cache, and one a crash of
+                // the machine may have left half-written under its final name is hashed again before its first use by a
+                // new process (TryOpen). Forcing ~64 MB to disk per shard would double a cold job's wait here.
                 await file.FlushAsync(flight.Cancellation.Token).ConfigureAwait(false);
-                // A shard that survives a crash under its final name must hold its bytes, not a hole.
-                file.Flush(flushToDisk: true);
                 actual = hashing.HashHex();
                 written = hashing.Written;
             }
@@ -283,7 +285,7 @@ public sealed class ShardCache : IDisposable
         try
         {
             var handle = File.OpenHandle(shard.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            if (RandomAccess.GetLength(handle) == shard.Length)
+            if (RandomAccess.GetLength(handle) == shard.Length && (shard.Verified || Verify(shard, handle)))
                 return new ShardLease(this, shard, handle, downloaded);
             handle.Dispose();
         }
@@ -297,6 +299,33 @@ public sealed class ShardCache : IDisposable
             Forget(shard);
         }
         return null;
+    }
+
+    /// <summary>
+    /// Hashes a shard this process did not download (adopted at start-up, or put in place by another process) before its
+    /// first use here; a damaged one is deleted, so the caller downloads it again.
+    /// </summary>
+    private bool Verify(CachedShard shard, SafeFileHandle handle)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        long offset = 0;
+        int read;
+        while ((read = RandomAccess.Read(handle, buffer, offset)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            offset += read;
+        }
+        if (Convert.ToHexStringLower(hash.GetHashAndReset()) == shard.Sha256)
+        {
+            lock (_lock)
+                shard.Verified = true;
+            return true;
+        }
+        _logger.LogWarning("Cached shard {Sha256} in {Root} does not match its hash (left by a crash?); downloading it again.",
+            shard.Sha256, _root);
+        TryDelete(shard.Path);
+        return false;
     }
 
     private void RecordHit(SafeFileHandle handle)
@@ -531,4 +560,7 @@ internal sealed class CachedShard
     public LinkedListNode<CachedShard> Node { get; }
     /// <summary>Leases (and flight waiters about to get one) that keep the shard from eviction.</summary>
     public int Pins { get; set; }
+
+    /// <summary>This process downloaded it or hashed it since it started: its bytes are the shard's.</summary>
+    public bool Verified { get; set; }
 }
