@@ -250,8 +250,8 @@ public sealed class NormStatsJobTests(AzuriteFixture fixture) : IClassFixture<Az
         Assert.Equal(csv.CacheHash(), reformatted.CacheHash());
         Assert.NotEqual(csv.CacheHash(), plain.CacheHash());
         Assert.Equal(108, (plain with { Estimator = NormStatsEstimator.Neuston, ShardSize = 1 }).EffectiveShardSize);
-        Assert.Equal(540, (plain with { Estimator = NormStatsEstimator.Neuston }).EffectiveShardSize);
-        Assert.Equal(500, plain.EffectiveShardSize);
+        Assert.Equal(2052, (plain with { Estimator = NormStatsEstimator.Neuston }).EffectiveShardSize);
+        Assert.Equal(2000, plain.EffectiveShardSize);
     }
 
     [Fact]

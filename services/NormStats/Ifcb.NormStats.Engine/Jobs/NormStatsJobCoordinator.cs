@@ -322,7 +322,7 @@ public sealed class NormStatsJobCoordinator
     private async Task<IReadOnlyList<NormStatsPartial>> ComputeShardAsync(NormStatsJobRecord job, ShardStatus shard,
         CancellationToken cancellationToken)
     {
-        var all = await _jobs.GetImagesAsync(job.JobId, cancellationToken);
+        var all = await ImagesOfAsync(job.JobId, cancellationToken);
         var slice = all.Skip(shard.Start).Take(shard.Count).ToList();
         var store = await _datasets.OpenAsync(job.Dataset, cancellationToken);
         var streamed = store.StreamImages(job.Dataset, [.. slice.Select(i => i.ToDatasetFile())], DownloadParallelism, cancellationToken);
@@ -352,6 +352,32 @@ public sealed class NormStatsJobCoordinator
             };
         }
     }
+
+    /// <summary>
+    /// A job's image list, read once per process for its recent jobs: it never changes, and a worker computes many shards
+    /// of one job (re-reading the list, ~150 bytes an image, for every shard cost as much as computing a small one).
+    /// </summary>
+    private async Task<IReadOnlyList<JobImage>> ImagesOfAsync(string jobId, CancellationToken cancellationToken)
+    {
+        lock (_recentImages)
+        {
+            var hit = _recentImages.Find(r => r.JobId == jobId);
+            if (hit.Images is not null)
+                return hit.Images;
+        }
+        var images = await _jobs.GetImagesAsync(jobId, cancellationToken);
+        lock (_recentImages)
+        {
+            _recentImages.RemoveAll(r => r.JobId == jobId);
+            _recentImages.Add((jobId, images));
+            if (_recentImages.Count > RecentImageLists)
+                _recentImages.RemoveAt(0);
+        }
+        return images;
+    }
+
+    private const int RecentImageLists = 4;
+    private readonly List<(string JobId, IReadOnlyList<JobImage> Images)> _recentImages = [];
 
     // The download error behind a failed computation; null when the downloads did not fail.
     private static async Task<Exception?> FaultOfAsync(StreamedImages streamed)

@@ -7,13 +7,13 @@ namespace Ifcb.NormStats.Engine.Jobs;
 
 /// <summary>
 /// What a norm-stats job computes (neuston CALC_IMG_NORM's flags) and how it is split. Zero/empty values mean the
-/// defaults, as in the proto: resize 299, class-min 2, no class-max, seed 1, shard size 500.
+/// defaults, as in the proto: resize 299, class-min 2, no class-max, seed 1, shard size 2000.
 /// </summary>
 public sealed record NormStatsJobOptions
 {
     public const int DefaultResize = 299;
     public const int MaxResize = Ifcb.Platform.Limits.MaxResize;
-    public const int DefaultShardSize = 500;
+    public const int DefaultShardSize = 2000;
     public const int MaxShardSize = Ifcb.Platform.Limits.MaxShardSize;
 
     public int Resize { get; init; } = DefaultResize;
