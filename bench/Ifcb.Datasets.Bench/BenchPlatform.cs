@@ -22,10 +22,13 @@ internal sealed class BenchPlatform : IAsyncDisposable
     private readonly GrpcChannel _training;
     private readonly GrpcChannel _normStats;
 
-    private BenchPlatform(DistributedApplication app, string runTag)
+    private readonly string _cache;
+
+    private BenchPlatform(DistributedApplication app, string runTag, string cache)
     {
         _app = app;
         RunTag = runTag;
+        _cache = cache;
         _training = GrpcChannel.ForAddress(app.GetEndpoint("training", "grpc"));
         _normStats = GrpcChannel.ForAddress(app.GetEndpoint("normstats", "grpc"));
     }
@@ -64,15 +67,21 @@ internal sealed class BenchPlatform : IAsyncDisposable
             .AddFilter("Aspire", LogLevel.Warning)
             .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
         var runTag = Guid.NewGuid().ToString("N");
+        // Every platform starts with an empty worker shard cache, so that "cold" is cold (the default cache directory is
+        // shared by every run on this machine, and the same synthetic images give the same shards).
+        var cache = Path.Combine(Path.GetTempPath(), $"ifcb-datasets-bench-cache-{runTag}");
         foreach (var project in builder.Resources.OfType<ProjectResource>())
-            builder.CreateResourceBuilder(project).WithEnvironment(RunVariable, runTag);
+        {
+            builder.CreateResourceBuilder(project).WithEnvironment(RunVariable, runTag)
+                .WithEnvironment("Ifcb__CacheDirectory", cache);
+        }
         var app = await builder.BuildAsync(startup.Token);
         try
         {
             await app.StartAsync(startup.Token);
             foreach (var service in Services)
                 await app.ResourceNotifications.WaitForResourceHealthyAsync(service, startup.Token);
-            return new BenchPlatform(app, runTag);
+            return new BenchPlatform(app, runTag, cache);
         }
         catch
         {
@@ -86,6 +95,8 @@ internal sealed class BenchPlatform : IAsyncDisposable
         _training.Dispose();
         _normStats.Dispose();
         await StopAsync(_app);
+        if (Directory.Exists(_cache))
+            Directory.Delete(_cache, recursive: true);
     }
 
     private static async Task StopAsync(DistributedApplication app)

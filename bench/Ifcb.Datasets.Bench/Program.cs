@@ -149,8 +149,10 @@ async Task<IReadOnlyList<string>> UploadReferencesAsync(BlobServiceClient blobs,
     var (packed, packedSeconds) = await RawBlobs.UploadPackedAsync(blobs.GetBlobContainerClient("bench-raw-packed"), files, ct);
     Console.WriteLine($"raw SDK, 64 MB blobs : {Rate(set.Images, packedSeconds)} img/s, {set.Megabytes / packedSeconds,7:F2} MB/s " +
         $"({packed.Count} blobs)");
+    // Today's layout (one blob per image) at the speed of raw SDK calls, for information: the goals are the rows
+    // against today's measured rate and against large blobs.
     Add("upload", "platform upload vs raw (img/s)", Rate(set.Images, platformSeconds), $"raw blob/image {Rate(set.Images, perImage)}",
-        Ratio(perImage / platformSeconds), ">= 10x");
+        Ratio(perImage / platformSeconds), "-");
     Add("upload", "platform upload (MB/s)", $"{set.Megabytes / platformSeconds:F2}", $"raw 64 MB blobs {set.Megabytes / packedSeconds:F2}",
         Ratio(packedSeconds / platformSeconds), ">= 0.5x");
     return packed;
