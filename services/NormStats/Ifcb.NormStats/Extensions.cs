@@ -44,12 +44,15 @@ public static class NormStatsServiceExtensions
         });
 
         var requestSlots = Math.Max(1, builder.Configuration.GetValue("Ifcb:NormStatsRequestSlots", 8));
+        // Two shards at a time: one shard's downloads and bookkeeping (storing its partial, the job record) overlap the
+        // other's decoding, instead of leaving the cores idle between shards.
+        var shardsAtOnce = Math.Clamp(builder.Configuration.GetValue("Ifcb:NormStatsShardsAtOnce", 2), 1, 16);
         builder.AddIfcbMessaging("normstats", bus =>
         {
             bus.AddConsumer<ComputeNormShardConsumer>().Endpoint(e =>
             {
-                e.PrefetchCount = 1;
-                e.ConcurrentMessageLimit = 1;
+                e.PrefetchCount = shardsAtOnce;
+                e.ConcurrentMessageLimit = shardsAtOnce;
             });
             bus.AddConsumer<ComputeNormShardFaultConsumer>();
             // A request waits for its job's shards, which run on the shard endpoint, so waiting never blocks them.
