@@ -12,7 +12,8 @@ internal static class DatasetOpening
         var started = Stopwatch.GetTimestamp();
         var dataset = await datasets.OpenAsync(name, cache.Shards, cancellationToken: cancellationToken);
         if (dataset.ConvertedFromFormat is { } format)
-            logger.LogInformation("Dataset {Dataset} was stored in the format {Format} layout (one blob per image); job {JobId} converted " +
+            logger.LogInformation("Dataset {Dataset} was stored in the format {Format} layout (one blob per image); " +
+                "job {JobId} converted " +
                 "it once into {Shards} shards with the same fingerprint {Fingerprint}.", name, format, jobId,
                 dataset.ShardsDownloaded + dataset.ShardsCached, dataset.Manifest.Fingerprint[..12]);
         logger.LogInformation("Job {JobId}: dataset {Dataset} ({Images} images) ready in {Seconds:F1} s: {Downloaded} shards downloaded " +

@@ -151,8 +151,9 @@ public sealed class BlobDatasetStore
     }
 
     // Local files (checked names) through one session, read in canonical order.
-    private async Task<DatasetUploadResult> UploadFilesAsync(DatasetHead head, IReadOnlyList<(string Class, string File, string Path)> files,
-        int parallelism, IProgress<int>? filesDone, CancellationToken cancellationToken)
+    private async Task<DatasetUploadResult> UploadFilesAsync(DatasetHead head,
+        IReadOnlyList<(string Class, string File, string Path)> files, int parallelism, IProgress<int>? filesDone,
+        CancellationToken cancellationToken)
     {
         var ordered = files.OrderBy(f => f.Class, StringComparer.Ordinal).ThenBy(f => f.File, StringComparer.Ordinal).ToList();
         await using var session = await BeginUploadAsync(head.Name, head, parallelism, filesDone, cancellationToken).ConfigureAwait(false);
@@ -276,7 +277,8 @@ public sealed class BlobDatasetStore
     /// </summary>
     /// <exception cref="KeyNotFoundException">No dataset of that name, or a shard collected meanwhile (see the class remarks).</exception>
     /// <exception cref="InvalidDataException">A shard or index does not match the manifest.</exception>
-    public async Task<CachedDataset> OpenAsync(string name, ShardCache cache, int parallelism = 4, CancellationToken cancellationToken = default)
+    public async Task<CachedDataset> OpenAsync(string name, ShardCache cache, int parallelism = 4,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(cache);
         var (stored, etag) = await _manifests.ReadAsync(name, cancellationToken).ConfigureAwait(false);
@@ -287,7 +289,8 @@ public sealed class BlobDatasetStore
             stored = await ConvertAsync(stored, etag, cancellationToken).ConfigureAwait(false);
         }
         if (stored is not { Deleted: false })
-            throw new KeyNotFoundException($"Dataset \"{name}\" does not exist in container \"{_container.Name}\"; upload it first or check the name.");
+            throw new KeyNotFoundException(
+                $"Dataset \"{name}\" does not exist in container \"{_container.Name}\"; upload it first or check the name.");
         var manifest = await ReadListingAsync(stored, cancellationToken).ConfigureAwait(false);
         var shards = stored.Shards!;
         var leases = new ShardLease?[shards.Count];
@@ -295,7 +298,8 @@ public sealed class BlobDatasetStore
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, shards.Count), DatasetImages.Parallelism(parallelism, cancellationToken),
                 async (i, token) => leases[i] = await cache.AcquireAsync(shards[i].Sha256, shards[i].Bytes,
-                    (target, t) => _shards.DownloadAsync(name, shards[i].Sha256, target, _options.GraceText, t), token).ConfigureAwait(false))
+                    (target, t) => _shards.DownloadAsync(name, shards[i].Sha256, target, _options.GraceText, t), token)
+                    .ConfigureAwait(false))
                 .ConfigureAwait(false);
         }
         catch

@@ -30,8 +30,8 @@ internal sealed class DatasetShards(BlobContainerClient container)
         try
         {
             var metadata = new Dictionary<string, string> { [DatasetLayout.HashMetadataKey] = sha256 };
-            await container.GetBlobClient(DatasetLayout.ShardIndexBlobName(dataset, sha256)).SetMetadataAsync(metadata, cancellationToken: token)
-                .ConfigureAwait(false);
+            await container.GetBlobClient(DatasetLayout.ShardIndexBlobName(dataset, sha256))
+                .SetMetadataAsync(metadata, cancellationToken: token).ConfigureAwait(false);
             await container.GetBlobClient(DatasetLayout.ShardBlobName(dataset, sha256)).SetMetadataAsync(metadata, cancellationToken: token)
                 .ConfigureAwait(false);
             return true;
@@ -83,7 +83,8 @@ internal sealed class DatasetShards(BlobContainerClient container)
             var content = await container.GetBlobClient(blobName).DownloadContentAsync(token).ConfigureAwait(false);
             var index = ShardIndex.Parse(content.Value.Content.ToMemory().Span, shard.Sha256, $"{container.Name}/{blobName}");
             if (index.Bytes != shard.Bytes || index.Members.Count != shard.Members)
-                throw new InvalidDataException($"{container.Name}/{blobName} describes {index.Members.Count} images in {index.Bytes} bytes; " +
+                throw new InvalidDataException(
+                    $"{container.Name}/{blobName} describes {index.Members.Count} images in {index.Bytes} bytes; " +
                     $"the manifest says {shard.Members} in {shard.Bytes}. The dataset's storage was altered; re-upload it.");
             return index;
         }

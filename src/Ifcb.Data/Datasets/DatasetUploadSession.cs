@@ -98,7 +98,8 @@ public sealed class DatasetUploadSession : IAsyncDisposable
         }
         if (_writer is null)
         {
-            _output = new FileStream(Path.Combine(_temp.FullName, $"{_sequence}.tar"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            _output = new FileStream(Path.Combine(_temp.FullName, $"{_sequence}.tar"), FileMode.CreateNew, FileAccess.Write,
+                FileShare.None, 1 << 20);
             _writer = new ShardWriter(_output);
         }
         var sha = _writer.Add(className, fileName, content);

@@ -98,7 +98,8 @@ internal sealed record StoredManifest
 
     /// <summary>Counts and identity, from the summary (format 3) or the listing (formats 1 and 2).</summary>
     public DatasetDescription Describe() => IsSharded
-        ? new DatasetDescription(Name, Fingerprint, ClassCounts ?? new Dictionary<string, int>(), ClassCounts?.Values.Sum() ?? 0, Bytes ?? 0)
+        ? new DatasetDescription(Name, Fingerprint, ClassCounts ?? new Dictionary<string, int>(), ClassCounts?.Values.Sum() ?? 0,
+            Bytes ?? 0)
         {
             Generation = Generation, Shards = Shards?.Count ?? 0,
         }

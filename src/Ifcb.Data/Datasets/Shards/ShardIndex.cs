@@ -59,7 +59,8 @@ public sealed partial record ShardIndex
             throw new InvalidDataException($"{sourceName} is not a shard index (missing shard or members).");
         if (index.FormatVersion != CurrentFormat)
             throw new InvalidDataException(
-                $"{sourceName} has shard index format {index.FormatVersion}; this version reads format {CurrentFormat}. Update the platform.");
+                $"{sourceName} has shard index format {index.FormatVersion}; this version reads format {CurrentFormat}. " +
+                "Update the platform.");
         if (index.Shard != expectedShard)
             throw new InvalidDataException($"{sourceName} is the index of shard {index.Shard}, not of {expectedShard}.");
         index.Validate(sourceName);
@@ -83,7 +84,8 @@ public sealed partial record ShardIndex
                 if (order == 0)
                     throw new InvalidDataException($"{sourceName}: member {member.Key} occurs twice.");
                 if (order > 0)
-                    throw new InvalidDataException($"{sourceName}: member {member.Key} comes after {previous.Key}; members must be in order.");
+                    throw new InvalidDataException(
+                        $"{sourceName}: member {member.Key} comes after {previous.Key}; members must be in order.");
                 if (member.Offset < previous.Offset + previous.Size)
                     throw new InvalidDataException($"{sourceName}: member {member.Key} overlaps {previous.Key}.");
             }

@@ -13,7 +13,8 @@ namespace Ifcb.Data.Datasets.Shards;
 public sealed class ShardWriter : IDisposable
 {
     private const int TarBlock = 512;
-    private const UnixFileMode MemberMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    private const UnixFileMode MemberMode =
+        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     private readonly HashingStream _output;
     private readonly TarWriter _tar;
@@ -54,7 +55,8 @@ public sealed class ShardWriter : IDisposable
         // POSIX layout (Python's tarfile among them) would take them for a path prefix.
         var entry = new GnuTarEntry(TarEntryType.RegularFile, $"{className}/{fileName}")
         {
-            DataStream = data, ModificationTime = DateTimeOffset.UnixEpoch, Mode = MemberMode, Uid = 0, Gid = 0, UserName = "", GroupName = "",
+            DataStream = data, ModificationTime = DateTimeOffset.UnixEpoch, Mode = MemberMode,
+            Uid = 0, Gid = 0, UserName = "", GroupName = "",
         };
         _tar.WriteEntry(entry);
         // WriteEntry writes the header block(s), the content and the padding to the next 512-byte block, in that order.
