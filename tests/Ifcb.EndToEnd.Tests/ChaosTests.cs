@@ -62,15 +62,19 @@ public sealed class ChaosPlatform : PlatformFixture
 
     /// <summary>
     /// Restarts a resource (all its instances) the way the dashboard's Restart button does, and waits until every
-    /// instance runs a process started after the request and is healthy. (Aspire's WaitForResourceHealthyAsync is not
-    /// used: it can answer from the "Exited" snapshot the restart's stop leaves behind, before the new process is
+    /// instance runs a process started after the one it ran before and is healthy. (Aspire's
+    /// WaitForResourceHealthyAsync is not used: it can answer from the "Exited" snapshot the restart's stop leaves
+    /// behind, before the new process is
     /// reported, and then throws "failed to start" although the restart succeeds; seen once in CI on Azurite.)
     /// </summary>
     public async Task RestartAsync(string resourceName, CancellationToken cancellationToken = default)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromMinutes(2));
-        var requested = DateTime.UtcNow;
+        // Each instance's process start before the restart: the restart is done when every instance reports a later one.
+        // (Comparing with the clock when the restart was requested failed once here: the orchestrator stamped the new
+        // process 20 ms before the test's own clock reading.)
+        var before = Instances(resourceName).ToDictionary(i => i.ResourceId, i => i.Snapshot.StartTimeStamp);
         foreach (var instance in Instances(resourceName))
         {
             var result = await App.ResourceCommands.ExecuteCommandAsync(instance.ResourceId, "resource-restart", timeout.Token);
@@ -78,7 +82,7 @@ public sealed class ChaosPlatform : PlatformFixture
         }
         try
         {
-            while (!Instances(resourceName).All(i => StartedSince(i, requested) && IsUp(i)))
+            while (!Instances(resourceName).All(i => StartedAfter(i, before.GetValueOrDefault(i.ResourceId)) && IsUp(i)))
                 await Task.Delay(250, timeout.Token);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -87,8 +91,8 @@ public sealed class ChaosPlatform : PlatformFixture
         }
     }
 
-    private static bool StartedSince(ResourceEvent instance, DateTime since) =>
-        instance.Snapshot.StartTimeStamp is { } started && started.ToUniversalTime() >= since;
+    private static bool StartedAfter(ResourceEvent instance, DateTime? previous) =>
+        instance.Snapshot.StartTimeStamp is { } started && (previous is not { } p || started.ToUniversalTime() > p.ToUniversalTime());
 
     private static bool IsUp(ResourceEvent instance) =>
         instance.Snapshot.State?.Text == KnownResourceStates.Running &&
