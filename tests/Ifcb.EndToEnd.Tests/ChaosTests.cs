@@ -64,8 +64,8 @@ public sealed class ChaosPlatform : PlatformFixture
     /// Restarts a resource (all its instances) the way the dashboard's Restart button does, and waits until every
     /// instance runs a process started after the one it ran before and is healthy. (Aspire's
     /// WaitForResourceHealthyAsync is not used: it can answer from the "Exited" snapshot the restart's stop leaves
-    /// behind, before the new process is
-    /// reported, and then throws "failed to start" although the restart succeeds; seen once in CI on Azurite.)
+    /// behind, before the new process is reported, and then throws "failed to start" although the restart succeeds;
+    /// seen once in CI on Azurite.)
     /// </summary>
     public async Task RestartAsync(string resourceName, CancellationToken cancellationToken = default)
     {
