@@ -136,14 +136,16 @@ public static class DatasetCommands
         return command;
     }
 
+    private static string Count(int n, string what) => n == 1 ? $"1 {what}" : $"{n} {what}s";
+
     private static void Render(IAnsiConsole console, DatasetInfo info)
     {
         console.MarkupLine($"Dataset [bold]{Markup.Escape(info.Name)}[/]: {info.Images} images in {info.Classes.Count} classes, " +
                            $"{info.Bytes} bytes, fingerprint {Short(info.Fingerprint)}" +
                            (info.Generation.Length > 0 ? $", generation {Markup.Escape(info.Generation)}" : "") +
-                           (info.Shards > 0 ? $", {info.Shards} shards" : "") +
+                           (info.Shards > 0 ? $", {Count(info.Shards, "shard")}" : "") +
                            (info.Uploaded + info.Skipped > 0
-                               ? $" (uploaded {info.Uploaded} in {info.ShardsUploaded} new shards, unchanged {info.Skipped})"
+                               ? $" (uploaded {info.Uploaded} in {Count(info.ShardsUploaded, "new shard")}, unchanged {info.Skipped})"
                                : ""));
         var table = new Table().Border(TableBorder.Simple).AddColumns("class", "images");
         foreach (var c in info.Classes)
