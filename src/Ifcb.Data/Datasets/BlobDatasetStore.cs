@@ -73,7 +73,7 @@ public sealed class BlobDatasetStore
             throw new ArgumentOutOfRangeException(nameof(options), "The shard size and the boundary bucket count must be positive.");
         _manifests = new DatasetManifests(container);
         _images = new DatasetImages(container, _options);
-        _shards = new DatasetShards(container);
+        _shards = new DatasetShards(container, _options);
         _collector = new DatasetGarbageCollector(container, _options, _manifests);
     }
 
@@ -159,15 +159,8 @@ public sealed class BlobDatasetStore
         await using var session = await BeginUploadAsync(head.Name, head, parallelism, filesDone, cancellationToken).ConfigureAwait(false);
         foreach (var (className, fileName, path) in ordered)
         {
-            try
-            {
-                await session.AddAsync(className, fileName, await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false),
-                    cancellationToken).ConfigureAwait(false);
-            }
-            catch (ArgumentException e) when (e.Message.Contains("sent twice", StringComparison.Ordinal))
-            {
-                throw new InvalidDataException($"Two files would both be {className}/{fileName}; the second is {path}.", e);
-            }
+            await session.AddAsync(className, fileName, await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
         }
         return await session.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -195,7 +188,7 @@ public sealed class BlobDatasetStore
         var shards = stored.Shards!;
         var indexes = new ShardIndex[shards.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, shards.Count), DatasetImages.Parallelism(8, cancellationToken), async (i, token) =>
-            indexes[i] = await _shards.ReadIndexAsync(stored.Name, shards[i], _options.GraceText, token).ConfigureAwait(false))
+            indexes[i] = await _shards.ReadIndexAsync(stored.Name, shards[i], token).ConfigureAwait(false))
             .ConfigureAwait(false);
         var files = new List<DatasetFile>(indexes.Sum(x => x.Members.Count));
         using var fingerprint = new DatasetFingerprint();
@@ -298,7 +291,7 @@ public sealed class BlobDatasetStore
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, shards.Count), DatasetImages.Parallelism(parallelism, cancellationToken),
                 async (i, token) => leases[i] = await cache.AcquireAsync(shards[i].Sha256, shards[i].Bytes,
-                    (target, t) => _shards.DownloadAsync(name, shards[i].Sha256, target, _options.GraceText, t), token)
+                    (target, t) => _shards.DownloadAsync(name, shards[i].Sha256, target, t), token)
                     .ConfigureAwait(false))
                 .ConfigureAwait(false);
         }
@@ -340,8 +333,8 @@ public sealed class BlobDatasetStore
                             legacyFirst: false, token).ConfigureAwait(false));
                         return;
                     }
-                    await using var range = await _shards.OpenRangeAsync(dataset, read.Shard, read.Offset, read.Length, _options.GraceText,
-                        token).ConfigureAwait(false);
+                    await using var range = await _shards.OpenRangeAsync(dataset, read.Shard, read.Offset, read.Length, token)
+                        .ConfigureAwait(false);
                     await streamed.DeliverRangeAsync(range, read, token).ConfigureAwait(false);
                 }).ConfigureAwait(false);
             }

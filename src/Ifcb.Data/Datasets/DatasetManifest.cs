@@ -17,6 +17,10 @@ public sealed record DatasetFile(string Class, string File, long Size, string Sh
 
     [JsonIgnore]
     public string Key => $"{Class}/{File}";
+
+    /// <summary>The canonical order of a dataset's files: ordinal by class, then by file name.</summary>
+    public static int CompareKeys(string classA, string fileA, string classB, string fileB) =>
+        string.CompareOrdinal(classA, classB) is var byClass and not 0 ? byClass : string.CompareOrdinal(fileA, fileB);
 }
 
 /// <summary>
@@ -35,7 +39,7 @@ public sealed class DatasetFingerprint : IDisposable
         ArgumentNullException.ThrowIfNull(file);
         if (_lastClass is not null)
         {
-            var order = string.CompareOrdinal(_lastClass, file.Class) is var c and not 0 ? c : string.CompareOrdinal(_lastFile, file.File);
+            var order = DatasetFile.CompareKeys(_lastClass, _lastFile!, file.Class, file.File);
             if (order >= 0)
                 throw new InvalidDataException(order == 0
                     ? $"{file.Key} occurs twice in the dataset's listing."

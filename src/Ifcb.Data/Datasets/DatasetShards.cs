@@ -10,7 +10,7 @@ namespace Ifcb.Data.Datasets;
 /// The shards of the datasets in a container (<c>shards/{sha256}.tar</c> and its <c>.index.json</c>): stored once per
 /// SHA-256, renewed while an upload reuses them, read whole (into a worker's cache) or by byte range.
 /// </summary>
-internal sealed class DatasetShards(BlobContainerClient container)
+internal sealed class DatasetShards(BlobContainerClient container, DatasetStoreOptions options)
 {
     /// <summary>Large blobs go up and down in blocks of this size, several at a time.</summary>
     private static readonly StorageTransferOptions Transfer = new()
@@ -75,7 +75,7 @@ internal sealed class DatasetShards(BlobContainerClient container)
     /// <summary>A shard's index, checked (see <see cref="ShardIndex.Parse"/>).</summary>
     /// <exception cref="KeyNotFoundException">The index is gone (the generation was collected).</exception>
     /// <exception cref="InvalidDataException">The index is damaged.</exception>
-    public async Task<ShardIndex> ReadIndexAsync(string dataset, StoredShard shard, string graceText, CancellationToken token)
+    public async Task<ShardIndex> ReadIndexAsync(string dataset, StoredShard shard, CancellationToken token)
     {
         var blobName = DatasetLayout.ShardIndexBlobName(dataset, shard.Sha256);
         try
@@ -90,13 +90,13 @@ internal sealed class DatasetShards(BlobContainerClient container)
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw Gone(dataset, graceText, e);
+            throw Gone(dataset, e);
         }
     }
 
     /// <summary>Downloads a whole shard into <paramref name="target"/> (blocks fetched in parallel).</summary>
     /// <exception cref="KeyNotFoundException">The shard is gone.</exception>
-    public async Task DownloadAsync(string dataset, string sha256, Stream target, string graceText, CancellationToken token)
+    public async Task DownloadAsync(string dataset, string sha256, Stream target, CancellationToken token)
     {
         try
         {
@@ -105,13 +105,13 @@ internal sealed class DatasetShards(BlobContainerClient container)
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw Gone(dataset, graceText, e);
+            throw Gone(dataset, e);
         }
     }
 
     /// <summary>Opens bytes [offset, offset + length) of a shard as a stream that delivers them as they arrive.</summary>
     /// <exception cref="KeyNotFoundException">The shard is gone.</exception>
-    public async Task<Stream> OpenRangeAsync(string dataset, string sha256, long offset, long length, string graceText,
+    public async Task<Stream> OpenRangeAsync(string dataset, string sha256, long offset, long length,
         CancellationToken token)
     {
         try
@@ -122,11 +122,11 @@ internal sealed class DatasetShards(BlobContainerClient container)
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw Gone(dataset, graceText, e);
+            throw Gone(dataset, e);
         }
     }
 
-    private static KeyNotFoundException Gone(string dataset, string graceText, Exception inner) => new(
-        $"A shard of dataset {dataset} is gone: the dataset was re-uploaded or deleted more than {graceText} ago. " +
+    private KeyNotFoundException Gone(string dataset, Exception inner) => new(
+        $"A shard of dataset {dataset} is gone: the dataset was re-uploaded or deleted more than {options.GraceText} ago. " +
         "Start again to read its current version.", inner);
 }

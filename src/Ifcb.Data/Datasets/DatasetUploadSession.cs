@@ -89,7 +89,7 @@ public sealed class DatasetUploadSession : IAsyncDisposable
         ThrowIfStoringFailed();
         if (_lastClass is not null)
         {
-            var order = string.CompareOrdinal(_lastClass, className) is var c and not 0 ? c : string.CompareOrdinal(_lastFile, fileName);
+            var order = DatasetFile.CompareKeys(_lastClass, _lastFile!, className, fileName);
             if (order >= 0)
                 throw new ArgumentException(order == 0
                     ? $"{className}/{fileName} was sent twice; send each file once."

@@ -80,7 +80,7 @@ public sealed partial record ShardIndex
                 throw new InvalidDataException($"{sourceName}: a member lacks its class, file or SHA-256.");
             if (previous is not null)
             {
-                var order = CompareKeys(previous, member);
+                var order = DatasetFile.CompareKeys(previous.Class, previous.File, member.Class, member.File);
                 if (order == 0)
                     throw new InvalidDataException($"{sourceName}: member {member.Key} occurs twice.");
                 if (order > 0)
@@ -96,12 +96,6 @@ public sealed partial record ShardIndex
         }
     }
 
-    /// <summary>Canonical order of dataset files: ordinal by class, then by file name.</summary>
-    public static int CompareKeys(ShardMember a, ShardMember b)
-    {
-        var byClass = string.CompareOrdinal(a.Class, b.Class);
-        return byClass != 0 ? byClass : string.CompareOrdinal(a.File, b.File);
-    }
 
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Pattern();

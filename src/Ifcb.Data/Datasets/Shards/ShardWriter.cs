@@ -43,7 +43,7 @@ public sealed class ShardWriter : IDisposable
         if (_members.Count > 0)
         {
             var last = _members[^1];
-            var order = string.CompareOrdinal(last.Class, className) is var c and not 0 ? c : string.CompareOrdinal(last.File, fileName);
+            var order = DatasetFile.CompareKeys(last.Class, last.File, className, fileName);
             if (order >= 0)
                 throw new ArgumentException(order == 0
                     ? $"{className}/{fileName} is already in this shard."
